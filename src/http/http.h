@@ -1,0 +1,25 @@
+/*
+ * The small HTTP server every process runs (CivetWeb): GET /metrics (Prometheus
+ * text) and GET /healthz (200 "ok" while the health callback says so, 503 otherwise).
+ * The admin server adds its own handlers through sl_http_handle().
+ */
+#ifndef SL_HTTP_H
+#define SL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct sl_http_s sl_http_t;
+
+/* healthy: called from server threads; NULL means always healthy.
+ * Listens on bind:port; port 0 disables the server (returns a no-op object).
+ * Returns NULL with errstr set if the port cannot be bound. Caller frees with
+ * sl_http_destroy(). */
+sl_http_t *sl_http_new(const char *bind, int port, bool (*healthy)(void *opaque),
+                       void *opaque, char *errstr, size_t errstr_size);
+void sl_http_destroy(sl_http_t *http);
+/* The port actually bound (useful when 0 was asked for an ephemeral one: not supported,
+ * 0 disables). */
+int sl_http_port(const sl_http_t *http);
+
+#endif

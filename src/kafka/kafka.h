@@ -1,0 +1,67 @@
+/*
+ * Kafka plumbing shared by every executable: topic names, client construction from
+ * sl_conf_t (kafka.* keys, the devbroker's bootstrap file as a fallback, the settings
+ * sluice always wants), and the topic catalogue used by sluice-devbroker and
+ * `sluicectl topics ensure`.
+ */
+#ifndef SL_KAFKA_H
+#define SL_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "config/config.h"
+
+/* The logical topics.  Full names are topic.prefix + suffix ("sluice.events.in"). */
+typedef enum sl_topic {
+        SL_TOPIC_EVENTS_IN,
+        SL_TOPIC_EVENTS_ACCEPTED,
+        SL_TOPIC_EVENTS_DLQ,
+        SL_TOPIC__CNT
+} sl_topic_t;
+
+/* The full topic name for t under conf's topic.prefix.  Writes into buf and returns it. */
+const char *sl_kafka_topic_name(const sl_conf_t *conf, sl_topic_t t, char *buf, size_t size);
+
+/* The catalogue: every topic sluice uses, with partitions and cleanup policy.
+ * Later issues append their own (retry tiers, changelogs, ...). */
+typedef struct sl_topic_spec_s {
+        char name[256];
+        int partitions;
+        int replication;
+        int compact; /* cleanup.policy=compact */
+} sl_topic_spec_t;
+/* Fills specs (up to cap) from conf; returns the count. */
+size_t sl_kafka_topic_catalogue(const sl_conf_t *conf, sl_topic_spec_t *specs, size_t cap);
+
+/* kafka.bootstrap.servers, or the first line of devbroker.bootstrap.file when unset.
+ * Writes into buf; returns SL_ERR_CONFIG with errstr set when neither is available. */
+int sl_kafka_bootstrap(const sl_conf_t *conf, char *buf, size_t size, char *errstr,
+                       size_t errstr_size);
+
+/* A producer with kafka.* applied plus sluice's defaults (partitioner=murmur2_random,
+ * enable.idempotence=true, acks=all) unless kafka.* overrides them.  dr_cb may be NULL.
+ * Returns NULL with errstr set.  Caller frees with rd_kafka_destroy(). */
+rd_kafka_t *sl_kafka_producer_new(const sl_conf_t *conf,
+                                  void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *,
+                                                    void *),
+                                  void *opaque, char *errstr, size_t errstr_size);
+
+/* A consumer in group_id with kafka.* applied plus sluice's defaults
+ * (enable.auto.commit=false, auto.offset.reset=earliest, raised queued.min.messages
+ * and queued.max.messages.kbytes, partition.assignment.strategy=cooperative-sticky is
+ * NOT set: eager range/roundrobin so rebalance callbacks see whole assignments).
+ * rebalance_cb may be NULL.  Returns NULL with errstr set.  Caller closes with
+ * rd_kafka_consumer_close() and frees with rd_kafka_destroy(). */
+rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
+                                  void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                       rd_kafka_topic_partition_list_t *,
+                                                       void *),
+                                  void *opaque, char *errstr, size_t errstr_size);
+
+/* Java's murmur2 partitioner: (murmur2(key) & 0x7fffffff) % partitions. */
+int32_t sl_kafka_partition_for(const void *key, size_t len, int32_t partitions);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * Prometheus metrics: counters, gauges and histograms in one process-wide registry,
+ * rendered in the Prometheus text exposition format.  Updates are lock-free atomics,
+ * safe from any thread; registration happens at start-up.
+ */
+#ifndef SL_METRICS_H
+#define SL_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_metric_s sl_metric_t;
+
+/* name: full metric name ("sluice_ingress_events_total"); labels: NULL or a fixed
+ * label set in Prometheus syntax without braces ("outcome=\"accepted\"").  Registering
+ * the same name+labels twice returns the same metric.  Never freed (process lifetime). */
+sl_metric_t *sl_metrics_counter(const char *name, const char *labels, const char *help);
+sl_metric_t *sl_metrics_gauge(const char *name, const char *labels, const char *help);
+/* bounds: ascending upper bounds in seconds (n of them); +Inf is added. */
+sl_metric_t *sl_metrics_histogram(const char *name, const char *labels, const char *help,
+                                  const double *bounds, size_t n);
+
+void sl_metrics_add(sl_metric_t *m, uint64_t n);   /* counter += n */
+void sl_metrics_set(sl_metric_t *m, double v);     /* gauge = v */
+void sl_metrics_observe(sl_metric_t *m, double v); /* histogram */
+
+/* The whole registry in text format.  Caller frees with free(). */
+char *sl_metrics_render(void);
+
+#endif
