@@ -1,0 +1,557 @@
+/*
+ * The ingress stage (see ingress.h).  Per batch:
+ *   1. decode + validate every record into its slot (no allocation once warm),
+ *      encoding valid ones as workflow_events rows and invalid ones as dead_letters
+ *      rows into two COPY pipes while their writers stream to Postgres;
+ *   2. wait for both COPYs (a replayed event id or offset is skipped, see copy_pipe.h);
+ *   3. enqueue events.accepted / events.dlq records; the runtime flushes and commits.
+ * Not here: admission (rate limits, pauses) and anything about offsets or rebalances.
+ */
+#include "ingress.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "envelope/envelope.h"
+#include "envelope/validate.h"
+#include "kafka/kafka.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "pg/copy_pipe.h"
+#include "pg/pg.h"
+#include "pg/types_registry.h"
+#include "sluice/err.h"
+
+#define SL_INGRESS_MAINT_MS (3600 * 1000)
+
+static const char events_columns[] =
+        "(id, type, source, occurred_at, payload, correlation_id, ttl_ms, metadata, "
+        "kafka_partition, kafka_offset)";
+static const char dead_letters_columns[] =
+        "(topic, kafka_partition, kafka_offset, kafka_key, raw, reason, message, "
+        "event_id, event_type, source, headers)";
+
+/* What became of one record of the batch. */
+typedef struct slot_s {
+        sl_envelope_t env;
+        sl_reject_t rej; /* rej.code == SL_REJECT_NONE: valid */
+} slot_t;
+
+struct sl_ingress_s {
+        const sl_conf_t *conf;
+        sl_stage_t stage;
+        const char *topics[2];
+        char topic_in[256], topic_accepted[256], topic_dlq[256];
+
+        sl_codec_t *codec;
+        sl_types_watch_t *types;
+        sl_copy_pipe_t *events, *dead;
+        PGconn *maint;
+        int64_t maint_at;
+        int days_back, days_ahead;
+        sl_validate_opts_t vopts;
+
+        slot_t *slots;
+        size_t slot_cap;
+
+        sl_metric_t *m_accepted, *m_rejected_total, *m_dups, *m_latency, *m_rejected[SL_REJECT__CNT];
+};
+
+static int64_t wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline int hexval(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* Canonical UUID text (validated already) to 16 bytes. */
+static void uuid_bytes(const char *s, unsigned char out[16])
+{
+        int n = 0;
+        for (int i = 0; s[i] && n < 32; i++) {
+                int v = hexval(s[i]);
+                if (v < 0)
+                        continue;
+                if (n % 2 == 0)
+                        out[n / 2] = (unsigned char)(v << 4);
+                else
+                        out[n / 2] |= (unsigned char)v;
+                n++;
+        }
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+        unsigned char c = s[0];
+        size_t n;
+        uint32_t cp;
+
+        if (c < 0x80)
+                return c ? 1 : 0;
+        if ((c & 0xe0) == 0xc0) {
+                n = 2;
+                cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+                n = 3;
+                cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+                n = 4;
+                cp = c & 0x07;
+        } else {
+                return 0;
+        }
+        if (n > left)
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+/* Append s to the open field, as JSON string content when json, replacing anything
+ * that is not valid UTF-8 (and NUL) with '?': dead letters hold arbitrary bytes and
+ * Postgres text must not fail the batch. */
+static void append_clean(sl_copy_pipe_t *cp, const char *s, size_t len, bool json)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t i = 0, run = 0;
+
+        while (i < len) {
+                size_t n = utf8_seq(p + i, len - i);
+                bool esc = json && n == 1 && (p[i] < 0x20 || p[i] == '"' || p[i] == '\\');
+                if (n && !esc) {
+                        i += n;
+                        continue;
+                }
+                if (i > run)
+                        sl_copy_field_append(cp, p + run, i - run);
+                if (!n) {
+                        sl_copy_field_append(cp, "?", 1);
+                        i++;
+                } else {
+                        char buf[8];
+                        int bl = snprintf(buf, sizeof(buf), "\\u%04x", p[i]);
+                        if (p[i] == '"' || p[i] == '\\') {
+                                buf[0] = '\\';
+                                buf[1] = (char)p[i];
+                                bl = 2;
+                        }
+                        sl_copy_field_append(cp, buf, (size_t)bl);
+                        i++;
+                }
+                run = i;
+        }
+        if (len > run)
+                sl_copy_field_append(cp, p + run, len - run);
+}
+
+static void field_clean_text(sl_copy_pipe_t *cp, const char *s, size_t len)
+{
+        sl_copy_field_open(cp);
+        append_clean(cp, s, len, false);
+        sl_copy_field_close(cp);
+}
+
+static void field_json_string(sl_copy_pipe_t *cp, const char *s, size_t len)
+{
+        sl_copy_field_append(cp, "\"", 1);
+        append_clean(cp, s, len, true);
+        sl_copy_field_append(cp, "\"", 1);
+}
+
+static void write_event_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
+                            const sl_envelope_t *env)
+{
+        sl_copy_pipe_t *cp = ing->events;
+        unsigned char uuid[16];
+
+        uuid_bytes(env->id, uuid);
+        sl_copy_row_begin(cp, 10);
+        sl_copy_field_uuid(cp, uuid);
+        sl_copy_field(cp, env->type, strlen(env->type));
+        sl_copy_field(cp, env->source, strlen(env->source));
+        sl_copy_field_timestamp_ms(cp, env->occurred_at);
+        sl_copy_field_jsonb(cp, env->payload, env->payload_len);
+        if (env->correlation_id)
+                sl_copy_field(cp, env->correlation_id, strlen(env->correlation_id));
+        else
+                sl_copy_field_null(cp);
+        if (env->has_ttl)
+                sl_copy_field_int8(cp, env->ttl_ms);
+        else
+                sl_copy_field_null(cp);
+        if (env->meta_cnt == 0) {
+                sl_copy_field_jsonb(cp, "{}", 2);
+        } else {
+                sl_copy_field_open(cp);
+                sl_copy_field_append(cp, "\1{", 2);
+                for (size_t i = 0; i < env->meta_cnt; i++) {
+                        if (i)
+                                sl_copy_field_append(cp, ",", 1);
+                        field_json_string(cp, env->meta_keys[i], strlen(env->meta_keys[i]));
+                        sl_copy_field_append(cp, ":", 1);
+                        field_json_string(cp, env->meta_vals[i], strlen(env->meta_vals[i]));
+                }
+                sl_copy_field_append(cp, "}", 1);
+                sl_copy_field_close(cp);
+        }
+        sl_copy_field_int4(cp, m->partition);
+        sl_copy_field_int8(cp, m->offset);
+        sl_copy_row_end(cp);
+}
+
+static bool decoded(const sl_reject_t *rej)
+{
+        return rej->code != SL_REJECT_FRAMING && rej->code != SL_REJECT_UNKNOWN_SCHEMA &&
+               rej->code != SL_REJECT_DECODE;
+}
+
+static void write_dead_letter_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
+                                  const slot_t *s)
+{
+        sl_copy_pipe_t *cp = ing->dead;
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        const char *reason = sl_reject_code_str(s->rej.code);
+        rd_kafka_headers_t *hdrs = NULL;
+        bool have_env = decoded(&s->rej);
+
+        sl_copy_row_begin(cp, 11);
+        sl_copy_field(cp, topic, strlen(topic));
+        sl_copy_field_int4(cp, m->partition);
+        sl_copy_field_int8(cp, m->offset);
+        if (m->key)
+                sl_copy_field(cp, m->key, m->key_len);
+        else
+                sl_copy_field_null(cp);
+        sl_copy_field(cp, m->payload ? m->payload : "", m->payload ? m->len : 0);
+        sl_copy_field(cp, reason, strlen(reason));
+        field_clean_text(cp, s->rej.msg, strlen(s->rej.msg));
+        if (have_env) {
+                field_clean_text(cp, s->env.id, strlen(s->env.id));
+                if (s->env.type)
+                        field_clean_text(cp, s->env.type, strlen(s->env.type));
+                else
+                        sl_copy_field_null(cp);
+                if (s->env.source)
+                        field_clean_text(cp, s->env.source, strlen(s->env.source));
+                else
+                        sl_copy_field_null(cp);
+        } else {
+                sl_copy_field_null(cp);
+                sl_copy_field_null(cp);
+                sl_copy_field_null(cp);
+        }
+        sl_copy_field_open(cp);
+        sl_copy_field_append(cp, "\1{", 2);
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                const char *name;
+                const void *val;
+                size_t size;
+                for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size);
+                     i++) {
+                        if (i)
+                                sl_copy_field_append(cp, ",", 1);
+                        field_json_string(cp, name, strlen(name));
+                        sl_copy_field_append(cp, ":", 1);
+                        if (val)
+                                field_json_string(cp, val, size);
+                        else
+                                sl_copy_field_append(cp, "null", 4);
+                }
+        }
+        sl_copy_field_append(cp, "}", 1);
+        sl_copy_field_close(cp);
+        sl_copy_row_end(cp);
+}
+
+static rd_kafka_headers_t *copy_headers(const rd_kafka_message_t *m)
+{
+        rd_kafka_headers_t *hdrs = NULL;
+        if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                return NULL;
+        return rd_kafka_headers_copy(hdrs);
+}
+
+static int produce_dead_letter(sl_ingress_t *ing, sl_runtime_t *rt,
+                               const rd_kafka_message_t *m, const slot_t *s)
+{
+        rd_kafka_headers_t *hdrs = copy_headers(m);
+        const char *reason = sl_reject_code_str(s->rej.code);
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        char num[32];
+
+        if (!hdrs)
+                hdrs = rd_kafka_headers_new(5);
+        rd_kafka_header_add(hdrs, "sluice.reason", -1, reason, -1);
+        rd_kafka_header_add(hdrs, "sluice.reason.message", -1, s->rej.msg, -1);
+        rd_kafka_header_add(hdrs, "sluice.source.topic", -1, topic, -1);
+        snprintf(num, sizeof(num), "%d", (int)m->partition);
+        rd_kafka_header_add(hdrs, "sluice.source.partition", -1, num, -1);
+        snprintf(num, sizeof(num), "%lld", (long long)m->offset);
+        rd_kafka_header_add(hdrs, "sluice.source.offset", -1, num, -1);
+        return sl_runtime_produce(rt, ing->topic_dlq, m->key, m->key_len, m->payload,
+                                  m->len, hdrs);
+}
+
+static bool slots_reserve(sl_ingress_t *ing, size_t cnt)
+{
+        if (cnt <= ing->slot_cap)
+                return true;
+        slot_t *s = realloc(ing->slots, cnt * sizeof(*s));
+        if (!s)
+                return false;
+        for (size_t i = ing->slot_cap; i < cnt; i++)
+                sl_envelope_init(&s[i].env);
+        ing->slots = s;
+        ing->slot_cap = cnt;
+        return true;
+}
+
+static void log_rejection(const rd_kafka_message_t *m, const slot_t *s)
+{
+        sl_log_ctx_t ctx = {0};
+        if (decoded(&s->rej)) {
+                ctx.event_id = s->env.id;
+                ctx.source = s->env.source;
+                ctx.correlation_id = s->env.correlation_id;
+        }
+        sl_log(SL_LOG_WARN, &ctx, "rejected %s [%d] @%lld: %s: %s",
+               rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+               sl_reject_code_str(s->rej.code), s->rej.msg);
+}
+
+static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
+                           size_t cnt)
+{
+        sl_ingress_t *ing = opaque;
+        const sl_types_t *types = sl_types_watch_poll(ing->types);
+        uint64_t rows = 0, dups = 0, dl_rows = 0, dl_dups = 0, accepted = 0;
+        char errstr[512];
+        int err;
+
+        if (!slots_reserve(ing, cnt))
+                return SL_ERR_NOMEM;
+        ing->vopts.now_ms = wall_ms();
+
+        /* 1. decode, validate, encode rows; the writers stream them meanwhile. */
+        for (size_t i = 0; i < cnt; i++) {
+                const rd_kafka_message_t *m = msgs[i];
+                slot_t *s = &ing->slots[i];
+
+                s->rej.code = SL_REJECT_NONE;
+                s->rej.msg[0] = '\0';
+                if (sl_envelope_decode(ing->codec, m->payload, m->payload ? m->len : 0,
+                                       &s->env, &s->rej) == SL_OK)
+                        sl_envelope_validate(&s->env, &ing->vopts, types, &s->rej);
+                if (s->rej.code == SL_REJECT_NONE) {
+                        write_event_row(ing, m, &s->env);
+                        accepted++;
+                } else {
+                        write_dead_letter_row(ing, m, s);
+                        log_rejection(m, s);
+                }
+        }
+
+        /* 2. Postgres first. */
+        err = sl_copy_pipe_finish(ing->events, &rows, &dups, errstr, sizeof(errstr));
+        if (err == SL_OK)
+                err = sl_copy_pipe_finish(ing->dead, &dl_rows, &dl_dups, errstr,
+                                          sizeof(errstr));
+        if (err != SL_OK) {
+                sl_log_error("Postgres write failed: %s", errstr);
+                return err;
+        }
+
+        /* 3. then the outputs. */
+        double now_s = (double)wall_ms() / 1000.0;
+        for (size_t i = 0; i < cnt; i++) {
+                const rd_kafka_message_t *m = msgs[i];
+                const slot_t *s = &ing->slots[i];
+
+                if (s->rej.code == SL_REJECT_NONE) {
+                        err = sl_runtime_produce(rt, ing->topic_accepted, s->env.source,
+                                                 strlen(s->env.source), m->payload, m->len,
+                                                 copy_headers(m));
+                        int64_t ts = rd_kafka_message_timestamp(m, NULL);
+                        if (ts > 0)
+                                sl_metrics_observe(ing->m_latency,
+                                                   now_s - (double)ts / 1000.0);
+                } else {
+                        err = produce_dead_letter(ing, rt, m, s);
+                        sl_metrics_add(ing->m_rejected[s->rej.code], 1);
+                }
+                if (err != SL_OK)
+                        return err;
+        }
+        sl_metrics_add(ing->m_accepted, accepted);
+        sl_metrics_add(ing->m_rejected_total, cnt - accepted);
+        sl_metrics_add(ing->m_dups, dups + dl_dups);
+        if (dups || dl_dups)
+                sl_log_info("batch of %zu: %llu events and %llu dead letters were already "
+                            "in Postgres (replay), skipped",
+                            cnt, (unsigned long long)dups, (unsigned long long)dl_dups);
+        return SL_OK;
+}
+
+static void ingress_tick(void *opaque, sl_runtime_t *rt)
+{
+        sl_ingress_t *ing = opaque;
+        char errstr[512];
+        (void)rt;
+
+        sl_types_watch_poll(ing->types);
+        if (mono_ms() < ing->maint_at)
+                return;
+        ing->maint_at = mono_ms() + SL_INGRESS_MAINT_MS;
+        if (PQstatus(ing->maint) != CONNECTION_OK)
+                PQreset(ing->maint);
+        if (sl_pg_ensure_partitions(ing->maint, ing->days_back, ing->days_ahead, errstr,
+                                    sizeof(errstr)) != SL_OK)
+                sl_log_warn("event partitions: %s", errstr);
+}
+
+static void register_metrics(sl_ingress_t *ing)
+{
+        static const double lat_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                            1,     2.5,  5,     10,   30,  60};
+        char labels[64];
+
+        ing->m_accepted = sl_metrics_counter("sluice_ingress_events_total",
+                                             "outcome=\"accepted\"",
+                                             "Events by outcome (accepted into Postgres "
+                                             "and events.accepted, or rejected).");
+        ing->m_rejected_total = sl_metrics_counter("sluice_ingress_events_total",
+                                                   "outcome=\"rejected\"",
+                                                   "Events by outcome (accepted into "
+                                                   "Postgres and events.accepted, or "
+                                                   "rejected).");
+        for (int c = SL_REJECT_NONE + 1; c < SL_REJECT__CNT; c++) {
+                snprintf(labels, sizeof(labels), "reason=\"%s\"",
+                         sl_reject_code_str((sl_reject_code_t)c));
+                ing->m_rejected[c] =
+                        sl_metrics_counter("sluice_ingress_rejected_total", labels,
+                                           "Rejected events by reason code.");
+        }
+        ing->m_dups = sl_metrics_counter(
+                "sluice_ingress_replayed_total", NULL,
+                "Rows already in Postgres when written again (replays), skipped.");
+        ing->m_latency = sl_metrics_histogram(
+                "sluice_ingress_event_latency_seconds", NULL,
+                "From the record's Kafka timestamp to its Postgres commit.", lat_bounds,
+                sizeof(lat_bounds) / sizeof(lat_bounds[0]));
+}
+
+sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_size)
+{
+        sl_ingress_t *ing = calloc(1, sizeof(*ing));
+        int nconn = (int)sl_conf_get_int(conf, "ingress.pg.connections");
+        const char *schemas_dir = sl_conf_get(conf, "schemas.dir");
+
+        if (!ing) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        ing->conf = conf;
+        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, ing->topic_in, sizeof(ing->topic_in));
+        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_ACCEPTED, ing->topic_accepted,
+                            sizeof(ing->topic_accepted));
+        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_DLQ, ing->topic_dlq,
+                            sizeof(ing->topic_dlq));
+        ing->topics[0] = ing->topic_in;
+        ing->topics[1] = NULL;
+        ing->days_back = (int)sl_conf_get_int(conf, "events.partitions.days.back");
+        ing->days_ahead = (int)sl_conf_get_int(conf, "events.partitions.days.ahead");
+        ing->vopts.max_future_ms = sl_conf_get_int(conf, "envelope.max.future.ms");
+        register_metrics(ing);
+
+        ing->codec = sl_codec_new(errstr, errstr_size);
+        if (!ing->codec)
+                goto fail;
+        if (schemas_dir && *schemas_dir &&
+            sl_codec_add_writers_dir(ing->codec, schemas_dir, errstr, errstr_size) != SL_OK)
+                goto fail;
+        ing->maint = sl_pg_connect(conf, errstr, errstr_size);
+        if (!ing->maint)
+                goto fail;
+        if (sl_pg_ensure_partitions(ing->maint, ing->days_back, ing->days_ahead, errstr,
+                                    errstr_size) != SL_OK)
+                goto fail; /* most likely: migrations not applied */
+        ing->maint_at = mono_ms() + SL_INGRESS_MAINT_MS;
+        ing->types = sl_types_watch_new(conf, errstr, errstr_size);
+        if (!ing->types)
+                goto fail;
+        ing->events = sl_copy_pipe_new(conf, "workflow_events", events_columns, nconn,
+                                       errstr, errstr_size);
+        if (!ing->events)
+                goto fail;
+        ing->dead = sl_copy_pipe_new(conf, "dead_letters", dead_letters_columns, 1, errstr,
+                                     errstr_size);
+        if (!ing->dead)
+                goto fail;
+
+        ing->stage.name = "ingress";
+        ing->stage.group_id = sl_conf_get(conf, "ingress.group.id");
+        ing->stage.topics = ing->topics;
+        ing->stage.batch_size = (size_t)sl_conf_get_int(conf, "ingress.batch.size");
+        ing->stage.batch_ms = (int)sl_conf_get_int(conf, "ingress.batch.ms");
+        ing->stage.opaque = ing;
+        ing->stage.process = ingress_process;
+        ing->stage.tick = ingress_tick;
+        if (!slots_reserve(ing, ing->stage.batch_size)) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
+        return ing;
+
+fail:
+        sl_ingress_destroy(ing);
+        return NULL;
+}
+
+void sl_ingress_destroy(sl_ingress_t *ing)
+{
+        if (!ing)
+                return;
+        for (size_t i = 0; i < ing->slot_cap; i++)
+                sl_envelope_clear(&ing->slots[i].env);
+        free(ing->slots);
+        sl_copy_pipe_destroy(ing->dead);
+        sl_copy_pipe_destroy(ing->events);
+        sl_types_watch_destroy(ing->types);
+        if (ing->maint)
+                PQfinish(ing->maint);
+        sl_codec_destroy(ing->codec);
+        free(ing);
+}
+
+const sl_stage_t *sl_ingress_stage(sl_ingress_t *ing)
+{
+        return &ing->stage;
+}

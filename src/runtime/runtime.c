@@ -1,0 +1,472 @@
+/*
+ * The stage runtime (see runtime.h): batches records from the consumer, hands them to
+ * the stage, flushes the stage's outputs, commits offsets, and serves rebalances and
+ * shutdown so that no stage writes that loop again.  What a stage does with a record
+ * is not this file's business.
+ */
+#include "runtime/runtime.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http/http.h"
+#include "kafka/kafka.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "sluice/err.h"
+
+#define SL_RT_FLUSH_TIMEOUT_MS 60000
+#define SL_RT_TOPIC_CACHE      16
+
+struct sl_runtime_s {
+        const sl_conf_t *conf;
+        const sl_stage_t *stage;
+        rd_kafka_t *consumer;
+        rd_kafka_queue_t *queue;
+        rd_kafka_t *producer;
+        sl_http_t *http;
+
+        rd_kafka_message_t **msgs; /* the batch in hand */
+        size_t pending;
+        unsigned batch_gen; /* bumped whenever the batch in hand is finished */
+
+        atomic_int stop;
+        int fatal; /* SL_OK or the error that stops the loop */
+        bool closed;
+
+        /* Delivery reports since the last flush. */
+        size_t dr_failed;
+        char dr_errstr[256];
+
+        struct {
+                char name[256];
+                rd_kafka_topic_t *rkt;
+        } topics[SL_RT_TOPIC_CACHE];
+        size_t topic_cnt;
+
+        sl_metric_t *m_batches, *m_records, *m_batch_seconds, *m_commit_errors,
+                *m_assigned, *m_rebalances, *m_produce_errors;
+};
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+        sl_runtime_t *rt = opaque;
+        (void)rk;
+        if (!m->err)
+                return;
+        if (rt->dr_failed++ == 0)
+                snprintf(rt->dr_errstr, sizeof(rt->dr_errstr), "%s [%d]: %s",
+                         rd_kafka_topic_name(m->rkt), (int)m->partition,
+                         rd_kafka_err2str(m->err));
+}
+
+/* Commit the highest offset + 1 of every partition in the batch, synchronously. */
+static void commit_batch(sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt)
+{
+        rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
+        rd_kafka_resp_err_t err;
+
+        for (size_t i = 0; i < cnt; i++) {
+                const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+                rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+                        offsets, topic, msgs[i]->partition);
+                if (!tp)
+                        tp = rd_kafka_topic_partition_list_add(offsets, topic,
+                                                               msgs[i]->partition);
+                if (msgs[i]->offset + 1 > tp->offset)
+                        tp->offset = msgs[i]->offset + 1;
+        }
+        err = rd_kafka_commit(rt->consumer, offsets, 0 /* sync */);
+        if (err) {
+                /* Not fatal: the records are re-read by whoever owns the partition
+                 * next, and every effect is idempotent. */
+                sl_metrics_add(rt->m_commit_errors, 1);
+                sl_log_warn("offset commit failed (%d partitions): %s", offsets->cnt,
+                            rd_kafka_err2str(err));
+        }
+        rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+/* Flush every output enqueued so far; SL_OK only when all were delivered. */
+static int flush_outputs(sl_runtime_t *rt)
+{
+        rd_kafka_resp_err_t err = rd_kafka_flush(rt->producer, SL_RT_FLUSH_TIMEOUT_MS);
+
+        if (err) {
+                sl_log_error("outputs not delivered within %d ms (%d in flight): %s",
+                             SL_RT_FLUSH_TIMEOUT_MS, rd_kafka_outq_len(rt->producer),
+                             rd_kafka_err2str(err));
+                return SL_ERR_TIMEOUT;
+        }
+        if (rt->dr_failed) {
+                sl_metrics_add(rt->m_produce_errors, rt->dr_failed);
+                sl_log_error("%zu outputs failed to deliver, first: %s", rt->dr_failed,
+                             rt->dr_errstr);
+                rt->dr_failed = 0;
+                return SL_ERR_KAFKA;
+        }
+        return SL_OK;
+}
+
+/* Process, flush, commit and release the batch in hand. */
+static int finish_batch(sl_runtime_t *rt)
+{
+        size_t cnt = rt->pending;
+        double t0 = now_s();
+        int err = SL_OK;
+
+        if (!cnt)
+                return SL_OK;
+        if (rt->fatal == SL_OK) {
+                err = rt->stage->process(rt->stage->opaque, rt, rt->msgs, cnt);
+                if (err == SL_OK)
+                        err = flush_outputs(rt);
+                if (err == SL_OK)
+                        commit_batch(rt, rt->msgs, cnt);
+                else {
+                        sl_log_error("batch of %zu records failed (%s): stopping without "
+                                     "committing; the records will be re-read",
+                                     cnt, sl_err2str(err));
+                        rt->fatal = err;
+                }
+        }
+        for (size_t i = 0; i < cnt; i++)
+                rd_kafka_message_destroy(rt->msgs[i]);
+        rt->pending = 0;
+        rt->batch_gen++;
+        if (err == SL_OK) {
+                sl_metrics_add(rt->m_batches, 1);
+                sl_metrics_add(rt->m_records, cnt);
+                sl_metrics_observe(rt->m_batch_seconds, now_s() - t0);
+        }
+        return err;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+        sl_runtime_t *rt = opaque;
+        const sl_stage_t *stage = rt->stage;
+        bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+        sl_metrics_add(rt->m_rebalances, 1);
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                sl_log_info("assigned %d partitions", parts->cnt);
+                if (stage->on_assign && rt->fatal == SL_OK) {
+                        int serr = stage->on_assign(stage->opaque, rt, parts);
+                        if (serr != SL_OK) {
+                                sl_log_error("stage could not take the assignment: %s",
+                                             sl_err2str(serr));
+                                rt->fatal = serr;
+                        }
+                }
+                if (cooperative)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        aerr = rd_kafka_assign(rk, parts);
+                sl_metrics_set(rt->m_assigned, parts->cnt);
+        } else {
+                sl_log_info("revoking %d partitions", parts->cnt);
+                /* Finish the batch in hand first: its records are from these
+                 * partitions and must be committed before another worker takes
+                 * them. */
+                finish_batch(rt);
+                if (stage->on_revoke)
+                        stage->on_revoke(stage->opaque, rt, parts);
+                if (cooperative)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        aerr = rd_kafka_assign(rk, NULL);
+                sl_metrics_set(rt->m_assigned, 0);
+        }
+        if (error) {
+                sl_log_error("rebalance: %s", rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        } else if (aerr) {
+                sl_log_error("rebalance: %s", rd_kafka_err2str(aerr));
+        }
+}
+
+static bool runtime_healthy(void *opaque)
+{
+        sl_runtime_t *rt = opaque;
+        if (rt->fatal != SL_OK)
+                return false;
+        return rt->stage->healthy ? rt->stage->healthy(rt->stage->opaque) : true;
+}
+
+static void register_metrics(sl_runtime_t *rt)
+{
+        char name[128];
+        const char *s = rt->stage->name;
+
+#define SL_RT_NAME(suffix) (snprintf(name, sizeof(name), "sluice_%s_%s", s, suffix), name)
+        rt->m_batches = sl_metrics_counter(SL_RT_NAME("batches_total"), NULL,
+                                           "Batches processed and committed.");
+        rt->m_records = sl_metrics_counter(SL_RT_NAME("records_total"), NULL,
+                                           "Input records processed and committed.");
+        static const double bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25,  0.5,   1,    2.5,   5,    10};
+        rt->m_batch_seconds = sl_metrics_histogram(
+                SL_RT_NAME("batch_duration_seconds"), NULL,
+                "Time to process, flush and commit one batch.", bounds,
+                sizeof(bounds) / sizeof(bounds[0]));
+        rt->m_commit_errors = sl_metrics_counter(SL_RT_NAME("commit_errors_total"), NULL,
+                                                 "Offset commits that failed.");
+        rt->m_produce_errors = sl_metrics_counter(SL_RT_NAME("produce_errors_total"), NULL,
+                                                  "Output records that failed to deliver.");
+        rt->m_assigned = sl_metrics_gauge(SL_RT_NAME("assigned_partitions"), NULL,
+                                          "Input partitions assigned to this worker.");
+        rt->m_rebalances = sl_metrics_counter(SL_RT_NAME("rebalances_total"), NULL,
+                                              "Rebalance events (assign and revoke).");
+#undef SL_RT_NAME
+}
+
+sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, char *errstr,
+                             size_t errstr_size)
+{
+        sl_runtime_t *rt = calloc(1, sizeof(*rt));
+        rd_kafka_topic_partition_list_t *subs;
+        rd_kafka_resp_err_t err;
+        size_t n = 0;
+
+        if (!rt) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        rt->conf = conf;
+        rt->stage = stage;
+        atomic_init(&rt->stop, 0);
+        register_metrics(rt);
+
+        rt->msgs = calloc(stage->batch_size ? stage->batch_size : 1, sizeof(*rt->msgs));
+        if (!rt->msgs) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail_alloc;
+        }
+        rt->producer = sl_kafka_producer_new(conf, dr_msg_cb, rt, errstr, errstr_size);
+        if (!rt->producer)
+                goto fail_producer;
+        rt->consumer = sl_kafka_consumer_new(conf, stage->group_id, rebalance_cb, rt, errstr,
+                                             errstr_size);
+        if (!rt->consumer)
+                goto fail_consumer;
+        rt->queue = rd_kafka_queue_get_consumer(rt->consumer);
+
+        while (stage->topics[n])
+                n++;
+        subs = rd_kafka_topic_partition_list_new((int)n);
+        for (size_t i = 0; i < n; i++)
+                rd_kafka_topic_partition_list_add(subs, stage->topics[i],
+                                                  RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(rt->consumer, subs);
+        rd_kafka_topic_partition_list_destroy(subs);
+        if (err) {
+                snprintf(errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(err));
+                goto fail_subscribe;
+        }
+
+        rt->http = sl_http_new(sl_conf_get(conf, "http.bind"),
+                               (int)sl_conf_get_int(conf, "http.port"), runtime_healthy, rt,
+                               errstr, errstr_size);
+        if (!rt->http)
+                goto fail_http;
+        return rt;
+
+fail_http:
+fail_subscribe:
+        rd_kafka_queue_destroy(rt->queue);
+        rd_kafka_consumer_close(rt->consumer);
+        rd_kafka_destroy(rt->consumer);
+fail_consumer:
+        rd_kafka_destroy(rt->producer);
+fail_producer:
+        free(rt->msgs);
+fail_alloc:
+        free(rt);
+        return NULL;
+}
+
+static void close_consumer(sl_runtime_t *rt)
+{
+        if (rt->closed)
+                return;
+        rt->closed = true;
+        rd_kafka_queue_destroy(rt->queue);
+        rt->queue = NULL;
+        /* Triggers the revoke callback (on_revoke) for whatever is still assigned. */
+        rd_kafka_consumer_close(rt->consumer);
+}
+
+void sl_runtime_destroy(sl_runtime_t *rt)
+{
+        if (!rt)
+                return;
+        close_consumer(rt);
+        rd_kafka_flush(rt->producer, 10000);
+        for (size_t i = 0; i < rt->topic_cnt; i++)
+                rd_kafka_topic_destroy(rt->topics[i].rkt);
+        rd_kafka_destroy(rt->consumer);
+        rd_kafka_destroy(rt->producer);
+        sl_http_destroy(rt->http);
+        free(rt->msgs);
+        free(rt);
+}
+
+int sl_runtime_run(sl_runtime_t *rt)
+{
+        const sl_stage_t *stage = rt->stage;
+        size_t cap = stage->batch_size ? stage->batch_size : 1;
+
+        sl_log_info("%s running: group %s, batches of up to %zu records / %d ms", stage->name,
+                    stage->group_id, cap, stage->batch_ms);
+        while (!atomic_load(&rt->stop) && rt->fatal == SL_OK) {
+                int64_t deadline = now_ms() + stage->batch_ms;
+
+                while (rt->pending < cap && !atomic_load(&rt->stop) && rt->fatal == SL_OK) {
+                        int64_t wait = deadline - now_ms();
+                        size_t before = rt->pending;
+                        unsigned gen = rt->batch_gen;
+                        ssize_t got;
+
+                        if (wait < 0)
+                                wait = 0;
+                        got = rd_kafka_consume_batch_queue(rt->queue, (int)wait,
+                                                           rt->msgs + before, cap - before);
+                        if (got < 0) {
+                                sl_log_error("consume: %s",
+                                             rd_kafka_err2str(rd_kafka_last_error()));
+                                break;
+                        }
+                        /* A rebalance inside the call may have finished the batch in
+                         * hand: move what arrived to the front. */
+                        if (gen != rt->batch_gen && got > 0)
+                                memmove(rt->msgs, rt->msgs + before,
+                                        (size_t)got * sizeof(*rt->msgs));
+                        for (ssize_t i = 0; i < got; i++) {
+                                rd_kafka_message_t *m = rt->msgs[rt->pending];
+                                if (m->err) {
+                                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                                sl_log_warn("consumer: %s",
+                                                            rd_kafka_message_errstr(m));
+                                        rd_kafka_message_destroy(m);
+                                        memmove(rt->msgs + rt->pending,
+                                                rt->msgs + rt->pending + 1,
+                                                (size_t)(got - i - 1) * sizeof(*rt->msgs));
+                                        continue;
+                                }
+                                rt->pending++;
+                        }
+                        if (wait == 0)
+                                break;
+                }
+                finish_batch(rt);
+                if (stage->tick && rt->fatal == SL_OK)
+                        stage->tick(stage->opaque, rt);
+        }
+        /* Finish what is in hand (nothing after a fatal error), then leave the group. */
+        finish_batch(rt);
+        close_consumer(rt);
+        if (rt->fatal != SL_OK)
+                return rt->fatal;
+        if (flush_outputs(rt) != SL_OK)
+                return SL_ERR_KAFKA;
+        sl_log_info("%s stopped cleanly", stage->name);
+        return SL_OK;
+}
+
+void sl_runtime_stop(sl_runtime_t *rt)
+{
+        atomic_store(&rt->stop, 1);
+}
+
+static sl_runtime_t *signal_rt;
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        if (signal_rt)
+                sl_runtime_stop(signal_rt);
+}
+
+void sl_runtime_handle_signals(sl_runtime_t *rt)
+{
+        struct sigaction sa;
+
+        signal_rt = rt;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
+static rd_kafka_topic_t *topic_handle(sl_runtime_t *rt, const char *name)
+{
+        for (size_t i = 0; i < rt->topic_cnt; i++)
+                if (strcmp(rt->topics[i].name, name) == 0)
+                        return rt->topics[i].rkt;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rt->producer, name, NULL);
+        if (rkt && rt->topic_cnt < SL_RT_TOPIC_CACHE) {
+                snprintf(rt->topics[rt->topic_cnt].name, sizeof(rt->topics[0].name), "%s",
+                         name);
+                rt->topics[rt->topic_cnt++].rkt = rkt;
+        }
+        return rkt;
+}
+
+int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key, size_t key_len,
+                       const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
+{
+        rd_kafka_topic_t *rkt = topic_handle(rt, topic);
+        rd_kafka_resp_err_t err;
+
+        for (;;) {
+                err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt),
+                                        RD_KAFKA_V_KEY(key, key_len),
+                                        RD_KAFKA_V_VALUE((void *)value, value_len),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        break;
+                rd_kafka_poll(rt->producer, 10);
+        }
+        if (err) {
+                if (hdrs)
+                        rd_kafka_headers_destroy(hdrs);
+                sl_log_error("produce to %s: %s", topic, rd_kafka_err2str(err));
+                return SL_ERR_KAFKA;
+        }
+        return SL_OK;
+}
+
+rd_kafka_t *sl_runtime_producer(sl_runtime_t *rt)
+{
+        return rt->producer;
+}
+
+rd_kafka_t *sl_runtime_consumer(sl_runtime_t *rt)
+{
+        return rt->consumer;
+}

@@ -1,0 +1,76 @@
+/*
+ * The stage runtime: the one consume-process-produce-commit loop every sluice
+ * processor runs (DESIGN.md §4, §8).  A stage hands it callbacks:
+ *
+ *   on_assign(parts)   before any record of parts is processed (restore state)
+ *   process(batch)     decode, write Postgres, produce outputs with sl_runtime_produce()
+ *   on_revoke(parts)   after the batch in hand was finished and committed (flush state)
+ *   tick()             between batches and when idle (reload config, housekeeping)
+ *
+ * Per batch the order of work is fixed: process (Postgres writes, then produces), then
+ * flush every output, then commit the batch's offsets synchronously.  A batch whose
+ * outputs fail to deliver is not committed: the runtime stops with an error and the
+ * records are re-read after a restart (every effect is idempotent).  On SIGTERM/SIGINT
+ * the batch in hand is finished, offsets committed and the consumer closed.
+ *
+ * The runtime also owns the process's HTTP server (/metrics, /healthz).
+ * Single-threaded: every callback runs on the thread that called sl_runtime_run().
+ */
+#ifndef SL_RUNTIME_H
+#define SL_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "config/config.h"
+
+typedef struct sl_runtime_s sl_runtime_t;
+
+typedef struct sl_stage_s {
+        const char *name;       /* component and metric prefix: "ingress" */
+        const char *group_id;   /* consumer group */
+        const char **topics;    /* full topic names to subscribe to, NULL-terminated */
+        size_t batch_size;      /* most records per batch */
+        int batch_ms;           /* longest wait to fill a batch */
+        void *opaque;           /* passed to every callback */
+
+        /* Return SL_OK, or an error to stop the runtime (the batch is not committed). */
+        int (*process)(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
+                       size_t cnt);
+        int (*on_assign)(void *opaque, sl_runtime_t *rt,
+                         const rd_kafka_topic_partition_list_t *parts); /* may be NULL */
+        int (*on_revoke)(void *opaque, sl_runtime_t *rt,
+                         const rd_kafka_topic_partition_list_t *parts); /* may be NULL */
+        void (*tick)(void *opaque, sl_runtime_t *rt);                   /* may be NULL */
+        bool (*healthy)(void *opaque);                                  /* may be NULL */
+} sl_stage_t;
+
+/* Builds the consumer (group stage->group_id), the producer and the HTTP server
+ * (http.bind/http.port).  stage and conf are borrowed and must outlive the runtime.
+ * Returns NULL with errstr set.  Caller frees with sl_runtime_destroy(). */
+sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, char *errstr,
+                             size_t errstr_size);
+/* Closes the consumer if still open, flushes the producer, stops HTTP.  NULL-safe. */
+void sl_runtime_destroy(sl_runtime_t *rt);
+
+/* Run until sl_runtime_stop() or a fatal error.  Returns SL_OK after a clean stop. */
+int sl_runtime_run(sl_runtime_t *rt);
+/* Ask the loop to stop after the batch in hand.  Async-signal-safe. */
+void sl_runtime_stop(sl_runtime_t *rt);
+/* Route SIGTERM and SIGINT to sl_runtime_stop(rt); ignore SIGPIPE. */
+void sl_runtime_handle_signals(sl_runtime_t *rt);
+
+/* Enqueue one output record (value and key copied).  hdrs: taken over by librdkafka
+ * on success, destroyed here on failure; may be NULL.  Waits while the local queue is
+ * full.  Delivery failures surface at the end of the batch and fail it. */
+int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key,
+                       size_t key_len, const void *value, size_t value_len,
+                       rd_kafka_headers_t *hdrs);
+
+/* The runtime's producer and consumer (borrowed). */
+rd_kafka_t *sl_runtime_producer(sl_runtime_t *rt);
+rd_kafka_t *sl_runtime_consumer(sl_runtime_t *rt);
+
+#endif
