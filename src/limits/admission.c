@@ -1,0 +1,121 @@
+/*
+ * Admission decisions (see admission.h).  Order of the rules for one event:
+ * manual pause, auto-pause, window roll-over, then the window's limit; a throttle
+ * that reaches pause_after in the window starts an auto-pause of pause_ms.
+ */
+#include "limits/admission.h"
+
+#include <string.h>
+
+const char *sl_decision_str(sl_decision_t d)
+{
+        switch (d) {
+        case SL_DECISION_ACCEPTED: return "accepted";
+        case SL_DECISION_THROTTLED: return "throttled";
+        case SL_DECISION_PAUSED: return "paused";
+        case SL_DECISION_NONE: break;
+        }
+        return "";
+}
+
+sl_decision_t sl_decision_parse(const char *s)
+{
+        if (!s)
+                return SL_DECISION_NONE;
+        if (!strcmp(s, "accepted"))
+                return SL_DECISION_ACCEPTED;
+        if (!strcmp(s, "throttled"))
+                return SL_DECISION_THROTTLED;
+        if (!strcmp(s, "paused"))
+                return SL_DECISION_PAUSED;
+        return SL_DECISION_NONE;
+}
+
+const char *sl_admit_reason_str(sl_admit_reason_t r)
+{
+        switch (r) {
+        case SL_ADMIT_WINDOW_FULL: return "window_full";
+        case SL_ADMIT_AUTO_PAUSED: return "auto_paused";
+        case SL_ADMIT_MANUALLY_PAUSED: return "manually_paused";
+        case SL_ADMIT_OK: break;
+        }
+        return "";
+}
+
+static int64_t window_of(const sl_limits_t *lim, int64_t t)
+{
+        if (lim->window_ms <= 0)
+                return 0;
+        return t - (t % lim->window_ms);
+}
+
+/* Move st to the window that holds now; a new window starts empty. */
+static void roll(const sl_limits_t *lim, sl_source_state_t *st, int64_t now)
+{
+        int64_t w = window_of(lim, now);
+        if (w > st->window_start) {
+                st->window_start = w;
+                st->count = 0;
+                st->throttled = 0;
+        }
+}
+
+bool sl_admission_paused(const sl_manual_pause_t *pause, const sl_source_state_t *st,
+                         int64_t now)
+{
+        if (pause && pause->paused && (pause->until == 0 || now < pause->until))
+                return true;
+        return st->paused_until > now;
+}
+
+sl_decision_t sl_admission_decide(const sl_limits_t *lim, const sl_manual_pause_t *pause,
+                                  sl_source_state_t *st, int64_t now,
+                                  sl_admit_reason_t *reason, bool *started_pause)
+{
+        sl_admit_reason_t why = SL_ADMIT_OK;
+        sl_decision_t d;
+
+        if (started_pause)
+                *started_pause = false;
+        st->updated_at = now;
+        roll(lim, st, now);
+        if (pause && pause->paused && (pause->until == 0 || now < pause->until)) {
+                d = SL_DECISION_PAUSED;
+                why = SL_ADMIT_MANUALLY_PAUSED;
+        } else if (st->paused_until > now) {
+                d = SL_DECISION_PAUSED;
+                why = SL_ADMIT_AUTO_PAUSED;
+        } else if (lim->limit > 0 && st->count >= lim->limit) {
+                d = SL_DECISION_THROTTLED;
+                why = SL_ADMIT_WINDOW_FULL;
+                st->throttled++;
+                if (lim->pause_after > 0 && lim->pause_ms > 0 &&
+                    st->throttled >= lim->pause_after) {
+                        st->paused_until = now + lim->pause_ms;
+                        if (started_pause)
+                                *started_pause = true;
+                }
+        } else {
+                d = SL_DECISION_ACCEPTED;
+                st->count++;
+        }
+        if (reason)
+                *reason = why;
+        return d;
+}
+
+void sl_admission_apply(const sl_limits_t *lim, sl_source_state_t *st, sl_decision_t d,
+                        int64_t at)
+{
+        int64_t w = window_of(lim, at);
+
+        if (w < st->window_start)
+                return;
+        roll(lim, st, at);
+        if (at > st->updated_at)
+                st->updated_at = at;
+        if (d == SL_DECISION_ACCEPTED)
+                st->count++;
+        else if (d == SL_DECISION_THROTTLED)
+                st->throttled++;
+}
