@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages sluice needs to build, test and run.
+#
+# Idempotent: checks each package with dpkg-query first and touches apt only when
+# something is missing (apt-get update, then one apt-get install).  Runs as root, or
+# through sudo otherwise.  Silent when everything is already present.  kcat is
+# optional: a failure to install it is reported and ignored.
+set -euo pipefail
+
+required=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
+          libpq-dev libcmocka-dev libcivetweb-dev uuid-dev postgresql
+          python3-confluent-kafka python3-avro curl)
+optional=(kcat)
+
+installed() {
+        dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+missing=()
+for p in "${required[@]}"; do installed "$p" || missing+=("$p"); done
+missing_opt=()
+for p in "${optional[@]}"; do installed "$p" || missing_opt+=("$p"); done
+
+[ ${#missing[@]} -eq 0 ] && [ ${#missing_opt[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+        SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+else
+        echo "install-deps: missing packages (${missing[*]} ${missing_opt[*]}) and not root, no sudo" >&2
+        exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]} ${missing_opt[*]}" >&2
+"${SUDO[@]}" apt-get update -qq
+if [ ${#missing[@]} -gt 0 ]; then
+        "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ ${#missing_opt[@]} -gt 0 ]; then
+        "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing_opt[@]}" ||
+                echo "install-deps: optional ${missing_opt[*]} not installed (not needed)" >&2
+fi

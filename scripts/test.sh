@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Run every sluice test (README command 2; CI runs exactly this).
+#
+#   1. scripts/install-deps.sh
+#   2. build/: -DSLUICE_WERROR=ON, build everything, ctest (unit + integration; the
+#      integration tests share RESOURCE_LOCK stack, so they run one at a time)
+#   3. build/asan/: AddressSanitizer + UndefinedBehaviorSanitizer build, unit tests again
+#
+# Exits non-zero when any step fails; the last line is a one-line summary.
+# SLUICE_TEST_SKIP_ASAN=1 skips step 3 (for quick local runs, never in CI).
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=${SLUICE_JOBS:-$(nproc 2>/dev/null || echo 2)}
+t0=$(date +%s)
+results=()
+failed=0
+
+step() { # step NAME CMD...
+        local name=$1 s rc
+        shift
+        echo "==> $name" >&2
+        s=$(date +%s)
+        "$@"
+        rc=$?
+        if [ $rc -eq 0 ]; then
+                results+=("$name: ok ($(( $(date +%s) - s ))s)")
+        else
+                results+=("$name: FAILED (exit $rc)")
+                failed=1
+        fi
+        return $rc
+}
+
+step "install-deps" ./scripts/install-deps.sh || exit 1
+
+if step "build" bash -c "cmake -S '$ROOT' -B '$ROOT/build' -DSLUICE_WERROR=ON >/dev/null &&
+                         cmake --build '$ROOT/build' -j$JOBS"; then
+        step "ctest" ctest --test-dir "$ROOT/build" --output-on-failure -j"$JOBS"
+fi
+
+if [ "${SLUICE_TEST_SKIP_ASAN:-0}" != 1 ]; then
+        if step "asan-build" bash -c "cmake -S '$ROOT' -B '$ROOT/build/asan' -DSLUICE_WERROR=ON \
+                                        -DSLUICE_SANITIZE=ON -DSLUICE_BENCH=OFF \
+                                        -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+                                      cmake --build '$ROOT/build/asan' -j$JOBS"; then
+                ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+                        step "asan-unit" ctest --test-dir "$ROOT/build/asan" -L unit \
+                                               --output-on-failure -j"$JOBS"
+        fi
+fi
+
+echo >&2
+for r in "${results[@]}"; do echo "  $r" >&2; done
+if [ $failed -eq 0 ]; then
+        echo "sluice tests: ALL PASSED in $(( $(date +%s) - t0 ))s"
+else
+        echo "sluice tests: FAILED in $(( $(date +%s) - t0 ))s (see above)"
+fi
+exit $failed

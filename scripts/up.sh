@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Bring up the whole sluice dev stack on this machine and a demo (README command 1).
+#
+# Installs missing packages, builds into build/, starts sluice-devbroker (a Kafka-
+# protocol broker: librdkafka's mock cluster in its own process), a private Postgres
+# (scripts/pg.sh, .sluice/pg, port 55432), applies migrations, creates the topics,
+# starts every processor (processors/<stage>/main.c -> build/sluice-<stage>), publishes
+# scripts/demo-events.jsonl, waits until the events are in Postgres and prints where
+# to look.  Then it stays in the foreground: Ctrl-C, or scripts/down.sh from another
+# shell, stops everything (processors, then the devbroker, then Postgres).
+#
+#   scripts/up.sh            build, start, demo, stay in the foreground
+#   scripts/up.sh --no-wait  same, but return once the demo is in (stop with down.sh)
+#
+# Logs: .sluice/logs/<process>.log; pids: .sluice/pids/<process>.pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD=$ROOT/build
+LOGS=$ROOT/.sluice/logs
+PIDS=$ROOT/.sluice/pids
+WAIT=1
+case "${1:-}" in
+--no-wait) WAIT=0 ;;
+"") ;;
+-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*) echo "usage: scripts/up.sh [--no-wait]" >&2; exit 2 ;;
+esac
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { echo "up: $*" >&2; exit 1; }
+
+if [ -f "$PIDS/up.pid" ] && kill -0 "$(cat "$PIDS/up.pid")" 2>/dev/null; then
+        die "already running (pid $(cat "$PIDS/up.pid")); stop it with scripts/down.sh"
+fi
+if [ -f "$PIDS/devbroker.pid" ] && kill -0 "$(cat "$PIDS/devbroker.pid")" 2>/dev/null; then
+        die "a dev stack is already up (.sluice/pids); stop it with scripts/down.sh"
+fi
+
+say "checking packages"
+./scripts/install-deps.sh
+
+say "building into build/"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" 2>&1 | grep -Ev '^\[ *[0-9]+%\]' || true
+for bin in sluice-devbroker sluicectl; do
+        [ -x "$BUILD/$bin" ] || die "build failed: $BUILD/$bin missing"
+done
+
+mkdir -p "$LOGS" "$PIDS"
+echo $$ >"$PIDS/up.pid"
+started=0
+shutdown() {
+        trap - INT TERM EXIT
+        if [ $started = 1 ]; then
+                echo >&2
+                say "shutting down"
+                SLUICE_DOWN_FROM_UP=1 "$ROOT/scripts/down.sh"
+        fi
+        rm -f "$PIDS/up.pid"
+}
+trap shutdown EXIT
+trap 'exit 130' INT TERM
+started=1
+
+# wait_for "SHELL CONDITION" SECONDS
+wait_for() {
+        local deadline=$(( $(date +%s) + $2 ))
+        until eval "$1" >/dev/null 2>&1; do
+                [ "$(date +%s)" -lt "$deadline" ] || return 1
+                sleep 0.2
+        done
+}
+
+BOOTSTRAP_FILE=${SLUICE_DEVBROKER_BOOTSTRAP_FILE:-$ROOT/.sluice/bootstrap.txt}
+export SLUICE_DEVBROKER_BOOTSTRAP_FILE=$BOOTSTRAP_FILE
+if [ -z "${SLUICE_KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+        say "starting sluice-devbroker (log: .sluice/logs/devbroker.log)"
+        rm -f "$BOOTSTRAP_FILE"
+        "$BUILD/sluice-devbroker" >"$LOGS/devbroker.log" 2>&1 &
+        echo $! >"$PIDS/devbroker.pid"
+        wait_for "[ -s '$BOOTSTRAP_FILE' ]" 20 ||
+                die "devbroker did not start: $(tail -n 5 "$LOGS/devbroker.log")"
+else
+        say "using Kafka at $SLUICE_KAFKA_BOOTSTRAP_SERVERS (SLUICE_KAFKA_BOOTSTRAP_SERVERS)"
+fi
+
+say "starting Postgres (scripts/pg.sh)"
+./scripts/pg.sh start >"$LOGS/pg.log" 2>&1 || die "pg.sh start failed: $(tail -n 5 "$LOGS/pg.log")"
+
+say "migrating and creating topics"
+"$BUILD/sluicectl" migrate
+"$BUILD/sluicectl" topics ensure
+
+metrics=()
+for main in processors/*/main.c; do
+        stage=$(basename "$(dirname "$main")")
+        bin=$BUILD/sluice-$stage
+        [ -x "$bin" ] || die "$bin missing (build failed?)"
+        say "starting sluice-$stage (log: .sluice/logs/$stage.log)"
+        "$bin" >"$LOGS/$stage.log" 2>&1 &
+        echo $! >"$PIDS/$stage.pid"
+        port=$("$bin" --print-config 2>/dev/null | sed -n 's/^http\.port=//p' | head -n 1)
+        if [ -n "$port" ] && [ "$port" != 0 ]; then
+                wait_for "curl -sf http://127.0.0.1:$port/healthz" 30 ||
+                        die "sluice-$stage not healthy: $(tail -n 5 "$LOGS/$stage.log")"
+                metrics+=("http://127.0.0.1:$port/metrics  (sluice-$stage)")
+        else
+                sleep 1
+                kill -0 "$(cat "$PIDS/$stage.pid")" 2>/dev/null ||
+                        die "sluice-$stage exited: $(tail -n 5 "$LOGS/$stage.log")"
+        fi
+done
+
+q() { ./scripts/pg.sh psql -XAtq -c "$1" 2>/dev/null; }
+before_ok=$(q "select count(*) from workflow_events where source like 'demo-%'" || echo 0)
+before_dl=$(q "select count(*) from dead_letters" || echo 0)
+nvalid=$(grep -vc 'malformed' scripts/demo-events.jsonl)
+nbad=$(grep -c 'malformed' scripts/demo-events.jsonl)
+
+say "publishing scripts/demo-events.jsonl ($nvalid valid, $nbad malformed)"
+"$BUILD/sluicectl" publish scripts/demo-events.jsonl
+wait_for "[ \$(q \"select count(*) from workflow_events where source like 'demo-%'\") -ge $((before_ok + nvalid)) ] &&
+          [ \$(q 'select count(*) from dead_letters') -ge $((before_dl + nbad)) ]" 30 ||
+        die "the demo events did not reach Postgres in 30 s (see .sluice/logs/)"
+
+cat <<MSG
+
+sluice is up: devbroker at $(head -n 1 "$BOOTSTRAP_FILE" 2>/dev/null | sed 's/^bootstrap.servers=//'), Postgres on port ${SLUICE_PG_PORT:-55432}.
+The demo's $nvalid valid events are in workflow_events, its $nbad malformed ones in dead_letters.
+
+  SQL       scripts/pg.sh psql -c "select occurred_at, type, source, status from workflow_events order by occurred_at desc limit 10"
+            scripts/pg.sh psql -c "select reason, count(*) from dead_letters group by reason"
+  metrics   $(printf '%s\n            ' "${metrics[@]}" | sed '$d')
+  topics    build/sluicectl tail sluice.events.accepted --from-beginning --max 10 --timeout-ms 2000
+            build/sluicectl tail sluice.events.dlq --from-beginning --max 10 --timeout-ms 2000
+  publish   build/sluicectl publish scripts/demo-events.jsonl     (JSON lines; or examples/)
+  logs      .sluice/logs/  (JSON lines: one file per process)
+  stop      Ctrl-C here, or scripts/down.sh from another shell
+
+MSG
+
+if [ $WAIT = 0 ]; then
+        started=0 # leave it running
+        trap - EXIT
+        rm -f "$PIDS/up.pid"
+        exit 0
+fi
+# Foreground: stay until Ctrl-C, down.sh, or a process dies.
+while :; do
+        for f in "$PIDS"/*.pid; do
+                [ -e "$f" ] || continue
+                name=$(basename "$f" .pid)
+                [ "$name" = up ] && continue
+                if ! kill -0 "$(cat "$f")" 2>/dev/null; then
+                        echo "up: $name stopped (see .sluice/logs/$name.log)" >&2
+                        exit 1
+                fi
+        done
+        [ -f "$PIDS/up.pid" ] || exit 0
+        sleep 1
+done

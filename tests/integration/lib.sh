@@ -1,0 +1,166 @@
+# Helpers every integration test sources: a private stack per test.
+#
+# A test gets its own temp dir ($T), its own sluice-devbroker (own bootstrap file),
+# its own Postgres (own data dir and a free port, SLUICE_PG_FAST=1) and its own
+# processors on free HTTP ports, so it never touches the dev stack of scripts/up.sh
+# on the default ports.  An EXIT trap stops everything it started (processors with
+# SIGTERM then SIGKILL, the devbroker, Postgres) and removes $T, unless the test failed
+# or SLUICE_KEEP_TMP=1, in which case $T stays and the last log lines are printed.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   start_devbroker; start_pg; start_ingress
+#   psql_val "select count(*) from workflow_events"
+#   wait_until "[ \$(psql_val 'select 1') = 1 ]" 30
+#
+# Environment: SLUICE_SOURCE_DIR, SLUICE_BUILD_DIR (set by CTest; default: the repo
+# and its build/), SLUICE_KEEP_TMP.
+
+set -euo pipefail
+
+SRC=${SLUICE_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${SLUICE_BUILD_DIR:-$SRC/build}
+PY=/usr/bin/python3
+SLUICECTL=$BUILD/sluicectl
+TEST_NAME=$(basename "${0%.sh}")
+
+# Clients must not pick up the dev stack or a user's config by accident.
+unset SLUICE_CONFIG SLUICE_KAFKA_BOOTSTRAP_SERVERS SLUICE_PG_PORT SLUICE_PG_DIR \
+      SLUICE_HTTP_PORT SLUICE_DEVBROKER_BOOTSTRAP_FILE 2>/dev/null || true
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-it-$TEST_NAME.XXXXXX")
+chmod 755 "$T" # Postgres runs as the postgres user and must reach $T/pg
+_sl_pids=()
+_sl_pg_started=0
+_sl_t0=$(date +%s%N)
+
+log() {
+        local ms=$(( ($(date +%s%N) - _sl_t0) / 1000000 ))
+        printf '[%s %3d.%03ds] %s\n' "$TEST_NAME" $((ms / 1000)) $((ms % 1000)) "$*" >&2
+}
+fail() { log "FAIL: $*"; exit 1; }
+
+for bin in sluice-devbroker sluicectl; do
+        [ -x "$BUILD/$bin" ] || { echo "$TEST_NAME: $BUILD/$bin not built" >&2; exit 1; }
+done
+
+_sl_cleanup() {
+        local rc=$?
+        set +e
+        for pid in "${_sl_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+        for pid in "${_sl_pids[@]}"; do
+                for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+                kill -KILL "$pid" 2>/dev/null
+                wait "$pid" 2>/dev/null
+        done
+        if [ "$_sl_pg_started" = 1 ]; then
+                "$SRC/scripts/pg.sh" stop >/dev/null 2>&1
+        fi
+        if [ "$rc" -ne 0 ] || [ "${SLUICE_KEEP_TMP:-0}" = 1 ]; then
+                for f in "$T"/*.log; do
+                        [ -f "$f" ] || continue
+                        echo "---- last lines of $f" >&2
+                        tail -n 15 "$f" >&2
+                done
+                echo "$TEST_NAME: exit $rc; files kept in $T" >&2
+        else
+                rm -rf "$T"
+        fi
+        exit "$rc"
+}
+trap _sl_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A TCP port nobody listens on right now.
+free_port() {
+        "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_until "SHELL CONDITION" TIMEOUT_SECONDS: poll every 0.1 s; 1 on timeout.
+wait_until() {
+        local cond=$1 timeout=${2:-30}
+        local deadline=$(( $(date +%s%N) + timeout * 1000000000 ))
+        while ! eval "$cond" >/dev/null 2>&1; do
+                [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+                sleep 0.1
+        done
+}
+
+# Remember a background process so the trap stops it.
+track_pid() { _sl_pids+=("$1"); }
+untrack_pid() {
+        local keep=() p
+        for p in "${_sl_pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+        _sl_pids=("${keep[@]}")
+}
+
+# start_devbroker [extra -X args...]: own bootstrap file; exports
+# SLUICE_DEVBROKER_BOOTSTRAP_FILE and SLUICE_KAFKA_BOOTSTRAP_SERVERS.
+start_devbroker() {
+        local bf=$T/bootstrap.txt
+        "$BUILD/sluice-devbroker" -X devbroker.bootstrap.file="$bf" "$@" \
+                >"$T/devbroker.log" 2>&1 &
+        DEVBROKER_PID=$!
+        track_pid "$DEVBROKER_PID"
+        wait_until "[ -s '$bf' ]" 20 || fail "devbroker did not write $bf"
+        export SLUICE_DEVBROKER_BOOTSTRAP_FILE=$bf
+        SLUICE_KAFKA_BOOTSTRAP_SERVERS=$(head -n 1 "$bf")
+        SLUICE_KAFKA_BOOTSTRAP_SERVERS=${SLUICE_KAFKA_BOOTSTRAP_SERVERS#bootstrap.servers=}
+        export SLUICE_KAFKA_BOOTSTRAP_SERVERS
+        log "devbroker $DEVBROKER_PID at $SLUICE_KAFKA_BOOTSTRAP_SERVERS"
+}
+
+# start_pg: a private Postgres in $T/pg on a free port, migrated; exports SLUICE_PG_DIR,
+# SLUICE_PG_PORT, SLUICE_PG_FAST.
+start_pg() {
+        export SLUICE_PG_DIR=$T/pg SLUICE_PG_FAST=1
+        SLUICE_PG_PORT=$(free_port)
+        export SLUICE_PG_PORT
+        _sl_pg_started=1
+        "$SRC/scripts/pg.sh" start >"$T/pg-start.log" 2>&1 ||
+                fail "scripts/pg.sh start failed (see $T/pg-start.log)"
+        "$SLUICECTL" -X migrations.dir="$SRC/migrations" migrate >"$T/migrate.log" 2>&1 ||
+                fail "sluicectl migrate failed: $(tail -n 3 "$T/migrate.log")"
+        log "postgres on port $SLUICE_PG_PORT, migrated"
+}
+
+# psql_val "SQL": the single value the query returns (unaligned, no headers).
+psql_val() {
+        PGCONNECT_TIMEOUT=5 psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$SLUICE_PG_PORT" \
+                -U sluice -d sluice -c "$1"
+}
+# psql_run [psql args...]: psql on the private database (for \copy, -f, etc.).
+psql_run() {
+        PGCONNECT_TIMEOUT=5 psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$SLUICE_PG_PORT" \
+                -U sluice -d sluice "$@"
+}
+
+# start_ingress [extra args...]: sluice-ingress in the background on a free HTTP port,
+# log in $T/ingress.N.log; waits for /healthz.  Sets INGRESS_PID and INGRESS_PORT.
+_sl_ingress_n=0
+start_ingress() {
+        [ -x "$BUILD/sluice-ingress" ] || fail "$BUILD/sluice-ingress not built"
+        _sl_ingress_n=$((_sl_ingress_n + 1))
+        INGRESS_PORT=$(free_port)
+        INGRESS_LOG=$T/ingress.$_sl_ingress_n.log
+        "$BUILD/sluice-ingress" -X http.port="$INGRESS_PORT" "$@" >"$INGRESS_LOG" 2>&1 &
+        INGRESS_PID=$!
+        track_pid "$INGRESS_PID"
+        wait_until "curl -sf http://127.0.0.1:$INGRESS_PORT/healthz" 30 ||
+                fail "ingress did not become healthy: $(tail -n 5 "$INGRESS_LOG")"
+        log "ingress $INGRESS_PID healthy on :$INGRESS_PORT"
+}
+
+# stop_pid PID: SIGTERM, wait (up to 20 s), return its exit status.
+stop_pid() {
+        local pid=$1 rc=0
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" || rc=$?
+        untrack_pid "$pid"
+        return $rc
+}
+
+# assert_eq WHAT EXPECTED ACTUAL
+assert_eq() {
+        [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
+        log "ok: $1 = $3"
+}
