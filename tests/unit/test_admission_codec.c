@@ -1,0 +1,88 @@
+/* Unit tests for the admission changelog encoding (src/limits/admission_codec.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "limits/admission_codec.h"
+#include "sluice/err.h"
+
+static void avro_long_matches_the_spec(void **state)
+{
+        /* Examples from the Avro specification's zig-zag table. */
+        static const struct {
+                int64_t v;
+                unsigned char bytes[3];
+                size_t n;
+        } cases[] = {{0, {0x00}, 1},  {-1, {0x01}, 1},       {1, {0x02}, 1},
+                     {-2, {0x03}, 1}, {2, {0x04}, 1},        {-64, {0x7f}, 1},
+                     {64, {0x80, 0x01}, 2}, {8192, {0x80, 0x80, 0x01}, 3}};
+        unsigned char buf[10];
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                int64_t v;
+                assert_int_equal(sl_avro_long_encode(cases[i].v, buf), cases[i].n);
+                assert_memory_equal(buf, cases[i].bytes, cases[i].n);
+                assert_int_equal(sl_avro_long_decode(buf, cases[i].n, &v), cases[i].n);
+                assert_int_equal(v, cases[i].v);
+        }
+        assert_int_equal(sl_avro_long_encode(INT64_MIN, buf), 10);
+}
+
+static void state_round_trips(void **state)
+{
+        sl_source_state_t in = {.window_start = 1795000000000LL,
+                                .count = 12345,
+                                .throttled = 7,
+                                .paused_until = 1795000060000LL,
+                                .updated_at = 1795000000999LL};
+        sl_source_state_t out;
+        unsigned char buf[SL_ADMISSION_STATE_MAX];
+        size_t n = sl_admission_state_encode(&in, buf);
+        (void)state;
+
+        assert_true(n <= SL_ADMISSION_STATE_MAX);
+        memset(&out, 0xff, sizeof(out));
+        assert_int_equal(sl_admission_state_decode(buf, n, &out), SL_OK);
+        assert_memory_equal(&in, &out, sizeof(in));
+}
+
+static void truncated_or_trailing_bytes_are_errors(void **state)
+{
+        sl_source_state_t in = {1, 2, 3, 4, 5}, out;
+        unsigned char buf[SL_ADMISSION_STATE_MAX + 1];
+        size_t n = sl_admission_state_encode(&in, buf);
+        (void)state;
+
+        for (size_t cut = 0; cut < n; cut++)
+                assert_int_equal(sl_admission_state_decode(buf, cut, &out), SL_ERR_DECODE);
+        buf[n] = 0;
+        assert_int_equal(sl_admission_state_decode(buf, n + 1, &out), SL_ERR_DECODE);
+        memset(buf, 0xff, sizeof(buf)); /* a varint that never ends */
+        assert_int_equal(sl_admission_state_decode(buf, sizeof(buf), &out), SL_ERR_DECODE);
+}
+
+static void progress_round_trips(void **state)
+{
+        unsigned char buf[10];
+        int64_t off = 0;
+        (void)state;
+        size_t n = sl_admission_progress_encode(987654321, buf);
+        assert_int_equal(sl_admission_progress_decode(buf, n, &off), SL_OK);
+        assert_int_equal(off, 987654321);
+        assert_int_equal(sl_admission_progress_decode(buf, n - 1, &off), SL_ERR_DECODE);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(avro_long_matches_the_spec),
+                cmocka_unit_test(state_round_trips),
+                cmocka_unit_test(truncated_or_trailing_bytes_are_errors),
+                cmocka_unit_test(progress_round_trips),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
