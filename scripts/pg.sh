@@ -115,6 +115,7 @@ port = $PORT
 unix_socket_directories = '$sockdir'
 shared_buffers = 256MB
 max_connections = 200
+max_locks_per_transaction = 256
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF

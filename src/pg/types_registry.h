@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "config/config.h"
 #include "envelope/validate.h"
 
