@@ -42,7 +42,9 @@ int sl_conf_load_file(sl_conf_t *conf, const char *path, char *errstr, size_t er
 int sl_conf_load_env(sl_conf_t *conf, char **envp, char *errstr, size_t errstr_size);
 
 /* Values: borrowed, valid until the key is set again or conf is destroyed.
- * Asking for a key that is not in the table is a programming error (abort()). */
+ * kafka.* and pg.* keys outside the table give NULL while unset (0 / false for the
+ * typed getters).  Asking for any other key that is not in the table is a
+ * programming error (abort()). */
 const char *sl_conf_get(const sl_conf_t *conf, const char *key);
 int64_t sl_conf_get_int(const sl_conf_t *conf, const char *key);
 bool sl_conf_get_bool(const sl_conf_t *conf, const char *key);
@@ -69,6 +71,8 @@ typedef struct sl_conf_prop_s {
         const char *desc;
 } sl_conf_prop_t;
 const sl_conf_prop_t *sl_conf_props(size_t *count);
+/* The configuration reference in Markdown (docs/configuration.md is its output). */
+void sl_conf_docs(FILE *fp);
 
 /*
  * The command line every executable shares:

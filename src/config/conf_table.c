@@ -1,0 +1,137 @@
+/*
+ * The property table: every sluice key with its type, default, range or values and
+ * description (the shape of librdkafka's rdkafka_conf.c).  The store validates
+ * against it, `sluicectl config docs` renders it, and adding a key is one line here.
+ * kafka.* and pg.* keys outside the table are checked by config.c against librdkafka
+ * and libpq themselves.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/conf_int.h"
+
+/* Kafka topic names: [A-Za-z0-9._-], at most 249 characters (with the suffixes). */
+static int validate_topic_prefix(const char *key, const char *val, char *errstr,
+                                 size_t errstr_size)
+{
+        size_t len = strlen(val);
+
+        if (len > 200) {
+                snprintf(errstr, errstr_size, "%s: longer than 200 characters", key);
+                return -1;
+        }
+        for (const char *c = val; *c; c++) {
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-')) {
+                        snprintf(errstr, errstr_size,
+                                 "%s: \"%s\" is not a valid topic name prefix "
+                                 "(letters, digits, '.', '_' and '-' only)",
+                                 key, val);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+static int validate_nonempty(const char *key, const char *val, char *errstr,
+                             size_t errstr_size)
+{
+        if (!*val) {
+                snprintf(errstr, errstr_size, "%s: must not be empty", key);
+                return -1;
+        }
+        return 0;
+}
+
+#define YEAR_MS (365LL * 24 * 3600 * 1000)
+
+#define STR(name, def, desc) {{name, "string", def, 0, 0, NULL, desc}, NULL}
+#define STRV(name, def, fn, desc) {{name, "string", def, 0, 0, NULL, desc}, fn}
+#define INT(name, def, lo, hi, desc) {{name, "int", def, lo, hi, NULL, desc}, NULL}
+#define ENUM(name, def, list, desc) {{name, "enum", def, 0, 0, list, desc}, NULL}
+
+const sl__conf_def_t sl__conf_table[] = {
+        ENUM("log.level", "info", "debug,info,warn,error",
+             "Lowest level of log line written to stderr (JSON lines)."),
+
+        STRV("http.bind", "127.0.0.1", validate_nonempty,
+             "Address the /metrics and /healthz server listens on (0.0.0.0 for all "
+             "IPv4 interfaces)."),
+        INT("http.port", "0", 0, 65535,
+            "Port of the /metrics and /healthz server; 0 disables it. Each processor "
+            "sets its own default (sluice-ingress: 9101)."),
+
+        STRV("topic.prefix", "sluice.", validate_topic_prefix,
+             "Prefix of every sluice topic name (sluice.events.in, ...)."),
+        INT("topic.partitions", "6", 1, 1000,
+            "Partitions of the events topics (created by sluice-devbroker and "
+            "`sluicectl topics ensure`)."),
+        INT("topic.replication", "-1", -1, 32,
+            "Replication factor of created topics; -1 uses the broker's default."),
+
+        INT("devbroker.brokers", "3", 1, 9, "Brokers in sluice-devbroker's mock cluster."),
+        STRV("devbroker.bootstrap.file", ".sluice/bootstrap.txt", validate_nonempty,
+             "File where sluice-devbroker writes its bootstrap list, and where clients "
+             "look for one when kafka.bootstrap.servers is unset."),
+
+        STR("schemas.dir", "",
+            "Folder of extra envelope writer schemas (envelope*.avsc) ingress accepts, "
+            "besides the compiled-in one."),
+        INT("envelope.max.future.ms", "86400000", 0, YEAR_MS,
+            "How far in the future an envelope's occurred_at may be before it is "
+            "rejected."),
+        INT("types.reload.ms", "30000", 100, 3600000,
+            "Interval of the full reload of the event types registry from Postgres."),
+
+        STR("migrations.dir", SL_SOURCE_DIR "/migrations",
+            "Folder of the numbered SQL migrations `sluicectl migrate` applies."),
+
+        STRV("ingress.group.id", "sluice-ingress", validate_nonempty,
+             "Consumer group of sluice-ingress."),
+        INT("ingress.batch.size", "20000", 1, 1000000,
+            "Most records sluice-ingress processes in one batch."),
+        INT("ingress.batch.ms", "100", 1, 60000,
+            "Longest sluice-ingress waits to fill a batch, in milliseconds."),
+        INT("ingress.pg.connections", "2", 1, 8,
+            "Postgres connections sluice-ingress writes a batch through in parallel."),
+        INT("events.partitions.days.back", "7", 0, 3650,
+            "Daily partitions of workflow_events kept created behind today."),
+        INT("events.partitions.days.ahead", "14", 0, 3650,
+            "Daily partitions of workflow_events created ahead of today."),
+
+        STR("pg.host", "127.0.0.1", "Postgres host (libpq `host`)."),
+        INT("pg.port", "55432", 1, 65535, "Postgres port (libpq `port`)."),
+        STR("pg.dbname", "sluice", "Postgres database (libpq `dbname`)."),
+        STR("pg.user", "sluice", "Postgres user (libpq `user`)."),
+        STR("pg.password", "", "Postgres password (libpq `password`); never printed."),
+};
+
+const size_t sl__conf_table_cnt = sizeof(sl__conf_table) / sizeof(sl__conf_table[0]);
+
+int sl__conf_find(const char *key)
+{
+        for (size_t i = 0; i < sl__conf_table_cnt; i++)
+                if (strcmp(sl__conf_table[i].p.name, key) == 0)
+                        return (int)i;
+        return -1;
+}
+
+/* sl_conf_prop_t is the first member of each entry, but the strides differ: the
+ * public array is a copy made once. */
+static sl_conf_prop_t props[sizeof(sl__conf_table) / sizeof(sl__conf_table[0])];
+static pthread_once_t props_once = PTHREAD_ONCE_INIT;
+
+static void props_init(void)
+{
+        for (size_t i = 0; i < sl__conf_table_cnt; i++)
+                props[i] = sl__conf_table[i].p;
+}
+
+const sl_conf_prop_t *sl_conf_props(size_t *count)
+{
+        pthread_once(&props_once, props_init);
+        if (count)
+                *count = sl__conf_table_cnt;
+        return props;
+}
