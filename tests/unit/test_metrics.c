@@ -1,0 +1,191 @@
+/* Unit tests for src/metrics: the exact exposition text of a counter, a gauge and a
+ * histogram, one HELP/TYPE per name across label sets, re-registration, and counts
+ * that stay exact under concurrent updates. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "metrics/metrics.h"
+
+/* The block of text that starts at "# HELP name " in the rendering, up to the next
+ * "# HELP" (or the end).  Caller frees. */
+static char *block_of(const char *name)
+{
+        char *all = sl_metrics_render(), *start, *end, *out, head[256];
+
+        assert_non_null(all);
+        snprintf(head, sizeof(head), "# HELP %s ", name);
+        start = strstr(all, head);
+        assert_non_null(start);
+        end = strstr(start + 1, "# HELP ");
+        out = strndup(start, end ? (size_t)(end - start) : strlen(start));
+        /* HELP for a name appears exactly once. */
+        assert_null(strstr(start + 1, head));
+        free(all);
+        return out;
+}
+
+static void counter_text(void **state)
+{
+        sl_metric_t *m = sl_metrics_counter("t_requests_total", NULL, "Requests seen.");
+        char *b;
+        (void)state;
+
+        assert_ptr_equal(sl_metrics_counter("t_requests_total", NULL, "Requests seen."), m);
+        sl_metrics_add(m, 3);
+        sl_metrics_add(m, 39);
+        b = block_of("t_requests_total");
+        assert_string_equal(b, "# HELP t_requests_total Requests seen.\n"
+                               "# TYPE t_requests_total counter\n"
+                               "t_requests_total 42\n");
+        free(b);
+}
+
+static void gauge_text(void **state)
+{
+        sl_metric_t *m = sl_metrics_gauge("t_lag", "partition=\"0\"", "Lag.\nIn records\\s.");
+        char *b;
+        (void)state;
+
+        b = block_of("t_lag");
+        assert_string_equal(b, "# HELP t_lag Lag.\\nIn records\\\\s.\n"
+                               "# TYPE t_lag gauge\n"
+                               "t_lag{partition=\"0\"} 0\n");
+        free(b);
+        sl_metrics_set(m, 12.5);
+        b = block_of("t_lag");
+        assert_non_null(strstr(b, "t_lag{partition=\"0\"} 12.5\n"));
+        free(b);
+        sl_metrics_set(m, 0.1);
+        b = block_of("t_lag");
+        assert_non_null(strstr(b, "t_lag{partition=\"0\"} 0.1\n"));
+        free(b);
+        sl_metrics_set(m, -3);
+        b = block_of("t_lag");
+        assert_non_null(strstr(b, "t_lag{partition=\"0\"} -3\n"));
+        free(b);
+        sl_metrics_set(m, NAN);
+        b = block_of("t_lag");
+        assert_non_null(strstr(b, "t_lag{partition=\"0\"} NaN\n"));
+        free(b);
+        sl_metrics_set(m, INFINITY);
+        b = block_of("t_lag");
+        assert_non_null(strstr(b, "t_lag{partition=\"0\"} +Inf\n"));
+        free(b);
+}
+
+static void histogram_text(void **state)
+{
+        const double bounds[] = {0.25, 0.5, 1, 2.5};
+        sl_metric_t *m = sl_metrics_histogram("t_batch_seconds", "stage=\"ingress\"",
+                                              "Batch time.", bounds, 4);
+        sl_metric_t *bare = sl_metrics_histogram("t_bare_seconds", NULL, "Bare.", bounds, 2);
+        char *b;
+        (void)state;
+
+        sl_metrics_observe(m, 0.125);
+        sl_metrics_observe(m, 0.25); /* upper bounds are inclusive */
+        sl_metrics_observe(m, 0.75);
+        sl_metrics_observe(m, 3);
+        b = block_of("t_batch_seconds");
+        assert_string_equal(b, "# HELP t_batch_seconds Batch time.\n"
+                               "# TYPE t_batch_seconds histogram\n"
+                               "t_batch_seconds_bucket{stage=\"ingress\",le=\"0.25\"} 2\n"
+                               "t_batch_seconds_bucket{stage=\"ingress\",le=\"0.5\"} 2\n"
+                               "t_batch_seconds_bucket{stage=\"ingress\",le=\"1\"} 3\n"
+                               "t_batch_seconds_bucket{stage=\"ingress\",le=\"2.5\"} 3\n"
+                               "t_batch_seconds_bucket{stage=\"ingress\",le=\"+Inf\"} 4\n"
+                               "t_batch_seconds_sum{stage=\"ingress\"} 4.125\n"
+                               "t_batch_seconds_count{stage=\"ingress\"} 4\n");
+        free(b);
+
+        sl_metrics_observe(bare, 0.375);
+        b = block_of("t_bare_seconds");
+        assert_string_equal(b, "# HELP t_bare_seconds Bare.\n"
+                               "# TYPE t_bare_seconds histogram\n"
+                               "t_bare_seconds_bucket{le=\"0.25\"} 0\n"
+                               "t_bare_seconds_bucket{le=\"0.5\"} 1\n"
+                               "t_bare_seconds_bucket{le=\"+Inf\"} 1\n"
+                               "t_bare_seconds_sum 0.375\n"
+                               "t_bare_seconds_count 1\n");
+        free(b);
+}
+
+static void label_sets_share_help_and_type(void **state)
+{
+        sl_metric_t *ok = sl_metrics_counter("t_events_total", "outcome=\"accepted\"", "Events.");
+        sl_metric_t *bad = sl_metrics_counter("t_events_total", "outcome=\"rejected\"", "Events.");
+        char *b;
+        (void)state;
+
+        assert_ptr_not_equal(ok, bad);
+        /* A metric registered in between does not split the name's block. */
+        sl_metrics_gauge("t_between", NULL, "Between.");
+        sl_metric_t *late = sl_metrics_counter("t_events_total", "outcome=\"dup\"", "Events.");
+        sl_metrics_add(ok, 5);
+        sl_metrics_add(bad, 2);
+        sl_metrics_add(late, 1);
+        b = block_of("t_events_total");
+        assert_string_equal(b, "# HELP t_events_total Events.\n"
+                               "# TYPE t_events_total counter\n"
+                               "t_events_total{outcome=\"accepted\"} 5\n"
+                               "t_events_total{outcome=\"rejected\"} 2\n"
+                               "t_events_total{outcome=\"dup\"} 1\n");
+        free(b);
+}
+
+static sl_metric_t *race_counter, *race_hist;
+
+static void *hammer(void *arg)
+{
+        (void)arg;
+        for (int i = 0; i < 100000; i++) {
+                sl_metrics_add(race_counter, 1);
+                sl_metrics_observe(race_hist, 1.0);
+        }
+        return NULL;
+}
+
+static void concurrent_updates_are_exact(void **state)
+{
+        const double bounds[] = {0.5, 2};
+        pthread_t th[4];
+        char *b;
+        (void)state;
+
+        race_counter = sl_metrics_counter("t_race_total", NULL, "Race.");
+        race_hist = sl_metrics_histogram("t_race_seconds", NULL, "Race.", bounds, 2);
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(pthread_create(&th[i], NULL, hammer, NULL), 0);
+        for (int i = 0; i < 4; i++)
+                pthread_join(th[i], NULL);
+        b = block_of("t_race_total");
+        assert_non_null(strstr(b, "t_race_total 400000\n"));
+        free(b);
+        b = block_of("t_race_seconds");
+        assert_non_null(strstr(b, "t_race_seconds_bucket{le=\"2\"} 400000\n"));
+        assert_non_null(strstr(b, "t_race_seconds_sum 400000\n"));
+        assert_non_null(strstr(b, "t_race_seconds_count 400000\n"));
+        free(b);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(counter_text),
+                cmocka_unit_test(gauge_text),
+                cmocka_unit_test(histogram_text),
+                cmocka_unit_test(label_sets_share_help_and_type),
+                cmocka_unit_test(concurrent_updates_are_exact),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
