@@ -102,6 +102,21 @@ void sl__pg_errstr(PGconn *pg, const PGresult *res, char *errstr, size_t errstr_
         one_line(errstr, errstr_size, buf);
 }
 
+static void log_notice(void *arg, const char *message)
+{
+        char line[768];
+
+        (void)arg;
+        one_line(line, sizeof(line), message);
+        sl_log_info("postgres: %s", line);
+}
+
+void sl__pg_log_notices(PGconn *pg)
+{
+        if (pg)
+                PQsetNoticeProcessor(pg, log_notice, NULL);
+}
+
 int sl__pg_conn_params(const char *conninfo, const char **keys, const char **vals)
 {
         keys[0] = "dbname"; /* expanded as a conninfo string (expand_dbname = 1) */
@@ -141,6 +156,7 @@ PGconn *sl_pg_connect(const sl_conf_t *conf, char *errstr, size_t errstr_size)
                 return NULL;
         }
         free(conninfo);
+        sl__pg_log_notices(pg);
         return pg;
 }
 

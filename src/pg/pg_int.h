@@ -21,4 +21,8 @@ void sl__pg_redact(char *msg, const char *conninfo);
  * Returns the expand_dbname argument to pass.  vals borrow conninfo. */
 int sl__pg_conn_params(const char *conninfo, const char **keys, const char **vals);
 
+/* Route the server's notices and asynchronous errors (e.g. "terminating connection
+ * due to administrator command") to the JSON log instead of libpq's raw stderr. */
+void sl__pg_log_notices(PGconn *pg);
+
 #endif

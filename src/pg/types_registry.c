@@ -225,6 +225,7 @@ static void tw_start_connect(sl_types_watch_t *tw)
                 tw_conn_error(tw);
                 return;
         }
+        sl__pg_log_notices(tw->pg);
         tw->state = TW_CONNECTING;
         tw->connect_want = PGRES_POLLING_WRITING; /* as libpq documents for the start */
 }

@@ -18,8 +18,10 @@ PY=/usr/bin/python3
 TEST_NAME=test_pg
 [ -x "$SLUICECTL" ] || { echo "$TEST_NAME: $SLUICECTL not built" >&2; exit 1; }
 
-# Clients must not pick up the dev stack or a user's config.
-unset SLUICE_CONFIG SLUICE_PG_DIR SLUICE_PG_PORT SLUICE_PG_FAST SLUICE_KAFKA_BOOTSTRAP_SERVERS \
+# Clients must not pick up the dev stack or a user's config (nor this harness's own
+# SLUICE_KEEP_TMP, which sluice's config would take for an unknown key).
+KEEP_TMP=${SLUICE_KEEP_TMP:-0}
+unset SLUICE_KEEP_TMP SLUICE_CONFIG SLUICE_PG_DIR SLUICE_PG_PORT SLUICE_PG_FAST SLUICE_KAFKA_BOOTSTRAP_SERVERS \
       2>/dev/null || true
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/sluice-it-$TEST_NAME.XXXXXX")
@@ -42,7 +44,7 @@ cleanup() {
         local rc=$?
         set +e
         pgsh stop >/dev/null 2>&1
-        if [ "$rc" -ne 0 ] || [ "${SLUICE_KEEP_TMP:-0}" = 1 ]; then
+        if [ "$rc" -ne 0 ] || [ "$KEEP_TMP" = 1 ]; then
                 [ -f "$PGDIR/postgres.log" ] && tail -n 20 "$PGDIR/postgres.log" >&2
                 echo "$TEST_NAME: exit $rc; files kept in $T" >&2
         else
