@@ -35,6 +35,14 @@ typedef struct sl_topic_spec_s {
 } sl_topic_spec_t;
 /* Fills specs (up to cap) from conf; returns the count. */
 size_t sl_kafka_topic_catalogue(const sl_conf_t *conf, sl_topic_spec_t *specs, size_t cap);
+/* Enough room for the whole catalogue. */
+#define SL_KAFKA_CATALOGUE_MAX 64
+
+/* A topic named on a command line: a full name ("sluice.events.dlq") or a catalogue
+ * suffix ("events.dlq", completed with topic.prefix).  Names that match neither are
+ * taken as they are.  Writes into buf and returns it. */
+const char *sl_kafka_topic_resolve(const sl_conf_t *conf, const char *name, char *buf,
+                                   size_t size);
 
 /* kafka.bootstrap.servers, or the first line of devbroker.bootstrap.file when unset.
  * Writes into buf; returns SL_ERR_CONFIG with errstr set when neither is available. */
@@ -61,7 +69,19 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
                                                        void *),
                                   void *opaque, char *errstr, size_t errstr_size);
 
-/* Java's murmur2 partitioner: (murmur2(key) & 0x7fffffff) % partitions. */
+/* A client for the Admin API and metadata (a producer handle without sluice's producer
+ * defaults): bootstrap and kafka.* applied, logs routed to sl_log.  Returns NULL with
+ * errstr set.  Caller frees with rd_kafka_destroy(). */
+rd_kafka_t *sl_kafka_admin_new(const sl_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* librdkafka log_cb that writes through sl_log (set by every constructor above; exposed
+ * for handles made elsewhere, e.g. sluice-devbroker's mock cluster host). */
+void sl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
+/* Java's murmur2 partitioner: (murmur2(key) & 0x7fffffff) % partitions.  -1 when
+ * partitions <= 0. */
 int32_t sl_kafka_partition_for(const void *key, size_t len, int32_t partitions);
+/* The raw 32-bit murmur2 (Utils.murmur2 as an unsigned value), for tests. */
+uint32_t sl__kafka_murmur2(const void *key, size_t len);
 
 #endif
