@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <civetweb.h>
+
 typedef struct sl_http_s sl_http_t;
 
 /* healthy: called from server threads; NULL means always healthy.
@@ -21,5 +23,13 @@ void sl_http_destroy(sl_http_t *http);
 /* The port actually bound (useful when 0 was asked for an ephemeral one: not supported,
  * 0 disables). */
 int sl_http_port(const sl_http_t *http);
+
+/* Serve uri with handler (CivetWeb's mg_set_request_handler: the handler returns the
+ * HTTP status it sent, 0 to decline).  cbdata is borrowed for the server's life.
+ * Returns 0, or SL_ERR_STATE when the server is disabled (port 0). */
+int sl_http_handle(sl_http_t *http, const char *uri, mg_request_handler handler,
+                   void *cbdata);
+/* The CivetWeb context (for WebSocket handlers), NULL when disabled.  Borrowed. */
+struct mg_context *sl_http_context(sl_http_t *http);
 
 #endif
