@@ -11,7 +11,9 @@
 #   3. `types rm` -> 1 within 1 s;
 #   4. a row with a schema that does not compile (written with psql, bypassing
 #      sluicectl's check) is skipped and logged once, however often it reloads;
-#   5. no single poll took long while Postgres was down.
+#   5. no single poll took long while Postgres was down;
+#   6. with notifications switched off (trigger disabled), a second probe with
+#      types.reload.ms = 300 still catches up through the periodic reload.
 set -euo pipefail
 
 SRC=${SLUICE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -97,6 +99,9 @@ SLUICE_PG_PORT=$PORT "$PROBE" -X types.reload.ms=3600000 -X log.level=info \
 PROBE_PID=$!
 wait_count 0 10 >/dev/null || fail "probe did not load the (empty) registry"
 log "probe $PROBE_PID running, 0 types"
+assert_eq "application_name defaults to the executable" "sluice-it-types_watch_probe" \
+        "$(sql "select string_agg(distinct application_name, ',') from pg_stat_activity
+                where backend_type = 'client backend' and pid <> pg_backend_pid()")"
 
 # 1. NOTIFY: seen within 1 s, with the periodic reload off.
 ctl types set a.created "$T/a.avsc" >/dev/null
@@ -135,4 +140,15 @@ max=$(sed -n 's/^max_poll_ms //p' "$T/probe.out")
 log "longest poll: ${max} ms"
 "$PY" -c "import sys; sys.exit(0 if float('$max') < 250 else 1)" ||
         fail "a poll call blocked for ${max} ms"
+
+# 6. The periodic reload is the backstop when a notification is missed.
+SLUICE_PG_PORT=$PORT "$PROBE" -X types.reload.ms=300 -X log.level=info \
+        >"$T/probe.out" 2>"$T/probe.log" &
+PROBE_PID=$!
+wait_count 2 10 >/dev/null || fail "second probe did not load 2 types"
+sql "alter table event_types disable trigger event_types_notify"
+sql "insert into event_types (type, payload_schema) values ('c.created', '$(tr -d '\n' <"$T/a.avsc")')"
+ms=$(wait_count 3 3) || fail "periodic reload did not pick up an un-notified change"
+log "ok: periodic reload saw the un-notified type after ${ms} ms"
+sql "alter table event_types enable trigger event_types_notify"
 log "PASS"
