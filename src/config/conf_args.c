@@ -61,7 +61,8 @@ int sl_conf_from_args(sl_conf_t *conf, int argc, char **argv, int *argi,
         if (help) {
                 if (usage_text)
                         fputs(usage_text, stdout);
-                fputs("\nConfiguration keys: see docs/configuration.md or 'sluicectl config "
+                fputs("\nConfiguration keys: see docs/configuration.md or 'sluicectl "
+                      "config "
                       "docs'\n",
                       stdout);
                 free(xs);

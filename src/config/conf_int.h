@@ -11,8 +11,8 @@
 
 /* An extra check after the type check.  val is already type-valid.  Writes words
  * (never the value of a secret key) into errstr and returns non-zero to refuse. */
-typedef int (sl__conf_validator_t)(const char *key, const char *val, char *errstr,
-                                   size_t errstr_size);
+typedef int(sl__conf_validator_t)(const char *key, const char *val, char *errstr,
+                                  size_t errstr_size);
 
 typedef struct sl__conf_def_s {
         sl_conf_prop_t p;

@@ -44,6 +44,8 @@ static int validate_nonempty(const char *key, const char *val, char *errstr,
         return 0;
 }
 
+/* Laid out by hand: one key, one entry. */
+// clang-format off
 #define YEAR_MS (365LL * 24 * 3600 * 1000)
 
 #define STR(name, def, desc) {{name, "string", def, 0, 0, NULL, desc}, NULL}
@@ -106,6 +108,7 @@ const sl__conf_def_t sl__conf_table[] = {
         STR("pg.user", "sluice", "Postgres user (libpq `user`)."),
         STR("pg.password", "", "Postgres password (libpq `password`); never printed."),
 };
+// clang-format on
 
 const size_t sl__conf_table_cnt = sizeof(sl__conf_table) / sizeof(sl__conf_table[0]);
 

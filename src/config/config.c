@@ -72,8 +72,8 @@ void sl_conf_destroy(sl_conf_t *conf)
 
 bool sl_conf_is_secret(const char *key)
 {
-        static const char *const marks[] = {"password", "secret", "sasl.oauthbearer.config",
-                                            "ssl.key"};
+        static const char *const marks[] = {"password", "secret",
+                                            "sasl.oauthbearer.config", "ssl.key"};
 
         if (!key)
                 return false;
@@ -104,7 +104,8 @@ static int parse_int(const char *val, long long *out)
 
 static int parse_bool(const char *val, bool *out)
 {
-        static const char *const yes[] = {"true", "1", "yes"}, *const no[] = {"false", "0", "no"};
+        static const char *const yes[] = {"true", "1", "yes"}, *const no[] = {"false",
+                                                                              "0", "no"};
 
         for (size_t i = 0; i < 3; i++) {
                 if (strcasecmp(val, yes[i]) == 0) {
@@ -135,7 +136,7 @@ static bool enum_has(const char *list, const char *val)
 }
 
 int sl__conf_check(const sl__conf_def_t *d, const char *val, char **norm, char *errstr,
-                       size_t errstr_size)
+                   size_t errstr_size)
 {
         const char *key = d->p.name, *type = d->p.type;
 
@@ -148,8 +149,9 @@ int sl__conf_check(const sl__conf_def_t *d, const char *val, char **norm, char *
                         return SL_ERR_CONFIG;
                 }
                 if (v < d->p.min || v > d->p.max) {
-                        snprintf(errstr, errstr_size, "%s: %s is out of range %lld..%lld", key,
-                                 shown(key, val), (long long)d->p.min, (long long)d->p.max);
+                        snprintf(errstr, errstr_size, "%s: %s is out of range %lld..%lld",
+                                 key, shown(key, val), (long long)d->p.min,
+                                 (long long)d->p.max);
                         return SL_ERR_CONFIG;
                 }
         } else if (strcmp(type, "bool") == 0) {
@@ -157,8 +159,8 @@ int sl__conf_check(const sl__conf_def_t *d, const char *val, char **norm, char *
 
                 if (parse_bool(val, &b)) {
                         snprintf(errstr, errstr_size,
-                                 "%s: \"%s\" is not a boolean (true/false/1/0/yes/no)", key,
-                                 shown(key, val));
+                                 "%s: \"%s\" is not a boolean (true/false/1/0/yes/no)",
+                                 key, shown(key, val));
                         return SL_ERR_CONFIG;
                 }
                 val = b ? "true" : "false";
@@ -225,7 +227,8 @@ static int kafka_check(const char *key, const char *val, char *errstr, size_t er
         rd_kafka_conf_res_t res;
 
         if (!key[6]) {
-                snprintf(errstr, errstr_size, "%s: missing the librdkafka property name", key);
+                snprintf(errstr, errstr_size, "%s: missing the librdkafka property name",
+                         key);
                 return SL_ERR_CONFIG;
         }
         scratch = rd_kafka_conf_new();
@@ -324,7 +327,8 @@ int sl_conf_set(sl_conf_t *conf, const char *key, const char *val, char *errstr,
         }
         idx = sl__conf_find(key);
         if (idx >= 0) {
-                err = sl__conf_check(&sl__conf_table[idx], val, &norm, errstr, errstr_size);
+                err =
+                    sl__conf_check(&sl__conf_table[idx], val, &norm, errstr, errstr_size);
                 if (err)
                         return err == SL_ERR_NOMEM ? err : SL_ERR_CONFIG;
                 free(conf->vals[idx]);
@@ -339,9 +343,10 @@ int sl_conf_set(sl_conf_t *conf, const char *key, const char *val, char *errstr,
         }
         if (strncmp(key, "pg.", 3) == 0) {
                 if (!pg_keyword(key + 3, false, NULL, 0)) {
-                        snprintf(errstr, errstr_size,
-                                 "%s: unknown key: \"%s\" is not a libpq connection keyword",
-                                 key, key + 3);
+                        snprintf(
+                            errstr, errstr_size,
+                            "%s: unknown key: \"%s\" is not a libpq connection keyword",
+                            key, key + 3);
                         return SL_ERR_CONFIG;
                 }
                 return extra_put(conf, key, val, errstr, errstr_size);
@@ -398,8 +403,9 @@ int sl_conf_load_file(sl_conf_t *conf, const char *path, char *errstr, size_t er
                         continue;
                 eq = strchr(key, '=');
                 if (!eq) {
-                        snprintf(errstr, errstr_size, "%s:%d: expected key=value, got \"%.64s\"",
-                                 path, lineno, key);
+                        snprintf(errstr, errstr_size,
+                                 "%s:%d: expected key=value, got \"%.64s\"", path, lineno,
+                                 key);
                         err = SL_ERR_CONFIG;
                         break;
                 }
@@ -455,15 +461,17 @@ static int env_key(const char *name, char *key, size_t key_size, char *errstr,
                         snprintf(key, key_size, "pg.%s", kw);
                         return 0;
                 }
-                snprintf(errstr, errstr_size,
-                         "environment SLUICE_%s: \"%s\" is not a libpq connection keyword",
-                         name, name + 3);
+                snprintf(
+                    errstr, errstr_size,
+                    "environment SLUICE_%s: \"%s\" is not a libpq connection keyword",
+                    name, name + 3);
                 return -1;
         }
-        snprintf(errstr, errstr_size,
-                 "environment SLUICE_%s: unknown configuration key (see 'sluicectl config "
-                 "docs')",
-                 name);
+        snprintf(
+            errstr, errstr_size,
+            "environment SLUICE_%s: unknown configuration key (see 'sluicectl config "
+            "docs')",
+            name);
         return -1;
 }
 
@@ -483,8 +491,8 @@ int sl_conf_load_env(sl_conf_t *conf, char **envp, char *errstr, size_t errstr_s
                         continue;
                 nlen = (size_t)(eq - (*e + 7));
                 if (nlen >= sizeof(name)) {
-                        snprintf(errstr, errstr_size, "environment %.*s...: name too long",
-                                 64, *e);
+                        snprintf(errstr, errstr_size,
+                                 "environment %.*s...: name too long", 64, *e);
                         return SL_ERR_CONFIG;
                 }
                 memcpy(name, *e + 7, nlen);
@@ -568,7 +576,8 @@ int sl_conf_apply_kafka(const sl_conf_t *conf, rd_kafka_conf_t *kconf, char *err
 }
 
 /* Appends " kw='val'" with \ and ' escaped, as libpq's conninfo syntax wants. */
-static int conninfo_add(char **buf, size_t *len, size_t *cap, const char *kw, const char *val)
+static int conninfo_add(char **buf, size_t *len, size_t *cap, const char *kw,
+                        const char *val)
 {
         size_t need = *len + strlen(kw) + 2 * strlen(val) + 5;
 
@@ -639,9 +648,11 @@ void sl_conf_dump(const sl_conf_t *conf, FILE *fp)
         const conf_extra_t **sorted;
 
         for (size_t i = 0; i < sl__conf_table_cnt; i++) {
-                const char *name = sl__conf_table[i].p.name, *val = sl_conf_get(conf, name);
+                const char *name = sl__conf_table[i].p.name,
+                           *val = sl_conf_get(conf, name);
 
-                fprintf(fp, "%s=%s\n", name, *val && sl_conf_is_secret(name) ? SL_REDACTED : val);
+                fprintf(fp, "%s=%s\n", name,
+                        *val && sl_conf_is_secret(name) ? SL_REDACTED : val);
         }
         if (!conf->extra_cnt)
                 return;

@@ -29,14 +29,16 @@ typedef struct sl_conf_s sl_conf_t;
 sl_conf_t *sl_conf_new(void);
 void sl_conf_destroy(sl_conf_t *conf);
 
-/* Set key to val (validated).  On failure returns SL_ERR_CONFIG and errstr names the key. */
+/* Set key to val (validated).  On failure returns SL_ERR_CONFIG and errstr names the key.
+ */
 int sl_conf_set(sl_conf_t *conf, const char *key, const char *val, char *errstr,
                 size_t errstr_size);
 /* Replace the default of a table key for this executable (e.g. http.port). */
 int sl_conf_set_default(sl_conf_t *conf, const char *key, const char *val);
 
 /* key=value lines, '#' comments, blank lines ignored.  Errors name file, line and key. */
-int sl_conf_load_file(sl_conf_t *conf, const char *path, char *errstr, size_t errstr_size);
+int sl_conf_load_file(sl_conf_t *conf, const char *path, char *errstr,
+                      size_t errstr_size);
 /* Every SLUICE_* variable in envp (NULL-terminated, like environ) except SLUICE_CONFIG
  * and the test harness's SLUICE_SOURCE_DIR / SLUICE_BUILD_DIR. */
 int sl_conf_load_env(sl_conf_t *conf, char **envp, char *errstr, size_t errstr_size);
@@ -53,7 +55,8 @@ double sl_conf_get_double(const sl_conf_t *conf, const char *key);
 /* Apply every kafka.* key to kconf.  Errors name the key and carry librdkafka's words. */
 int sl_conf_apply_kafka(const sl_conf_t *conf, rd_kafka_conf_t *kconf, char *errstr,
                         size_t errstr_size);
-/* A libpq conninfo string from the pg.* keys, values quoted.  Caller frees with free(). */
+/* A libpq conninfo string from the pg.* keys, values quoted.  Caller frees with free().
+ */
 char *sl_conf_pg_conninfo(const sl_conf_t *conf);
 
 /* Print every set or defaulted key as key=value, secrets as "[redacted]". */
@@ -64,9 +67,9 @@ bool sl_conf_is_secret(const char *key);
 /* Iterate over the property table (for generated docs and --help). */
 typedef struct sl_conf_prop_s {
         const char *name;
-        const char *type; /* "string", "int", "bool", "double", "enum" */
-        const char *def;  /* default as text, "" when none */
-        int64_t min, max; /* for int */
+        const char *type;  /* "string", "int", "bool", "double", "enum" */
+        const char *def;   /* default as text, "" when none */
+        int64_t min, max;  /* for int */
         const char *enums; /* for enum: "a,b,c" */
         const char *desc;
 } sl_conf_prop_t;

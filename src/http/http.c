@@ -82,8 +82,8 @@ static int metrics_handler(struct mg_connection *conn, void *cbdata)
         if (!text)
                 return send_text(conn, 500, "Internal Server Error", "text/plain", oom,
                                  sizeof(oom) - 1, head);
-        status = send_text(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text,
-                           strlen(text), head);
+        status = send_text(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
+                           text, strlen(text), head);
         free(text);
         return status;
 }
@@ -135,14 +135,21 @@ sl_http_t *sl_http_new(const char *bind, int port, bool (*healthy)(void *opaque)
         unsigned mgcode = 0;
         struct mg_callbacks callbacks;
         struct mg_init_data init;
-        struct mg_error_data error = {.code = &mgcode, .text = mgerr,
-                                      .text_buffer_size = sizeof(mgerr)};
-        const char *options[] = {"listening_ports", listen,  "num_threads", "3",
-                                 "request_timeout_ms", "10000", "enable_keep_alive", "no",
+        struct mg_error_data error = {
+            .code = &mgcode, .text = mgerr, .text_buffer_size = sizeof(mgerr)};
+        const char *options[] = {"listening_ports",
+                                 listen,
+                                 "num_threads",
+                                 "3",
+                                 "request_timeout_ms",
+                                 "10000",
+                                 "enable_keep_alive",
+                                 "no",
                                  NULL};
 
         if (port < 0 || port > 65535) {
-                snprintf(errstr, errstr_size, "http: port %d is out of range 0..65535", port);
+                snprintf(errstr, errstr_size, "http: port %d is out of range 0..65535",
+                         port);
                 return NULL;
         }
         http = calloc(1, sizeof(*http));
@@ -165,10 +172,11 @@ sl_http_t *sl_http_new(const char *bind, int port, bool (*healthy)(void *opaque)
 
         pthread_once(&lib_once, lib_init);
         if (strchr(bind, ':') && !mg_check_feature(8)) {
-                snprintf(errstr, errstr_size,
-                         "http: cannot listen on %s: this CivetWeb build has no IPv6 support "
-                         "(set http.bind to an IPv4 address)",
-                         listen);
+                snprintf(
+                    errstr, errstr_size,
+                    "http: cannot listen on %s: this CivetWeb build has no IPv6 support "
+                    "(set http.bind to an IPv4 address)",
+                    listen);
                 goto fail_start;
         }
         memset(&callbacks, 0, sizeof(callbacks));
@@ -181,9 +189,9 @@ sl_http_t *sl_http_new(const char *bind, int port, bool (*healthy)(void *opaque)
                 char why[128] = "";
 
                 bind_reason(bind, porttxt, why, sizeof(why));
-                snprintf(errstr, errstr_size, "http: cannot listen on %s: %s%s(CivetWeb: %s)",
-                         listen, why, *why ? " " : "",
-                         *mgerr ? mgerr : "failed to start");
+                snprintf(errstr, errstr_size,
+                         "http: cannot listen on %s: %s%s(CivetWeb: %s)", listen, why,
+                         *why ? " " : "", *mgerr ? mgerr : "failed to start");
                 goto fail_start;
         }
         http->port = port;

@@ -117,7 +117,8 @@ void sl_log(sl_log_level_t level, const sl_log_ctx_t *ctx, const char *fmt, ...)
         va_list ap;
         int n, saved = errno;
 
-        if ((int)level < atomic_load(&log_level) || (int)level < 0 || level > SL_LOG_ERROR)
+        if ((int)level < atomic_load(&log_level) || (int)level < 0 ||
+            level > SL_LOG_ERROR)
                 return;
         l.p = l.stack;
 
@@ -139,9 +140,9 @@ void sl_log(sl_log_level_t level, const sl_log_ctx_t *ctx, const char *fmt, ...)
 
         clock_gettime(CLOCK_REALTIME, &now);
         gmtime_r(&now.tv_sec, &tm);
-        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (long)((unsigned long)now.tv_nsec / 1000000 % 1000));
+        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (long)((unsigned long)now.tv_nsec / 1000000 % 1000));
 
         puts_raw(&l, "{\"ts\":\"");
         puts_raw(&l, ts);

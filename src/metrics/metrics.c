@@ -148,10 +148,9 @@ void sl_metrics_observe(sl_metric_t *m, double v)
                 ;
         atomic_fetch_add_explicit(&m->buckets[i], 1, memory_order_relaxed);
         old = atomic_load_explicit(&m->sum_bits, memory_order_relaxed);
-        while (!atomic_compare_exchange_weak_explicit(&m->sum_bits, &old,
-                                                      dbits(bitsd(old) + v),
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed))
+        while (!atomic_compare_exchange_weak_explicit(
+            &m->sum_bits, &old, dbits(bitsd(old) + v), memory_order_relaxed,
+            memory_order_relaxed))
                 ;
 }
 
@@ -240,19 +239,20 @@ static void render_one(buf_t *b, const sl_metric_t *m)
         case SL_METRIC_GAUGE:
                 bprintf(b, "%s%s%s%s %s\n", m->name, *m->labels ? "{" : "", m->labels,
                         *m->labels ? "}" : "",
-                        fmt_double(bitsd(atomic_load_explicit(&m->value,
-                                                              memory_order_relaxed)),
-                                   num, sizeof(num)));
+                        fmt_double(
+                            bitsd(atomic_load_explicit(&m->value, memory_order_relaxed)),
+                            num, sizeof(num)));
                 break;
         case SL_METRIC_HISTOGRAM: {
                 uint64_t cum = 0;
 
                 for (size_t i = 0; i <= m->nbounds; i++) {
                         cum += atomic_load_explicit(&m->buckets[i], memory_order_relaxed);
-                        bprintf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", m->name, m->labels, sep,
-                                i < m->nbounds ? fmt_double(m->bounds[i], num, sizeof(num))
-                                               : "+Inf",
-                                (unsigned long long)cum);
+                        bprintf(
+                            b, "%s_bucket{%s%sle=\"%s\"} %llu\n", m->name, m->labels, sep,
+                            i < m->nbounds ? fmt_double(m->bounds[i], num, sizeof(num))
+                                           : "+Inf",
+                            (unsigned long long)cum);
                 }
                 bprintf(b, "%s_sum%s%s%s %s\n", m->name, *m->labels ? "{" : "", m->labels,
                         *m->labels ? "}" : "",

@@ -1,10 +1,10 @@
 /* Unit tests for src/config: every key type, defaults, the file, environment and -X
  * sources and their precedence, kafka.* and pg.* validation, conninfo quoting, and
  * that secrets never show in printouts or error messages. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +83,8 @@ static void defaults_come_from_the_table(void **state)
         assert_string_equal(sl_conf_get(conf, "schemas.dir"), "");
         assert_int_equal(sl_conf_get_int(conf, "envelope.max.future.ms"), 86400000);
         assert_int_equal(sl_conf_get_int(conf, "types.reload.ms"), 30000);
-        assert_string_equal(sl_conf_get(conf, "migrations.dir"), SL_SOURCE_DIR "/migrations");
+        assert_string_equal(sl_conf_get(conf, "migrations.dir"),
+                            SL_SOURCE_DIR "/migrations");
         assert_string_equal(sl_conf_get(conf, "ingress.group.id"), "sluice-ingress");
         assert_int_equal(sl_conf_get_int(conf, "ingress.batch.size"), 20000);
         assert_int_equal(sl_conf_get_int(conf, "ingress.batch.ms"), 100);
@@ -140,7 +141,8 @@ static void enum_and_string_keys(void **state)
         assert_int_equal(set(conf, "log.level", "debug"), SL_OK);
         assert_string_equal(sl_conf_get(conf, "log.level"), "debug");
         assert_int_equal(set(conf, "log.level", "verbose"), SL_ERR_CONFIG);
-        assert_string_equal(errstr, "log.level: \"verbose\" is not one of debug,info,warn,error");
+        assert_string_equal(errstr,
+                            "log.level: \"verbose\" is not one of debug,info,warn,error");
         assert_int_equal(set(conf, "log.level", "inf"), SL_ERR_CONFIG);
 
         assert_int_equal(set(conf, "schemas.dir", "/etc/sluice/schemas"), SL_OK);
@@ -162,24 +164,27 @@ static void bool_and_double_types(void **state)
 {
         const sl__conf_def_t b = {{"x.enabled", "bool", "false", 0, 0, NULL, "x"}, NULL};
         const sl__conf_def_t d = {{"x.ratio", "double", "0.5", 0, 0, NULL, "x"}, NULL};
-        const char *yes[] = {"true", "1", "yes", "TRUE", "Yes"}, *no[] = {"false", "0", "no"};
+        const char *yes[] = {"true", "1", "yes", "TRUE", "Yes"},
+                   *no[] = {"false", "0", "no"};
         char *norm = NULL;
         (void)state;
 
         for (size_t i = 0; i < 5; i++) {
-                assert_int_equal(sl__conf_check(&b, yes[i], &norm, errstr, sizeof(errstr)), 0);
+                assert_int_equal(
+                    sl__conf_check(&b, yes[i], &norm, errstr, sizeof(errstr)), 0);
                 assert_string_equal(norm, "true");
                 free(norm);
         }
         for (size_t i = 0; i < 3; i++) {
-                assert_int_equal(sl__conf_check(&b, no[i], &norm, errstr, sizeof(errstr)), 0);
+                assert_int_equal(sl__conf_check(&b, no[i], &norm, errstr, sizeof(errstr)),
+                                 0);
                 assert_string_equal(norm, "false");
                 free(norm);
         }
         assert_int_equal(sl__conf_check(&b, "maybe", &norm, errstr, sizeof(errstr)),
                          SL_ERR_CONFIG);
-        assert_string_equal(errstr,
-                            "x.enabled: \"maybe\" is not a boolean (true/false/1/0/yes/no)");
+        assert_string_equal(
+            errstr, "x.enabled: \"maybe\" is not a boolean (true/false/1/0/yes/no)");
 
         assert_int_equal(sl__conf_check(&d, "0.25", &norm, errstr, sizeof(errstr)), 0);
         free(norm);
@@ -240,18 +245,22 @@ static void file_parsing(void **state)
         unlink(path);
 
         write_file(path, sizeof(path), "log.level=info\n\njust words\n");
-        assert_int_equal(sl_conf_load_file(conf, path, errstr, sizeof(errstr)), SL_ERR_CONFIG);
+        assert_int_equal(sl_conf_load_file(conf, path, errstr, sizeof(errstr)),
+                         SL_ERR_CONFIG);
         assert_non_null(strstr(errstr, path));
         assert_non_null(strstr(errstr, ":3: expected key=value"));
         unlink(path);
 
         write_file(path, sizeof(path), "log.level=info\ningress.bach.size=5\n");
-        assert_int_equal(sl_conf_load_file(conf, path, errstr, sizeof(errstr)), SL_ERR_CONFIG);
-        assert_non_null(strstr(errstr, ":2: ingress.bach.size: unknown configuration key"));
+        assert_int_equal(sl_conf_load_file(conf, path, errstr, sizeof(errstr)),
+                         SL_ERR_CONFIG);
+        assert_non_null(
+            strstr(errstr, ":2: ingress.bach.size: unknown configuration key"));
         unlink(path);
 
         write_file(path, sizeof(path), "http.port=http\n");
-        assert_int_equal(sl_conf_load_file(conf, path, errstr, sizeof(errstr)), SL_ERR_CONFIG);
+        assert_int_equal(sl_conf_load_file(conf, path, errstr, sizeof(errstr)),
+                         SL_ERR_CONFIG);
         assert_non_null(strstr(errstr, ":1: http.port: \"http\" is not an integer"));
         unlink(path);
 
@@ -301,7 +310,8 @@ static void env_mapping(void **state)
                          SL_ERR_CONFIG);
         assert_non_null(strstr(errstr, "SLUICE_INGRESS_BATCH_SIZ"));
         assert_non_null(strstr(errstr, "unknown configuration key"));
-        assert_int_equal(sl_conf_load_env(conf, bad_pg, errstr, sizeof(errstr)), SL_ERR_CONFIG);
+        assert_int_equal(sl_conf_load_env(conf, bad_pg, errstr, sizeof(errstr)),
+                         SL_ERR_CONFIG);
         assert_non_null(strstr(errstr, "SLUICE_PG_NO_SUCH_KEYWORD"));
         assert_int_equal(sl_conf_load_env(conf, bad_val, errstr, sizeof(errstr)),
                          SL_ERR_CONFIG);
@@ -323,8 +333,8 @@ static int run_from_args(void *p)
 {
         struct args *a = p;
 
-        return sl_conf_from_args(a->conf, a->argc, a->argv, &a->argi, "usage: test [-X k=v]\n",
-                                 errstr, sizeof(errstr));
+        return sl_conf_from_args(a->conf, a->argc, a->argv, &a->argi,
+                                 "usage: test [-X k=v]\n", errstr, sizeof(errstr));
 }
 
 static void precedence_default_exe_file_env_flag(void **state)
@@ -333,24 +343,27 @@ static void precedence_default_exe_file_env_flag(void **state)
         sl_conf_t *conf = sl_conf_new();
         (void)state;
 
-        write_file(path, sizeof(path),
-                   "http.port=9200\nlog.level=warn\ntopic.partitions=8\ningress.batch.ms=10\n");
+        write_file(
+            path, sizeof(path),
+            "http.port=9200\nlog.level=warn\ntopic.partitions=8\ningress.batch.ms=10\n");
         setenv("SLUICE_TOPIC_PARTITIONS", "9", 1);
         setenv("SLUICE_INGRESS_BATCH_MS", "50", 1);
         unsetenv("SLUICE_CONFIG");
         sl_conf_set_default(conf, "http.port", "9101");
         sl_conf_set_default(conf, "ingress.batch.size", "10");
 
-        char *argv[] = {"prog", "-c", path, "-X", "topic.partitions=10",
-                        "-Xlog.level=error", "run", "-X", "ignored=1", NULL};
+        char *argv[] = {
+            "prog", "-c", path,        "-X", "topic.partitions=10", "-Xlog.level=error",
+            "run",  "-X", "ignored=1", NULL};
         struct args a = {conf, 9, argv, 0};
         assert_int_equal(capture_stdout(out, sizeof(out), run_from_args, &a), 0);
         assert_int_equal(a.argi, 6);
-        assert_int_equal(sl_conf_get_int(conf, "ingress.batch.size"), 10);  /* exe default */
-        assert_int_equal(sl_conf_get_int(conf, "http.port"), 9200);         /* file > exe */
-        assert_int_equal(sl_conf_get_int(conf, "ingress.batch.ms"), 50);    /* env > file */
-        assert_int_equal(sl_conf_get_int(conf, "topic.partitions"), 10);    /* -X > env */
-        assert_string_equal(sl_conf_get(conf, "log.level"), "error");       /* -X > file */
+        assert_int_equal(sl_conf_get_int(conf, "ingress.batch.size"),
+                         10);                                            /* exe default */
+        assert_int_equal(sl_conf_get_int(conf, "http.port"), 9200);      /* file > exe */
+        assert_int_equal(sl_conf_get_int(conf, "ingress.batch.ms"), 50); /* env > file */
+        assert_int_equal(sl_conf_get_int(conf, "topic.partitions"), 10); /* -X > env */
+        assert_string_equal(sl_conf_get(conf, "log.level"), "error");    /* -X > file */
         assert_int_equal(sl_conf_get_int(conf, "ingress.pg.connections"), 2); /* table */
         sl_conf_destroy(conf);
 
@@ -368,15 +381,18 @@ static void precedence_default_exe_file_env_flag(void **state)
         conf = sl_conf_new();
         char *argv3[] = {"prog", "-X", "ingress.batch.size=lots", NULL};
         struct args c = {conf, 3, argv3, 0};
-        assert_int_equal(capture_stdout(out, sizeof(out), run_from_args, &c), SL_ERR_CONFIG);
+        assert_int_equal(capture_stdout(out, sizeof(out), run_from_args, &c),
+                         SL_ERR_CONFIG);
         assert_non_null(strstr(errstr, "ingress.batch.size"));
         char *argv4[] = {"prog", "-X", "novalue", NULL};
         struct args d = {conf, 3, argv4, 0};
-        assert_int_equal(capture_stdout(out, sizeof(out), run_from_args, &d), SL_ERR_CONFIG);
+        assert_int_equal(capture_stdout(out, sizeof(out), run_from_args, &d),
+                         SL_ERR_CONFIG);
         assert_string_equal(errstr, "-X expects key=value");
         char *argv5[] = {"prog", "-c", NULL};
         struct args e = {conf, 2, argv5, 0};
-        assert_int_equal(capture_stdout(out, sizeof(out), run_from_args, &e), SL_ERR_CONFIG);
+        assert_int_equal(capture_stdout(out, sizeof(out), run_from_args, &e),
+                         SL_ERR_CONFIG);
         sl_conf_destroy(conf);
 
         unsetenv("SLUICE_CONFIG");
@@ -401,7 +417,8 @@ static void help_and_print_config(void **state)
                                     "'sluicectl config docs'\n"));
         char *argv2[] = {"prog", NULL};
         struct args b = {conf, 1, argv2, 0};
-        assert_int_equal(capture_stdout(out, sizeof(out), run_from_args, &b), SL_ERR_CONFIG);
+        assert_int_equal(capture_stdout(out, sizeof(out), run_from_args, &b),
+                         SL_ERR_CONFIG);
         assert_non_null(strstr(errstr, "SLUICE_NOT_A_KEY"));
         unsetenv("SLUICE_NOT_A_KEY");
 
@@ -424,8 +441,8 @@ static void secrets_are_redacted(void **state)
         sl_conf_t *conf = sl_conf_new();
         char out[8192];
         FILE *fp;
-        const sl__conf_def_t secret_int = {{"x.secret.pin", "int", "0", 0, 9999, NULL, "x"},
-                                           NULL};
+        const sl__conf_def_t secret_int = {
+            {"x.secret.pin", "int", "0", 0, 9999, NULL, "x"}, NULL};
         char *norm = NULL;
         (void)state;
 
@@ -441,7 +458,8 @@ static void secrets_are_redacted(void **state)
         assert_int_equal(set(conf, "pg.password", "hunter2"), SL_OK);
         assert_int_equal(set(conf, "kafka.sasl.username", "alice"), SL_OK);
         assert_int_equal(set(conf, "kafka.sasl.password", "swordfish"), SL_OK);
-        assert_int_equal(set(conf, "kafka.sasl.oauthbearer.config", "principal=bob"), SL_OK);
+        assert_int_equal(set(conf, "kafka.sasl.oauthbearer.config", "principal=bob"),
+                         SL_OK);
         fp = fmemopen(out, sizeof(out), "w");
         sl_conf_dump(conf, fp);
         fclose(fp);
@@ -458,8 +476,9 @@ static void secrets_are_redacted(void **state)
                     strstr(out, "kafka.sasl.password="));
 
         /* An error about a secret's value names the key, never the value. */
-        assert_int_equal(sl__conf_check(&secret_int, "hunter2", &norm, errstr, sizeof(errstr)),
-                         SL_ERR_CONFIG);
+        assert_int_equal(
+            sl__conf_check(&secret_int, "hunter2", &norm, errstr, sizeof(errstr)),
+            SL_ERR_CONFIG);
         assert_non_null(strstr(errstr, "x.secret.pin"));
         assert_null(strstr(errstr, "hunter2"));
         assert_int_equal(set(conf, "kafka.ssl.key.bogus", "hunter2"), SL_ERR_CONFIG);
@@ -496,10 +515,12 @@ static void kafka_keys_are_validated_and_applied(void **state)
 
         kconf = rd_kafka_conf_new();
         assert_int_equal(sl_conf_apply_kafka(conf, kconf, errstr, sizeof(errstr)), SL_OK);
-        assert_int_equal(rd_kafka_conf_get(kconf, "client.id", val, &len), RD_KAFKA_CONF_OK);
+        assert_int_equal(rd_kafka_conf_get(kconf, "client.id", val, &len),
+                         RD_KAFKA_CONF_OK);
         assert_string_equal(val, "sluice-unit-2");
         len = sizeof(val);
-        assert_int_equal(rd_kafka_conf_get(kconf, "linger.ms", val, &len), RD_KAFKA_CONF_OK);
+        assert_int_equal(rd_kafka_conf_get(kconf, "linger.ms", val, &len),
+                         RD_KAFKA_CONF_OK);
         assert_string_equal(val, "5");
         rd_kafka_conf_destroy(kconf);
         sl_conf_destroy(conf);
@@ -561,7 +582,8 @@ static void pg_keys_and_conninfo_quoting(void **state)
         sl_conf_destroy(conf);
         conf = sl_conf_new();
         ci = sl_conf_pg_conninfo(conf);
-        assert_string_equal(ci, "host='127.0.0.1' port='55432' dbname='sluice' user='sluice'");
+        assert_string_equal(
+            ci, "host='127.0.0.1' port='55432' dbname='sluice' user='sluice'");
         free(ci);
         sl_conf_destroy(conf);
 }
@@ -584,11 +606,13 @@ static void docs_list_every_key(void **state)
         capture_stdout(out, sizeof(out), run_docs, NULL);
         assert_true(strncmp(out, "# Configuration reference\n", 26) == 0);
         for (size_t i = 0; i < cnt; i++) {
-                snprintf(row, sizeof(row), "| `%s` | %s | ", props[i].name, props[i].type);
+                snprintf(row, sizeof(row), "| `%s` | %s | ", props[i].name,
+                         props[i].type);
                 assert_non_null(strstr(out, row));
         }
         assert_non_null(strstr(out, "| `http.port` | int | `0` | 0..65535 |"));
-        assert_non_null(strstr(out, "| `log.level` | enum | `info` | debug, info, warn, error |"));
+        assert_non_null(
+            strstr(out, "| `log.level` | enum | `info` | debug, info, warn, error |"));
         assert_non_null(strstr(out, "`<source tree>/migrations`"));
         assert_null(strstr(out, SL_SOURCE_DIR "/"));
 }
@@ -596,19 +620,19 @@ static void docs_list_every_key(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(defaults_come_from_the_table),
-                cmocka_unit_test(int_keys_reject_junk_and_out_of_range),
-                cmocka_unit_test(enum_and_string_keys),
-                cmocka_unit_test(bool_and_double_types),
-                cmocka_unit_test(executable_default_overrides_table_default),
-                cmocka_unit_test(file_parsing),
-                cmocka_unit_test(env_mapping),
-                cmocka_unit_test(precedence_default_exe_file_env_flag),
-                cmocka_unit_test(help_and_print_config),
-                cmocka_unit_test(secrets_are_redacted),
-                cmocka_unit_test(kafka_keys_are_validated_and_applied),
-                cmocka_unit_test(pg_keys_and_conninfo_quoting),
-                cmocka_unit_test(docs_list_every_key),
+            cmocka_unit_test(defaults_come_from_the_table),
+            cmocka_unit_test(int_keys_reject_junk_and_out_of_range),
+            cmocka_unit_test(enum_and_string_keys),
+            cmocka_unit_test(bool_and_double_types),
+            cmocka_unit_test(executable_default_overrides_table_default),
+            cmocka_unit_test(file_parsing),
+            cmocka_unit_test(env_mapping),
+            cmocka_unit_test(precedence_default_exe_file_env_flag),
+            cmocka_unit_test(help_and_print_config),
+            cmocka_unit_test(secrets_are_redacted),
+            cmocka_unit_test(kafka_keys_are_validated_and_applied),
+            cmocka_unit_test(pg_keys_and_conninfo_quoting),
+            cmocka_unit_test(docs_list_every_key),
         };
 
         /* The harness's own variables must be ignored, not rejected. */

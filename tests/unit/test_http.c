@@ -2,13 +2,13 @@
  * GET /metrics with the registry in text format, /healthz with 200 or 503 as the
  * health callback says, 404 and 405 otherwise, takes extra handlers, and refuses a
  * port already in use with words naming the address. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +40,8 @@ static int free_port(void)
 /* One HTTP/1.0 exchange; returns the whole response (caller frees) and its status. */
 static char *request(int port, const char *method, const char *path, int *status)
 {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)port)};
         char req[256], *resp = NULL;
         size_t len = 0, cap = 0;
         int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -48,7 +49,8 @@ static char *request(int port, const char *method, const char *path, int *status
 
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+        snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method,
+                 path);
         assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
         do {
                 if (len + 4096 + 1 > cap) {
@@ -86,8 +88,9 @@ static int hello_handler(struct mg_connection *conn, void *cbdata)
 {
         const char *word = cbdata;
 
-        mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                        "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+        mg_printf(conn,
+                  "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
                   strlen(word), word);
         return 200;
 }
@@ -102,7 +105,8 @@ static void serves_metrics_and_health(void **state)
         (void)state;
 
         sl_metrics_add(m, 7);
-        http = sl_http_new("127.0.0.1", port, healthy, &healthy_flag, errstr, sizeof(errstr));
+        http = sl_http_new("127.0.0.1", port, healthy, &healthy_flag, errstr,
+                           sizeof(errstr));
         assert_non_null(http);
         assert_int_equal(sl_http_port(http), port);
         assert_non_null(sl_http_context(http));
@@ -146,7 +150,8 @@ static void serves_metrics_and_health(void **state)
         free(resp);
 
         /* Extra handlers (the admin server's way in). */
-        assert_int_equal(sl_http_handle(http, "/hello", hello_handler, "hi there"), SL_OK);
+        assert_int_equal(sl_http_handle(http, "/hello", hello_handler, "hi there"),
+                         SL_OK);
         resp = request(port, "GET", "/hello", &status);
         assert_int_equal(status, 200);
         assert_string_equal(body_of(resp), "hi there");
@@ -176,15 +181,16 @@ static void port_zero_disables(void **state)
 
         assert_null(sl_http_new("127.0.0.1", 70000, NULL, NULL, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "70000"));
-        assert_null(sl_http_new("192.0.2.1", free_port(), NULL, NULL, errstr, sizeof(errstr)));
+        assert_null(
+            sl_http_new("192.0.2.1", free_port(), NULL, NULL, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "192.0.2.1:"));
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(serves_metrics_and_health),
-                cmocka_unit_test(port_zero_disables),
+            cmocka_unit_test(serves_metrics_and_health),
+            cmocka_unit_test(port_zero_disables),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

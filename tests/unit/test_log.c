@@ -35,14 +35,16 @@ static char *log_capture(sl_log_level_t level, const sl_log_ctx_t *ctx, const ch
 
 static void log_lines_are_json(void **state)
 {
-        sl_log_ctx_t ctx = {.event_id = "e-1", .source = "billing", .correlation_id = NULL};
+        sl_log_ctx_t ctx = {
+            .event_id = "e-1", .source = "billing", .correlation_id = NULL};
         json_error_t jerr;
         json_t *j;
         char *out, *big;
         (void)state;
 
         sl_log_init("unit", "info");
-        out = log_capture(SL_LOG_WARN, &ctx, "quote \" backslash \\ newline \n tab \t bell \a");
+        out = log_capture(SL_LOG_WARN, &ctx,
+                          "quote \" backslash \\ newline \n tab \t bell \a");
         assert_true(strlen(out) > 0);
         assert_int_equal(out[strlen(out) - 1], '\n');
         assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1); /* one line */
@@ -90,7 +92,7 @@ static void log_lines_are_json(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(log_lines_are_json),
+            cmocka_unit_test(log_lines_are_json),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

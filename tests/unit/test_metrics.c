@@ -1,12 +1,12 @@
 /* Unit tests for src/metrics: the exact exposition text of a counter, a gauge and a
  * histogram, one HELP/TYPE per name across label sets, re-registration, and counts
  * that stay exact under concurrent updates. */
+#include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +39,8 @@ static void counter_text(void **state)
         char *b;
         (void)state;
 
-        assert_ptr_equal(sl_metrics_counter("t_requests_total", NULL, "Requests seen."), m);
+        assert_ptr_equal(sl_metrics_counter("t_requests_total", NULL, "Requests seen."),
+                         m);
         sl_metrics_add(m, 3);
         sl_metrics_add(m, 39);
         b = block_of("t_requests_total");
@@ -51,7 +52,8 @@ static void counter_text(void **state)
 
 static void gauge_text(void **state)
 {
-        sl_metric_t *m = sl_metrics_gauge("t_lag", "partition=\"0\"", "Lag.\nIn records\\s.");
+        sl_metric_t *m =
+            sl_metrics_gauge("t_lag", "partition=\"0\"", "Lag.\nIn records\\s.");
         char *b;
         (void)state;
 
@@ -87,7 +89,8 @@ static void histogram_text(void **state)
         const double bounds[] = {0.25, 0.5, 1, 2.5};
         sl_metric_t *m = sl_metrics_histogram("t_batch_seconds", "stage=\"ingress\"",
                                               "Batch time.", bounds, 4);
-        sl_metric_t *bare = sl_metrics_histogram("t_bare_seconds", NULL, "Bare.", bounds, 2);
+        sl_metric_t *bare =
+            sl_metrics_histogram("t_bare_seconds", NULL, "Bare.", bounds, 2);
         char *b;
         (void)state;
 
@@ -121,15 +124,18 @@ static void histogram_text(void **state)
 
 static void label_sets_share_help_and_type(void **state)
 {
-        sl_metric_t *ok = sl_metrics_counter("t_events_total", "outcome=\"accepted\"", "Events.");
-        sl_metric_t *bad = sl_metrics_counter("t_events_total", "outcome=\"rejected\"", "Events.");
+        sl_metric_t *ok =
+            sl_metrics_counter("t_events_total", "outcome=\"accepted\"", "Events.");
+        sl_metric_t *bad =
+            sl_metrics_counter("t_events_total", "outcome=\"rejected\"", "Events.");
         char *b;
         (void)state;
 
         assert_ptr_not_equal(ok, bad);
         /* A metric registered in between does not split the name's block. */
         sl_metrics_gauge("t_between", NULL, "Between.");
-        sl_metric_t *late = sl_metrics_counter("t_events_total", "outcome=\"dup\"", "Events.");
+        sl_metric_t *late =
+            sl_metrics_counter("t_events_total", "outcome=\"dup\"", "Events.");
         sl_metrics_add(ok, 5);
         sl_metrics_add(bad, 2);
         sl_metrics_add(late, 1);
@@ -180,11 +186,11 @@ static void concurrent_updates_are_exact(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(counter_text),
-                cmocka_unit_test(gauge_text),
-                cmocka_unit_test(histogram_text),
-                cmocka_unit_test(label_sets_share_help_and_type),
-                cmocka_unit_test(concurrent_updates_are_exact),
+            cmocka_unit_test(counter_text),
+            cmocka_unit_test(gauge_text),
+            cmocka_unit_test(histogram_text),
+            cmocka_unit_test(label_sets_share_help_and_type),
+            cmocka_unit_test(concurrent_updates_are_exact),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,11 +9,11 @@
 #include "cmds.h"
 
 static const char config_usage[] =
-        "usage: sluicectl [-c FILE] [-X key=value]... config docs|show\n"
-        "\n"
-        "  docs   print the configuration reference (Markdown; docs/configuration.md)\n"
-        "  show   print the effective configuration, one key=value a line, secrets\n"
-        "         redacted\n";
+    "usage: sluicectl [-c FILE] [-X key=value]... config docs|show\n"
+    "\n"
+    "  docs   print the configuration reference (Markdown; docs/configuration.md)\n"
+    "  show   print the effective configuration, one key=value a line, secrets\n"
+    "         redacted\n";
 
 int sl_cmd_config(sl_conf_t *conf, int argc, char **argv)
 {
