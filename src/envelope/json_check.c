@@ -12,9 +12,10 @@
 
 #include "envelope/envelope_int.h"
 
-/* Postgres 15 numeric input: |exponent| <= 1000, <= 131072 digits before the point,
- * <= 16383 after it. */
-#define SL_NUMERIC_MAX_EXP 1000
+/* Postgres numeric input (checked against Postgres 15): at most 131072 digits before
+ * the point and 16383 after it once the exponent is applied.  Counting the written
+ * digits makes this slightly stricter than Postgres for numbers with leading zeros. */
+#define SL_NUMERIC_MAX_EXP 1000000000L /* only to keep the arithmetic in range */
 #define SL_NUMERIC_MAX_WEIGHT 131072
 #define SL_NUMERIC_MAX_SCALE 16383
 
@@ -172,8 +173,7 @@ static int sl_js_number(sl_js_t *js)
                 for (; s < js->p; s++) {
                         exp = exp * 10 + (*s - '0');
                         if (exp > SL_NUMERIC_MAX_EXP)
-                                return sl_js_fail(js, "number exponent beyond +-%d",
-                                                  SL_NUMERIC_MAX_EXP);
+                                exp = SL_NUMERIC_MAX_EXP;
                 }
                 if (neg)
                         exp = -exp;
