@@ -403,9 +403,9 @@ int sl_conf_load_file(sl_conf_t *conf, const char *path, char *errstr, size_t er
                         continue;
                 eq = strchr(key, '=');
                 if (!eq) {
-                        snprintf(errstr, errstr_size,
-                                 "%s:%d: expected key=value, got \"%.64s\"", path, lineno,
-                                 key);
+                        /* The line is not echoed: it may be a stray secret. */
+                        snprintf(errstr, errstr_size, "%s:%d: expected key=value", path,
+                                 lineno);
                         err = SL_ERR_CONFIG;
                         break;
                 }
