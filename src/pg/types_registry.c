@@ -272,7 +272,9 @@ static bool tw_consume(sl_types_watch_t *tw)
 {
         PGnotify *n;
 
-        if (!PQconsumeInput(tw->pg) || PQstatus(tw->pg) != CONNECTION_OK) {
+        /* Non-blocking connection: a sent query may still sit in libpq's buffer. */
+        if (PQflush(tw->pg) < 0 || !PQconsumeInput(tw->pg) ||
+            PQstatus(tw->pg) != CONNECTION_OK) {
                 tw_conn_error(tw);
                 return false;
         }
