@@ -244,11 +244,12 @@ static void file_parsing(void **state)
         assert_string_equal(sl_conf_get(conf, "schemas.dir"), "");
         unlink(path);
 
-        write_file(path, sizeof(path), "log.level=info\n\njust words\n");
+        write_file(path, sizeof(path), "log.level=info\n\nhunter2\n");
         assert_int_equal(sl_conf_load_file(conf, path, errstr, sizeof(errstr)),
                          SL_ERR_CONFIG);
         assert_non_null(strstr(errstr, path));
         assert_non_null(strstr(errstr, ":3: expected key=value"));
+        assert_null(strstr(errstr, "hunter2"));
         unlink(path);
 
         write_file(path, sizeof(path), "log.level=info\ningress.bach.size=5\n");
