@@ -17,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log/log.h"
 #include "pg/pg.h"
 #include "pg/pg_int.h"
-#include "log/log.h"
 #include "sluice/err.h"
 
 /* pg_advisory_xact_lock(SL_PG_LOCK_NS, SL_PG_LOCK_MIGRATE): 'sluc', 1. */
-#define SL_PG_LOCK_SQL "SELECT pg_advisory_xact_lock(1936487779, 1)"
+#define SL_PG_LOCK_SQL      "SELECT pg_advisory_xact_lock(1936487779, 1)"
 #define SL_PG_MIGRATION_MAX (16 * 1024 * 1024)
 
 typedef struct migration_s {
@@ -73,7 +73,8 @@ static int scan_dir(const char *dir, migration_t **out, size_t *count, char *err
         size_t n = 0, cap = 0;
 
         if (!dp) {
-                snprintf(errstr, errstr_size, "migrations dir %s: %s", dir, strerror(errno));
+                snprintf(errstr, errstr_size, "migrations dir %s: %s", dir,
+                         strerror(errno));
                 return SL_ERR_IO;
         }
         while ((de = readdir(dp)) != NULL) {
@@ -219,12 +220,12 @@ static int apply_one(PGconn *pg, const char *dir, const migration_t *m, int *app
                 goto fail;
         if (run(pg, m->name, SL_PG_LOCK_SQL, 0, NULL, errstr, errstr_size) != SL_OK)
                 goto fail_rollback;
-        res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
-                           NULL, params, NULL, NULL, 0);
+        res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1::int",
+                           1, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 sl__pg_errstr(pg, res, msg, sizeof(msg));
-                snprintf(errstr, errstr_size, "%s: checking schema_migrations: %s", m->name,
-                         msg);
+                snprintf(errstr, errstr_size, "%s: checking schema_migrations: %s",
+                         m->name, msg);
                 goto fail_rollback;
         }
         if (PQntuples(res) > 0) { /* applied meanwhile by a concurrent migrator */
@@ -242,7 +243,7 @@ static int apply_one(PGconn *pg, const char *dir, const migration_t *m, int *app
                 if (res && PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION))
                         snprintf(errstr, errstr_size, "%s line %d: %s", path,
                                  line_of(sql, PQresultErrorField(
-                                                      res, PG_DIAG_STATEMENT_POSITION)),
+                                                  res, PG_DIAG_STATEMENT_POSITION)),
                                  msg);
                 else
                         snprintf(errstr, errstr_size, "%s: %s", path, msg);
@@ -291,7 +292,8 @@ int sl_pg_migrate(PGconn *pg, const char *dir, int *applied, char *errstr,
                 return SL_ERR_INVALID;
         }
         if (PQtransactionStatus(pg) != PQTRANS_IDLE) {
-                snprintf(errstr, errstr_size, "migrate: connection is busy or in a transaction");
+                snprintf(errstr, errstr_size,
+                         "migrate: connection is busy or in a transaction");
                 return SL_ERR_STATE;
         }
         err = scan_dir(dir, &m, &n, errstr, errstr_size);
@@ -303,13 +305,14 @@ int sl_pg_migrate(PGconn *pg, const char *dir, int *applied, char *errstr,
         if (run(pg, "schema_migrations", "BEGIN", 0, NULL, errstr, errstr_size) != SL_OK)
                 goto fail;
         if (run(pg, "schema_migrations", SL_PG_LOCK_SQL, 0, NULL, errstr, errstr_size) !=
-                    SL_OK ||
+                SL_OK ||
             run(pg, "schema_migrations",
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version integer PRIMARY KEY, name text NOT NULL, "
                 "applied_at timestamptz NOT NULL DEFAULT now())",
                 0, NULL, errstr, errstr_size) != SL_OK ||
-            run(pg, "schema_migrations", "COMMIT", 0, NULL, errstr, errstr_size) != SL_OK) {
+            run(pg, "schema_migrations", "COMMIT", 0, NULL, errstr, errstr_size) !=
+                SL_OK) {
                 rollback(pg);
                 goto fail;
         }

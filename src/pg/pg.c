@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log/log.h"
 #include "pg/pg.h"
 #include "pg/pg_int.h"
-#include "log/log.h"
 #include "sluice/err.h"
 
 extern char *program_invocation_short_name;
@@ -82,7 +82,8 @@ static void one_line(char *errstr, size_t errstr_size, const char *s)
 
 void sl__pg_errstr(PGconn *pg, const PGresult *res, char *errstr, size_t errstr_size)
 {
-        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        const char *primary =
+            res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         const char *detail, *state;
         char buf[1024];
 
@@ -136,7 +137,8 @@ PGconn *sl_pg_connect(const sl_conf_t *conf, char *errstr, size_t errstr_size)
         int expand;
 
         if (!conninfo) {
-                snprintf(errstr, errstr_size, "Postgres: out of memory building conninfo");
+                snprintf(errstr, errstr_size,
+                         "Postgres: out of memory building conninfo");
                 return NULL;
         }
         expand = sl__pg_conn_params(conninfo, keys, vals);
@@ -197,12 +199,13 @@ int sl_pg_ensure_partitions(PGconn *pg, int days_back, int days_ahead, char *err
         }
         snprintf(back, sizeof(back), "%d", days_back);
         snprintf(ahead, sizeof(ahead), "%d", days_ahead);
-        res = PQexecParams(pg, "SELECT sluice_ensure_event_partitions($1::int, $2::int)", 2,
-                           NULL, params, NULL, NULL, 0);
+        res = PQexecParams(pg, "SELECT sluice_ensure_event_partitions($1::int, $2::int)",
+                           2, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
                 sl__pg_errstr(pg, res, msg, sizeof(msg));
-                snprintf(errstr, errstr_size, "sluice_ensure_event_partitions(%d, %d): %s",
-                         days_back, days_ahead, msg);
+                snprintf(errstr, errstr_size,
+                         "sluice_ensure_event_partitions(%d, %d): %s", days_back,
+                         days_ahead, msg);
                 PQclear(res);
                 return SL_ERR_PG;
         }

@@ -22,20 +22,20 @@
 #include <string.h>
 #include <time.h>
 
-#include "pg/types_registry.h"
+#include "log/log.h"
 #include "pg/pg.h"
 #include "pg/pg_int.h"
-#include "log/log.h"
+#include "pg/types_registry.h"
 #include "sluice/err.h"
 
 #define SL_TYPES_CHANNEL "sluice_event_types"
-#define SL_TYPES_SQL                                                                  \
+#define SL_TYPES_SQL                                                                     \
         "SELECT type, payload_schema FROM event_types WHERE payload_schema IS NOT NULL " \
         "ORDER BY type"
-#define SL_TYPES_BACKOFF_MIN_MS 1000
-#define SL_TYPES_BACKOFF_MAX_MS 5000
+#define SL_TYPES_BACKOFF_MIN_MS     1000
+#define SL_TYPES_BACKOFF_MAX_MS     5000
 #define SL_TYPES_CONNECT_TIMEOUT_MS 10000
-#define SL_TYPES_QUERY_TIMEOUT_MS 30000
+#define SL_TYPES_QUERY_TIMEOUT_MS   30000
 
 typedef enum {
         TW_DOWN,       /* no connection; next attempt at next_connect_ms */
@@ -63,7 +63,7 @@ struct sl_types_watch_s {
         int64_t phase_started_ms; /* when the current connect / query began */
         PostgresPollingStatusType connect_want; /* what PQconnectPoll waits for */
         bool reload_wanted;
-        bool down_logged;    /* connection loss logged for this outage */
+        bool down_logged; /* connection loss logged for this outage */
         bool reload_err_logged;
         bad_row_t *bad;
         size_t nbad, capbad;
@@ -303,7 +303,8 @@ static bool tw_take_result(sl_types_watch_t *tw, PGresult **res_out)
                         first = res;
                 else
                         PQclear(res);
-                if (PQisBusy(tw->pg)) { /* rest not here yet; cannot happen for one query */
+                if (PQisBusy(
+                        tw->pg)) { /* rest not here yet; cannot happen for one query */
                         PQclear(first);
                         tw_disconnect(tw, "unexpected partial result");
                         return false;
@@ -409,7 +410,8 @@ const sl_types_t *sl_types_watch_poll(sl_types_watch_t *tw)
         return tw->types;
 }
 
-sl_types_watch_t *sl_types_watch_new(const sl_conf_t *conf, char *errstr, size_t errstr_size)
+sl_types_watch_t *sl_types_watch_new(const sl_conf_t *conf, char *errstr,
+                                     size_t errstr_size)
 {
         sl_types_watch_t *tw = calloc(1, sizeof(*tw));
         PGresult *res = NULL;
@@ -442,8 +444,9 @@ sl_types_watch_t *sl_types_watch_new(const sl_conf_t *conf, char *errstr, size_t
         if (!tw->types)
                 goto fail;
         if (PQsetnonblocking(tw->pg, 1) != 0) {
-                snprintf(errstr, errstr_size, "event types watch: cannot make the "
-                                              "connection non-blocking");
+                snprintf(errstr, errstr_size,
+                         "event types watch: cannot make the "
+                         "connection non-blocking");
                 goto fail;
         }
         tw->state = TW_IDLE;

@@ -21,7 +21,8 @@ typedef struct sl_types_watch_s sl_types_watch_t;
 
 /* Opens its own connection, LISTENs and loads.  NULL with errstr set on failure.
  * Caller frees with sl_types_watch_destroy(). */
-sl_types_watch_t *sl_types_watch_new(const sl_conf_t *conf, char *errstr, size_t errstr_size);
+sl_types_watch_t *sl_types_watch_new(const sl_conf_t *conf, char *errstr,
+                                     size_t errstr_size);
 void sl_types_watch_destroy(sl_types_watch_t *tw);
 
 /* Non-blocking: consumes notifications, reloads if anything changed (or after a

@@ -41,8 +41,8 @@ static double now_ms(void)
 int main(int argc, char **argv)
 {
         static const char usage[] =
-                "usage: sluice-it-types_watch_probe [-c FILE] [-X key=value]... "
-                "[--seconds S]\n";
+            "usage: sluice-it-types_watch_probe [-c FILE] [-X key=value]... "
+            "[--seconds S]\n";
         char errstr[512];
         sl_conf_t *conf = sl_conf_new();
         sl_types_watch_t *tw;

@@ -80,12 +80,13 @@ static void connect_failure_has_words_not_password(void **state)
         (void)state;
 
         snprintf(port, sizeof(port), "%d", closed_port());
-        assert_int_equal(sl_conf_set(conf, "pg.port", port, errstr, sizeof(errstr)), SL_OK);
-        assert_int_equal(sl_conf_set(conf, "pg.password", "Sup3r-s3cret-pw", errstr,
-                                     sizeof(errstr)),
+        assert_int_equal(sl_conf_set(conf, "pg.port", port, errstr, sizeof(errstr)),
                          SL_OK);
-        assert_int_equal(sl_conf_set(conf, "pg.connect_timeout", "2", errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_conf_set(conf, "pg.password", "Sup3r-s3cret-pw", errstr, sizeof(errstr)),
+            SL_OK);
+        assert_int_equal(
+            sl_conf_set(conf, "pg.connect_timeout", "2", errstr, sizeof(errstr)), SL_OK);
         errstr[0] = '\0';
         pg = sl_pg_connect(conf, errstr, sizeof(errstr));
         assert_null(pg);
@@ -106,8 +107,9 @@ static void bad_arguments_are_refused(void **state)
                          SL_ERR_INVALID);
         assert_int_equal(sl_pg_ensure_partitions(NULL, 7, 14, errstr, sizeof(errstr)),
                          SL_ERR_INVALID);
-        assert_int_equal(sl_pg_migrate(NULL, "migrations", &applied, errstr, sizeof(errstr)),
-                         SL_ERR_INVALID);
+        assert_int_equal(
+            sl_pg_migrate(NULL, "migrations", &applied, errstr, sizeof(errstr)),
+            SL_ERR_INVALID);
         assert_int_equal(applied, 0);
         assert_null(sl_types_load(NULL, errstr, sizeof(errstr)));
         assert_true(strlen(errstr) > 0);
@@ -122,7 +124,8 @@ static void watch_new_fails_cleanly_without_server(void **state)
         (void)state;
 
         snprintf(port, sizeof(port), "%d", closed_port());
-        assert_int_equal(sl_conf_set(conf, "pg.port", port, errstr, sizeof(errstr)), SL_OK);
+        assert_int_equal(sl_conf_set(conf, "pg.port", port, errstr, sizeof(errstr)),
+                         SL_OK);
         errstr[0] = '\0';
         assert_null(sl_types_watch_new(conf, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "Postgres connect:"));
@@ -132,12 +135,12 @@ static void watch_new_fails_cleanly_without_server(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(redact_masks_every_occurrence),
-                cmocka_unit_test(redact_short_and_odd_passwords),
-                cmocka_unit_test(redact_without_password_is_a_no_op),
-                cmocka_unit_test(connect_failure_has_words_not_password),
-                cmocka_unit_test(bad_arguments_are_refused),
-                cmocka_unit_test(watch_new_fails_cleanly_without_server),
+            cmocka_unit_test(redact_masks_every_occurrence),
+            cmocka_unit_test(redact_short_and_odd_passwords),
+            cmocka_unit_test(redact_without_password_is_a_no_op),
+            cmocka_unit_test(connect_failure_has_words_not_password),
+            cmocka_unit_test(bad_arguments_are_refused),
+            cmocka_unit_test(watch_new_fails_cleanly_without_server),
         };
 
         sl_log_init("test_pg", "error");

@@ -14,11 +14,11 @@
 #include "sluice/err.h"
 
 static const char migrate_usage[] =
-        "usage: sluicectl [-c FILE] [-X key=value]... migrate [--dir DIR]\n"
-        "\n"
-        "Apply every DIR/NNNN_name.sql not yet recorded in schema_migrations, in order,\n"
-        "each in its own transaction.  DIR defaults to the migrations.dir key.\n"
-        "Prints: applied N migrations (M already applied)\n";
+    "usage: sluicectl [-c FILE] [-X key=value]... migrate [--dir DIR]\n"
+    "\n"
+    "Apply every DIR/NNNN_name.sql not yet recorded in schema_migrations, in order,\n"
+    "each in its own transaction.  DIR defaults to the migrations.dir key.\n"
+    "Prints: applied N migrations (M already applied)\n";
 
 int sl_cmd_migrate(sl_conf_t *conf, int argc, char **argv)
 {
@@ -37,7 +37,8 @@ int sl_cmd_migrate(sl_conf_t *conf, int argc, char **argv)
                 } else if (strncmp(argv[i], "--dir=", 6) == 0) {
                         dir = argv[i] + 6;
                 } else {
-                        fprintf(stderr, "sluicectl migrate: unexpected argument '%s'\n\n%s",
+                        fprintf(stderr,
+                                "sluicectl migrate: unexpected argument '%s'\n\n%s",
                                 argv[i], migrate_usage);
                         return 2;
                 }
@@ -59,8 +60,8 @@ int sl_cmd_migrate(sl_conf_t *conf, int argc, char **argv)
                 PQfinish(pg);
                 return 1;
         }
-        res = PQexecParams(pg, "SELECT count(*) FROM schema_migrations", 0, NULL, NULL, NULL,
-                           NULL, 0);
+        res = PQexecParams(pg, "SELECT count(*) FROM schema_migrations", 0, NULL, NULL,
+                           NULL, NULL, 0);
         if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
                 total = atoi(PQgetvalue(res, 0, 0));
         PQclear(res);

@@ -23,18 +23,18 @@
 #include "sluice/err.h"
 
 #define SL_TYPES_SCHEMA_MAX (1024 * 1024)
-#define SL_TYPES_NAME_MAX 255
+#define SL_TYPES_NAME_MAX   255
 
 static const char types_usage[] =
-        "usage: sluicectl [-c FILE] [-X key=value]... types COMMAND\n"
-        "\n"
-        "  set TYPE FILE.avsc [--description TEXT]\n"
-        "                 register TYPE with the Avro payload schema in FILE (checked\n"
-        "                 before it is stored; replaces an existing schema)\n"
-        "  get TYPE       print TYPE's payload schema\n"
-        "  list           TYPE, SCHEMA (yes/no), UPDATED_AT, UPDATED_BY, DESCRIPTION,\n"
-        "                 tab-separated, one line per type after a header line\n"
-        "  rm TYPE        remove TYPE\n";
+    "usage: sluicectl [-c FILE] [-X key=value]... types COMMAND\n"
+    "\n"
+    "  set TYPE FILE.avsc [--description TEXT]\n"
+    "                 register TYPE with the Avro payload schema in FILE (checked\n"
+    "                 before it is stored; replaces an existing schema)\n"
+    "  get TYPE       print TYPE's payload schema\n"
+    "  list           TYPE, SCHEMA (yes/no), UPDATED_AT, UPDATED_BY, DESCRIPTION,\n"
+    "                 tab-separated, one line per type after a header line\n"
+    "  rm TYPE        remove TYPE\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -164,8 +164,9 @@ static int types_set(const sl_conf_t *conf, int argc, char **argv)
         errstr[0] = '\0';
         ps = sl_payload_schema_new(schema, errstr, sizeof(errstr));
         if (!ps) {
-                fprintf(stderr, "sluicectl types: %s is not a usable payload schema: %s\n",
-                        file, errstr[0] ? errstr : "invalid schema");
+                fprintf(stderr,
+                        "sluicectl types: %s is not a usable payload schema: %s\n", file,
+                        errstr[0] ? errstr : "invalid schema");
                 free(schema);
                 return 1;
         }
@@ -180,15 +181,15 @@ static int types_set(const sl_conf_t *conf, int argc, char **argv)
                 const char *params[4] = {type, schema, desc,
                                          user && *user ? user : "sluicectl"};
                 res = PQexecParams(
-                        pg,
-                        "INSERT INTO event_types (type, payload_schema, description, "
-                        "updated_at, updated_by) VALUES ($1, $2, $3, now(), $4) "
-                        "ON CONFLICT (type) DO UPDATE SET "
-                        "payload_schema = EXCLUDED.payload_schema, "
-                        "description = COALESCE(EXCLUDED.description, "
-                        "event_types.description), "
-                        "updated_at = now(), updated_by = EXCLUDED.updated_by",
-                        4, NULL, params, NULL, NULL, 0);
+                    pg,
+                    "INSERT INTO event_types (type, payload_schema, description, "
+                    "updated_at, updated_by) VALUES ($1, $2, $3, now(), $4) "
+                    "ON CONFLICT (type) DO UPDATE SET "
+                    "payload_schema = EXCLUDED.payload_schema, "
+                    "description = COALESCE(EXCLUDED.description, "
+                    "event_types.description), "
+                    "updated_at = now(), updated_by = EXCLUDED.updated_by",
+                    4, NULL, params, NULL, NULL, 0);
         }
         if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
                 say_pg_error(pg, res, "storing the schema");
@@ -211,15 +212,15 @@ static int types_get(const sl_conf_t *conf, const char *type)
 
         if (!pg)
                 return 1;
-        res = PQexecParams(pg, "SELECT payload_schema FROM event_types WHERE type = $1", 1,
-                           NULL, params, NULL, NULL, 0);
+        res = PQexecParams(pg, "SELECT payload_schema FROM event_types WHERE type = $1",
+                           1, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 say_pg_error(pg, res, "reading event_types");
         } else if (PQntuples(res) == 0) {
                 fprintf(stderr, "sluicectl types: no event type '%s'\n", type);
         } else if (PQgetisnull(res, 0, 0)) {
-                fprintf(stderr, "sluicectl types: event type '%s' has no payload schema\n",
-                        type);
+                fprintf(stderr,
+                        "sluicectl types: event type '%s' has no payload schema\n", type);
                 rc = 0;
         } else {
                 const char *s = PQgetvalue(res, 0, 0);
@@ -318,7 +319,8 @@ int sl_cmd_types(sl_conf_t *conf, int argc, char **argv)
                         return usage_error("%s needs exactly one TYPE", action);
                 if (check_type_name(argv[2]))
                         return 2;
-                rc = action[0] == 'g' ? types_get(conf, argv[2]) : types_rm(conf, argv[2]);
+                rc =
+                    action[0] == 'g' ? types_get(conf, argv[2]) : types_rm(conf, argv[2]);
         } else if (strcmp(action, "list") == 0) {
                 if (argc != 2)
                         return usage_error("unexpected argument '%s'", argv[2]);
