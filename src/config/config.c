@@ -475,6 +475,20 @@ static int env_key(const char *name, char *key, size_t key_size, char *errstr,
         return -1;
 }
 
+/* SLUICE_* variables that belong to the project's scripts and test harness, not to
+ * configuration (scripts/pg.sh, scripts/test.sh, tests/integration/lib.sh, bench/). */
+static bool env_is_not_config(const char *name)
+{
+        static const char *const names[] = {
+                "CONFIG",  "SOURCE_DIR", "BUILD_DIR", "PG_DIR",   "PG_FAST",
+                "PG_BIN",  "KEEP_TMP",   "JOBS",      "TEST_SKIP_ASAN", "BENCH_PARTITIONS",
+        };
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (strcmp(name, names[i]) == 0)
+                        return true;
+        return false;
+}
+
 int sl_conf_load_env(sl_conf_t *conf, char **envp, char *errstr, size_t errstr_size)
 {
         char name[256], key[300], suberr[512];
@@ -497,8 +511,7 @@ int sl_conf_load_env(sl_conf_t *conf, char **envp, char *errstr, size_t errstr_s
                 }
                 memcpy(name, *e + 7, nlen);
                 name[nlen] = '\0';
-                if (strcmp(name, "CONFIG") == 0 || strcmp(name, "SOURCE_DIR") == 0 ||
-                    strcmp(name, "BUILD_DIR") == 0)
+                if (env_is_not_config(name))
                         continue;
                 if (env_key(name, key, sizeof(key), errstr, errstr_size))
                         return SL_ERR_CONFIG;

@@ -40,7 +40,8 @@ int sl_conf_set_default(sl_conf_t *conf, const char *key, const char *val);
 int sl_conf_load_file(sl_conf_t *conf, const char *path, char *errstr,
                       size_t errstr_size);
 /* Every SLUICE_* variable in envp (NULL-terminated, like environ) except SLUICE_CONFIG
- * and the test harness's SLUICE_SOURCE_DIR / SLUICE_BUILD_DIR. */
+ * and the variables of the project's scripts and test harness (SLUICE_SOURCE_DIR,
+ * SLUICE_BUILD_DIR, SLUICE_PG_DIR, SLUICE_PG_FAST, SLUICE_PG_BIN, SLUICE_KEEP_TMP, ...). */
 int sl_conf_load_env(sl_conf_t *conf, char **envp, char *errstr, size_t errstr_size);
 
 /* Values: borrowed, valid until the key is set again or conf is destroyed.
