@@ -1,7 +1,7 @@
 # Helpers every integration test sources: a private stack per test.
 #
 # A test gets its own temp dir ($T), its own sluice-devbroker (own bootstrap file),
-# its own Postgres (own data dir and a free port, SLUICE_PG_FAST=1) and its own
+# its own Postgres (own data dir and a free port, SLUICE_PG_FAST=1 for pg.sh only) and its own
 # processors on free HTTP ports, so it never touches the dev stack of scripts/up.sh
 # on the default ports.  An EXIT trap stops everything it started (processors with
 # SIGTERM then SIGKILL, the devbroker, Postgres) and removes $T, unless the test failed
@@ -46,14 +46,17 @@ done
 _sl_cleanup() {
         local rc=$?
         set +e
-        for pid in "${_sl_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-        for pid in "${_sl_pids[@]}"; do
+        # Newest first: processors stop (and commit) while their broker is still up.
+        local i pid
+        for ((i = ${#_sl_pids[@]} - 1; i >= 0; i--)); do
+                pid=${_sl_pids[i]}
+                kill -TERM "$pid" 2>/dev/null
                 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
                 kill -KILL "$pid" 2>/dev/null
                 wait "$pid" 2>/dev/null
         done
         if [ "$_sl_pg_started" = 1 ]; then
-                "$SRC/scripts/pg.sh" stop >/dev/null 2>&1
+                pg_sh stop >/dev/null 2>&1
         fi
         if [ "$rc" -ne 0 ] || [ "${SLUICE_KEEP_TMP:-0}" = 1 ]; then
                 for f in "$T"/*.log; do
@@ -109,14 +112,20 @@ start_devbroker() {
         log "devbroker $DEVBROKER_PID at $SLUICE_KAFKA_BOOTSTRAP_SERVERS"
 }
 
-# start_pg: a private Postgres in $T/pg on a free port, migrated; exports SLUICE_PG_DIR,
-# SLUICE_PG_PORT, SLUICE_PG_FAST.
+# pg_sh ARGS...: scripts/pg.sh on this test's instance.  SLUICE_PG_DIR and
+# SLUICE_PG_FAST are pg.sh's own variables and are passed to it alone: exported, the
+# sluice executables would read them as configuration keys (pg.dir, pg.fast) and fail.
+pg_sh() {
+        SLUICE_PG_DIR=$T/pg SLUICE_PG_FAST=1 SLUICE_PG_PORT=$SLUICE_PG_PORT \
+                "$SRC/scripts/pg.sh" "$@"
+}
+
+# start_pg: a private Postgres in $T/pg on a free port, migrated; exports SLUICE_PG_PORT.
 start_pg() {
-        export SLUICE_PG_DIR=$T/pg SLUICE_PG_FAST=1
         SLUICE_PG_PORT=$(free_port)
         export SLUICE_PG_PORT
         _sl_pg_started=1
-        "$SRC/scripts/pg.sh" start >"$T/pg-start.log" 2>&1 ||
+        pg_sh start >"$T/pg-start.log" 2>&1 ||
                 fail "scripts/pg.sh start failed (see $T/pg-start.log)"
         "$SLUICECTL" -X migrations.dir="$SRC/migrations" migrate >"$T/migrate.log" 2>&1 ||
                 fail "sluicectl migrate failed: $(tail -n 3 "$T/migrate.log")"
