@@ -82,10 +82,17 @@ sl_codec_t *sl_codec_new(char *errstr, size_t errstr_size);
 void sl_codec_destroy(sl_codec_t *codec);
 
 /* Make another writer schema (JSON text, e.g. a v2 envelope) decodable; it must
- * resolve against the reader schema.  Set-up only. */
+ * resolve against the reader schema (same record name; fields matched by name;
+ * string<-bytes and long<-int promotions; reader fields it lacks need a default;
+ * its extra fields are skipped).  Registering a known schema again is a no-op.
+ * Each schema is registered under its canonical fingerprint and, when different,
+ * under python3-avro 1.11's (which keeps {"type":"string"} for logical types), so
+ * python publishers are understood too.  Returns SL_OK or SL_ERR_INVALID/NOMEM with
+ * errstr set.  Set-up only. */
 int sl_codec_add_writer(sl_codec_t *codec, const char *schema_json, char *errstr,
                         size_t errstr_size);
-/* Every *.avsc in dir whose name starts with "envelope" (set-up only). */
+/* Every *.avsc in dir whose name starts with "envelope" (set-up only).  SL_ERR_IO
+ * when dir cannot be read, SL_ERR_INVALID naming the file when one does not resolve. */
 int sl_codec_add_writers_dir(sl_codec_t *codec, const char *dir, char *errstr,
                              size_t errstr_size);
 
@@ -99,6 +106,14 @@ uint64_t sl_avro_crc64(const void *buf, size_t len);
  * rej filled (framing, unknown_schema, decode, bad_text).  Field rules beyond what
  * decoding needs are sl_envelope_validate()'s.  env must have been initialised; its
  * previous contents are replaced.
+ *
+ * bad_text here covers the NUL-terminated strings (type, source, correlation_id,
+ * metadata): a NUL or invalid UTF-8 in them is rejected.  The payload keeps its bytes
+ * and payload_len; its text is judged by sl_envelope_validate() (one pass with the
+ * JSON check).  An id that is not 36 characters leaves env->id "" (validation then
+ * says bad_id); a 36-character id is lower-cased.  After a rejection the fields
+ * decoded so far are set and the others are "" / NULL / 0 (type, source and payload
+ * are never NULL).  Returns SL_ERR_NOMEM (rej says so) only when the arena cannot grow.
  */
 int sl_envelope_decode(const sl_codec_t *codec, const void *buf, size_t len,
                        sl_envelope_t *env, sl_reject_t *rej);
@@ -111,7 +126,8 @@ int sl_envelope_encode(const sl_codec_t *codec, const sl_envelope_t *env, void *
                        size_t *out_len);
 
 /* To encode caller data, fill the public fields of a zeroed sl_envelope_t with
- * borrowed pointers; such a struct is never passed to sl_envelope_clear(). */
+ * borrowed pointers; such a struct is never passed to sl_envelope_clear().
+ * payload_len 0 means strlen(payload). */
 
 /* JSON <-> envelope, for sluicectl publish/tail and tests.
  * From a JSON object {"id"?, "type", "source", "occurred_at"? (ms number or RFC 3339
@@ -120,8 +136,14 @@ int sl_envelope_encode(const sl_codec_t *codec, const sl_envelope_t *env, void *
  * env is initialised by the call and owns its strings. */
 int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char *errstr,
                           size_t errstr_size);
+/* Unknown keys are an error (SL_ERR_INVALID, errstr says which); a given id must be
+ * 36 characters (lower-cased, not otherwise checked), and type/source must be strings
+ * (possibly empty): field rules are left to sl_envelope_validate() so that invalid
+ * events can be built on purpose.  A missing payload is "{}". */
 /* The envelope as one line of JSON (no newline), payload embedded as JSON when it
- * parses.  Caller frees with free(). */
+ * parses: {"id","type","source","occurred_at" (ms),"payload","correlation_id" (or
+ * null),"ttl_ms" (or null),"metadata" {}}.  NULL on allocation failure.  Caller frees
+ * with free(). */
 char *sl_envelope_to_json(const sl_envelope_t *env);
 
 #endif

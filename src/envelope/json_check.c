@@ -67,12 +67,26 @@ static int sl_js_hex4(sl_js_t *js, unsigned *out)
         return 0;
 }
 
+/* Bytes that stand for themselves inside a string: printable ASCII but '"' and '\\'. */
+static const unsigned char sl_js_plain[256] = {
+#define SL_R8(x) x, x, x, x, x, x, x, x
+#define SL_R32(x) SL_R8(x), SL_R8(x), SL_R8(x), SL_R8(x)
+        SL_R32(0),                                     /* 0x00-0x1f */
+        1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2f: '"' */
+        SL_R8(1), SL_R8(1),                            /* 0x30-0x3f */
+        SL_R8(1), SL_R8(1), SL_R8(1),                  /* 0x40-0x57 */
+        1, 1, 1, 1, 0, 1, 1, 1,                        /* 0x58-0x5f: '\\' */
+        SL_R32(1),                                     /* 0x60-0x7f */
+        SL_R32(0), SL_R32(0), SL_R32(0), SL_R32(0),    /* 0x80-0xff */
+#undef SL_R32
+#undef SL_R8
+};
+
 static int sl_js_string(sl_js_t *js)
 {
         js->p++; /* the opening quote */
         for (;;) {
-                while (js->p < js->end && *js->p >= 0x20 && *js->p < 0x80 && *js->p != '"' &&
-                       *js->p != '\\')
+                while (js->p < js->end && sl_js_plain[*js->p])
                         js->p++;
                 if (js->p >= js->end)
                         return sl_js_fail(js, "unterminated string");

@@ -98,9 +98,18 @@ int sl_envelope_validate(const sl_envelope_t *env, const sl_validate_opts_t *opt
             sl_text_bad("source", env->source, strlen(env->source), rej) ||
             (env->correlation_id &&
              sl_text_bad("correlation_id", env->correlation_id, strlen(env->correlation_id),
-                         rej)) ||
-            (env->payload && sl_text_bad("payload", env->payload, payload_len, rej)))
+                         rej)))
                 return SL_ERR_REJECTED;
+        /* One pass over the payload: a JSON object that passes is valid UTF-8 without
+         * NUL; a failure is bad_text when the bytes are to blame, else it is reported
+         * after the time checks, in its place in the order. */
+        sl_reject_code_t json_code = SL_REJECT_PAYLOAD_NOT_JSON;
+        if (env->payload) {
+                json_code = sl__json_check_object(env->payload, payload_len, msg, sizeof(msg));
+                if (json_code != SL_REJECT_NONE &&
+                    sl_text_bad("payload", env->payload, payload_len, rej))
+                        return SL_ERR_REJECTED;
+        }
         for (size_t i = 0; i < env->meta_cnt; i++) {
                 const char *k = env->meta_keys[i], *v = env->meta_vals[i];
                 if (!k || !v)
@@ -138,9 +147,8 @@ int sl_envelope_validate(const sl_envelope_t *env, const sl_validate_opts_t *opt
 
         if (!env->payload)
                 return sl_reject(rej, SL_REJECT_PAYLOAD_NOT_JSON, "payload is missing");
-        sl_reject_code_t code = sl__json_check_object(env->payload, payload_len, msg, sizeof(msg));
-        if (code != SL_REJECT_NONE)
-                return sl_reject(rej, code, "%s", msg);
+        if (json_code != SL_REJECT_NONE)
+                return sl_reject(rej, json_code, "%s", msg);
 
         const sl_payload_schema_t *ps = sl_types_get(types, env->type);
         if (ps && sl__payload_schema_check(ps, env->payload, payload_len, msg, sizeof(msg)))
