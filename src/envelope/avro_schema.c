@@ -37,14 +37,14 @@ typedef struct sl_aparse_s {
         int failed;
 } sl_aparse_t;
 
-static const char *const sl_prim_names[] = {"null", "boolean", "int",   "long",
-                                            "float", "double", "bytes", "string"};
+static const char *const sl_prim_names[] = {"null",  "boolean", "int",   "long",
+                                            "float", "double",  "bytes", "string"};
 
 const char *sl__avro_type_name(sl__avro_type_t t)
 {
         static const char *const names[] = {
-                "null",   "boolean", "int",    "long",  "float", "double", "bytes",
-                "string", "record",  "enum",   "array", "map",   "union",  "fixed"};
+            "null",   "boolean", "int",  "long",  "float", "double", "bytes",
+            "string", "record",  "enum", "array", "map",   "union",  "fixed"};
         if ((unsigned)t >= sizeof(names) / sizeof(names[0]))
                 return "?";
         return names[t];
@@ -309,7 +309,8 @@ static sl__avro_node_t *sl_parse_record(sl_aparse_t *ap, json_t *j, const char *
                 const char *fname = json_string_value(json_object_get(f, "name"));
                 json_t *ftype = json_object_get(f, "type");
                 if (!fname || !ftype) {
-                        sl_aparse_fail(ap, "record %s: field %zu needs \"name\" and \"type\"",
+                        sl_aparse_fail(ap,
+                                       "record %s: field %zu needs \"name\" and \"type\"",
                                        n->fullname, i);
                         break;
                 }
@@ -320,7 +321,8 @@ static sl__avro_node_t *sl_parse_record(sl_aparse_t *ap, json_t *j, const char *
                 }
                 for (size_t k = 0; k < i; k++)
                         if (!strcmp(n->names[k], fname))
-                                sl_aparse_fail(ap, "record %s: field \"%s\" appears twice",
+                                sl_aparse_fail(ap,
+                                               "record %s: field \"%s\" appears twice",
                                                n->fullname, fname);
                 n->names[i] = strdup(fname);
                 if (!n->names[i]) {
@@ -451,7 +453,8 @@ static sl__avro_node_t *sl_parse_union(sl_aparse_t *ap, json_t *j, const char *n
                         const sl__avro_node_t *a = n->kids[k], *b = n->kids[i];
                         if (!a || !b || a->type != b->type)
                                 continue;
-                        if (!a->fullname || !b->fullname || !strcmp(a->fullname, b->fullname))
+                        if (!a->fullname || !b->fullname ||
+                            !strcmp(a->fullname, b->fullname))
                                 sl_aparse_fail(ap, "union has two branches of type %s",
                                                b->fullname ? b->fullname
                                                            : sl__avro_type_name(b->type));
@@ -515,8 +518,9 @@ sl__avro_schema_t *sl__avro_schema_parse(const char *json, size_t len, char *err
         json_t *j = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
 
         if (!j) {
-                snprintf(errstr, errstr_size, "schema is not JSON: %s (line %d column %d)",
-                         jerr.text, jerr.line, jerr.column);
+                snprintf(errstr, errstr_size,
+                         "schema is not JSON: %s (line %d column %d)", jerr.text,
+                         jerr.line, jerr.column);
                 return NULL;
         }
         ap.s = calloc(1, sizeof(*ap.s));

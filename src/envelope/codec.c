@@ -20,13 +20,12 @@
 extern const char sl_envelope_schema_json[];
 
 const char *const sl__slot_names[SL_SLOT__CNT] = {
-        "id", "type", "source", "occurred_at", "payload", "correlation_id", "ttl_ms",
-        "metadata"};
+    "id",      "type",           "source", "occurred_at",
+    "payload", "correlation_id", "ttl_ms", "metadata"};
 
 const sl_slot_kind_t sl__slot_kinds[SL_SLOT__CNT] = {
-        SL_KIND_STRING,     SL_KIND_STRING,   SL_KIND_STRING,
-        SL_KIND_LONG,       SL_KIND_STRING,   SL_KIND_OPT_STRING,
-        SL_KIND_OPT_LONG,   SL_KIND_MAP_STRING};
+    SL_KIND_STRING, SL_KIND_STRING,     SL_KIND_STRING,   SL_KIND_LONG,
+    SL_KIND_STRING, SL_KIND_OPT_STRING, SL_KIND_OPT_LONG, SL_KIND_MAP_STRING};
 
 static int sl_slot_lookup(const char *name)
 {
@@ -50,11 +49,16 @@ static int sl_is_long(const sl__avro_node_t *n)
 static int sl_branch_resolves(sl_slot_kind_t k, const sl__avro_node_t *n)
 {
         switch (k) {
-        case SL_KIND_STRING: return sl_is_str(n);
-        case SL_KIND_LONG: return sl_is_long(n);
-        case SL_KIND_OPT_STRING: return n->type == SL_AVRO_NULL || sl_is_str(n);
-        case SL_KIND_OPT_LONG: return n->type == SL_AVRO_NULL || sl_is_long(n);
-        case SL_KIND_MAP_STRING: return n->type == SL_AVRO_MAP && sl_is_str(n->kids[0]);
+        case SL_KIND_STRING:
+                return sl_is_str(n);
+        case SL_KIND_LONG:
+                return sl_is_long(n);
+        case SL_KIND_OPT_STRING:
+                return n->type == SL_AVRO_NULL || sl_is_str(n);
+        case SL_KIND_OPT_LONG:
+                return n->type == SL_AVRO_NULL || sl_is_long(n);
+        case SL_KIND_MAP_STRING:
+                return n->type == SL_AVRO_MAP && sl_is_str(n->kids[0]);
         }
         return 0;
 }
@@ -73,14 +77,16 @@ static int sl_resolves(sl_slot_kind_t k, const sl__avro_node_t *n)
 static int sl_reader_exact(sl_slot_kind_t k, const sl__avro_node_t *n)
 {
         switch (k) {
-        case SL_KIND_STRING: return n->type == SL_AVRO_STRING;
-        case SL_KIND_LONG: return n->type == SL_AVRO_LONG;
+        case SL_KIND_STRING:
+                return n->type == SL_AVRO_STRING;
+        case SL_KIND_LONG:
+                return n->type == SL_AVRO_LONG;
         case SL_KIND_OPT_STRING:
         case SL_KIND_OPT_LONG:
                 return n->type == SL_AVRO_UNION && n->cnt == 2 &&
                        n->kids[0]->type == SL_AVRO_NULL &&
                        n->kids[1]->type ==
-                               (k == SL_KIND_OPT_STRING ? SL_AVRO_STRING : SL_AVRO_LONG);
+                           (k == SL_KIND_OPT_STRING ? SL_AVRO_STRING : SL_AVRO_LONG);
         case SL_KIND_MAP_STRING:
                 return n->type == SL_AVRO_MAP && n->kids[0]->type == SL_AVRO_STRING;
         }
@@ -154,9 +160,10 @@ static int sl_codec_add_schema(sl_codec_t *codec, sl__avro_schema_t *s, char *er
                 if (slot < 0)
                         continue;
                 if (!sl_resolves(sl__slot_kinds[slot], rec->kids[i])) {
-                        snprintf(errstr, errstr_size,
-                                 "writer field %s (%s) does not resolve to the reader's type",
-                                 rec->names[i], sl__avro_type_name(rec->kids[i]->type));
+                        snprintf(
+                            errstr, errstr_size,
+                            "writer field %s (%s) does not resolve to the reader's type",
+                            rec->names[i], sl__avro_type_name(rec->kids[i]->type));
                         goto fail;
                 }
                 seen[slot] = 1;
@@ -175,7 +182,8 @@ static int sl_codec_add_schema(sl_codec_t *codec, sl__avro_schema_t *s, char *er
                 sl_writer_t alias = w;
                 alias.owner = 0;
                 alias.fp = sl_avro_crc64(s->canonical_py, strlen(s->canonical_py));
-                if (!sl_codec_find(codec, alias.fp) && (err = sl_codec_push(codec, &alias))) {
+                if (!sl_codec_find(codec, alias.fp) &&
+                    (err = sl_codec_push(codec, &alias))) {
                         /* the first entry now owns s; only report */
                         snprintf(errstr, errstr_size, "out of memory");
                         return err;
@@ -202,16 +210,17 @@ sl_codec_t *sl_codec_new(char *errstr, size_t errstr_size)
                 return NULL;
         }
         sl__avro_schema_t *s = sl__avro_schema_parse(
-                sl_envelope_schema_json, strlen(sl_envelope_schema_json), why, sizeof(why));
+            sl_envelope_schema_json, strlen(sl_envelope_schema_json), why, sizeof(why));
         if (!s) {
                 snprintf(errstr, errstr_size, "embedded envelope schema: %s", why);
                 goto fail;
         }
         const sl__avro_node_t *rec = s->root;
         if (rec->type != SL_AVRO_RECORD || rec->cnt != SL_SLOT__CNT) {
-                snprintf(errstr, errstr_size,
-                         "embedded envelope schema must be a record of the %d envelope fields",
-                         SL_SLOT__CNT);
+                snprintf(
+                    errstr, errstr_size,
+                    "embedded envelope schema must be a record of the %d envelope fields",
+                    SL_SLOT__CNT);
                 goto fail_schema;
         }
         for (size_t i = 0; i < rec->cnt; i++) {
@@ -227,7 +236,8 @@ sl_codec_t *sl_codec_new(char *errstr, size_t errstr_size)
                 codec->reader_order[i] = (sl_slot_t)slot;
                 codec->reader_has_default[slot] = rec->has_default[i];
         }
-        /* The reader is writer [0]; it is not owned by that entry but by codec->reader. */
+        /* The reader is writer [0]; it is not owned by that entry but by codec->reader.
+         */
         if (sl_codec_add_schema(codec, s, why, sizeof(why))) {
                 snprintf(errstr, errstr_size, "embedded envelope schema: %s", why);
                 goto fail;
@@ -270,7 +280,7 @@ int sl_codec_add_writer(sl_codec_t *codec, const char *schema_json, char *errstr
                 return SL_ERR_INVALID;
         }
         sl__avro_schema_t *s =
-                sl__avro_schema_parse(schema_json, strlen(schema_json), why, sizeof(why));
+            sl__avro_schema_parse(schema_json, strlen(schema_json), why, sizeof(why));
         if (!s) {
                 snprintf(errstr, errstr_size, "%s", why);
                 return SL_ERR_INVALID;
@@ -341,8 +351,10 @@ int sl_codec_add_writers_dir(sl_codec_t *codec, const char *dir, char *errstr,
                                 text = sl_read_file(path, errstr, errstr_size);
                                 if (!text) {
                                         err = SL_ERR_IO;
-                                } else if (sl_codec_add_writer(codec, text, why, sizeof(why))) {
-                                        snprintf(errstr, errstr_size, "%s: %s", path, why);
+                                } else if (sl_codec_add_writer(codec, text, why,
+                                                               sizeof(why))) {
+                                        snprintf(errstr, errstr_size, "%s: %s", path,
+                                                 why);
                                         err = SL_ERR_INVALID;
                                 }
                                 free(text);

@@ -44,8 +44,8 @@ static inline int sl_rd_long(sl_rd_t *r, int64_t *out)
         while (r->p < r->end) {
                 unsigned b = *r->p++;
                 if (shift == 63 && (b & 0xfe))
-                        return sl_rd_fail(r, SL_REJECT_DECODE, "field %s: varint overflows",
-                                          r->field);
+                        return sl_rd_fail(r, SL_REJECT_DECODE,
+                                          "field %s: varint overflows", r->field);
                 v |= (uint64_t)(b & 0x7f) << shift;
                 if (!(b & 0x80)) {
                         *out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
@@ -75,8 +75,8 @@ static inline int sl_rd_bytes(sl_rd_t *r, const char **p, size_t *len)
                 return -1;
         if (l < 0 || l > r->end - r->p)
                 return sl_rd_fail(r, SL_REJECT_DECODE,
-                                  "field %s: length %lld exceeds the %zu bytes left", r->field,
-                                  (long long)l, (size_t)(r->end - r->p));
+                                  "field %s: length %lld exceeds the %zu bytes left",
+                                  r->field, (long long)l, (size_t)(r->end - r->p));
         *p = (const char *)r->p;
         *len = (size_t)l;
         r->p += l;
@@ -90,8 +90,9 @@ static inline int sl_rd_index(sl_rd_t *r, size_t cnt, size_t *idx)
         if (sl_rd_long(r, &v))
                 return -1;
         if (v < 0 || (uint64_t)v >= cnt)
-                return sl_rd_fail(r, SL_REJECT_DECODE, "field %s: index %lld out of range",
-                                  r->field, (long long)v);
+                return sl_rd_fail(r, SL_REJECT_DECODE,
+                                  "field %s: index %lld out of range", r->field,
+                                  (long long)v);
         *idx = (size_t)v;
         return 0;
 }
@@ -118,7 +119,8 @@ static int sl_rd_skip(sl_rd_t *r, const sl__avro_node_t *n, int depth)
                 return sl_rd_fail(r, SL_REJECT_DECODE, "field %s: nested too deeply",
                                   r->field);
         switch (n->type) {
-        case SL_AVRO_NULL: return 0;
+        case SL_AVRO_NULL:
+                return 0;
         case SL_AVRO_BOOLEAN:
                 if (r->p >= r->end || *r->p > 1)
                         return sl_rd_fail(r, SL_REJECT_DECODE, "field %s: bad boolean",
@@ -126,19 +128,24 @@ static int sl_rd_skip(sl_rd_t *r, const sl__avro_node_t *n, int depth)
                 r->p++;
                 return 0;
         case SL_AVRO_INT:
-        case SL_AVRO_LONG: return sl_rd_num(r, n, &v);
+        case SL_AVRO_LONG:
+                return sl_rd_num(r, n, &v);
         case SL_AVRO_FLOAT:
         case SL_AVRO_DOUBLE:
         case SL_AVRO_FIXED:
-                len = n->type == SL_AVRO_FLOAT ? 4 : n->type == SL_AVRO_DOUBLE ? 8 : n->cnt;
+                len = n->type == SL_AVRO_FLOAT    ? 4
+                      : n->type == SL_AVRO_DOUBLE ? 8
+                                                  : n->cnt;
                 if ((size_t)(r->end - r->p) < len)
                         return sl_rd_fail(r, SL_REJECT_DECODE, "field %s: truncated",
                                           r->field);
                 r->p += len;
                 return 0;
         case SL_AVRO_BYTES:
-        case SL_AVRO_STRING: return sl_rd_bytes(r, &p, &len);
-        case SL_AVRO_ENUM: return sl_rd_index(r, n->cnt, &idx);
+        case SL_AVRO_STRING:
+                return sl_rd_bytes(r, &p, &len);
+        case SL_AVRO_ENUM:
+                return sl_rd_index(r, n->cnt, &idx);
         case SL_AVRO_UNION:
                 if (sl_rd_index(r, n->cnt, &idx))
                         return -1;
@@ -159,12 +166,14 @@ static int sl_rd_skip(sl_rd_t *r, const sl__avro_node_t *n, int depth)
                         if (cnt < 0) {
                                 if (cnt == INT64_MIN || sl_rd_long(r, &size))
                                         return sl_rd_fail(r, SL_REJECT_DECODE,
-                                                          "field %s: bad block", r->field);
+                                                          "field %s: bad block",
+                                                          r->field);
                                 if (size < 0 || size > r->end - r->p)
-                                        return sl_rd_fail(r, SL_REJECT_DECODE,
-                                                          "field %s: block size %lld exceeds "
-                                                          "the input",
-                                                          r->field, (long long)size);
+                                        return sl_rd_fail(
+                                            r, SL_REJECT_DECODE,
+                                            "field %s: block size %lld exceeds "
+                                            "the input",
+                                            r->field, (long long)size);
                                 r->p += size;
                                 continue;
                         }
@@ -198,15 +207,15 @@ static int sl_rd_metadata(sl_rd_t *r, const sl__avro_node_t *n)
                         break;
                 if (cnt < 0) {
                         if (cnt == INT64_MIN || sl_rd_long(r, &size) || size < 0)
-                                return sl_rd_fail(r, SL_REJECT_DECODE, "field %s: bad block",
-                                                  r->field);
+                                return sl_rd_fail(r, SL_REJECT_DECODE,
+                                                  "field %s: bad block", r->field);
                         cnt = -cnt;
                 }
                 /* every entry takes at least two bytes (two lengths) */
                 if (cnt > (r->end - r->p) / 2)
                         return sl_rd_fail(r, SL_REJECT_DECODE,
-                                          "field %s: %lld entries exceed the input", r->field,
-                                          (long long)cnt);
+                                          "field %s: %lld entries exceed the input",
+                                          r->field, (long long)cnt);
                 if (sl__envelope_meta_reserve(env, total + (size_t)cnt, total))
                         return sl_rd_fail(r, SL_REJECT_DECODE, "out of memory");
                 for (int64_t i = 0; i < cnt; i++) {
@@ -254,15 +263,18 @@ static int sl_rd_slot(sl_rd_t *r, sl_slot_t slot, const sl__avro_node_t *n)
                         if (len == sizeof(env->id) - 1) {
                                 for (size_t i = 0; i < len; i++) {
                                         char c = p[i];
-                                        env->id[i] = (c >= 'A' && c <= 'F') ? (char)(c + 32) : c;
+                                        env->id[i] =
+                                            (c >= 'A' && c <= 'F') ? (char)(c + 32) : c;
                                 }
                                 env->id[len] = '\0';
                         } else {
                                 env->id[0] = '\0'; /* not a UUID: validate says bad_id */
                         }
                         return 0;
-                case SL_SLOT_TYPE: return sl_rd_text(r, p, len, "type", &env->type);
-                case SL_SLOT_SOURCE: return sl_rd_text(r, p, len, "source", &env->source);
+                case SL_SLOT_TYPE:
+                        return sl_rd_text(r, p, len, "type", &env->type);
+                case SL_SLOT_SOURCE:
+                        return sl_rd_text(r, p, len, "source", &env->source);
                 case SL_SLOT_PAYLOAD:
                         /* carries its length; validation checks its text with the
                          * JSON in one pass */
@@ -270,7 +282,8 @@ static int sl_rd_slot(sl_rd_t *r, sl_slot_t slot, const sl__avro_node_t *n)
                         env->payload = sl__envelope_strdup(env, p, len);
                         return 0;
                 default:
-                        return sl_rd_text(r, p, len, "correlation_id", &env->correlation_id);
+                        return sl_rd_text(r, p, len, "correlation_id",
+                                          &env->correlation_id);
                 }
         case SL_KIND_OPT_LONG:
                 if (n->type == SL_AVRO_NULL) {
@@ -328,13 +341,14 @@ int sl_envelope_decode(const sl_codec_t *codec, const void *buf, size_t len,
 
         if (len < 10 || !b) {
                 sl_rd_fail(&r, SL_REJECT_FRAMING,
-                           "%zu bytes: shorter than the 10-byte single-object header", len);
+                           "%zu bytes: shorter than the 10-byte single-object header",
+                           len);
                 return SL_ERR_REJECTED;
         }
         if (b[0] != 0xC3 || b[1] != 0x01) {
                 sl_rd_fail(&r, SL_REJECT_FRAMING,
-                           "starts with %02X %02X, not the single-object marker C3 01", b[0],
-                           b[1]);
+                           "starts with %02X %02X, not the single-object marker C3 01",
+                           b[0], b[1]);
                 return SL_ERR_REJECTED;
         }
         uint64_t fp = sl_le64(b + 2);

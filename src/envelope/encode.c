@@ -47,7 +47,8 @@ int sl_envelope_encode(const sl_codec_t *codec, const sl_envelope_t *env, void *
         if (env->meta_cnt && (!env->meta_keys || !env->meta_vals))
                 return SL_ERR_INVALID;
         need += strlen(env->id) + strlen(env->type) + strlen(env->source) +
-                sl_payload_len(env) + (env->correlation_id ? strlen(env->correlation_id) : 0);
+                sl_payload_len(env) +
+                (env->correlation_id ? strlen(env->correlation_id) : 0);
         for (size_t i = 0; i < env->meta_cnt; i++) {
                 if (!env->meta_keys[i] || !env->meta_vals[i])
                         return SL_ERR_INVALID;
@@ -63,11 +64,21 @@ int sl_envelope_encode(const sl_codec_t *codec, const sl_envelope_t *env, void *
                 *p++ = (unsigned char)(fp >> (8 * i));
         for (int i = 0; i < SL_SLOT__CNT; i++) {
                 switch (codec->reader_order[i]) {
-                case SL_SLOT_ID: p = sl_wr_str(p, env->id, strlen(env->id)); break;
-                case SL_SLOT_TYPE: p = sl_wr_str(p, env->type, strlen(env->type)); break;
-                case SL_SLOT_SOURCE: p = sl_wr_str(p, env->source, strlen(env->source)); break;
-                case SL_SLOT_OCCURRED_AT: p = sl_wr_long(p, env->occurred_at); break;
-                case SL_SLOT_PAYLOAD: p = sl_wr_str(p, env->payload, sl_payload_len(env)); break;
+                case SL_SLOT_ID:
+                        p = sl_wr_str(p, env->id, strlen(env->id));
+                        break;
+                case SL_SLOT_TYPE:
+                        p = sl_wr_str(p, env->type, strlen(env->type));
+                        break;
+                case SL_SLOT_SOURCE:
+                        p = sl_wr_str(p, env->source, strlen(env->source));
+                        break;
+                case SL_SLOT_OCCURRED_AT:
+                        p = sl_wr_long(p, env->occurred_at);
+                        break;
+                case SL_SLOT_PAYLOAD:
+                        p = sl_wr_str(p, env->payload, sl_payload_len(env));
+                        break;
                 case SL_SLOT_CORRELATION_ID:
                         if (env->correlation_id) {
                                 p = sl_wr_long(p, 1);
@@ -97,7 +108,8 @@ int sl_envelope_encode(const sl_codec_t *codec, const sl_envelope_t *env, void *
                         }
                         p = sl_wr_long(p, 0);
                         break;
-                case SL_SLOT__CNT: break;
+                case SL_SLOT__CNT:
+                        break;
                 }
         }
         *out = buf;

@@ -12,20 +12,20 @@
 #include "sluice/err.h"
 
 static const char *const sl_reject_names[SL_REJECT__CNT] = {
-        [SL_REJECT_NONE] = "none",
-        [SL_REJECT_FRAMING] = "framing",
-        [SL_REJECT_UNKNOWN_SCHEMA] = "unknown_schema",
-        [SL_REJECT_DECODE] = "decode",
-        [SL_REJECT_BAD_ID] = "bad_id",
-        [SL_REJECT_EMPTY_TYPE] = "empty_type",
-        [SL_REJECT_EMPTY_SOURCE] = "empty_source",
-        [SL_REJECT_BAD_TEXT] = "bad_text",
-        [SL_REJECT_BAD_OCCURRED_AT] = "bad_occurred_at",
-        [SL_REJECT_TTL_EXPIRED] = "ttl_expired",
-        [SL_REJECT_BAD_TTL] = "bad_ttl",
-        [SL_REJECT_PAYLOAD_NOT_JSON] = "payload_not_json",
-        [SL_REJECT_PAYLOAD_NOT_OBJECT] = "payload_not_object",
-        [SL_REJECT_PAYLOAD_SCHEMA] = "payload_schema",
+    [SL_REJECT_NONE] = "none",
+    [SL_REJECT_FRAMING] = "framing",
+    [SL_REJECT_UNKNOWN_SCHEMA] = "unknown_schema",
+    [SL_REJECT_DECODE] = "decode",
+    [SL_REJECT_BAD_ID] = "bad_id",
+    [SL_REJECT_EMPTY_TYPE] = "empty_type",
+    [SL_REJECT_EMPTY_SOURCE] = "empty_source",
+    [SL_REJECT_BAD_TEXT] = "bad_text",
+    [SL_REJECT_BAD_OCCURRED_AT] = "bad_occurred_at",
+    [SL_REJECT_TTL_EXPIRED] = "ttl_expired",
+    [SL_REJECT_BAD_TTL] = "bad_ttl",
+    [SL_REJECT_PAYLOAD_NOT_JSON] = "payload_not_json",
+    [SL_REJECT_PAYLOAD_NOT_OBJECT] = "payload_not_object",
+    [SL_REJECT_PAYLOAD_SCHEMA] = "payload_schema",
 };
 
 const char *sl_reject_code_str(sl_reject_code_t code)

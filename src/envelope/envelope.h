@@ -20,19 +20,19 @@
  * machine-readable reason codes used in DLQ headers and dead_letters.reason. */
 typedef enum sl_reject_code {
         SL_REJECT_NONE = 0,
-        SL_REJECT_FRAMING,            /* "framing": too short or not C3 01 */
-        SL_REJECT_UNKNOWN_SCHEMA,     /* "unknown_schema": fingerprint not known */
-        SL_REJECT_DECODE,             /* "decode": Avro body does not decode */
-        SL_REJECT_BAD_ID,             /* "bad_id": id is not a UUID */
-        SL_REJECT_EMPTY_TYPE,         /* "empty_type" */
-        SL_REJECT_EMPTY_SOURCE,       /* "empty_source" */
-        SL_REJECT_BAD_TEXT,           /* "bad_text": a string is not valid UTF-8 or has NUL */
-        SL_REJECT_BAD_OCCURRED_AT,    /* "bad_occurred_at": before 2000 or too far ahead */
-        SL_REJECT_TTL_EXPIRED,        /* "ttl_expired": occurred_at + ttl_ms < now */
-        SL_REJECT_BAD_TTL,            /* "bad_ttl": ttl_ms <= 0 */
-        SL_REJECT_PAYLOAD_NOT_JSON,   /* "payload_not_json" */
+        SL_REJECT_FRAMING,        /* "framing": too short or not C3 01 */
+        SL_REJECT_UNKNOWN_SCHEMA, /* "unknown_schema": fingerprint not known */
+        SL_REJECT_DECODE,         /* "decode": Avro body does not decode */
+        SL_REJECT_BAD_ID,         /* "bad_id": id is not a UUID */
+        SL_REJECT_EMPTY_TYPE,     /* "empty_type" */
+        SL_REJECT_EMPTY_SOURCE,   /* "empty_source" */
+        SL_REJECT_BAD_TEXT,       /* "bad_text": a string is not valid UTF-8 or has NUL */
+        SL_REJECT_BAD_OCCURRED_AT,  /* "bad_occurred_at": before 2000 or too far ahead */
+        SL_REJECT_TTL_EXPIRED,      /* "ttl_expired": occurred_at + ttl_ms < now */
+        SL_REJECT_BAD_TTL,          /* "bad_ttl": ttl_ms <= 0 */
+        SL_REJECT_PAYLOAD_NOT_JSON, /* "payload_not_json" */
         SL_REJECT_PAYLOAD_NOT_OBJECT, /* "payload_not_object" */
-        SL_REJECT_PAYLOAD_SCHEMA,     /* "payload_schema": fails the type's payload schema */
+        SL_REJECT_PAYLOAD_SCHEMA, /* "payload_schema": fails the type's payload schema */
         SL_REJECT__CNT
 } sl_reject_code_t;
 
@@ -51,11 +51,11 @@ sl_reject_code_t sl_reject_code_parse(const char *s);
  * sl_envelope_t per slot and the hot path does not allocate once warm).
  */
 typedef struct sl_envelope_s {
-        char id[37];               /* canonical lower-case UUID text */
+        char id[37]; /* canonical lower-case UUID text */
         const char *type;
         const char *source;
-        int64_t occurred_at;       /* ms since the epoch, UTC */
-        const char *payload;       /* JSON text as sent */
+        int64_t occurred_at; /* ms since the epoch, UTC */
+        const char *payload; /* JSON text as sent */
         size_t payload_len;
         const char *correlation_id; /* NULL when absent */
         bool has_ttl;

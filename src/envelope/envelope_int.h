@@ -35,7 +35,8 @@ ptrdiff_t sl__utf8_check(const char *p, size_t n);
  * level is an object.  Returns SL_REJECT_NONE, SL_REJECT_PAYLOAD_NOT_JSON (msg says
  * where and why) or SL_REJECT_PAYLOAD_NOT_OBJECT.  Allocates nothing. */
 #define SL_JSON_MAX_DEPTH 256
-sl_reject_code_t sl__json_check_object(const char *p, size_t n, char *msg, size_t msg_size);
+sl_reject_code_t sl__json_check_object(const char *p, size_t n, char *msg,
+                                       size_t msg_size);
 
 /* ---- Avro schemas (avro_schema.c) ---- */
 
@@ -59,19 +60,19 @@ typedef enum sl__avro_type {
 typedef struct sl__avro_node_s sl__avro_node_t;
 struct sl__avro_node_s {
         sl__avro_type_t type;
-        char *fullname;           /* record, enum, fixed */
-        size_t cnt;               /* fields, branches, symbols; fixed: size */
-        sl__avro_node_t **kids;   /* field types, branches, [0] = items / values */
-        char **names;             /* field names, enum symbols */
+        char *fullname;             /* record, enum, fixed */
+        size_t cnt;                 /* fields, branches, symbols; fixed: size */
+        sl__avro_node_t **kids;     /* field types, branches, [0] = items / values */
+        char **names;               /* field names, enum symbols */
         unsigned char *has_default; /* per record field */
-        bool zero_size;           /* encodes to no bytes (null, empty record...) */
-        sl__avro_node_t *next_;   /* every node of a schema, for freeing */
+        bool zero_size;             /* encodes to no bytes (null, empty record...) */
+        sl__avro_node_t *next_;     /* every node of a schema, for freeing */
 };
 
 typedef struct sl__avro_schema_s {
         sl__avro_node_t *root;
-        char *canonical;     /* Parsing Canonical Form */
-        char *canonical_py;  /* python3-avro 1.11's variant ({"type":"string"} kept) */
+        char *canonical;    /* Parsing Canonical Form */
+        char *canonical_py; /* python3-avro 1.11's variant ({"type":"string"} kept) */
         sl__avro_node_t *nodes_;
 } sl__avro_schema_t;
 
@@ -86,7 +87,7 @@ void sl__avro_schema_destroy(sl__avro_schema_t *s);
 
 typedef struct sl_payload_schema_s sl_payload_schema_t;
 /* SL_OK, or SL_ERR_REJECTED with msg naming the JSON path that does not conform. */
-int sl__payload_schema_check(const sl_payload_schema_t *ps, const char *payload, size_t len,
-                             char *msg, size_t msg_size);
+int sl__payload_schema_check(const sl_payload_schema_t *ps, const char *payload,
+                             size_t len, char *msg, size_t msg_size);
 
 #endif

@@ -15,9 +15,9 @@
 /* Postgres numeric input (checked against Postgres 15): at most 131072 digits before
  * the point and 16383 after it once the exponent is applied.  Counting the written
  * digits makes this slightly stricter than Postgres for numbers with leading zeros. */
-#define SL_NUMERIC_MAX_EXP 1000000000L /* only to keep the arithmetic in range */
+#define SL_NUMERIC_MAX_EXP    1000000000L /* only to keep the arithmetic in range */
 #define SL_NUMERIC_MAX_WEIGHT 131072
-#define SL_NUMERIC_MAX_SCALE 16383
+#define SL_NUMERIC_MAX_SCALE  16383
 
 typedef struct sl_js_s {
         const unsigned char *p, *end, *start;
@@ -68,6 +68,7 @@ static int sl_js_hex4(sl_js_t *js, unsigned *out)
 }
 
 /* Bytes that stand for themselves inside a string: printable ASCII but '"' and '\\'. */
+/* clang-format off */
 static const unsigned char sl_js_plain[256] = {
 #define SL_R8(x) x, x, x, x, x, x, x, x
 #define SL_R32(x) SL_R8(x), SL_R8(x), SL_R8(x), SL_R8(x)
@@ -81,6 +82,7 @@ static const unsigned char sl_js_plain[256] = {
 #undef SL_R32
 #undef SL_R8
 };
+/* clang-format on */
 
 static int sl_js_string(sl_js_t *js)
 {
@@ -121,30 +123,36 @@ static int sl_js_string(sl_js_t *js)
                 case 'f':
                 case 'n':
                 case 'r':
-                case 't': js->p++; break;
+                case 't':
+                        js->p++;
+                        break;
                 case 'u': {
                         unsigned cp, lo;
                         js->p++;
                         if (sl_js_hex4(js, &cp))
                                 return -1;
                         if (cp == 0)
-                                return sl_js_fail(js, "\\u0000 (Postgres jsonb rejects it)");
+                                return sl_js_fail(js,
+                                                  "\\u0000 (Postgres jsonb rejects it)");
                         if (cp >= 0xDC00 && cp <= 0xDFFF)
-                                return sl_js_fail(js, "unpaired low surrogate \\u%04x", cp);
+                                return sl_js_fail(js, "unpaired low surrogate \\u%04x",
+                                                  cp);
                         if (cp >= 0xD800 && cp <= 0xDBFF) {
-                                if (js->end - js->p < 2 || js->p[0] != '\\' || js->p[1] != 'u')
-                                        return sl_js_fail(js, "unpaired high surrogate \\u%04x",
-                                                          cp);
+                                if (js->end - js->p < 2 || js->p[0] != '\\' ||
+                                    js->p[1] != 'u')
+                                        return sl_js_fail(
+                                            js, "unpaired high surrogate \\u%04x", cp);
                                 js->p += 2;
                                 if (sl_js_hex4(js, &lo))
                                         return -1;
                                 if (lo < 0xDC00 || lo > 0xDFFF)
-                                        return sl_js_fail(js, "unpaired high surrogate \\u%04x",
-                                                          cp);
+                                        return sl_js_fail(
+                                            js, "unpaired high surrogate \\u%04x", cp);
                         }
                         break;
                 }
-                default: return sl_js_fail(js, "bad escape \\%c", *js->p);
+                default:
+                        return sl_js_fail(js, "bad escape \\%c", *js->p);
                 }
         }
 }
@@ -280,10 +288,14 @@ static int sl_js_value(sl_js_t *js)
                 rc = *js->p == '{' ? sl_js_object(js) : sl_js_array(js);
                 js->depth--;
                 return rc;
-        case '"': return sl_js_string(js);
-        case 't': return sl_js_literal(js, "true", 4);
-        case 'f': return sl_js_literal(js, "false", 5);
-        case 'n': return sl_js_literal(js, "null", 4);
+        case '"':
+                return sl_js_string(js);
+        case 't':
+                return sl_js_literal(js, "true", 4);
+        case 'f':
+                return sl_js_literal(js, "false", 5);
+        case 'n':
+                return sl_js_literal(js, "null", 4);
         default:
                 if (*js->p == '-' || (*js->p >= '0' && *js->p <= '9'))
                         return sl_js_number(js);
@@ -291,7 +303,8 @@ static int sl_js_value(sl_js_t *js)
         }
 }
 
-sl_reject_code_t sl__json_check_object(const char *p, size_t n, char *msg, size_t msg_size)
+sl_reject_code_t sl__json_check_object(const char *p, size_t n, char *msg,
+                                       size_t msg_size)
 {
         sl_js_t js = {.p = (const unsigned char *)p,
                       .end = (const unsigned char *)p + n,
@@ -314,9 +327,11 @@ sl_reject_code_t sl__json_check_object(const char *p, size_t n, char *msg, size_
         }
         if (first != '{') {
                 snprintf(msg, msg_size, "payload is a JSON %s, not an object",
-                         first == '[' ? "array" : first == '"' ? "string"
-                                                : first == 't' || first == 'f' ? "boolean"
-                                                : first == 'n' ? "null" : "number");
+                         first == '['                   ? "array"
+                         : first == '"'                 ? "string"
+                         : first == 't' || first == 'f' ? "boolean"
+                         : first == 'n'                 ? "null"
+                                                        : "number");
                 return SL_REJECT_PAYLOAD_NOT_OBJECT;
         }
         return SL_REJECT_NONE;

@@ -22,7 +22,8 @@ static int sl_parse_rfc3339(const char *s, int64_t *out)
         int y, mo, d, h, mi, sec, n = 0;
         int64_t ms = 0;
 
-        if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+                   &n) != 6 ||
             n != 19)
                 return -1;
         if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
@@ -69,9 +70,9 @@ static int64_t sl_now_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *const sl_json_keys[] = {"id",             "type",   "source",
-                                           "occurred_at",    "payload", "correlation_id",
-                                           "ttl_ms",         "metadata"};
+static const char *const sl_json_keys[] = {"id",          "type",    "source",
+                                           "occurred_at", "payload", "correlation_id",
+                                           "ttl_ms",      "metadata"};
 
 int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char *errstr,
                           size_t errstr_size)
@@ -95,13 +96,15 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
                 snprintf(errstr, errstr_size, "envelope JSON must be an object");
                 goto fail;
         }
-        json_object_foreach(j, key, v) {
+        json_object_foreach(j, key, v)
+        {
                 size_t i;
                 for (i = 0; i < sizeof(sl_json_keys) / sizeof(sl_json_keys[0]); i++)
                         if (!strcmp(key, sl_json_keys[i]))
                                 break;
                 if (i == sizeof(sl_json_keys) / sizeof(sl_json_keys[0])) {
-                        snprintf(errstr, errstr_size, "envelope JSON: unknown field \"%s\"", key);
+                        snprintf(errstr, errstr_size,
+                                 "envelope JSON: unknown field \"%s\"", key);
                         goto fail;
                 }
         }
@@ -110,11 +113,13 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
         if (v && !json_is_null(v)) {
                 const char *id = json_string_value(v);
                 if (!id || strlen(id) != 36) {
-                        snprintf(errstr, errstr_size, "id must be a 36-character UUID string");
+                        snprintf(errstr, errstr_size,
+                                 "id must be a 36-character UUID string");
                         goto fail;
                 }
                 for (int i = 0; i < 36; i++)
-                        env->id[i] = (id[i] >= 'A' && id[i] <= 'F') ? (char)(id[i] + 32) : id[i];
+                        env->id[i] =
+                            (id[i] >= 'A' && id[i] <= 'F') ? (char)(id[i] + 32) : id[i];
                 env->id[36] = '\0';
         } else {
                 uuid_t u;
@@ -151,8 +156,8 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
                 payload = json_string_value(v);
                 payload_len = json_string_length(v);
         } else {
-                payload_text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                                     JSON_ENCODE_ANY);
+                payload_text =
+                    json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
                 if (!payload_text) {
                         err = SL_ERR_NOMEM;
                         snprintf(errstr, errstr_size, "out of memory");
@@ -172,7 +177,8 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
         v = json_object_get(j, "ttl_ms");
         if (v && !json_is_null(v)) {
                 if (!json_is_integer(v)) {
-                        snprintf(errstr, errstr_size, "ttl_ms must be an integer or null");
+                        snprintf(errstr, errstr_size,
+                                 "ttl_ms must be an integer or null");
                         goto fail;
                 }
                 env->has_ttl = true;
@@ -185,7 +191,8 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
                 goto fail;
         }
         if (meta) {
-                json_object_foreach(meta, key, v) {
+                json_object_foreach(meta, key, v)
+                {
                         if (!json_is_string(v)) {
                                 snprintf(errstr, errstr_size,
                                          "metadata.%s must be a string", key);
@@ -195,7 +202,8 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
                 }
         }
 
-        need += strlen(type) + strlen(source) + payload_len + (corr ? strlen(corr) : 0) + 8;
+        need +=
+            strlen(type) + strlen(source) + payload_len + (corr ? strlen(corr) : 0) + 8;
         size_t meta_cnt = meta ? json_object_size(meta) : 0;
         if (sl__envelope_arena_reset(env, need) ||
             sl__envelope_meta_reserve(env, meta_cnt ? meta_cnt : 1, 0)) {
@@ -210,10 +218,11 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
         env->correlation_id = corr ? sl__envelope_strdup(env, corr, strlen(corr)) : NULL;
         size_t i = 0;
         if (meta) {
-                json_object_foreach(meta, key, v) {
+                json_object_foreach(meta, key, v)
+                {
                         const char *k = sl__envelope_strdup(env, key, strlen(key));
                         const char *val = sl__envelope_strdup(env, json_string_value(v),
-                                                             json_string_length(v));
+                                                              json_string_length(v));
                         sl__envelope_meta_set(env, i++, k, val);
                 }
         }
@@ -236,24 +245,27 @@ char *sl_envelope_to_json(const sl_envelope_t *env)
 
         if (!j || !meta)
                 goto done;
-        size_t plen = env->payload ? (env->payload_len ? env->payload_len
-                                                        : strlen(env->payload))
-                                   : 0;
+        size_t plen = env->payload
+                          ? (env->payload_len ? env->payload_len : strlen(env->payload))
+                          : 0;
         if (env->payload)
                 payload = json_loadb(env->payload, plen, JSON_DECODE_ANY, NULL);
         if (!payload)
                 payload = env->payload ? json_stringn(env->payload, plen) : json_null();
         json_object_set_new(j, "id", json_string(env->id));
         json_object_set_new(j, "type", env->type ? json_string(env->type) : json_null());
-        json_object_set_new(j, "source", env->source ? json_string(env->source) : json_null());
+        json_object_set_new(j, "source",
+                            env->source ? json_string(env->source) : json_null());
         json_object_set_new(j, "occurred_at", json_integer(env->occurred_at));
         json_object_set_new(j, "payload", payload ? payload : json_null());
         json_object_set_new(j, "correlation_id",
                             env->correlation_id ? json_string(env->correlation_id)
                                                 : json_null());
-        json_object_set_new(j, "ttl_ms", env->has_ttl ? json_integer(env->ttl_ms) : json_null());
+        json_object_set_new(j, "ttl_ms",
+                            env->has_ttl ? json_integer(env->ttl_ms) : json_null());
         for (size_t i = 0; i < env->meta_cnt; i++)
-                json_object_set_new(meta, env->meta_keys[i], json_string(env->meta_vals[i]));
+                json_object_set_new(meta, env->meta_keys[i],
+                                    json_string(env->meta_vals[i]));
         json_object_set(j, "metadata", meta);
         out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 done:

@@ -47,7 +47,8 @@ sl_payload_schema_t *sl_payload_schema_new(const char *avsc_json, char *errstr,
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        ps->schema = sl__avro_schema_parse(avsc_json, strlen(avsc_json), errstr, errstr_size);
+        ps->schema =
+            sl__avro_schema_parse(avsc_json, strlen(avsc_json), errstr, errstr_size);
         if (!ps->schema) {
                 free(ps);
                 return NULL;
@@ -66,14 +67,21 @@ void sl_payload_schema_destroy(sl_payload_schema_t *ps)
 static const char *sl_json_kind(const json_t *j)
 {
         switch (json_typeof(j)) {
-        case JSON_OBJECT: return "object";
-        case JSON_ARRAY: return "array";
-        case JSON_STRING: return "string";
-        case JSON_INTEGER: return "integer";
-        case JSON_REAL: return "number";
+        case JSON_OBJECT:
+                return "object";
+        case JSON_ARRAY:
+                return "array";
+        case JSON_STRING:
+                return "string";
+        case JSON_INTEGER:
+                return "integer";
+        case JSON_REAL:
+                return "number";
         case JSON_TRUE:
-        case JSON_FALSE: return "boolean";
-        case JSON_NULL: return "null";
+        case JSON_FALSE:
+                return "boolean";
+        case JSON_NULL:
+                return "null";
         }
         return "?";
 }
@@ -103,8 +111,8 @@ static size_t sl_pc_push(sl_pc_t *pc, const char *fmt, ...)
         va_list ap;
         if (pc->path_len < sizeof(pc->path) - 1) {
                 va_start(ap, fmt);
-                int n = vsnprintf(pc->path + pc->path_len, sizeof(pc->path) - pc->path_len,
-                                  fmt, ap);
+                int n = vsnprintf(pc->path + pc->path_len,
+                                  sizeof(pc->path) - pc->path_len, fmt, ap);
                 va_end(ap);
                 if (n > 0)
                         pc->path_len += (size_t)n;
@@ -141,10 +149,12 @@ static int sl_pc_union(sl_pc_t *pc, const sl__avro_node_t *n, json_t *j)
         if (json_is_object(j) && json_object_size(j) == 1) {
                 const char *key = json_object_iter_key(json_object_iter(j));
                 for (size_t i = 0; i < n->cnt; i++) {
-                        if (n->kids[i]->type != SL_AVRO_NULL && sl_branch_named(n->kids[i], key)) {
+                        if (n->kids[i]->type != SL_AVRO_NULL &&
+                            sl_branch_named(n->kids[i], key)) {
                                 pc->quiet = 1;
-                                int rc = sl_pc_check(pc, n->kids[i], json_object_iter_value(
-                                                                 json_object_iter(j)));
+                                int rc = sl_pc_check(
+                                    pc, n->kids[i],
+                                    json_object_iter_value(json_object_iter(j)));
                                 pc->quiet = quiet;
                                 if (rc == 0)
                                         return 0;
@@ -173,20 +183,31 @@ static int sl_pc_check(sl_pc_t *pc, const sl__avro_node_t *n, json_t *j)
 {
         int ok = 0;
         switch (n->type) {
-        case SL_AVRO_NULL: ok = json_is_null(j); break;
-        case SL_AVRO_BOOLEAN: ok = json_is_boolean(j); break;
+        case SL_AVRO_NULL:
+                ok = json_is_null(j);
+                break;
+        case SL_AVRO_BOOLEAN:
+                ok = json_is_boolean(j);
+                break;
         case SL_AVRO_INT:
                 if (json_is_integer(j) && (json_integer_value(j) < INT32_MIN ||
                                            json_integer_value(j) > INT32_MAX))
-                        return sl_pc_fail(pc, "expected int, got an integer out of its range");
+                        return sl_pc_fail(
+                            pc, "expected int, got an integer out of its range");
                 ok = json_is_integer(j);
                 break;
-        case SL_AVRO_LONG: ok = json_is_integer(j); break;
+        case SL_AVRO_LONG:
+                ok = json_is_integer(j);
+                break;
         case SL_AVRO_FLOAT:
-        case SL_AVRO_DOUBLE: ok = json_is_number(j); break;
+        case SL_AVRO_DOUBLE:
+                ok = json_is_number(j);
+                break;
         case SL_AVRO_BYTES:
         case SL_AVRO_STRING:
-        case SL_AVRO_FIXED: ok = json_is_string(j); break;
+        case SL_AVRO_FIXED:
+                ok = json_is_string(j);
+                break;
         case SL_AVRO_ENUM:
                 if (!json_is_string(j))
                         return sl_pc_fail(pc, "expected enum %s, got %s", n->fullname,
@@ -212,7 +233,8 @@ static int sl_pc_check(sl_pc_t *pc, const sl__avro_node_t *n, json_t *j)
                 json_t *v;
                 if (!json_is_object(j))
                         break;
-                json_object_foreach(j, key, v) {
+                json_object_foreach(j, key, v)
+                {
                         size_t old = sl_pc_push(pc, ".%s", key);
                         int rc = sl_pc_check(pc, n->kids[0], v);
                         sl_pc_pop(pc, old);
@@ -240,7 +262,8 @@ static int sl_pc_check(sl_pc_t *pc, const sl__avro_node_t *n, json_t *j)
                                 return -1;
                 }
                 return 0;
-        case SL_AVRO_UNION: return sl_pc_union(pc, n, j);
+        case SL_AVRO_UNION:
+                return sl_pc_union(pc, n, j);
         }
         if (ok)
                 return 0;
@@ -248,8 +271,8 @@ static int sl_pc_check(sl_pc_t *pc, const sl__avro_node_t *n, json_t *j)
 }
 
 /* SL_OK or SL_ERR_REJECTED with msg set. */
-int sl__payload_schema_check(const sl_payload_schema_t *ps, const char *payload, size_t len,
-                             char *msg, size_t msg_size)
+int sl__payload_schema_check(const sl_payload_schema_t *ps, const char *payload,
+                             size_t len, char *msg, size_t msg_size)
 {
         json_error_t jerr;
         sl_pc_t pc = {.msg = msg, .msg_size = msg_size};
@@ -257,8 +280,8 @@ int sl__payload_schema_check(const sl_payload_schema_t *ps, const char *payload,
         int rc;
 
         if (!j) {
-                snprintf(msg, msg_size, "payload: cannot be checked against its schema: %s",
-                         jerr.text);
+                snprintf(msg, msg_size,
+                         "payload: cannot be checked against its schema: %s", jerr.text);
                 return SL_ERR_REJECTED;
         }
         strcpy(pc.path, "payload");

@@ -88,7 +88,8 @@ int sl_types_put(sl_types_t *types, const char *type, sl_payload_schema_t *ps)
                 return SL_ERR_INVALID;
         }
         uint64_t h = sl_types_hash(type);
-        for (sl_type_ent_t *e = types->buckets[h & (types->bucket_cnt - 1)]; e; e = e->next) {
+        for (sl_type_ent_t *e = types->buckets[h & (types->bucket_cnt - 1)]; e;
+             e = e->next) {
                 if (e->hash == h && !strcmp(e->type, type)) {
                         sl_payload_schema_destroy(e->ps);
                         e->ps = ps;
@@ -120,7 +121,8 @@ const sl_payload_schema_t *sl_types_get(const sl_types_t *types, const char *typ
         if (!types || !type)
                 return NULL;
         uint64_t h = sl_types_hash(type);
-        for (sl_type_ent_t *e = types->buckets[h & (types->bucket_cnt - 1)]; e; e = e->next)
+        for (sl_type_ent_t *e = types->buckets[h & (types->bucket_cnt - 1)]; e;
+             e = e->next)
                 if (e->hash == h && !strcmp(e->type, type))
                         return e->ps;
         return NULL;

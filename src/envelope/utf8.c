@@ -8,7 +8,7 @@
 
 #include "envelope/envelope_int.h"
 
-#define SL_ONES 0x0101010101010101ULL
+#define SL_ONES  0x0101010101010101ULL
 #define SL_HIGHS 0x8080808080808080ULL
 
 ptrdiff_t sl__utf8_check(const char *s, size_t n)

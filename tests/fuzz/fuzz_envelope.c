@@ -27,8 +27,9 @@ static void fuzz_init(void)
         sl_codec_add_writers_dir(codec, SL_SOURCE_DIR "/schemas", errstr, sizeof(errstr));
         types = sl_types_new();
         const char *schema =
-                "{\"type\":\"record\",\"name\":\"P\",\"fields\":[{\"name\":\"a\",\"type\":"
-                "[\"null\",\"int\",{\"type\":\"array\",\"items\":\"string\"}],\"default\":null}]}";
+            "{\"type\":\"record\",\"name\":\"P\",\"fields\":[{\"name\":\"a\",\"type\":"
+            "[\"null\",\"int\",{\"type\":\"array\",\"items\":\"string\"}],\"default\":"
+            "null}]}";
         sl_payload_schema_t *ps = sl_payload_schema_new(schema, errstr, sizeof(errstr));
         if (!ps)
                 abort();

@@ -20,18 +20,19 @@
 #include "envelope/validate.h"
 #include "sluice/err.h"
 
-#define FP_V1 0xb3cc3b13985974d0ULL     /* python3-avro, spec canonical form */
-#define FP_V1_PY 0x0a87465d1a9480e5ULL  /* python3-avro 1.11's own canonical form */
-#define FP_V2 0xc26eb5a42891c57dULL
+#define FP_V1    0xb3cc3b13985974d0ULL /* python3-avro, spec canonical form */
+#define FP_V1_PY 0x0a87465d1a9480e5ULL /* python3-avro 1.11's own canonical form */
+#define FP_V2    0xc26eb5a42891c57dULL
 
 static const char *const PCF_V1 =
-        "{\"name\":\"io.sluice.Envelope\",\"type\":\"record\",\"fields\":["
-        "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"type\",\"type\":\"string\"},"
-        "{\"name\":\"source\",\"type\":\"string\"},{\"name\":\"occurred_at\",\"type\":\"long\"},"
-        "{\"name\":\"payload\",\"type\":\"string\"},"
-        "{\"name\":\"correlation_id\",\"type\":[\"null\",\"string\"]},"
-        "{\"name\":\"ttl_ms\",\"type\":[\"null\",\"long\"]},"
-        "{\"name\":\"metadata\",\"type\":{\"type\":\"map\",\"values\":\"string\"}}]}";
+    "{\"name\":\"io.sluice.Envelope\",\"type\":\"record\",\"fields\":["
+    "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"type\",\"type\":\"string\"},"
+    "{\"name\":\"source\",\"type\":\"string\"},{\"name\":\"occurred_at\",\"type\":"
+    "\"long\"},"
+    "{\"name\":\"payload\",\"type\":\"string\"},"
+    "{\"name\":\"correlation_id\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"ttl_ms\",\"type\":[\"null\",\"long\"]},"
+    "{\"name\":\"metadata\",\"type\":{\"type\":\"map\",\"values\":\"string\"}}]}";
 
 extern const char sl_envelope_schema_json[];
 
@@ -41,7 +42,8 @@ static unsigned char *read_data(const char *name, size_t *len)
 {
         char path[512];
         const char *dir = getenv("SLUICE_SOURCE_DIR");
-        snprintf(path, sizeof(path), "%s/tests/unit/data/%s", dir ? dir : SL_SOURCE_DIR, name);
+        snprintf(path, sizeof(path), "%s/tests/unit/data/%s", dir ? dir : SL_SOURCE_DIR,
+                 name);
         FILE *f = fopen(path, "rb");
         assert_non_null(f);
         unsigned char *buf = malloc(65536);
@@ -103,8 +105,8 @@ static void bb_v1_head(bb_t *bb, const char *type)
         bb_str(bb, "{}", 2);
 }
 
-static int decode(const sl_codec_t *codec, const void *buf, size_t len, sl_envelope_t *env,
-                  sl_reject_t *rej)
+static int decode(const sl_codec_t *codec, const void *buf, size_t len,
+                  sl_envelope_t *env, sl_reject_t *rej)
 {
         return sl_envelope_decode(codec, buf, len, env, rej);
 }
@@ -139,8 +141,9 @@ static void test_canonical_form_and_fingerprint(void **state)
 {
         char errstr[256];
         (void)state;
-        sl__avro_schema_t *s = sl__avro_schema_parse(
-                sl_envelope_schema_json, strlen(sl_envelope_schema_json), errstr, sizeof(errstr));
+        sl__avro_schema_t *s = sl__avro_schema_parse(sl_envelope_schema_json,
+                                                     strlen(sl_envelope_schema_json),
+                                                     errstr, sizeof(errstr));
         assert_non_null(s);
         assert_string_equal(s->canonical, PCF_V1);
         sl__avro_schema_destroy(s);
@@ -157,32 +160,34 @@ static void test_canonical_rules(void **state)
         (void)state;
         /* namespaces, references, nested named types, attribute stripping and order */
         const char *in =
-                "{\"namespace\":\"a.b\",\"type\":\"record\",\"name\":\"R\",\"doc\":\"x\","
-                "\"aliases\":[\"Q\"],\"fields\":[{\"type\":{\"type\":\"enum\",\"name\":\"E\","
-                "\"symbols\":[\"X\",\"Y\"]},\"name\":\"e\",\"default\":\"X\"},"
-                "{\"name\":\"f\",\"type\":{\"type\":\"fixed\",\"size\":16,\"name\":\"c.F\"}},"
-                "{\"name\":\"g\",\"type\":[\"null\",\"E\",\"c.F\",{\"type\":\"int\"}]},"
-                "{\"name\":\"h\",\"type\":{\"type\":\"array\",\"items\":\"R\"}}]}";
+            "{\"namespace\":\"a.b\",\"type\":\"record\",\"name\":\"R\",\"doc\":\"x\","
+            "\"aliases\":[\"Q\"],\"fields\":[{\"type\":{\"type\":\"enum\",\"name\":\"E\","
+            "\"symbols\":[\"X\",\"Y\"]},\"name\":\"e\",\"default\":\"X\"},"
+            "{\"name\":\"f\",\"type\":{\"type\":\"fixed\",\"size\":16,\"name\":\"c.F\"}},"
+            "{\"name\":\"g\",\"type\":[\"null\",\"E\",\"c.F\",{\"type\":\"int\"}]},"
+            "{\"name\":\"h\",\"type\":{\"type\":\"array\",\"items\":\"R\"}}]}";
         const char *want =
-                "{\"name\":\"a.b.R\",\"type\":\"record\",\"fields\":["
-                "{\"name\":\"e\",\"type\":{\"name\":\"a.b.E\",\"type\":\"enum\","
-                "\"symbols\":[\"X\",\"Y\"]}},"
-                "{\"name\":\"f\",\"type\":{\"name\":\"c.F\",\"type\":\"fixed\",\"size\":16}},"
-                "{\"name\":\"g\",\"type\":[\"null\",\"a.b.E\",\"c.F\",\"int\"]},"
-                "{\"name\":\"h\",\"type\":{\"type\":\"array\",\"items\":\"a.b.R\"}}]}";
-        sl__avro_schema_t *s = sl__avro_schema_parse(in, strlen(in), errstr, sizeof(errstr));
+            "{\"name\":\"a.b.R\",\"type\":\"record\",\"fields\":["
+            "{\"name\":\"e\",\"type\":{\"name\":\"a.b.E\",\"type\":\"enum\","
+            "\"symbols\":[\"X\",\"Y\"]}},"
+            "{\"name\":\"f\",\"type\":{\"name\":\"c.F\",\"type\":\"fixed\",\"size\":16}},"
+            "{\"name\":\"g\",\"type\":[\"null\",\"a.b.E\",\"c.F\",\"int\"]},"
+            "{\"name\":\"h\",\"type\":{\"type\":\"array\",\"items\":\"a.b.R\"}}]}";
+        sl__avro_schema_t *s =
+            sl__avro_schema_parse(in, strlen(in), errstr, sizeof(errstr));
         assert_non_null(s);
         assert_string_equal(s->canonical, want);
         sl__avro_schema_destroy(s);
 
-        const char *bad[] = {"{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
-                             "\"type\":\"Nope\"}]}",
-                             "[\"int\",\"int\"]",
-                             "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[]}",
-                             "{\"type\":\"record\",\"name\":\"9R\",\"fields\":[]}",
-                             "42",
-                             "{\"type\":",
-                             NULL};
+        const char *bad[] = {
+            "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\","
+            "\"type\":\"Nope\"}]}",
+            "[\"int\",\"int\"]",
+            "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[]}",
+            "{\"type\":\"record\",\"name\":\"9R\",\"fields\":[]}",
+            "42",
+            "{\"type\":",
+            NULL};
         for (int i = 0; bad[i]; i++) {
                 errstr[0] = '\0';
                 assert_null(sl__avro_schema_parse(bad[i], strlen(bad[i]), errstr,
@@ -239,8 +244,9 @@ static void test_schema_evolution_v2(void **state)
         assert_int_equal(rej.code, SL_REJECT_UNKNOWN_SCHEMA);
         assert_non_null(strstr(rej.msg, "c26eb5a42891c57d"));
 
-        assert_int_equal(sl_codec_add_writers_dir(codec, schemas_dir(), errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_codec_add_writers_dir(codec, schemas_dir(), errstr, sizeof(errstr)),
+            SL_OK);
         assert_int_equal(decode(codec, v2, len2, &env, &rej), SL_OK);
         check_python_v1(&env); /* traceparent skipped; the v1 fields intact */
         assert_null(env.correlation_id);
@@ -252,8 +258,9 @@ static void test_schema_evolution_v2(void **state)
         assert_string_equal(env.correlation_id, "corr-7");
 
         /* registering the same writer again is harmless */
-        assert_int_equal(sl_codec_add_writers_dir(codec, schemas_dir(), errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_codec_add_writers_dir(codec, schemas_dir(), errstr, sizeof(errstr)),
+            SL_OK);
         free(v1);
         free(v2);
         sl_envelope_clear(&env);
@@ -273,22 +280,24 @@ static void test_writer_resolution(void **state)
         /* A writer with reordered fields, int occurred_at (promoted to long), bytes
          * payload (promoted to string), no optional fields, and extra fields of every
          * kind that the reader skips. */
-        const char *w = "{\"type\":\"record\",\"name\":\"other.ns.Envelope\",\"fields\":["
-                        "{\"name\":\"x_rec\",\"type\":{\"type\":\"record\",\"name\":\"X\","
-                        "\"fields\":[{\"name\":\"a\",\"type\":\"double\"},"
-                        "{\"name\":\"b\",\"type\":{\"type\":\"fixed\",\"name\":\"F\",\"size\":3}},"
-                        "{\"name\":\"c\",\"type\":{\"type\":\"enum\",\"name\":\"En\","
-                        "\"symbols\":[\"P\",\"Q\"]}}]}},"
-                        "{\"name\":\"source\",\"type\":\"string\"},"
-                        "{\"name\":\"id\",\"type\":\"string\"},"
-                        "{\"name\":\"x_arr\",\"type\":{\"type\":\"array\",\"items\":\"float\"}},"
-                        "{\"name\":\"x_nulls\",\"type\":{\"type\":\"array\",\"items\":\"null\"}},"
-                        "{\"name\":\"occurred_at\",\"type\":\"int\"},"
-                        "{\"name\":\"x_map\",\"type\":{\"type\":\"map\",\"values\":\"boolean\"}},"
-                        "{\"name\":\"payload\",\"type\":\"bytes\"},"
-                        "{\"name\":\"type\",\"type\":[\"null\",\"string\"]}]}";
+        const char *w =
+            "{\"type\":\"record\",\"name\":\"other.ns.Envelope\",\"fields\":["
+            "{\"name\":\"x_rec\",\"type\":{\"type\":\"record\",\"name\":\"X\","
+            "\"fields\":[{\"name\":\"a\",\"type\":\"double\"},"
+            "{\"name\":\"b\",\"type\":{\"type\":\"fixed\",\"name\":\"F\",\"size\":3}},"
+            "{\"name\":\"c\",\"type\":{\"type\":\"enum\",\"name\":\"En\","
+            "\"symbols\":[\"P\",\"Q\"]}}]}},"
+            "{\"name\":\"source\",\"type\":\"string\"},"
+            "{\"name\":\"id\",\"type\":\"string\"},"
+            "{\"name\":\"x_arr\",\"type\":{\"type\":\"array\",\"items\":\"float\"}},"
+            "{\"name\":\"x_nulls\",\"type\":{\"type\":\"array\",\"items\":\"null\"}},"
+            "{\"name\":\"occurred_at\",\"type\":\"int\"},"
+            "{\"name\":\"x_map\",\"type\":{\"type\":\"map\",\"values\":\"boolean\"}},"
+            "{\"name\":\"payload\",\"type\":\"bytes\"},"
+            "{\"name\":\"type\",\"type\":[\"null\",\"string\"]}]}";
         assert_int_equal(sl_codec_add_writer(codec, w, errstr, sizeof(errstr)), SL_OK);
-        sl__avro_schema_t *s = sl__avro_schema_parse(w, strlen(w), errstr, sizeof(errstr));
+        sl__avro_schema_t *s =
+            sl__avro_schema_parse(w, strlen(w), errstr, sizeof(errstr));
         uint64_t fp = sl_avro_crc64(s->canonical, strlen(s->canonical));
         sl__avro_schema_destroy(s);
 
@@ -297,23 +306,23 @@ static void test_writer_resolution(void **state)
         bb.n += 8;
         memcpy(bb.b + bb.n, "abc", 3); /* x_rec.b */
         bb.n += 3;
-        bb_long(&bb, 1);                        /* x_rec.c = Q */
-        bb_str(&bb, "src", 3);                  /* source */
-        bb_str(&bb, ID, 36);                    /* id */
-        bb_long(&bb, -2);                       /* x_arr: block of 2 with byte size */
+        bb_long(&bb, 1);       /* x_rec.c = Q */
+        bb_str(&bb, "src", 3); /* source */
+        bb_str(&bb, ID, 36);   /* id */
+        bb_long(&bb, -2);      /* x_arr: block of 2 with byte size */
         bb_long(&bb, 8);
         memset(bb.b + bb.n, 0, 8);
         bb.n += 8;
         bb_long(&bb, 0);
-        bb_long(&bb, 1000000);                  /* x_nulls: a million nulls, no bytes */
+        bb_long(&bb, 1000000); /* x_nulls: a million nulls, no bytes */
         bb_long(&bb, 0);
-        bb_long(&bb, 123456);                   /* occurred_at as int */
-        bb_long(&bb, 1);                        /* x_map */
+        bb_long(&bb, 123456); /* occurred_at as int */
+        bb_long(&bb, 1);      /* x_map */
         bb_str(&bb, "k", 1);
         bb.b[bb.n++] = 1;
         bb_long(&bb, 0);
-        bb_str(&bb, "{\"a\":1}", 7);            /* payload as bytes */
-        bb_long(&bb, 1);                        /* type: union branch string */
+        bb_str(&bb, "{\"a\":1}", 7); /* payload as bytes */
+        bb_long(&bb, 1);             /* type: union branch string */
         bb_str(&bb, "t.x", 3);
         assert_int_equal(decode(codec, bb.b, bb.n, &env, &rej), SL_OK);
         assert_string_equal(env.id, ID);
@@ -325,7 +334,8 @@ static void test_writer_resolution(void **state)
         assert_false(env.has_ttl);
         assert_int_equal(env.meta_cnt, 0);
 
-        /* the null branch of the writer's union does not resolve to the reader's string */
+        /* the null branch of the writer's union does not resolve to the reader's string
+         */
         bb.n -= 5;
         bb_long(&bb, 0);
         assert_int_equal(decode(codec, bb.b, bb.n, &env, &rej), SL_ERR_REJECTED);
@@ -333,31 +343,32 @@ static void test_writer_resolution(void **state)
         assert_non_null(strstr(rej.msg, "type"));
 
         /* writers that cannot resolve are refused at registration */
-        const char *bad[] = {
-                /* lacks payload, which has no default */
-                "{\"type\":\"record\",\"name\":\"Envelope\",\"fields\":["
-                "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"type\",\"type\":\"string\"},"
-                "{\"name\":\"source\",\"type\":\"string\"},"
-                "{\"name\":\"occurred_at\",\"type\":\"long\"}]}",
-                /* payload is an int */
-                "{\"type\":\"record\",\"name\":\"Envelope\",\"fields\":["
-                "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"type\",\"type\":\"string\"},"
-                "{\"name\":\"source\",\"type\":\"string\"},"
-                "{\"name\":\"occurred_at\",\"type\":\"long\"},{\"name\":\"payload\",\"type\":\"int\"}]}",
-                /* another record name */
-                "{\"type\":\"record\",\"name\":\"Other\",\"fields\":[]}",
-                "\"string\"",
-                "not json",
-                NULL};
+        const char *bad[] = {/* lacks payload, which has no default */
+                             "{\"type\":\"record\",\"name\":\"Envelope\",\"fields\":["
+                             "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"type\","
+                             "\"type\":\"string\"},"
+                             "{\"name\":\"source\",\"type\":\"string\"},"
+                             "{\"name\":\"occurred_at\",\"type\":\"long\"}]}",
+                             /* payload is an int */
+                             "{\"type\":\"record\",\"name\":\"Envelope\",\"fields\":["
+                             "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"type\","
+                             "\"type\":\"string\"},"
+                             "{\"name\":\"source\",\"type\":\"string\"},"
+                             "{\"name\":\"occurred_at\",\"type\":\"long\"},{\"name\":"
+                             "\"payload\",\"type\":\"int\"}]}",
+                             /* another record name */
+                             "{\"type\":\"record\",\"name\":\"Other\",\"fields\":[]}",
+                             "\"string\"", "not json", NULL};
         for (int i = 0; bad[i]; i++) {
                 errstr[0] = '\0';
-                assert_int_equal(sl_codec_add_writer(codec, bad[i], errstr, sizeof(errstr)),
-                                 SL_ERR_INVALID);
+                assert_int_equal(
+                    sl_codec_add_writer(codec, bad[i], errstr, sizeof(errstr)),
+                    SL_ERR_INVALID);
                 assert_true(errstr[0] != '\0');
         }
-        assert_int_equal(sl_codec_add_writers_dir(codec, "/nonexistent", errstr,
-                                                  sizeof(errstr)),
-                         SL_ERR_IO);
+        assert_int_equal(
+            sl_codec_add_writers_dir(codec, "/nonexistent", errstr, sizeof(errstr)),
+            SL_ERR_IO);
         sl_envelope_clear(&env);
         sl_codec_destroy(codec);
 }
@@ -581,8 +592,9 @@ static void test_truncation_every_length(void **state)
         sl_reject_t rej;
         (void)state;
         sl_codec_t *codec = sl_codec_new(errstr, sizeof(errstr));
-        assert_int_equal(sl_codec_add_writers_dir(codec, schemas_dir(), errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_codec_add_writers_dir(codec, schemas_dir(), errstr, sizeof(errstr)),
+            SL_OK);
         unsigned char *bufs[2] = {read_data("envelope_v1.bin", &len1),
                                   read_data("envelope_v2.bin", &len2)};
         size_t lens[2] = {len1, len2};
@@ -592,7 +604,8 @@ static void test_truncation_every_length(void **state)
                         /* an exact-size heap copy so ASan sees any over-read */
                         unsigned char *cut = malloc(n ? n : 1);
                         memcpy(cut, bufs[k], n);
-                        assert_int_equal(decode(codec, cut, n, &env, &rej), SL_ERR_REJECTED);
+                        assert_int_equal(decode(codec, cut, n, &env, &rej),
+                                         SL_ERR_REJECTED);
                         assert_int_equal(rej.code,
                                          n < 10 ? SL_REJECT_FRAMING : SL_REJECT_DECODE);
                         free(cut);
@@ -623,8 +636,9 @@ static void test_random_bytes_never_crash(void **state)
         sl_reject_t rej;
         (void)state;
         sl_codec_t *codec = sl_codec_new(errstr, sizeof(errstr));
-        assert_int_equal(sl_codec_add_writers_dir(codec, schemas_dir(), errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_codec_add_writers_dir(codec, schemas_dir(), errstr, sizeof(errstr)),
+            SL_OK);
         unsigned char *v1 = read_data("envelope_v1.bin", &len1);
         unsigned char *v2 = read_data("envelope_v2.bin", &len2);
         unsigned char *buf = malloc(512);
@@ -678,7 +692,8 @@ static void test_random_bytes_never_crash(void **state)
                 } else {
                         rejected++;
                         assert_int_equal(rc, SL_ERR_REJECTED);
-                        assert_true(rej.code > SL_REJECT_NONE && rej.code <= SL_REJECT_BAD_TEXT);
+                        assert_true(rej.code > SL_REJECT_NONE &&
+                                    rej.code <= SL_REJECT_BAD_TEXT);
                         assert_true(rej.msg[0] != '\0');
                 }
         }
@@ -696,12 +711,13 @@ static void test_json_forms(void **state)
         char errstr[256];
         sl_envelope_t env, env2;
         (void)state;
-        const char *in = "{\"id\":\"0B1E7C2A-6A55-4C4E-9D77-6A0F4F2D9E01\",\"type\":\"t.a\","
-                         "\"source\":\"s\",\"occurred_at\":\"2024-05-01T14:00:00.250+02:00\","
-                         "\"payload\":{\"x\":[1,true]},\"correlation_id\":\"c\",\"ttl_ms\":60000,"
-                         "\"metadata\":{\"k\":\"v\",\"k2\":\"v2\"}}";
-        assert_int_equal(sl_envelope_from_json(in, strlen(in), &env, errstr, sizeof(errstr)),
-                         SL_OK);
+        const char *in =
+            "{\"id\":\"0B1E7C2A-6A55-4C4E-9D77-6A0F4F2D9E01\",\"type\":\"t.a\","
+            "\"source\":\"s\",\"occurred_at\":\"2024-05-01T14:00:00.250+02:00\","
+            "\"payload\":{\"x\":[1,true]},\"correlation_id\":\"c\",\"ttl_ms\":60000,"
+            "\"metadata\":{\"k\":\"v\",\"k2\":\"v2\"}}";
+        assert_int_equal(
+            sl_envelope_from_json(in, strlen(in), &env, errstr, sizeof(errstr)), SL_OK);
         assert_string_equal(env.id, ID);
         assert_string_equal(env.type, "t.a");
         assert_int_equal(env.occurred_at, 1714564800250LL);
@@ -716,13 +732,15 @@ static void test_json_forms(void **state)
 
         char *out = sl_envelope_to_json(&env);
         assert_non_null(out);
-        assert_string_equal(out, "{\"id\":\"" ID "\",\"type\":\"t.a\",\"source\":\"s\","
-                                 "\"occurred_at\":1714564800250,\"payload\":{\"x\":[1,true]},"
-                                 "\"correlation_id\":\"c\",\"ttl_ms\":60000,"
-                                 "\"metadata\":{\"k\":\"v\",\"k2\":\"v2\"}}");
+        assert_string_equal(out,
+                            "{\"id\":\"" ID "\",\"type\":\"t.a\",\"source\":\"s\","
+                            "\"occurred_at\":1714564800250,\"payload\":{\"x\":[1,true]},"
+                            "\"correlation_id\":\"c\",\"ttl_ms\":60000,"
+                            "\"metadata\":{\"k\":\"v\",\"k2\":\"v2\"}}");
         /* and back */
-        assert_int_equal(sl_envelope_from_json(out, strlen(out), &env2, errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_envelope_from_json(out, strlen(out), &env2, errstr, sizeof(errstr)),
+            SL_OK);
         assert_string_equal(env2.id, env.id);
         assert_string_equal(env2.payload, env.payload);
         assert_int_equal(env2.occurred_at, env.occurred_at);
@@ -732,8 +750,8 @@ static void test_json_forms(void **state)
 
         /* defaults: a new v4 id, now, "{}"; payload may be a string of (any) text */
         in = "{\"type\":\"t\",\"source\":\"s\",\"payload\":\"[1]\"}";
-        assert_int_equal(sl_envelope_from_json(in, strlen(in), &env, errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_envelope_from_json(in, strlen(in), &env, errstr, sizeof(errstr)), SL_OK);
         assert_int_equal(strlen(env.id), 36);
         assert_int_equal(env.id[14], '4');
         assert_true(env.occurred_at > 1700000000000LL);
@@ -747,20 +765,21 @@ static void test_json_forms(void **state)
         free(out);
         sl_envelope_clear(&env);
 
-        const char *bad[] = {"[]",
-                             "{\"type\":\"t\"}",
-                             "{\"type\":\"t\",\"source\":\"s\",\"extra\":1}",
-                             "{\"type\":\"t\",\"source\":\"s\",\"id\":\"nope\"}",
-                             "{\"type\":\"t\",\"source\":\"s\",\"occurred_at\":\"yesterday\"}",
-                             "{\"type\":\"t\",\"source\":\"s\",\"ttl_ms\":\"1\"}",
-                             "{\"type\":\"t\",\"source\":\"s\",\"metadata\":{\"a\":1}}",
-                             "{\"type\":\"t\",\"source\":\"s\",\"correlation_id\":5}",
-                             "{\"type\":",
-                             NULL};
+        const char *bad[] = {
+            "[]",
+            "{\"type\":\"t\"}",
+            "{\"type\":\"t\",\"source\":\"s\",\"extra\":1}",
+            "{\"type\":\"t\",\"source\":\"s\",\"id\":\"nope\"}",
+            "{\"type\":\"t\",\"source\":\"s\",\"occurred_at\":\"yesterday\"}",
+            "{\"type\":\"t\",\"source\":\"s\",\"ttl_ms\":\"1\"}",
+            "{\"type\":\"t\",\"source\":\"s\",\"metadata\":{\"a\":1}}",
+            "{\"type\":\"t\",\"source\":\"s\",\"correlation_id\":5}",
+            "{\"type\":",
+            NULL};
         for (int i = 0; bad[i]; i++) {
                 errstr[0] = '\0';
-                assert_int_equal(sl_envelope_from_json(bad[i], strlen(bad[i]), &env, errstr,
-                                                       sizeof(errstr)),
+                assert_int_equal(sl_envelope_from_json(bad[i], strlen(bad[i]), &env,
+                                                       errstr, sizeof(errstr)),
                                  SL_ERR_INVALID);
                 assert_true(errstr[0] != '\0');
         }
@@ -769,13 +788,14 @@ static void test_json_forms(void **state)
 static void test_reject_codes(void **state)
 {
         (void)state;
-        const char *names[] = {"framing",          "unknown_schema",     "decode",
-                               "bad_id",           "empty_type",         "empty_source",
-                               "bad_text",         "bad_occurred_at",    "ttl_expired",
-                               "bad_ttl",          "payload_not_json",   "payload_not_object",
+        const char *names[] = {"framing",       "unknown_schema",   "decode",
+                               "bad_id",        "empty_type",       "empty_source",
+                               "bad_text",      "bad_occurred_at",  "ttl_expired",
+                               "bad_ttl",       "payload_not_json", "payload_not_object",
                                "payload_schema"};
         for (int i = 0; i < 13; i++) {
-                assert_string_equal(sl_reject_code_str((sl_reject_code_t)(i + 1)), names[i]);
+                assert_string_equal(sl_reject_code_str((sl_reject_code_t)(i + 1)),
+                                    names[i]);
                 assert_int_equal(sl_reject_code_parse(names[i]), i + 1);
         }
         assert_int_equal(sl_reject_code_parse("nonsense"), SL_REJECT__CNT);
@@ -786,18 +806,18 @@ static void test_reject_codes(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_crc64_vectors),
-                cmocka_unit_test(test_canonical_form_and_fingerprint),
-                cmocka_unit_test(test_canonical_rules),
-                cmocka_unit_test(test_decode_python_v1),
-                cmocka_unit_test(test_schema_evolution_v2),
-                cmocka_unit_test(test_writer_resolution),
-                cmocka_unit_test(test_roundtrip),
-                cmocka_unit_test(test_decode_rejections),
-                cmocka_unit_test(test_truncation_every_length),
-                cmocka_unit_test(test_random_bytes_never_crash),
-                cmocka_unit_test(test_json_forms),
-                cmocka_unit_test(test_reject_codes),
+            cmocka_unit_test(test_crc64_vectors),
+            cmocka_unit_test(test_canonical_form_and_fingerprint),
+            cmocka_unit_test(test_canonical_rules),
+            cmocka_unit_test(test_decode_python_v1),
+            cmocka_unit_test(test_schema_evolution_v2),
+            cmocka_unit_test(test_writer_resolution),
+            cmocka_unit_test(test_roundtrip),
+            cmocka_unit_test(test_decode_rejections),
+            cmocka_unit_test(test_truncation_every_length),
+            cmocka_unit_test(test_random_bytes_never_crash),
+            cmocka_unit_test(test_json_forms),
+            cmocka_unit_test(test_reject_codes),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

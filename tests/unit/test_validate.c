@@ -19,7 +19,7 @@
 #include "sluice/err.h"
 
 #define NOW 1714564800000LL /* 2024-05-01T12:00:00Z */
-#define ID "0b1e7c2a-6a55-4c4e-9d77-6a0f4f2d9e01"
+#define ID  "0b1e7c2a-6a55-4c4e-9d77-6a0f4f2d9e01"
 
 static const sl_validate_opts_t opts = {.now_ms = NOW, .max_future_ms = 60000};
 
@@ -102,10 +102,15 @@ static void test_bad_text(void **state)
 {
         sl_reject_t rej;
         (void)state;
-        const char *bad_utf8[] = {"\xc3\x28",         "\xa0\xa1",         "\xe2\x28\xa1",
-                                  "\xf0\x28\x8c\xbc", "\xc0\xaf",         /* overlong */
-                                  "\xed\xa0\x80",     /* surrogate */     "\xf4\x90\x80\x80",
-                                  "ok\xe2\x82",       /* truncated */     "\xff",
+        const char *bad_utf8[] = {"\xc3\x28",
+                                  "\xa0\xa1",
+                                  "\xe2\x28\xa1",
+                                  "\xf0\x28\x8c\xbc",
+                                  "\xc0\xaf", /* overlong */
+                                  "\xed\xa0\x80",
+                                  /* surrogate */ "\xf4\x90\x80\x80",
+                                  "ok\xe2\x82",
+                                  /* truncated */ "\xff",
                                   NULL};
         for (int i = 0; bad_utf8[i]; i++) {
                 sl_envelope_t env = good();
@@ -115,7 +120,8 @@ static void test_bad_text(void **state)
         }
         /* good multi-byte text: 2, 3 and 4 byte forms, long ASCII runs */
         sl_envelope_t env = good();
-        env.source = "caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80-abcdefghijklmnopqrstuvwxyz";
+        env.source =
+            "caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80-abcdefghijklmnopqrstuvwxyz";
         assert_int_equal(check(&env, NULL, &rej), SL_REJECT_NONE);
 
         env = good();
@@ -248,70 +254,70 @@ static void test_json_object_checker(void **state)
 {
         (void)state;
         const char *accept[] = {
-                "{}",
-                " \t\r\n{ } \n",
-                "{\"a\":1,\"b\":-0,\"c\":0.5,\"d\":-1.25e+10,\"e\":1E-5,\"f\":10e3}",
-                "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\uDE00\"}",
-                "{\"u\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
-                "{\"n\":null,\"t\":true,\"f\":false,\"a\":[],\"o\":{},\"x\":[[[{}]]]}",
-                "{\"a\":1,\"a\":2}", /* duplicates: jsonb keeps the last */
-                "{\"big\":123456789012345678901234567890}",
-                "{\"e\":1e1000}",
-                "{\"e\":1e131071}",  /* the limits of Postgres numeric */
-                "{\"e\":12.5e131070}",
-                "{\"e\":1e-16383}",
-                "{\"e\":-0.5E-16382}",
-                NULL};
+            "{}",
+            " \t\r\n{ } \n",
+            "{\"a\":1,\"b\":-0,\"c\":0.5,\"d\":-1.25e+10,\"e\":1E-5,\"f\":10e3}",
+            "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\uDE00\"}",
+            "{\"u\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}",
+            "{\"n\":null,\"t\":true,\"f\":false,\"a\":[],\"o\":{},\"x\":[[[{}]]]}",
+            "{\"a\":1,\"a\":2}", /* duplicates: jsonb keeps the last */
+            "{\"big\":123456789012345678901234567890}",
+            "{\"e\":1e1000}",
+            "{\"e\":1e131071}", /* the limits of Postgres numeric */
+            "{\"e\":12.5e131070}",
+            "{\"e\":1e-16383}",
+            "{\"e\":-0.5E-16382}",
+            NULL};
         for (int i = 0; accept[i]; i++)
                 assert_int_equal(js(accept[i]), SL_REJECT_NONE);
 
         const char *not_json[] = {
-                "{",
-                "{\"a\"}",
-                "{\"a\":}",
-                "{\"a\":1,}",
-                "{,}",
-                "{'a':1}",
-                "{a:1}",
-                "{\"a\":01}",
-                "{\"a\":+1}",
-                "{\"a\":1.}",
-                "{\"a\":.5}",
-                "{\"a\":1e}",
-                "{\"a\":-}",
-                "{\"a\":0x10}",
-                "{\"a\":NaN}",
-                "{\"a\":Infinity}",
-                "{\"a\":tru}",
-                "{\"a\":nul}",
-                "{\"a\":\"\\u0000\"}",
-                "{\"a\":\"\\uD800\"}",
-                "{\"a\":\"\\uD800x\"}",
-                "{\"a\":\"\\uD800\\u0041\"}",
-                "{\"a\":\"\\uDC00\"}",
-                "{\"a\":\"\\x41\"}",
-                "{\"a\":\"\\u12\"}",
-                "{\"a\":\"\\u12G4\"}",
-                "{\"a\":\"line\nbreak\"}",
-                "{\"a\":\"tab\there\"}",
-                "{\"a\":\"\xc3\"}",
-                "{\"a\":\"\xc0\xaf\"}",
-                "{\"a\":\"\xed\xa0\x80\"}",
-                "{\"a\":\"unterminated}",
-                "{\"a\":1}x",
-                "{\"a\":1}{}",
-                "{\"a\":[1,2}",
-                "{\"a\":1e131072}", /* Postgres: value overflows numeric format */
-                "{\"a\":12.5e131071}",
-                "{\"a\":1e-16384}",
-                "{\"a\":1e99999999999999999999}",
-                "   ",
-                NULL};
+            "{",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{,}",
+            "{'a':1}",
+            "{a:1}",
+            "{\"a\":01}",
+            "{\"a\":+1}",
+            "{\"a\":1.}",
+            "{\"a\":.5}",
+            "{\"a\":1e}",
+            "{\"a\":-}",
+            "{\"a\":0x10}",
+            "{\"a\":NaN}",
+            "{\"a\":Infinity}",
+            "{\"a\":tru}",
+            "{\"a\":nul}",
+            "{\"a\":\"\\u0000\"}",
+            "{\"a\":\"\\uD800\"}",
+            "{\"a\":\"\\uD800x\"}",
+            "{\"a\":\"\\uD800\\u0041\"}",
+            "{\"a\":\"\\uDC00\"}",
+            "{\"a\":\"\\x41\"}",
+            "{\"a\":\"\\u12\"}",
+            "{\"a\":\"\\u12G4\"}",
+            "{\"a\":\"line\nbreak\"}",
+            "{\"a\":\"tab\there\"}",
+            "{\"a\":\"\xc3\"}",
+            "{\"a\":\"\xc0\xaf\"}",
+            "{\"a\":\"\xed\xa0\x80\"}",
+            "{\"a\":\"unterminated}",
+            "{\"a\":1}x",
+            "{\"a\":1}{}",
+            "{\"a\":[1,2}",
+            "{\"a\":1e131072}", /* Postgres: value overflows numeric format */
+            "{\"a\":12.5e131071}",
+            "{\"a\":1e-16384}",
+            "{\"a\":1e99999999999999999999}",
+            "   ",
+            NULL};
         for (int i = 0; not_json[i]; i++)
                 assert_int_equal(js(not_json[i]), SL_REJECT_PAYLOAD_NOT_JSON);
 
-        const char *not_object[] = {"[]", "\"s\"", "1", "-2.5", "true", "null", " [ {} ] ",
-                                    NULL};
+        const char *not_object[] = {"[]",   "\"s\"", "1",        "-2.5",
+                                    "true", "null",  " [ {} ] ", NULL};
         for (int i = 0; not_object[i]; i++)
                 assert_int_equal(js(not_object[i]), SL_REJECT_PAYLOAD_NOT_OBJECT);
 
@@ -347,22 +353,25 @@ static void test_json_object_checker(void **state)
 }
 
 static const char *const ORDER_SCHEMA =
-        "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"shop\",\"fields\":["
-        "{\"name\":\"id\",\"type\":\"long\"},"
-        "{\"name\":\"qty\",\"type\":\"int\"},"
-        "{\"name\":\"price\",\"type\":\"double\"},"
-        "{\"name\":\"paid\",\"type\":\"boolean\"},"
-        "{\"name\":\"note\",\"type\":[\"null\",\"string\"],\"default\":null},"
-        "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\","
-        "\"symbols\":[\"NEW\",\"PAID\"]}},"
-        "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]},"
-        "{\"name\":\"attrs\",\"type\":{\"type\":\"map\",\"values\":\"long\"},\"default\":{}},"
-        "{\"name\":\"customer\",\"type\":{\"type\":\"record\",\"name\":\"Customer\",\"fields\":["
-        "{\"name\":\"name\",\"type\":\"string\"},{\"name\":\"age\",\"type\":\"int\"},"
-        "{\"name\":\"vip\",\"type\":[\"null\",\"boolean\",\"Status\"],\"default\":null}]}},"
-        "{\"name\":\"alt\",\"type\":[\"null\",\"Customer\",\"long\"],\"default\":null}]}";
+    "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"shop\",\"fields\":["
+    "{\"name\":\"id\",\"type\":\"long\"},"
+    "{\"name\":\"qty\",\"type\":\"int\"},"
+    "{\"name\":\"price\",\"type\":\"double\"},"
+    "{\"name\":\"paid\",\"type\":\"boolean\"},"
+    "{\"name\":\"note\",\"type\":[\"null\",\"string\"],\"default\":null},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\","
+    "\"symbols\":[\"NEW\",\"PAID\"]}},"
+    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]"
+    "},"
+    "{\"name\":\"attrs\",\"type\":{\"type\":\"map\",\"values\":\"long\"},\"default\":{}},"
+    "{\"name\":\"customer\",\"type\":{\"type\":\"record\",\"name\":\"Customer\","
+    "\"fields\":["
+    "{\"name\":\"name\",\"type\":\"string\"},{\"name\":\"age\",\"type\":\"int\"},"
+    "{\"name\":\"vip\",\"type\":[\"null\",\"boolean\",\"Status\"],\"default\":null}]}},"
+    "{\"name\":\"alt\",\"type\":[\"null\",\"Customer\",\"long\"],\"default\":null}]}";
 
-static const char *ps_check(const sl_types_t *types, const char *payload, sl_reject_t *rej)
+static const char *ps_check(const sl_types_t *types, const char *payload,
+                            sl_reject_t *rej)
 {
         sl_envelope_t env = good();
         env.type = "order.created";
@@ -383,66 +392,75 @@ static void test_payload_schema(void **state)
         sl_reject_t rej;
         (void)state;
         sl_types_t *types = sl_types_new();
-        sl_payload_schema_t *ps = sl_payload_schema_new(ORDER_SCHEMA, errstr, sizeof(errstr));
+        sl_payload_schema_t *ps =
+            sl_payload_schema_new(ORDER_SCHEMA, errstr, sizeof(errstr));
         assert_non_null(ps);
         assert_int_equal(sl_types_put(types, "order.created", ps), SL_OK);
 
         const char *ok[] = {
-                "{" BASE "," CUST "}",
-                "{" BASE "," CUST ",\"extra\":[1,{}],\"note\":\"hi\"}", /* extra fields ok */
-                "{" BASE "," CUST ",\"note\":null,\"tags\":[\"a\",\"b\"],\"attrs\":{\"x\":1}}",
-                "{" BASE "," CUST ",\"note\":{\"string\":\"hi\"}}",    /* Avro JSON union */
-                "{" BASE ",\"customer\":{\"name\":\"Ann\",\"age\":40,\"vip\":\"PAID\"}}",
-                "{" BASE ",\"customer\":{\"name\":\"Ann\",\"age\":40,\"vip\":{\"shop.Status\":"
-                "\"NEW\"}}}",
-                "{" BASE "," CUST ",\"alt\":{\"name\":\"B\",\"age\":1}}",
-                "{" BASE "," CUST ",\"alt\":{\"Customer\":{\"name\":\"B\",\"age\":1}}}",
-                "{" BASE "," CUST ",\"alt\":7}",
-                "{\"id\":1,\"qty\":2,\"price\":9,\"paid\":false,\"status\":\"PAID\"," CUST "}",
-                NULL};
+            "{" BASE "," CUST "}",
+            "{" BASE "," CUST ",\"extra\":[1,{}],\"note\":\"hi\"}", /* extra fields ok */
+            "{" BASE "," CUST
+            ",\"note\":null,\"tags\":[\"a\",\"b\"],\"attrs\":{\"x\":1}}",
+            "{" BASE "," CUST ",\"note\":{\"string\":\"hi\"}}", /* Avro JSON union */
+            "{" BASE ",\"customer\":{\"name\":\"Ann\",\"age\":40,\"vip\":\"PAID\"}}",
+            "{" BASE
+            ",\"customer\":{\"name\":\"Ann\",\"age\":40,\"vip\":{\"shop.Status\":"
+            "\"NEW\"}}}",
+            "{" BASE "," CUST ",\"alt\":{\"name\":\"B\",\"age\":1}}",
+            "{" BASE "," CUST ",\"alt\":{\"Customer\":{\"name\":\"B\",\"age\":1}}}",
+            "{" BASE "," CUST ",\"alt\":7}",
+            "{\"id\":1,\"qty\":2,\"price\":9,\"paid\":false,\"status\":\"PAID\"," CUST
+            "}",
+            NULL};
         for (int i = 0; ok[i]; i++)
                 assert_null(ps_check(types, ok[i], &rej));
 
         struct {
                 const char *payload, *msg;
         } bad[] = {
-                {"{" BASE "}", "payload.customer: missing required field (shop.Customer)"},
-                {"{\"id\":\"1\",\"qty\":2,\"price\":9.5,\"paid\":true,\"status\":\"NEW\"," CUST "}",
-                 "payload.id: expected long, got string"},
-                {"{\"id\":1,\"qty\":2.5,\"price\":9.5,\"paid\":true,\"status\":\"NEW\"," CUST "}",
-                 "payload.qty: expected int, got number"},
-                {"{\"id\":1,\"qty\":3000000000,\"price\":9.5,\"paid\":true,\"status\":\"NEW\","
-                 CUST "}",
-                 "payload.qty: expected int, got an integer out of its range"},
-                {"{\"id\":1,\"qty\":2,\"price\":\"9\",\"paid\":true,\"status\":\"NEW\"," CUST "}",
-                 "payload.price: expected double, got string"},
-                {"{\"id\":1,\"qty\":2,\"price\":9,\"paid\":1,\"status\":\"NEW\"," CUST "}",
-                 "payload.paid: expected boolean, got integer"},
-                {"{\"id\":1,\"qty\":2,\"price\":9,\"paid\":true,\"status\":\"OLD\"," CUST "}",
-                 "payload.status: \"OLD\" is not a symbol of enum shop.Status"},
-                {"{" BASE ",\"customer\":{\"name\":\"Ann\",\"age\":\"40\"}}",
-                 "payload.customer.age: expected int, got string"},
-                {"{" BASE ",\"customer\":[]}", "payload.customer: expected shop.Customer, got array"},
-                {"{" BASE "," CUST ",\"tags\":[\"a\",3]}",
-                 "payload.tags[1]: expected string, got integer"},
-                {"{" BASE "," CUST ",\"attrs\":{\"x\":\"y\"}}",
-                 "payload.attrs.x: expected long, got string"},
-                {"{" BASE "," CUST ",\"note\":5}",
-                 "payload.note: expected null|string, got integer"},
-                {"{" BASE "," CUST ",\"note\":{\"long\":5}}",
-                 "payload.note: expected null|string, got object"},
-                {"{" BASE "," CUST ",\"alt\":\"x\"}",
-                 "payload.alt: expected null|shop.Customer|long, got string"},
-                {"{" BASE ",\"customer\":{\"name\":\"Ann\",\"age\":40,\"vip\":\"MAYBE\"}}",
-                 "payload.customer.vip: expected null|boolean|shop.Status, got string"},
-                {"{" BASE "," CUST ",\"big\":123456789012345678901234567890}",
-                 "payload: cannot be checked against its schema"},
+            {"{" BASE "}", "payload.customer: missing required field (shop.Customer)"},
+            {"{\"id\":\"1\",\"qty\":2,\"price\":9.5,\"paid\":true,\"status\":"
+             "\"NEW\"," CUST "}",
+             "payload.id: expected long, got string"},
+            {"{\"id\":1,\"qty\":2.5,\"price\":9.5,\"paid\":true,\"status\":\"NEW\"," CUST
+             "}",
+             "payload.qty: expected int, got number"},
+            {"{\"id\":1,\"qty\":3000000000,\"price\":9.5,\"paid\":true,\"status\":"
+             "\"NEW\"," CUST "}",
+             "payload.qty: expected int, got an integer out of its range"},
+            {"{\"id\":1,\"qty\":2,\"price\":\"9\",\"paid\":true,\"status\":\"NEW\"," CUST
+             "}",
+             "payload.price: expected double, got string"},
+            {"{\"id\":1,\"qty\":2,\"price\":9,\"paid\":1,\"status\":\"NEW\"," CUST "}",
+             "payload.paid: expected boolean, got integer"},
+            {"{\"id\":1,\"qty\":2,\"price\":9,\"paid\":true,\"status\":\"OLD\"," CUST "}",
+             "payload.status: \"OLD\" is not a symbol of enum shop.Status"},
+            {"{" BASE ",\"customer\":{\"name\":\"Ann\",\"age\":\"40\"}}",
+             "payload.customer.age: expected int, got string"},
+            {"{" BASE ",\"customer\":[]}",
+             "payload.customer: expected shop.Customer, got array"},
+            {"{" BASE "," CUST ",\"tags\":[\"a\",3]}",
+             "payload.tags[1]: expected string, got integer"},
+            {"{" BASE "," CUST ",\"attrs\":{\"x\":\"y\"}}",
+             "payload.attrs.x: expected long, got string"},
+            {"{" BASE "," CUST ",\"note\":5}",
+             "payload.note: expected null|string, got integer"},
+            {"{" BASE "," CUST ",\"note\":{\"long\":5}}",
+             "payload.note: expected null|string, got object"},
+            {"{" BASE "," CUST ",\"alt\":\"x\"}",
+             "payload.alt: expected null|shop.Customer|long, got string"},
+            {"{" BASE ",\"customer\":{\"name\":\"Ann\",\"age\":40,\"vip\":\"MAYBE\"}}",
+             "payload.customer.vip: expected null|boolean|shop.Status, got string"},
+            {"{" BASE "," CUST ",\"big\":123456789012345678901234567890}",
+             "payload: cannot be checked against its schema"},
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 const char *msg = ps_check(types, bad[i].payload, &rej);
                 assert_non_null(msg);
                 if (strncmp(msg, bad[i].msg, strlen(bad[i].msg)))
-                        fail_msg("payload %zu: got \"%s\", want \"%s\"", i, msg, bad[i].msg);
+                        fail_msg("payload %zu: got \"%s\", want \"%s\"", i, msg,
+                                 bad[i].msg);
         }
 
         /* a type without a schema only needs a JSON object */
@@ -455,7 +473,8 @@ static void test_payload_schema(void **state)
                                      "{\"type\":\"map\"}", "[]", NULL};
         for (int i = 0; bad_schemas[i]; i++) {
                 errstr[0] = '\0';
-                assert_null(sl_payload_schema_new(bad_schemas[i], errstr, sizeof(errstr)));
+                assert_null(
+                    sl_payload_schema_new(bad_schemas[i], errstr, sizeof(errstr)));
                 assert_true(errstr[0] != '\0');
         }
         assert_null(sl_payload_schema_new(NULL, errstr, sizeof(errstr)));
@@ -472,8 +491,8 @@ static void test_types_registry(void **state)
         assert_null(sl_types_get(NULL, "a"));
         for (int i = 0; i < 100; i++) {
                 snprintf(name, sizeof(name), "type.%d", i);
-                sl_payload_schema_t *ps = sl_payload_schema_new("\"string\"", errstr,
-                                                                sizeof(errstr));
+                sl_payload_schema_t *ps =
+                    sl_payload_schema_new("\"string\"", errstr, sizeof(errstr));
                 assert_int_equal(sl_types_put(types, name, ps), SL_OK);
         }
         assert_int_equal(sl_types_count(types), 100);
@@ -483,7 +502,8 @@ static void test_types_registry(void **state)
         }
         /* replacing keeps the count and frees the old schema (ASan/leak checks) */
         const sl_payload_schema_t *old = sl_types_get(types, "type.7");
-        sl_payload_schema_t *ps = sl_payload_schema_new("\"long\"", errstr, sizeof(errstr));
+        sl_payload_schema_t *ps =
+            sl_payload_schema_new("\"long\"", errstr, sizeof(errstr));
         assert_int_equal(sl_types_put(types, "type.7", ps), SL_OK);
         assert_int_equal(sl_types_count(types), 100);
         assert_ptr_equal(sl_types_get(types, "type.7"), ps);
@@ -497,16 +517,16 @@ static void test_types_registry(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_valid_envelope),
-                cmocka_unit_test(test_bad_id),
-                cmocka_unit_test(test_empty_type_and_source),
-                cmocka_unit_test(test_bad_text),
-                cmocka_unit_test(test_occurred_at_and_ttl),
-                cmocka_unit_test(test_payload_checks),
-                cmocka_unit_test(test_order_of_checks),
-                cmocka_unit_test(test_json_object_checker),
-                cmocka_unit_test(test_payload_schema),
-                cmocka_unit_test(test_types_registry),
+            cmocka_unit_test(test_valid_envelope),
+            cmocka_unit_test(test_bad_id),
+            cmocka_unit_test(test_empty_type_and_source),
+            cmocka_unit_test(test_bad_text),
+            cmocka_unit_test(test_occurred_at_and_ttl),
+            cmocka_unit_test(test_payload_checks),
+            cmocka_unit_test(test_order_of_checks),
+            cmocka_unit_test(test_json_object_checker),
+            cmocka_unit_test(test_payload_schema),
+            cmocka_unit_test(test_types_registry),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
