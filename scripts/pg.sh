@@ -116,6 +116,13 @@ unix_socket_directories = '$sockdir'
 shared_buffers = 256MB
 max_connections = 200
 max_locks_per_transaction = 256
+# Bulk COPY writes a lot of WAL: fewer checkpoints mean fewer full-page images.
+# Still durable (fsync stays on unless SLUICE_PG_FAST=1).
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+wal_buffers = 64MB
+wal_compression = lz4
+maintenance_work_mem = 256MB
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF

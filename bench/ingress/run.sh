@@ -21,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[ -x "$build/bench-ingress" ] || { echo "build first: cmake --build $build" >&2; exit 1; }
+[ -x "$build/bench/bench-ingress" ] || { echo "build first: cmake --build $build" >&2; exit 1; }
 SLUICE_PG_DIR=$work/pg SLUICE_PG_PORT=$port "$root/scripts/pg.sh" start >/dev/null
 "$build/sluice-devbroker" -X devbroker.bootstrap.file="$work/bootstrap.txt" \
         -X topic.partitions="$parts" >"$work/devbroker.log" 2>&1 &
@@ -32,4 +32,4 @@ for _ in $(seq 100); do [ -s "$work/bootstrap.txt" ] && break; sleep 0.1; done
 export SLUICE_KAFKA_BOOTSTRAP_SERVERS=$(head -1 "$work/bootstrap.txt")
 export SLUICE_PG_PORT=$port SLUICE_TOPIC_PARTITIONS=$parts
 "$build/sluicectl" migrate >/dev/null
-"$build/bench-ingress" "$n" "$sources" "$build/sluice-ingress" 2> >(grep -v '"level":"info"' >&2)
+"$build/bench/bench-ingress" "$n" "$sources" "$build/sluice-ingress" 2> >(grep -v '"level":"info"' >&2)
