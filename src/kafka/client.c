@@ -185,7 +185,6 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
                 "queued.max.messages.kbytes", "1048576",
                 "fetch.wait.max.ms", "10",
                 "max.partition.fetch.bytes", "4194304",
-                "allow.auto.create.topics", "false",
                 NULL,
         };
         rd_kafka_conf_t *kconf;
