@@ -34,6 +34,13 @@ struct sl_metric_s {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static sl_metric_t *reg_head, *reg_tail;
 
+/* Pre-rendered blocks (sl_metrics_set_block), appended after the registry. */
+#define SL_METRICS_BLOCKS 8
+static struct {
+        char name[64];
+        char *text;
+} blocks[SL_METRICS_BLOCKS];
+
 static uint64_t dbits(double v)
 {
         uint64_t b;
@@ -292,10 +299,34 @@ char *sl_metrics_render(void)
                         if (strcmp(o->name, m->name) == 0)
                                 render_one(&b, o);
         }
+        for (size_t i = 0; i < SL_METRICS_BLOCKS; i++)
+                if (blocks[i].text)
+                        bprintf(&b, "%s", blocks[i].text);
         pthread_mutex_unlock(&reg_lock);
         if (!b.ok) {
                 free(b.p);
                 return NULL;
         }
         return b.p;
+}
+
+int sl_metrics_set_block(const char *name, const char *text)
+{
+        int rc = -1;
+
+        pthread_mutex_lock(&reg_lock);
+        for (size_t i = 0; i < SL_METRICS_BLOCKS; i++) {
+                if (blocks[i].text && strcmp(blocks[i].name, name) != 0)
+                        continue;
+                char *copy = text ? strdup(text) : NULL;
+                if (text && !copy)
+                        break;
+                free(blocks[i].text);
+                blocks[i].text = copy;
+                snprintf(blocks[i].name, sizeof(blocks[i].name), "%s", name);
+                rc = 0;
+                break;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        return rc;
 }

@@ -24,6 +24,13 @@ void sl_metrics_add(sl_metric_t *m, uint64_t n);   /* counter += n */
 void sl_metrics_set(sl_metric_t *m, double v);     /* gauge = v */
 void sl_metrics_observe(sl_metric_t *m, double v); /* histogram */
 
+/* A named block of already-rendered exposition text (with its own # HELP / # TYPE),
+ * appended to every rendering until replaced; NULL removes it.  For families whose
+ * label sets change over time (the top sources by admissions) yet must stay bounded:
+ * the owner re-renders the whole block.  Thread-safe.  0, or -1 when all block
+ * slots are taken. */
+int sl_metrics_set_block(const char *name, const char *text);
+
 /* The whole registry in text format.  Caller frees with free(). */
 char *sl_metrics_render(void);
 

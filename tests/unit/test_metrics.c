@@ -150,6 +150,26 @@ static void label_sets_share_help_and_type(void **state)
 
 static sl_metric_t *race_counter, *race_hist;
 
+static void blocks_are_appended_and_replaced(void **state)
+{
+        char *text;
+        (void)state;
+
+        assert_int_equal(sl_metrics_set_block("top", "# TYPE t gauge\nt{source=\"a\"} 1\n"), 0);
+        text = sl_metrics_render();
+        assert_non_null(strstr(text, "t{source=\"a\"} 1\n"));
+        free(text);
+        assert_int_equal(sl_metrics_set_block("top", "# TYPE t gauge\nt{source=\"b\"} 2\n"), 0);
+        text = sl_metrics_render();
+        assert_null(strstr(text, "source=\"a\""));
+        assert_non_null(strstr(text, "t{source=\"b\"} 2\n"));
+        free(text);
+        assert_int_equal(sl_metrics_set_block("top", NULL), 0);
+        text = sl_metrics_render();
+        assert_null(strstr(text, "source=\"b\""));
+        free(text);
+}
+
 static void *hammer(void *arg)
 {
         (void)arg;
@@ -191,6 +211,7 @@ int main(void)
             cmocka_unit_test(histogram_text),
             cmocka_unit_test(label_sets_share_help_and_type),
             cmocka_unit_test(concurrent_updates_are_exact),
+            cmocka_unit_test(blocks_are_appended_and_replaced),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
