@@ -12,7 +12,9 @@
 #   scripts/up.sh            build, start, demo, stay in the foreground
 #   scripts/up.sh --no-wait  same, but return once the demo is in (stop with down.sh)
 #
-# Logs: .sluice/logs/<process>.log; pids: .sluice/pids/<process>.pid.
+# Logs: .sluice/logs/<process>.log; pids: .sluice/pids/<process>.pid.  The processes
+# run in sessions of their own (setsid), so Ctrl-C reaches only this script, which then
+# stops them in order: processors first (they finish and commit), then the broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -77,7 +79,7 @@ export SLUICE_DEVBROKER_BOOTSTRAP_FILE=$BOOTSTRAP_FILE
 if [ -z "${SLUICE_KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
         say "starting sluice-devbroker (log: .sluice/logs/devbroker.log)"
         rm -f "$BOOTSTRAP_FILE"
-        "$BUILD/sluice-devbroker" >"$LOGS/devbroker.log" 2>&1 &
+        setsid "$BUILD/sluice-devbroker" >"$LOGS/devbroker.log" 2>&1 </dev/null &
         echo $! >"$PIDS/devbroker.pid"
         wait_for "[ -s '$BOOTSTRAP_FILE' ]" 20 ||
                 die "devbroker did not start: $(tail -n 5 "$LOGS/devbroker.log")"
@@ -89,8 +91,10 @@ say "starting Postgres (scripts/pg.sh)"
 ./scripts/pg.sh start >"$LOGS/pg.log" 2>&1 || die "pg.sh start failed: $(tail -n 5 "$LOGS/pg.log")"
 
 say "migrating and creating topics"
-"$BUILD/sluicectl" migrate
-"$BUILD/sluicectl" topics ensure
+"$BUILD/sluicectl" migrate >>"$LOGS/sluicectl.log" 2>&1 ||
+        die "sluicectl migrate failed: $(tail -n 5 "$LOGS/sluicectl.log")"
+"$BUILD/sluicectl" topics ensure >>"$LOGS/sluicectl.log" 2>&1 ||
+        die "sluicectl topics ensure failed: $(tail -n 5 "$LOGS/sluicectl.log")"
 
 metrics=()
 for main in processors/*/main.c; do
@@ -98,7 +102,7 @@ for main in processors/*/main.c; do
         bin=$BUILD/sluice-$stage
         [ -x "$bin" ] || die "$bin missing (build failed?)"
         say "starting sluice-$stage (log: .sluice/logs/$stage.log)"
-        "$bin" >"$LOGS/$stage.log" 2>&1 &
+        setsid "$bin" >"$LOGS/$stage.log" 2>&1 </dev/null &
         echo $! >"$PIDS/$stage.pid"
         port=$("$bin" --print-config 2>/dev/null | sed -n 's/^http\.port=//p' | head -n 1)
         if [ -n "$port" ] && [ "$port" != 0 ]; then
@@ -119,7 +123,15 @@ nvalid=$(grep -vc 'malformed' scripts/demo-events.jsonl)
 nbad=$(grep -c 'malformed' scripts/demo-events.jsonl)
 
 say "publishing scripts/demo-events.jsonl ($nvalid valid, $nbad malformed)"
-"$BUILD/sluicectl" publish scripts/demo-events.jsonl
+# The valid lines go through the SDK (sluicectl publish), which refuses to send an
+# invalid event; the malformed ones are Avro-encoded as they are and sent with --raw,
+# the way a buggy or foreign publisher would.
+grep -v 'malformed' scripts/demo-events.jsonl |
+        "$BUILD/sluicectl" publish --count-only - >>"$LOGS/sluicectl.log" 2>&1 ||
+        die "sluicectl publish failed: $(tail -n 5 "$LOGS/sluicectl.log")"
+grep 'malformed' scripts/demo-events.jsonl | /usr/bin/python3 tests/integration/gen_events.py encode |
+        "$BUILD/sluicectl" publish --raw - >>"$LOGS/sluicectl.log" 2>&1 ||
+        die "sluicectl publish --raw failed: $(tail -n 5 "$LOGS/sluicectl.log")"
 wait_for "[ \$(q \"select count(*) from workflow_events where source like 'demo-%'\") -ge $((before_ok + nvalid)) ] &&
           [ \$(q 'select count(*) from dead_letters') -ge $((before_dl + nbad)) ]" 30 ||
         die "the demo events did not reach Postgres in 30 s (see .sluice/logs/)"
@@ -134,7 +146,7 @@ The demo's $nvalid valid events are in workflow_events, its $nbad malformed ones
   metrics   $(printf '%s\n            ' "${metrics[@]}" | sed '$d')
   topics    build/sluicectl tail sluice.events.accepted --from-beginning --max 10 --timeout-ms 2000
             build/sluicectl tail sluice.events.dlq --from-beginning --max 10 --timeout-ms 2000
-  publish   build/sluicectl publish scripts/demo-events.jsonl     (JSON lines; or examples/)
+  publish   echo '{"type":"hello","source":"me","payload":{"n":1}}' | build/sluicectl publish -
   logs      .sluice/logs/  (JSON lines: one file per process)
   stop      Ctrl-C here, or scripts/down.sh from another shell
 

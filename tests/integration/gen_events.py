@@ -9,7 +9,7 @@ reason code sluice-ingress must give each.
   gen_events.py valid N --seed S [--sources K] [--type-mix] > events.jsonl
   gen_events.py malformed --seed S --out raw.hex --expect expect.tsv [--scale F]
   gen_events.py produce-raw raw.hex --bootstrap HOST:PORT [--topic sluice.events.in]
-  gen_events.py encode < events.jsonl > raw.hex      (valid JSON lines -> hex values)
+  gen_events.py encode < events.jsonl > raw.hex      (JSON lines -> hex values, unchecked)
   gen_events.py fingerprint                          (hex CRC-64-AVRO of the envelope)
 
 Malformed kinds (reason codes of src/envelope/envelope.h): framing, unknown_schema,
@@ -19,6 +19,7 @@ with a payload that breaks ORDER_SCHEMA, which the test registers).
 Every record is unique, so a test can match dead_letters.raw byte for byte.
 """
 import argparse
+import datetime
 import json
 import os
 import random
@@ -190,7 +191,11 @@ def cmd_encode(args):
             continue
         ev = json.loads(line)
         ev["payload"] = json.dumps(ev["payload"]) if not isinstance(ev["payload"], str) else ev["payload"]
+        ev.setdefault("id", str(uuid.uuid4()))
         ev.setdefault("occurred_at", int(time.time() * 1000))
+        if isinstance(ev["occurred_at"], str):  # RFC 3339, as sluicectl publish takes it
+            ev["occurred_at"] = int(datetime.datetime.fromisoformat(
+                ev["occurred_at"].replace("Z", "+00:00")).timestamp() * 1000)
         sys.stdout.write(encode(ev, fp).hex() + "\n")
 
 
