@@ -86,6 +86,22 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("types.reload.ms", "30000", 100, 3600000,
             "Interval of the full reload of the event types registry from Postgres."),
 
+        INT("admission.default.limit", "0", 0, 1000000000,
+            "Admissions per window of a source with no row in the sources table; 0 is "
+            "unlimited."),
+        INT("admission.default.window.ms", "1000", 1, YEAR_MS,
+            "Rate window, in milliseconds, of a source with no row in the sources "
+            "table."),
+        INT("admission.default.pause.after", "0", 0, 1000000000,
+            "Throttled events in one window after which a source with no row in the "
+            "sources table is paused automatically; 0 never pauses."),
+        INT("admission.default.pause.ms", "60000", 0, YEAR_MS,
+            "Length, in milliseconds, of the automatic pause of a source with no row "
+            "in the sources table."),
+        INT("sources.reload.ms", "30000", 100, 3600000,
+            "Interval of the full reload of the sources and pauses tables from "
+            "Postgres (changes arrive at once through NOTIFY; this is the backstop)."),
+
         STR("migrations.dir", SL_SOURCE_DIR "/migrations",
             "Folder of the numbered SQL migrations `sluicectl migrate` applies."),
 
