@@ -179,6 +179,13 @@ static int put(sl_store_t *st, int32_t part, const char *key, const void *val, s
         if ((p->used + 1) * 4 >= p->cap * 3 && grow(p) != SL_OK)
                 return SL_ERR_NOMEM;
         i = find(p, key);
+        if (p->slots[i].key && !p->slots[i].deleted && p->slots[i].len == len) {
+                /* Same size (fixed-width records): overwrite in place. */
+                memcpy(p->slots[i].val, val, len);
+                if (dirty)
+                        mark_dirty(p, i);
+                return SL_OK;
+        }
         copy = malloc(len ? len : 1);
         if (!copy)
                 return SL_ERR_NOMEM;

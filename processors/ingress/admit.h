@@ -1,0 +1,84 @@
+/*
+ * Admission inside sluice-ingress: per input partition, the admission state of every
+ * source it owns (src/limits/admission.h) in a changelog-backed store
+ * (src/state/store.h), replay-safe decisions, and the scheduler_state mirror.
+ *
+ * Replay safety.  Each partition's state carries the last input offset it includes
+ * (the progress record).  After an assignment the partition is in verify mode: the
+ * decisions recorded in Postgres for the batch's events are looked up first, reused as
+ * they are, and counted in their window only when their offset is past the progress
+ * record (Postgres is written before the changelog, so a crash between the two leaves
+ * decisions the state lacks).  A partition leaves verify mode with the first batch in
+ * which none of its new events had a decision yet; the common path pays nothing.
+ */
+#ifndef SL_INGRESS_ADMIT_H
+#define SL_INGRESS_ADMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+#include "config/config.h"
+#include "limits/admission.h"
+#include "limits/sources.h"
+
+typedef struct sl_admit_s sl_admit_t;
+
+/* changelog: full topic name.  NULL with errstr set; caller frees with
+ * sl_admit_destroy(). */
+sl_admit_t *sl_admit_new(const sl_conf_t *conf, const char *changelog, char *errstr,
+                         size_t errstr_size);
+void sl_admit_destroy(sl_admit_t *ad);
+
+/* Restore every partition of parts from the changelog (before any of its records is
+ * processed) and put it in verify mode. */
+int sl_admit_assign(sl_admit_t *ad, const rd_kafka_topic_partition_list_t *parts,
+                    char *errstr, size_t errstr_size);
+/* Flush (the batch in hand was finished already) and forget parts. */
+void sl_admit_revoke(sl_admit_t *ad, const rd_kafka_topic_partition_list_t *parts,
+                     rd_kafka_t *producer);
+
+/* One event to decide. */
+typedef struct sl_admit_event_s {
+        int32_t partition;
+        int64_t offset;
+        const char *event_id;
+        const char *source;
+        const char *correlation_id;
+        int32_t attempt;
+        /* out */
+        sl_decision_t decision;
+        sl_admit_reason_t reason;
+        int64_t decided_at;      /* ms */
+        int64_t next_attempt_at; /* ms, for throttled and paused */
+        bool replayed;           /* the decision came from Postgres */
+} sl_admit_event_t;
+
+/*
+ * Deciding a batch: sl_admit_begin(), then, only when some record of the batch is of a
+ * partition in verify mode (sl_admit_verifying), one sl_admit_lookup() with the ids of
+ * those records, then sl_admit_one() per event in input order, then sl_admit_end().
+ * max_events bounds the batch.  src is borrowed until sl_admit_end().
+ */
+int sl_admit_begin(sl_admit_t *ad, const sl_sources_t *src, size_t max_events, int64_t now);
+bool sl_admit_verifying(const sl_admit_t *ad, int32_t partition);
+/* ids: canonical UUID text.  SL_OK or SL_ERR_PG with errstr set. */
+int sl_admit_lookup(sl_admit_t *ad, PGconn *pg, const char *const *ids, size_t n,
+                    char *errstr, size_t errstr_size);
+void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev);
+void sl_admit_end(sl_admit_t *ad);
+
+/* Append the batch's state changes and progress (offset of the batch's last record per
+ * partition, including rerouted and rejected records: last_offsets[p] or -1) to the
+ * changelog. */
+int sl_admit_flush(sl_admit_t *ad, rd_kafka_t *producer, const int64_t *last_offsets,
+                   int32_t nparts);
+
+/* Upsert the state of sources changed since the last mirror into scheduler_state and
+ * refresh the gauges, when admission.mirror.ms has passed.  Never fails the stage. */
+void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t now,
+                   bool force);
+
+#endif
