@@ -117,8 +117,8 @@ print("distinct=%d missing=%d unexpected=%d" % (len(ids), len(want - ids), len(i
 sys.exit(0 if ids == want else 1)
 PY
 assert_eq "sluice.events.accepted" "distinct=$N_VALID missing=0 unexpected=0" "$(cat "$T/accepted.check")"
-"$SLUICECTL" tail sluice.events.dlq --from-beginning --max $((N_BAD + 1)) --timeout-ms 5000 \
-        >"$T/dlq.jsonl" 2>"$T/tail-dlq.log" || true
+"$SLUICECTL" tail sluice.events.dlq --from-beginning --max "$N_BAD" --timeout-ms 10000 \
+        >"$T/dlq.jsonl" 2>"$T/tail-dlq.log" || fail "tail dlq: $(tail -n 3 "$T/tail-dlq.log")"
 assert_eq "records on sluice.events.dlq" "$N_BAD" "$(grep -c . "$T/dlq.jsonl")"
 grep -q 'sluice.reason' "$T/dlq.jsonl" || fail "DLQ records carry no sluice.reason header: $(head -c 400 "$T/dlq.jsonl")"
 
