@@ -7,9 +7,11 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "config/conf_int.h"
+#include "limits/backoff.h"
 
 /* Kafka topic names: [A-Za-z0-9._-], at most 249 characters (with the suffixes). */
 static int validate_topic_prefix(const char *key, const char *val, char *errstr,
@@ -48,10 +50,26 @@ static int validate_nonempty(const char *key, const char *val, char *errstr,
 // clang-format off
 #define YEAR_MS (365LL * 24 * 3600 * 1000)
 
+static int validate_tiers(const char *key, const char *val, char *errstr,
+                          size_t errstr_size)
+{
+        int64_t tiers[16];
+        if (sl_backoff_parse_tiers(val, tiers, 16) == 0) {
+                snprintf(errstr, errstr_size,
+                         "%s: \"%s\" is not a list of ascending delays like 1s,10s,1m,10m "
+                         "(units ms, s, m, h; at most 16)",
+                         key, val);
+                return -1;
+        }
+        return 0;
+}
+
 #define STR(name, def, desc) {{name, "string", def, 0, 0, NULL, desc}, NULL}
 #define STRV(name, def, fn, desc) {{name, "string", def, 0, 0, NULL, desc}, fn}
 #define INT(name, def, lo, hi, desc) {{name, "int", def, lo, hi, NULL, desc}, NULL}
 #define ENUM(name, def, list, desc) {{name, "enum", def, 0, 0, list, desc}, NULL}
+#define BOOL(name, def, desc) {{name, "bool", def, 0, 1, NULL, desc}, NULL}
+#define DOUBLE(name, def, lo, hi, desc) {{name, "double", def, lo, hi, NULL, desc}, NULL}
 
 const sl__conf_def_t sl__conf_table[] = {
         ENUM("log.level", "info", "debug,info,warn,error",
@@ -98,6 +116,33 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("admission.default.pause.ms", "60000", 0, YEAR_MS,
             "Length, in milliseconds, of the automatic pause of a source with no row "
             "in the sources table."),
+        BOOL("admission.enabled", "true",
+             "Per-source admission in sluice-ingress (rate windows, pauses). Off: every "
+             "valid event is accepted, no state is kept."),
+        INT("admission.mirror.ms", "3000", 100, 3600000,
+            "How often sluice-ingress upserts the admission state of the sources it "
+            "changed into scheduler_state, in milliseconds."),
+        INT("admission.restore.timeout.ms", "60000", 1000, 3600000,
+            "Longest sluice-ingress may take to restore one partition's admission "
+            "state from its changelog before it gives up the assignment."),
+        INT("admission.top.sources", "20", 0, 1000,
+            "Sources exported with their own label in "
+            "sluice_ingress_top_source_admissions_per_second (the busiest); the rest are "
+            "summed under source=\"_other\", so the label cardinality stays bounded."),
+        STRV("retry.tiers", "1s,10s,1m,10m", validate_tiers,
+             "Delays of the retry tier topics (<topic.prefix>retry.<tier>), ascending; "
+             "units ms, s, m, h."),
+        INT("retry.backoff.initial.ms", "1000", 1, YEAR_MS,
+            "Delay before the first retry of a held-back event, before jitter."),
+        INT("retry.backoff.max.ms", "600000", 1, YEAR_MS,
+            "Longest delay between retries (after jitter)."),
+        DOUBLE("retry.backoff.multiplier", "2", 1, 100,
+               "Growth of the retry delay per attempt."),
+        DOUBLE("retry.backoff.jitter", "0.2", 0, 1,
+               "Relative jitter of a retry delay: the delay is scaled by a random factor "
+               "in [1 - jitter, 1 + jitter)."),
+        INT("retry.max.attempts", "10", 1, 1000,
+            "Retries of a held-back event before it is exhausted (dead-lettered)."),
         INT("sources.reload.ms", "30000", 100, 3600000,
             "Interval of the full reload of the sources and pauses tables from "
             "Postgres (changes arrive at once through NOTIFY; this is the backstop)."),

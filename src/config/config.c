@@ -175,6 +175,12 @@ int sl__conf_check(const sl__conf_def_t *d, const char *val, char **norm, char *
                                  shown(key, val));
                         return SL_ERR_CONFIG;
                 }
+                if ((d->p.min || d->p.max) && (v < (double)d->p.min || v > (double)d->p.max)) {
+                        snprintf(errstr, errstr_size, "%s: %s is out of range %lld..%lld",
+                                 key, shown(key, val), (long long)d->p.min,
+                                 (long long)d->p.max);
+                        return SL_ERR_CONFIG;
+                }
         } else if (strcmp(type, "enum") == 0) {
                 if (!enum_has(d->p.enums, val)) {
                         snprintf(errstr, errstr_size, "%s: \"%s\" is not one of %s", key,
