@@ -14,5 +14,8 @@ int sl_cmd_topics(sl_conf_t *conf, int argc, char **argv);   /* cmd_topics.c */
 int sl_cmd_migrate(sl_conf_t *conf, int argc, char **argv);  /* cmd_migrate.c */
 int sl_cmd_types(sl_conf_t *conf, int argc, char **argv);    /* cmd_types.c */
 int sl_cmd_config(sl_conf_t *conf, int argc, char **argv);   /* cmd_config.c */
+int sl_cmd_sources(sl_conf_t *conf, int argc, char **argv);  /* cmd_sources.c */
+int sl_cmd_pause(sl_conf_t *conf, int argc, char **argv);    /* cmd_pause.c */
+int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv);   /* cmd_pause.c */
 
 #endif

@@ -22,6 +22,9 @@ static const struct {
         {"migrate", sl_cmd_migrate, "apply the numbered SQL migrations"},
         {"types", sl_cmd_types, "event types and their payload schemas"},
         {"config", sl_cmd_config, "print the configuration reference or values"},
+        {"sources", sl_cmd_sources, "per-source admission limits"},
+        {"pause", sl_cmd_pause, "pause a source, list pauses and their history"},
+        {"resume", sl_cmd_resume, "end a source's manual pause"},
 };
 
 static const char usage[] =
@@ -40,6 +43,9 @@ static const char usage[] =
         "  migrate                 apply migrations/NNNN_*.sql\n"
         "  types set|get|list|rm   event types and payload schemas\n"
         "  config docs|show        configuration reference (markdown) or values\n"
+        "  sources set|get|list|rm per-source admission limits\n"
+        "  pause source ID ...     pause a source (also: pause list|history)\n"
+        "  resume source ID        end a source's manual pause\n"
         "\n"
         "Run 'sluicectl COMMAND --help' for a command's own options.\n";
 

@@ -1,0 +1,548 @@
+/*
+ * sluicectl pause / resume: manual pauses of a source (the pauses table, one current
+ * pause per source) and their audit trail (pause_history).
+ *
+ *   pause source ID [--until RFC3339 | --for DURATION] --reason TEXT [--by WHO]
+ *   pause list                         current pauses (tab-separated)
+ *   pause history [ID]                 ended pauses, newest first
+ *   resume source ID [--by WHO]        end ID's pause
+ *
+ * A new pause of a source already paused replaces it; the old one goes to
+ * pause_history with resumed_by "replaced by WHO", in the same transaction.  Resume
+ * moves the row to pause_history in one statement (DELETE ... RETURNING feeding the
+ * INSERT), so a pause is never in both tables or in neither.  Every change fires the
+ * pauses trigger, which notifies running processors on sluice_config.  All
+ * statements are parameterised.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "cmds.h"
+#include "pg/pg.h"
+
+#define SL_SOURCE_ID_MAX 255
+#define SL_REASON_MAX    1000
+/* Longest --for: ten years. */
+#define SL_PAUSE_FOR_MAX_MS (3650LL * 24 * 3600 * 1000)
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+static const char pause_usage[] =
+    "usage: sluicectl [-c FILE] [-X key=value]... pause COMMAND\n"
+    "       sluicectl [-c FILE] [-X key=value]... resume source ID [--by WHO]\n"
+    "\n"
+    "  pause source ID [--until TIME | --for DURATION] --reason TEXT [--by WHO]\n"
+    "                 pause source ID: its events are decided 'paused' until TIME\n"
+    "                 (RFC 3339, e.g. 2030-01-02T15:04:05Z), for DURATION (e.g. 90s,\n"
+    "                 5m, 2h, 1d, 1h30m), or until resumed when neither is given.\n"
+    "                 Replaces a current pause (kept in the history).  --by defaults\n"
+    "                 to $USER\n"
+    "  pause list     SOURCE, ACTIVE, PAUSED_AT, UNTIL, PAUSED_BY, REASON of current\n"
+    "                 pauses, tab-separated after a header line\n"
+    "  pause history [ID]\n"
+    "                 ended pauses (resumed or replaced), newest first\n"
+    "  resume source ID [--by WHO]\n"
+    "                 end ID's pause (moved to the history); exits 1 when ID is not\n"
+    "                 paused\n";
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+        fprintf(stderr, "sluicectl %s: ", cmd);
+        fprintf(stderr, fmt, arg);
+        fprintf(stderr, "\n\n%s", pause_usage);
+        return 2;
+}
+
+static int check_text(const char *cmd, const char *what, const char *s, size_t max)
+{
+        size_t len = strlen(s);
+
+        if (len == 0 || len > max) {
+                fprintf(stderr, "sluicectl %s: %s must be 1..%zu characters\n", cmd, what,
+                        max);
+                return -1;
+        }
+        for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+                if (*c < 0x20 || *c == 0x7f) {
+                        fprintf(stderr, "sluicectl %s: %s contains a control character\n",
+                                cmd, what);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* n digits at *p as a number; advances *p.  -1 when they are not all digits. */
+static int digits(const char **p, int n)
+{
+        int v = 0;
+
+        for (int i = 0; i < n; i++, (*p)++) {
+                if (**p < '0' || **p > '9')
+                        return -1;
+                v = v * 10 + (**p - '0');
+        }
+        return v;
+}
+
+/* RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)) to ms since the
+ * epoch.  -1 when s is not one. */
+static int parse_rfc3339(const char *s, int64_t *out_ms)
+{
+        const char *p = s;
+        struct tm tm = {0};
+        int y, mo, d, h, mi, sec, ms = 0, off = 0;
+        int64_t t;
+        static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+        if ((y = digits(&p, 4)) < 0 || *p++ != '-' || (mo = digits(&p, 2)) < 0 ||
+            *p++ != '-' || (d = digits(&p, 2)) < 0)
+                return -1;
+        if (*p != 'T' && *p != 't' && *p != ' ')
+                return -1;
+        p++;
+        if ((h = digits(&p, 2)) < 0 || *p++ != ':' || (mi = digits(&p, 2)) < 0 ||
+            *p++ != ':' || (sec = digits(&p, 2)) < 0)
+                return -1;
+        if (*p == '.') {
+                int scale = 100;
+                p++;
+                if (*p < '0' || *p > '9')
+                        return -1;
+                for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
+                        ms += (*p - '0') * scale;
+        }
+        if (*p == 'Z' || *p == 'z') {
+                p++;
+        } else if (*p == '+' || *p == '-') {
+                int sign = *p++ == '-' ? -1 : 1, oh, om;
+                if ((oh = digits(&p, 2)) < 0 || *p++ != ':' || (om = digits(&p, 2)) < 0 ||
+                    oh > 23 || om > 59)
+                        return -1;
+                off = sign * (oh * 60 + om);
+        } else {
+                return -1;
+        }
+        if (*p || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+            mi > 59 || sec > 60)
+                return -1;
+        if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+                return -1;
+        tm.tm_year = y - 1900;
+        tm.tm_mon = mo - 1;
+        tm.tm_mday = d;
+        tm.tm_hour = h;
+        tm.tm_min = mi;
+        tm.tm_sec = sec;
+        t = (int64_t)timegm(&tm);
+        *out_ms = (t - (int64_t)off * 60) * 1000 + ms;
+        return 0;
+}
+
+/* "90s", "5m", "2h", "1d", "250ms", "1h30m" to ms.  -1 when not one or not > 0. */
+static int parse_duration(const char *s, int64_t *out_ms)
+{
+        const char *p = s;
+        int64_t total = 0;
+
+        if (!*p)
+                return -1;
+        while (*p) {
+                int64_t n = 0, unit;
+
+                if (*p < '0' || *p > '9')
+                        return -1;
+                for (; *p >= '0' && *p <= '9'; p++) {
+                        n = n * 10 + (*p - '0');
+                        if (n > SL_PAUSE_FOR_MAX_MS)
+                                return -1;
+                }
+                if (strncmp(p, "ms", 2) == 0) {
+                        unit = 1;
+                        p += 2;
+                } else if (*p == 's') {
+                        unit = 1000;
+                        p++;
+                } else if (*p == 'm') {
+                        unit = 60 * 1000;
+                        p++;
+                } else if (*p == 'h') {
+                        unit = 3600 * 1000;
+                        p++;
+                } else if (*p == 'd') {
+                        unit = 24 * 3600 * 1000;
+                        p++;
+                } else {
+                        return -1; /* a unit is required */
+                }
+                if (n > SL_PAUSE_FOR_MAX_MS / unit)
+                        return -1;
+                total += n * unit;
+                if (total > SL_PAUSE_FOR_MAX_MS)
+                        return -1;
+        }
+        if (total <= 0)
+                return -1;
+        *out_ms = total;
+        return 0;
+}
+
+static PGconn *connect_or_say(const char *cmd, const sl_conf_t *conf)
+{
+        char errstr[1024];
+        PGconn *pg = sl_pg_connect(conf, errstr, sizeof(errstr));
+
+        if (!pg)
+                fprintf(stderr, "sluicectl %s: %s\n", cmd, errstr);
+        return pg;
+}
+
+static void say_pg_error(const char *cmd, PGconn *pg, PGresult *res, const char *what)
+{
+        const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+        fprintf(stderr, "sluicectl %s: %s: %s", cmd, what, msg ? msg : PQerrorMessage(pg));
+        if (msg)
+                fputc('\n', stderr);
+        if (strcmp(sl_pg_sqlstate(res), "42P01") == 0)
+                fprintf(stderr, "sluicectl %s: run 'sluicectl migrate' first\n", cmd);
+}
+
+static void put_field(const char *s)
+{
+        for (; *s; s++)
+                fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, stdout);
+}
+
+static void print_rows(PGresult *res)
+{
+        for (int r = 0; r < PQntuples(res); r++) {
+                for (int c = 0; c < PQnfields(res); c++) {
+                        if (c)
+                                fputc('\t', stdout);
+                        put_field(PQgetvalue(res, r, c));
+                }
+                fputc('\n', stdout);
+        }
+}
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; NULL when argv[*i] is not --name. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name,
+                             bool *missing)
+{
+        size_t len = strlen(name);
+
+        *missing = false;
+        if (strncmp(argv[*i], name, len) != 0)
+                return NULL;
+        if (argv[*i][len] == '=')
+                return argv[*i] + len + 1;
+        if (argv[*i][len] != '\0')
+                return NULL;
+        if (*i + 1 >= argc) {
+                *missing = true;
+                return NULL;
+        }
+        return argv[++*i];
+}
+
+/* Parse "source ID [options]" from argv[1] on, for pause (flags: --until, --for,
+ * --reason, --by) or resume (--by only).  vals gets the flags' values in that order. */
+static int parse_source_args(const char *cmd, int argc, char **argv,
+                             const char *const *flags, size_t nflags, const char **id,
+                             const char **vals)
+{
+        if (argc < 2 || strcmp(argv[1], "source") != 0)
+                return usage_error(cmd, "%s", "expected 'source ID'");
+        *id = NULL;
+        for (int i = 2; i < argc; i++) {
+                bool matched = false, missing = false;
+
+                for (size_t f = 0; f < nflags && !matched; f++) {
+                        const char *v = opt_value(argc, argv, &i, flags[f], &missing);
+                        if (missing)
+                                return usage_error(cmd, "%s needs a value", flags[f]);
+                        if (v) {
+                                vals[f] = v;
+                                matched = true;
+                        }
+                }
+                if (matched)
+                        continue;
+                if (argv[i][0] == '-' && argv[i][1] != '\0')
+                        return usage_error(cmd, "unknown option '%s'", argv[i]);
+                if (*id)
+                        return usage_error(cmd, "unexpected argument '%s'", argv[i]);
+                *id = argv[i];
+        }
+        if (!*id)
+                return usage_error(cmd, "%s", "missing source ID");
+        if (check_text(cmd, "source ID", *id, SL_SOURCE_ID_MAX))
+                return 2;
+        return 0;
+}
+
+static const char *default_by(const char *by)
+{
+        const char *user = getenv("USER");
+
+        return by ? by : user && *user ? user : "sluicectl";
+}
+
+/* Run one statement of the pause transaction; false (error printed) on failure. */
+static bool tx_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
+                    const char *what)
+{
+        PGresult *res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
+        bool ok = res && (PQresultStatus(res) == PGRES_COMMAND_OK ||
+                          PQresultStatus(res) == PGRES_TUPLES_OK);
+
+        if (!ok)
+                say_pg_error("pause", pg, res, what);
+        PQclear(res);
+        return ok;
+}
+
+static int pause_source(const sl_conf_t *conf, int argc, char **argv)
+{
+        static const char *const flags[] = {"--until", "--for", "--reason", "--by"};
+        const char *vals[4] = {NULL}, *id, *by;
+        char until_s[24], for_s[24];
+        int64_t ms;
+        PGconn *pg;
+        PGresult *res = NULL;
+        int rc;
+
+        rc = parse_source_args("pause", argc, argv, flags, 4, &id, vals);
+        if (rc)
+                return rc;
+        if (vals[0] && vals[1])
+                return usage_error("pause", "%s", "--until and --for exclude each other");
+        if (!vals[2])
+                return usage_error("pause", "%s", "--reason TEXT is required");
+        if (check_text("pause", "--reason", vals[2], SL_REASON_MAX))
+                return 2;
+        if (vals[3] && check_text("pause", "--by", vals[3], SL_SOURCE_ID_MAX))
+                return 2;
+        by = default_by(vals[3]);
+        if (vals[0]) {
+                if (parse_rfc3339(vals[0], &ms)) {
+                        fprintf(stderr,
+                                "sluicectl pause: --until: '%s' is not an RFC 3339 time "
+                                "(e.g. 2030-01-02T15:04:05Z)\n",
+                                vals[0]);
+                        return 2;
+                }
+                if (ms <= (int64_t)time(NULL) * 1000) {
+                        fprintf(stderr, "sluicectl pause: --until: %s is in the past\n",
+                                vals[0]);
+                        return 2;
+                }
+                snprintf(until_s, sizeof(until_s), "%lld", (long long)ms);
+        }
+        if (vals[1]) {
+                if (parse_duration(vals[1], &ms)) {
+                        fprintf(stderr,
+                                "sluicectl pause: --for: '%s' is not a duration (a "
+                                "number with a unit: 250ms, 90s, 5m, 2h, 1d, 1h30m; more "
+                                "than 0, at most 3650d)\n",
+                                vals[1]);
+                        return 2;
+                }
+                snprintf(for_s, sizeof(for_s), "%lld", (long long)ms);
+        }
+
+        pg = connect_or_say("pause", conf);
+        if (!pg)
+                return 1;
+        rc = 1;
+        {
+                const char *hist[2] = {id, by};
+                const char *ins[5] = {id, vals[0] ? until_s : NULL,
+                                      vals[1] ? for_s : NULL, vals[2], by};
+
+                if (!tx_exec(pg, "BEGIN", 0, NULL, "starting a transaction"))
+                        goto out;
+                /* A current pause is replaced: record it as ended by this one. */
+                if (!tx_exec(pg,
+                             "WITH old AS (DELETE FROM pauses WHERE source = $1 "
+                             "RETURNING *) "
+                             "INSERT INTO pause_history (source, paused_at, until, "
+                             "reason, paused_by, resumed_at, resumed_by) "
+                             "SELECT source, paused_at, until, reason, paused_by, now(), "
+                             "'replaced by ' || $2 FROM old",
+                             2, hist, "recording the pause it replaces"))
+                        goto rollback;
+                res = PQexecParams(
+                    pg,
+                    "INSERT INTO pauses (source, paused_at, until, reason, paused_by) "
+                    "VALUES ($1, now(), CASE "
+                    "WHEN $2::bigint IS NOT NULL THEN to_timestamp($2::bigint / 1000.0) "
+                    "WHEN $3::bigint IS NOT NULL "
+                    "THEN now() + $3::bigint * interval '1 millisecond' END, $4, $5) "
+                    "RETURNING coalesce(" TS("until") ", 'resumed')",
+                    5, NULL, ins, NULL, NULL, 0);
+                if (!res || PQresultStatus(res) != PGRES_TUPLES_OK ||
+                    PQntuples(res) != 1) {
+                        say_pg_error("pause", pg, res, "storing the pause");
+                        goto rollback;
+                }
+                if (!tx_exec(pg, "COMMIT", 0, NULL, "committing the pause"))
+                        goto out;
+                printf("source %s paused until %s (by %s: %s)\n", id,
+                       PQgetvalue(res, 0, 0), by, vals[2]);
+                rc = 0;
+                goto out;
+        }
+rollback:
+        PQclear(PQexec(pg, "ROLLBACK"));
+out:
+        PQclear(res);
+        PQfinish(pg);
+        return rc;
+}
+
+static int pause_list(const sl_conf_t *conf)
+{
+        PGconn *pg = connect_or_say("pause", conf);
+        PGresult *res;
+        int rc = 1;
+
+        if (!pg)
+                return 1;
+        res = PQexecParams(
+            pg,
+            "SELECT source, CASE WHEN until IS NOT NULL AND until <= now() "
+            "THEN 'expired' ELSE 'yes' END, " TS("paused_at") ", "
+            "coalesce(" TS("until") ", 'resumed'), paused_by, reason "
+            "FROM pauses ORDER BY source",
+            0, NULL, NULL, NULL, NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+                say_pg_error("pause", pg, res, "reading pauses");
+        } else {
+                printf("SOURCE\tACTIVE\tPAUSED_AT\tUNTIL\tPAUSED_BY\tREASON\n");
+                print_rows(res);
+                rc = 0;
+        }
+        PQclear(res);
+        PQfinish(pg);
+        return rc;
+}
+
+static int pause_history(const sl_conf_t *conf, const char *id)
+{
+        const char *params[1] = {id};
+        PGconn *pg = connect_or_say("pause", conf);
+        PGresult *res;
+        int rc = 1;
+
+        if (!pg)
+                return 1;
+        res = PQexecParams(
+            pg,
+            "SELECT source, " TS("paused_at") ", coalesce(" TS("until") ", 'resumed'), "
+            "paused_by, reason, coalesce(" TS("resumed_at") ", ''), "
+            "coalesce(resumed_by, '') FROM pause_history "
+            "WHERE $1::text IS NULL OR source = $1 ORDER BY id DESC",
+            1, NULL, params, NULL, NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+                say_pg_error("pause", pg, res, "reading pause_history");
+        } else {
+                printf("SOURCE\tPAUSED_AT\tUNTIL\tPAUSED_BY\tREASON\tRESUMED_AT\t"
+                       "RESUMED_BY\n");
+                print_rows(res);
+                rc = 0;
+        }
+        PQclear(res);
+        PQfinish(pg);
+        return rc;
+}
+
+int sl_cmd_pause(sl_conf_t *conf, int argc, char **argv)
+{
+        const char *action = argc > 1 ? argv[1] : NULL;
+        int rc;
+
+        if (!action)
+                return usage_error("pause", "%s", "missing command");
+        if (strcmp(action, "-h") == 0 || strcmp(action, "--help") == 0) {
+                fputs(pause_usage, stdout);
+                return 0;
+        }
+        if (strcmp(action, "source") == 0) {
+                rc = pause_source(conf, argc, argv);
+        } else if (strcmp(action, "list") == 0) {
+                if (argc != 2)
+                        return usage_error("pause", "unexpected argument '%s'", argv[2]);
+                rc = pause_list(conf);
+        } else if (strcmp(action, "history") == 0) {
+                if (argc > 3)
+                        return usage_error("pause", "unexpected argument '%s'", argv[3]);
+                if (argc == 3 && check_text("pause", "source ID", argv[2], SL_SOURCE_ID_MAX))
+                        return 2;
+                rc = pause_history(conf, argc == 3 ? argv[2] : NULL);
+        } else {
+                return usage_error("pause", "unknown command '%s'", action);
+        }
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                perror("sluicectl pause: stdout");
+                return 1;
+        }
+        return rc;
+}
+
+int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv)
+{
+        static const char *const flags[] = {"--by"};
+        const char *vals[1] = {NULL}, *id, *by, *params[2];
+        PGconn *pg;
+        PGresult *res;
+        int rc;
+
+        if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+                fputs(pause_usage, stdout);
+                return 0;
+        }
+        rc = parse_source_args("resume", argc, argv, flags, 1, &id, vals);
+        if (rc)
+                return rc;
+        if (vals[0] && check_text("resume", "--by", vals[0], SL_SOURCE_ID_MAX))
+                return 2;
+        by = default_by(vals[0]);
+        params[0] = id;
+        params[1] = by;
+        pg = connect_or_say("resume", conf);
+        if (!pg)
+                return 1;
+        rc = 1;
+        res = PQexecParams(pg,
+                           "WITH old AS (DELETE FROM pauses WHERE source = $1 RETURNING *) "
+                           "INSERT INTO pause_history (source, paused_at, until, reason, "
+                           "paused_by, resumed_at, resumed_by) "
+                           "SELECT source, paused_at, until, reason, paused_by, now(), $2 "
+                           "FROM old RETURNING reason, paused_by",
+                           2, NULL, params, NULL, NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+                say_pg_error("resume", pg, res, "resuming");
+        } else if (PQntuples(res) == 0) {
+                fprintf(stderr, "sluicectl resume: source '%s' is not paused\n", id);
+        } else {
+                printf("source %s resumed by %s (was paused by %s: %s)\n", id, by,
+                       PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0));
+                rc = 0;
+        }
+        PQclear(res);
+        PQfinish(pg);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                perror("sluicectl resume: stdout");
+                return 1;
+        }
+        return rc;
+}

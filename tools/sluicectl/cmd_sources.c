@@ -1,0 +1,377 @@
+/*
+ * sluicectl sources: per-source admission limits (the sources table) from the command
+ * line.
+ *
+ *   sources list                       one line per source (tab-separated)
+ *   sources get ID                     one source, key<TAB>value lines
+ *   sources set ID --limit N --window-ms MS [--pause-after N] [--pause-ms MS]
+ *               [--description TEXT] [--by WHO]      insert or replace
+ *   sources rm ID                      remove (the source falls back to the defaults)
+ *
+ * Numbers are checked here, before anything is sent, with errors that name the flag;
+ * the table's CHECK constraints are the second line.  Every change fires the sources
+ * trigger, which notifies running processors on sluice_config.  All statements are
+ * parameterised.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "cmds.h"
+#include "pg/pg.h"
+
+#define SL_SOURCE_ID_MAX 255
+
+static const char sources_usage[] =
+    "usage: sluicectl [-c FILE] [-X key=value]... sources COMMAND\n"
+    "\n"
+    "  list           ID, LIMIT, WINDOW_MS, PAUSE_AFTER, PAUSE_MS, PAUSED, UPDATED_AT,\n"
+    "                 UPDATED_BY, DESCRIPTION, tab-separated after a header line\n"
+    "  get ID         one source as key<TAB>value lines (and its manual pause, if any)\n"
+    "  set ID --limit N --window-ms MS [--pause-after N] [--pause-ms MS]\n"
+    "         [--description TEXT] [--by WHO]\n"
+    "                 insert or replace ID's limits: at most N admissions per MS\n"
+    "                 milliseconds (N = 0: unlimited); after --pause-after throttled\n"
+    "                 events in one window (0: never) pause it for --pause-ms ms.\n"
+    "                 Options left out keep their stored value (new rows: 0 and\n"
+    "                 60000); --by defaults to $USER\n"
+    "  rm ID          remove ID (its events get the admission.default.* limits)\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+        fputs("sluicectl sources: ", stderr);
+        fprintf(stderr, fmt, arg);
+        fprintf(stderr, "\n\n%s", sources_usage);
+        return 2;
+}
+
+static int check_id(const char *id)
+{
+        size_t len = strlen(id);
+
+        if (len == 0 || len > SL_SOURCE_ID_MAX) {
+                fprintf(stderr, "sluicectl sources: source ID must be 1..%d characters\n",
+                        SL_SOURCE_ID_MAX);
+                return -1;
+        }
+        for (const unsigned char *c = (const unsigned char *)id; *c; c++) {
+                if (*c < 0x20 || *c == 0x7f) {
+                        fprintf(stderr,
+                                "sluicectl sources: source ID contains a control "
+                                "character\n");
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* A whole decimal number in [min, INT64_MAX]; on error prints words naming flag. */
+static int parse_count(const char *flag, const char *val, int64_t min, int64_t *out)
+{
+        char *end;
+        long long n;
+
+        errno = 0;
+        if (!*val || !((*val >= '0' && *val <= '9') || *val == '-'))
+                goto bad;
+        n = strtoll(val, &end, 10);
+        if (errno == ERANGE) {
+                fprintf(stderr, "sluicectl sources: %s: '%s' is too large\n", flag, val);
+                return -1;
+        }
+        if (*end)
+                goto bad;
+        if (n < min) {
+                fprintf(stderr, "sluicectl sources: %s: %s is out of range (must be >= %lld)\n",
+                        flag, val, (long long)min);
+                return -1;
+        }
+        *out = n;
+        return 0;
+bad:
+        fprintf(stderr, "sluicectl sources: %s: '%s' is not a whole number\n", flag, val);
+        return -1;
+}
+
+static PGconn *connect_or_say(const sl_conf_t *conf)
+{
+        char errstr[1024];
+        PGconn *pg = sl_pg_connect(conf, errstr, sizeof(errstr));
+
+        if (!pg)
+                fprintf(stderr, "sluicectl sources: %s\n", errstr);
+        return pg;
+}
+
+/* A failed query: print what the server said, with a hint when the table is missing. */
+static void say_pg_error(PGconn *pg, PGresult *res, const char *what)
+{
+        const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+        fprintf(stderr, "sluicectl sources: %s: %s", what, msg ? msg : PQerrorMessage(pg));
+        if (msg)
+                fputc('\n', stderr);
+        if (strcmp(sl_pg_sqlstate(res), "42P01") == 0)
+                fprintf(stderr, "sluicectl sources: run 'sluicectl migrate' first\n");
+}
+
+/* Tabs and newlines inside a field would break the line format. */
+static void put_field(const char *s)
+{
+        for (; *s; s++)
+                fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, stdout);
+}
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; NULL when argv[*i] is not --name. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name,
+                             bool *missing)
+{
+        size_t len = strlen(name);
+
+        *missing = false;
+        if (strncmp(argv[*i], name, len) != 0)
+                return NULL;
+        if (argv[*i][len] == '=')
+                return argv[*i] + len + 1;
+        if (argv[*i][len] != '\0')
+                return NULL;
+        if (*i + 1 >= argc) {
+                *missing = true;
+                return NULL;
+        }
+        return argv[++*i];
+}
+
+static int sources_set(const sl_conf_t *conf, int argc, char **argv)
+{
+        static const char *const flags[] = {"--limit",    "--window-ms",   "--pause-after",
+                                            "--pause-ms", "--description", "--by"};
+        const char *vals[6] = {NULL};
+        const char *id = NULL, *user = getenv("USER");
+        char num[4][24];
+        const char *params[8];
+        int64_t n;
+        PGconn *pg;
+        PGresult *res;
+        int rc = 1;
+
+        for (int i = 2; i < argc; i++) {
+                bool matched = false, missing = false;
+
+                for (size_t f = 0; f < 6 && !matched; f++) {
+                        const char *v = opt_value(argc, argv, &i, flags[f], &missing);
+                        if (missing)
+                                return usage_error("%s needs a value", flags[f]);
+                        if (v) {
+                                vals[f] = v;
+                                matched = true;
+                        }
+                }
+                if (matched)
+                        continue;
+                if (argv[i][0] == '-' && argv[i][1] != '\0')
+                        return usage_error("unknown option '%s'", argv[i]);
+                if (id)
+                        return usage_error("unexpected argument '%s'", argv[i]);
+                id = argv[i];
+        }
+        if (!id)
+                return usage_error("%s", "set needs a source ID");
+        if (check_id(id))
+                return 2;
+        if (!vals[0])
+                return usage_error("%s", "set needs --limit N (0: unlimited)");
+        if (!vals[1])
+                return usage_error("%s", "set needs --window-ms MS");
+        /* limit >= 0, window > 0, pause_after >= 0, pause_ms >= 0 */
+        for (int f = 0; f < 4; f++) {
+                if (!vals[f]) {
+                        params[1 + f] = NULL;
+                        continue;
+                }
+                if (parse_count(flags[f], vals[f], f == 1 ? 1 : 0, &n))
+                        return 2;
+                snprintf(num[f], sizeof(num[f]), "%lld", (long long)n);
+                params[1 + f] = num[f];
+        }
+        if (vals[5] && !*vals[5])
+                return usage_error("%s", "--by must not be empty");
+        params[0] = id;
+        params[5] = vals[4];
+        params[6] = vals[5] ? vals[5] : user && *user ? user : "sluicectl";
+
+        pg = connect_or_say(conf);
+        if (!pg)
+                return 1;
+        res = PQexecParams(
+            pg,
+            "INSERT INTO sources (id, rate_limit, window_ms, pause_after, pause_ms, "
+            "description, updated_at, updated_by) "
+            "VALUES ($1, $2::bigint, $3::bigint, coalesce($4::bigint, 0), "
+            "coalesce($5::bigint, 60000), $6, now(), $7) "
+            "ON CONFLICT (id) DO UPDATE SET "
+            "rate_limit = EXCLUDED.rate_limit, window_ms = EXCLUDED.window_ms, "
+            "pause_after = coalesce($4::bigint, sources.pause_after), "
+            "pause_ms = coalesce($5::bigint, sources.pause_ms), "
+            "description = coalesce(EXCLUDED.description, sources.description), "
+            "updated_at = now(), updated_by = EXCLUDED.updated_by "
+            "RETURNING rate_limit, window_ms, pause_after, pause_ms",
+            7, NULL, params, NULL, NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+                say_pg_error(pg, res, "storing the source");
+        } else {
+                printf("source %s: limit %s per %s ms, auto-pause after %s throttled "
+                       "for %s ms\n",
+                       id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                       PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+                rc = 0;
+        }
+        PQclear(res);
+        PQfinish(pg);
+        return rc;
+}
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+static int sources_get(const sl_conf_t *conf, const char *id)
+{
+        static const char *const keys[] = {
+            "id",          "rate_limit", "window_ms",  "pause_after",   "pause_ms",
+            "description", "updated_at", "updated_by", "paused",        "paused_at",
+            "paused_until", "paused_by", "pause_reason"};
+        const char *params[1] = {id};
+        PGconn *pg = connect_or_say(conf);
+        PGresult *res;
+        int rc = 1;
+
+        if (!pg)
+                return 1;
+        res = PQexecParams(
+            pg,
+            "SELECT s.id, s.rate_limit, s.window_ms, s.pause_after, s.pause_ms, "
+            "coalesce(s.description, ''), " TS("s.updated_at") ", s.updated_by, "
+            "CASE WHEN p.source IS NULL THEN 'no' "
+            "WHEN p.until IS NOT NULL AND p.until <= now() THEN 'expired' ELSE 'yes' END, "
+            TS("p.paused_at") ", coalesce(" TS("p.until") ", CASE WHEN p.source IS NULL "
+            "THEN NULL ELSE 'resumed' END), p.paused_by, p.reason "
+            "FROM sources s LEFT JOIN pauses p ON p.source = s.id WHERE s.id = $1",
+            1, NULL, params, NULL, NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+                say_pg_error(pg, res, "reading sources");
+        } else if (PQntuples(res) == 0) {
+                fprintf(stderr, "sluicectl sources: no source '%s' (its events get the "
+                                "admission.default.* limits)\n",
+                        id);
+        } else {
+                for (int c = 0; c < (int)(sizeof(keys) / sizeof(keys[0])); c++) {
+                        if (PQgetisnull(res, 0, c))
+                                continue;
+                        printf("%s\t", keys[c]);
+                        put_field(PQgetvalue(res, 0, c));
+                        fputc('\n', stdout);
+                }
+                rc = 0;
+        }
+        PQclear(res);
+        PQfinish(pg);
+        return rc;
+}
+
+static int sources_list(const sl_conf_t *conf)
+{
+        PGconn *pg = connect_or_say(conf);
+        PGresult *res;
+        int rc = 1;
+
+        if (!pg)
+                return 1;
+        res = PQexecParams(
+            pg,
+            "SELECT s.id, s.rate_limit, s.window_ms, s.pause_after, s.pause_ms, "
+            "CASE WHEN p.source IS NULL THEN 'no' "
+            "WHEN p.until IS NOT NULL AND p.until <= now() THEN 'expired' ELSE 'yes' END, "
+            TS("s.updated_at") ", s.updated_by, coalesce(s.description, '') "
+            "FROM sources s LEFT JOIN pauses p ON p.source = s.id ORDER BY s.id",
+            0, NULL, NULL, NULL, NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+                say_pg_error(pg, res, "reading sources");
+        } else {
+                printf("ID\tLIMIT\tWINDOW_MS\tPAUSE_AFTER\tPAUSE_MS\tPAUSED\tUPDATED_AT\t"
+                       "UPDATED_BY\tDESCRIPTION\n");
+                for (int r = 0; r < PQntuples(res); r++) {
+                        for (int c = 0; c < 9; c++) {
+                                if (c)
+                                        fputc('\t', stdout);
+                                put_field(PQgetvalue(res, r, c));
+                        }
+                        fputc('\n', stdout);
+                }
+                rc = 0;
+        }
+        PQclear(res);
+        PQfinish(pg);
+        return rc;
+}
+
+static int sources_rm(const sl_conf_t *conf, const char *id)
+{
+        const char *params[1] = {id};
+        PGconn *pg = connect_or_say(conf);
+        PGresult *res;
+        int rc = 1;
+
+        if (!pg)
+                return 1;
+        res = PQexecParams(pg, "DELETE FROM sources WHERE id = $1", 1, NULL, params, NULL,
+                           NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+                say_pg_error(pg, res, "removing the source");
+        } else if (strcmp(PQcmdTuples(res), "0") == 0) {
+                fprintf(stderr, "sluicectl sources: no source '%s'\n", id);
+        } else {
+                printf("source %s removed (admission.default.* limits apply)\n", id);
+                rc = 0;
+        }
+        PQclear(res);
+        PQfinish(pg);
+        return rc;
+}
+
+int sl_cmd_sources(sl_conf_t *conf, int argc, char **argv)
+{
+        const char *action = argc > 1 ? argv[1] : NULL;
+        int rc;
+
+        if (!action)
+                return usage_error("%s", "missing command");
+        if (strcmp(action, "-h") == 0 || strcmp(action, "--help") == 0) {
+                fputs(sources_usage, stdout);
+                return 0;
+        }
+        if (strcmp(action, "set") == 0) {
+                rc = sources_set(conf, argc, argv);
+        } else if (strcmp(action, "get") == 0 || strcmp(action, "rm") == 0) {
+                if (argc != 3)
+                        return usage_error("%s needs exactly one source ID", action);
+                if (check_id(argv[2]))
+                        return 2;
+                rc = action[0] == 'g' ? sources_get(conf, argv[2])
+                                      : sources_rm(conf, argv[2]);
+        } else if (strcmp(action, "list") == 0) {
+                if (argc != 2)
+                        return usage_error("unexpected argument '%s'", argv[2]);
+                rc = sources_list(conf);
+        } else {
+                return usage_error("unknown command '%s'", action);
+        }
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                perror("sluicectl sources: stdout");
+                return 1;
+        }
+        return rc;
+}
