@@ -1,11 +1,15 @@
 /*
  * The ingress stage (see ingress.h).  Per batch:
- *   1. decode + validate every record into its slot (no allocation once warm),
- *      encoding valid ones as workflow_events rows and invalid ones as dead_letters
- *      rows into two COPY pipes while their writers stream to Postgres;
- *   2. wait for both COPYs (a replayed event id or offset is skipped, see copy_pipe.h);
- *   3. enqueue events.accepted / events.dlq records; the runtime flushes and commits.
- * Not here: admission (rate limits, pauses) and anything about offsets or rebalances.
+ *   1. decode + validate every record into its slot (no allocation once warm); an
+ *      event on a partition that does not own its source is re-routed to the owner;
+ *      the owner decides admission (admit.h) and encodes the event's row, with its
+ *      decision, into a COPY pipe while the pipe's writers stream to Postgres; invalid
+ *      records become dead_letters rows, held-back events event_ingress_retries rows;
+ *   2. wait for every COPY (a replayed event id or offset is skipped, see copy_pipe.h);
+ *   3. enqueue events.accepted / retry tier / events.dlq / re-routed records and the
+ *      admission changelog; the runtime flushes them and commits the offsets.
+ * Not here: the admission rules themselves (src/limits) or offsets and rebalances
+ * (src/runtime).
  */
 #include "ingress.h"
 
@@ -15,29 +19,43 @@
 #include <string.h>
 #include <time.h>
 
+#include "admit.h"
 #include "envelope/envelope.h"
 #include "envelope/validate.h"
 #include "kafka/kafka.h"
+#include "limits/backoff.h"
+#include "limits/sources.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "pg/copy_pipe.h"
 #include "pg/pg.h"
 #include "pg/types_registry.h"
+#include "retry/retry_record.h"
 #include "sluice/err.h"
 
 #define SL_INGRESS_MAINT_MS (3600 * 1000)
 
 static const char events_columns[] =
         "(id, type, source, occurred_at, payload, correlation_id, ttl_ms, metadata, "
-        "kafka_partition, kafka_offset)";
+        "kafka_partition, kafka_offset, status, reason, decided_at, attempt)";
+static const char retries_columns[] =
+        "(event_id, source, occurred_at, attempt, next_attempt_at, reason, state)";
+
+#define SL_INGRESS_MAX_TIERS 16
+#define SL_HDR_ATTEMPT      "sluice.attempt"
 static const char dead_letters_columns[] =
         "(topic, kafka_partition, kafka_offset, kafka_key, raw, reason, message, "
         "event_id, event_type, source, headers)";
+
+typedef enum { SLOT_REJECTED, SLOT_REROUTED, SLOT_DECIDED } slot_kind_t;
 
 /* What became of one record of the batch. */
 typedef struct slot_s {
         sl_envelope_t env;
         sl_reject_t rej; /* rej.code == SL_REJECT_NONE: valid */
+        slot_kind_t kind;
+        int32_t owner;       /* SLOT_REROUTED: the partition that owns the source */
+        sl_admit_event_t ad; /* SLOT_DECIDED */
 } slot_t;
 
 struct sl_ingress_s {
@@ -48,7 +66,16 @@ struct sl_ingress_s {
 
         sl_codec_t *codec;
         sl_types_watch_t *types;
-        sl_copy_pipe_t *events, *dead;
+        sl_sources_watch_t *sources;
+        sl_admit_t *admit; /* NULL when admission.enabled is false */
+        int32_t in_partitions; /* of events.in; 0 until known */
+        int64_t *last_offsets; /* per input partition, this batch */
+        int32_t last_cap;
+        char tier_topics[SL_INGRESS_MAX_TIERS][256];
+        int64_t tiers_ms[SL_INGRESS_MAX_TIERS];
+        size_t ntiers;
+        const char **verify_ids;
+        sl_copy_pipe_t *events, *dead, *retries;
         PGconn *maint;
         int64_t maint_at;
         int days_back, days_ahead;
@@ -57,7 +84,8 @@ struct sl_ingress_s {
         slot_t *slots;
         size_t slot_cap;
 
-        sl_metric_t *m_accepted, *m_rejected_total, *m_dups, *m_latency, *m_rejected[SL_REJECT__CNT];
+        sl_metric_t *m_accepted, *m_rejected_total, *m_dups, *m_latency, *m_rerouted,
+                *m_held, *m_rejected[SL_REJECT__CNT];
 };
 
 static int64_t wall_ms(void)
@@ -187,13 +215,15 @@ static void field_json_string(sl_copy_pipe_t *cp, const char *s, size_t len)
 }
 
 static void write_event_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
-                            const sl_envelope_t *env)
+                            const sl_envelope_t *env, const sl_admit_event_t *ad)
 {
         sl_copy_pipe_t *cp = ing->events;
         unsigned char uuid[16];
+        const char *status = sl_decision_str(ad->decision);
+        const char *reason = sl_admit_reason_str(ad->reason);
 
         uuid_bytes(env->id, uuid);
-        sl_copy_row_begin(cp, 10);
+        sl_copy_row_begin(cp, 14);
         sl_copy_field_uuid(cp, uuid);
         sl_copy_field(cp, env->type, strlen(env->type));
         sl_copy_field(cp, env->source, strlen(env->source));
@@ -224,7 +254,52 @@ static void write_event_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
         }
         sl_copy_field_int4(cp, m->partition);
         sl_copy_field_int8(cp, m->offset);
+        sl_copy_field(cp, status, strlen(status));
+        if (*reason)
+                sl_copy_field(cp, reason, strlen(reason));
+        else
+                sl_copy_field_null(cp);
+        sl_copy_field_timestamp_ms(cp, ad->decided_at);
+        sl_copy_field_int4(cp, ad->attempt);
         sl_copy_row_end(cp);
+}
+
+/* The retry intent of a held-back event: attempt is the next one. */
+static void write_retry_row(sl_ingress_t *ing, const sl_envelope_t *env,
+                            const sl_admit_event_t *ad)
+{
+        sl_copy_pipe_t *cp = ing->retries;
+        unsigned char uuid[16];
+        const char *reason = sl_admit_reason_str(ad->reason);
+
+        uuid_bytes(env->id, uuid);
+        sl_copy_row_begin(cp, 7);
+        sl_copy_field_uuid(cp, uuid);
+        sl_copy_field(cp, env->source, strlen(env->source));
+        sl_copy_field_timestamp_ms(cp, env->occurred_at);
+        sl_copy_field_int4(cp, ad->attempt + 1);
+        sl_copy_field_timestamp_ms(cp, ad->next_attempt_at);
+        sl_copy_field(cp, reason, strlen(reason));
+        sl_copy_field(cp, "scheduled", 9);
+        sl_copy_row_end(cp);
+}
+
+/* The attempt an event is on: 0 when fresh, n when sluice-retry re-injected it. */
+static int32_t attempt_of(const rd_kafka_message_t *m)
+{
+        rd_kafka_headers_t *hdrs = NULL;
+        const void *val;
+        size_t size;
+        char buf[16];
+
+        if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            rd_kafka_header_get_last(hdrs, SL_HDR_ATTEMPT, &val, &size) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
+            !val || size == 0 || size >= sizeof(buf))
+                return 0;
+        memcpy(buf, val, size);
+        buf[size] = '\0';
+        return (int32_t)atoi(buf);
 }
 
 static bool decoded(const sl_reject_t *rej)
@@ -347,76 +422,285 @@ static void log_rejection(const rd_kafka_message_t *m, const slot_t *s)
                sl_reject_code_str(s->rej.code), s->rej.msg);
 }
 
+static int produce_retry(sl_ingress_t *ing, sl_runtime_t *rt, const rd_kafka_message_t *m,
+                         const slot_t *s, int64_t now)
+{
+        sl_retry_record_t rr = {.event_id = s->env.id,
+                                .source = s->env.source,
+                                .attempt = s->ad.attempt + 1,
+                                .due_at = s->ad.next_attempt_at,
+                                .reason = sl_admit_reason_str(s->ad.reason),
+                                .envelope = m->payload,
+                                .envelope_len = m->len};
+        size_t tier = sl_backoff_tier(ing->tiers_ms, ing->ntiers, s->ad.next_attempt_at - now);
+        void *buf;
+        size_t len;
+        int err = sl_retry_record_encode(&rr, &buf, &len);
+
+        if (err != SL_OK)
+                return err;
+        err = sl_runtime_produce(rt, ing->tier_topics[tier], s->env.source,
+                                 strlen(s->env.source), buf, len, NULL);
+        free(buf);
+        return err;
+}
+
+/* Send an event to the partition that owns its source, unchanged. */
+static int produce_reroute(sl_ingress_t *ing, sl_runtime_t *rt, const rd_kafka_message_t *m,
+                           const slot_t *s)
+{
+        rd_kafka_headers_t *hdrs = copy_headers(m);
+        char num[16];
+
+        if (!hdrs)
+                hdrs = rd_kafka_headers_new(1);
+        snprintf(num, sizeof(num), "%d", (int)m->partition);
+        rd_kafka_header_add(hdrs, "sluice.rerouted.from", -1, num, -1);
+        return sl_runtime_produce_partition(rt, ing->topic_in, s->owner, m->key, m->key_len,
+                                            m->payload, m->len, hdrs);
+}
+
+static bool last_offsets_reserve(sl_ingress_t *ing, int32_t part)
+{
+        if (part < ing->last_cap)
+                return true;
+        int32_t cap = part + 1;
+        int64_t *lo = realloc(ing->last_offsets, (size_t)cap * sizeof(*lo));
+        if (!lo)
+                return false;
+        for (int32_t i = ing->last_cap; i < cap; i++)
+                lo[i] = -1;
+        ing->last_offsets = lo;
+        ing->last_cap = cap;
+        return true;
+}
+
+/* Decide and encode one valid event that its partition owns. */
+static void admit_and_write(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
+                            int64_t now)
+{
+        if (ing->admit) {
+                sl_admit_one(ing->admit, &s->ad);
+        } else {
+                s->ad.decision = SL_DECISION_ACCEPTED;
+                s->ad.reason = SL_ADMIT_OK;
+                s->ad.decided_at = now;
+        }
+        write_event_row(ing, m, &s->env, &s->ad);
+        if (s->ad.decision != SL_DECISION_ACCEPTED)
+                write_retry_row(ing, &s->env, &s->ad);
+}
+
+/* Decode, validate and classify record i; rows of rejected records are written here. */
+static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
+                     const sl_types_t *types)
+{
+        s->rej.code = SL_REJECT_NONE;
+        s->rej.msg[0] = '\0';
+        if (sl_envelope_decode(ing->codec, m->payload, m->payload ? m->len : 0, &s->env,
+                               &s->rej) == SL_OK)
+                sl_envelope_validate(&s->env, &ing->vopts, types, &s->rej);
+        if (s->rej.code != SL_REJECT_NONE) {
+                s->kind = SLOT_REJECTED;
+                write_dead_letter_row(ing, m, s);
+                log_rejection(m, s);
+                return;
+        }
+        if (ing->admit && ing->in_partitions > 0) {
+                int32_t owner = sl_kafka_partition_for(s->env.source, strlen(s->env.source),
+                                                       ing->in_partitions);
+                if (owner != m->partition) {
+                        s->kind = SLOT_REROUTED;
+                        s->owner = owner;
+                        return;
+                }
+        }
+        s->kind = SLOT_DECIDED;
+        s->ad.partition = m->partition;
+        s->ad.offset = m->offset;
+        s->ad.event_id = s->env.id;
+        s->ad.source = s->env.source;
+        s->ad.correlation_id = s->env.correlation_id;
+        s->ad.attempt = attempt_of(m);
+}
+
 static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
                            size_t cnt)
 {
         sl_ingress_t *ing = opaque;
         const sl_types_t *types = sl_types_watch_poll(ing->types);
-        uint64_t rows = 0, dups = 0, dl_rows = 0, dl_dups = 0, accepted = 0;
+        const sl_sources_t *src = ing->sources ? sl_sources_watch_poll(ing->sources) : NULL;
+        uint64_t rows = 0, dups = 0, dl_rows = 0, dl_dups = 0, r_rows = 0, r_dups = 0;
+        uint64_t accepted = 0, held = 0, rerouted = 0;
+        bool two_pass = false;
+        int64_t now = wall_ms();
         char errstr[512];
         int err;
 
         if (!slots_reserve(ing, cnt))
                 return SL_ERR_NOMEM;
-        ing->vopts.now_ms = wall_ms();
+        ing->vopts.now_ms = now;
+        for (int32_t p = 0; p < ing->last_cap; p++)
+                ing->last_offsets[p] = -1;
+        if (ing->admit) {
+                if (sl_admit_begin(ing->admit, src, cnt, now) != SL_OK)
+                        return SL_ERR_NOMEM;
+                for (size_t i = 0; i < cnt && !two_pass; i++)
+                        two_pass = sl_admit_verifying(ing->admit, msgs[i]->partition);
+        }
 
-        /* 1. decode, validate, encode rows; the writers stream them meanwhile. */
+        /* 1. decode, validate, decide, encode rows; the writers stream them meanwhile.
+         * Right after an assignment, recorded decisions are looked up first (two
+         * passes); otherwise each event is decided as soon as it is decoded. */
         for (size_t i = 0; i < cnt; i++) {
                 const rd_kafka_message_t *m = msgs[i];
                 slot_t *s = &ing->slots[i];
 
-                s->rej.code = SL_REJECT_NONE;
-                s->rej.msg[0] = '\0';
-                if (sl_envelope_decode(ing->codec, m->payload, m->payload ? m->len : 0,
-                                       &s->env, &s->rej) == SL_OK)
-                        sl_envelope_validate(&s->env, &ing->vopts, types, &s->rej);
-                if (s->rej.code == SL_REJECT_NONE) {
-                        write_event_row(ing, m, &s->env);
-                        accepted++;
-                } else {
-                        write_dead_letter_row(ing, m, s);
-                        log_rejection(m, s);
-                }
+                if (!last_offsets_reserve(ing, m->partition))
+                        return SL_ERR_NOMEM;
+                if (m->offset > ing->last_offsets[m->partition])
+                        ing->last_offsets[m->partition] = m->offset;
+                classify(ing, m, s, types);
+                if (s->kind == SLOT_DECIDED && !two_pass)
+                        admit_and_write(ing, m, s, now);
         }
+        if (two_pass) {
+                size_t n = 0;
+                for (size_t i = 0; i < cnt; i++)
+                        if (ing->slots[i].kind == SLOT_DECIDED &&
+                            sl_admit_verifying(ing->admit, msgs[i]->partition))
+                                ing->verify_ids[n++] = ing->slots[i].env.id;
+                err = sl_admit_lookup(ing->admit, ing->maint, ing->verify_ids, n, errstr,
+                                      sizeof(errstr));
+                if (err != SL_OK) {
+                        sl_log_error("%s", errstr);
+                        sl_admit_end(ing->admit);
+                        sl_copy_pipe_finish(ing->events, NULL, NULL, errstr, sizeof(errstr));
+                        sl_copy_pipe_finish(ing->dead, NULL, NULL, errstr, sizeof(errstr));
+                        return err;
+                }
+                for (size_t i = 0; i < cnt; i++)
+                        if (ing->slots[i].kind == SLOT_DECIDED)
+                                admit_and_write(ing, msgs[i], &ing->slots[i], now);
+        }
+        if (ing->admit)
+                sl_admit_end(ing->admit);
 
         /* 2. Postgres first. */
         err = sl_copy_pipe_finish(ing->events, &rows, &dups, errstr, sizeof(errstr));
         if (err == SL_OK)
                 err = sl_copy_pipe_finish(ing->dead, &dl_rows, &dl_dups, errstr,
                                           sizeof(errstr));
+        if (err == SL_OK)
+                err = sl_copy_pipe_finish(ing->retries, &r_rows, &r_dups, errstr,
+                                          sizeof(errstr));
         if (err != SL_OK) {
                 sl_log_error("Postgres write failed: %s", errstr);
                 return err;
         }
 
-        /* 3. then the outputs. */
+        /* 3. then the outputs, and the admission state they imply. */
         double now_s = (double)wall_ms() / 1000.0;
-        for (size_t i = 0; i < cnt; i++) {
+        for (size_t i = 0; i < cnt && err == SL_OK; i++) {
                 const rd_kafka_message_t *m = msgs[i];
                 const slot_t *s = &ing->slots[i];
 
-                if (s->rej.code == SL_REJECT_NONE) {
-                        err = sl_runtime_produce(rt, ing->topic_accepted, s->env.source,
-                                                 strlen(s->env.source), m->payload, m->len,
-                                                 copy_headers(m));
-                        int64_t ts = rd_kafka_message_timestamp(m, NULL);
-                        if (ts > 0)
-                                sl_metrics_observe(ing->m_latency,
-                                                   now_s - (double)ts / 1000.0);
-                } else {
+                switch (s->kind) {
+                case SLOT_REJECTED:
                         err = produce_dead_letter(ing, rt, m, s);
                         sl_metrics_add(ing->m_rejected[s->rej.code], 1);
+                        break;
+                case SLOT_REROUTED:
+                        err = produce_reroute(ing, rt, m, s);
+                        rerouted++;
+                        break;
+                case SLOT_DECIDED:
+                        if (s->ad.decision == SL_DECISION_ACCEPTED) {
+                                err = sl_runtime_produce(rt, ing->topic_accepted,
+                                                         s->env.source, strlen(s->env.source),
+                                                         m->payload, m->len, copy_headers(m));
+                                int64_t ts = rd_kafka_message_timestamp(m, NULL);
+                                if (ts > 0)
+                                        sl_metrics_observe(ing->m_latency,
+                                                           now_s - (double)ts / 1000.0);
+                                accepted++;
+                        } else {
+                                err = produce_retry(ing, rt, m, s, now);
+                                held++;
+                        }
+                        break;
                 }
-                if (err != SL_OK)
-                        return err;
         }
+        if (err == SL_OK && ing->admit)
+                err = sl_admit_flush(ing->admit, sl_runtime_producer(rt), ing->last_offsets,
+                                     ing->last_cap);
+        if (err != SL_OK)
+                return err;
         sl_metrics_add(ing->m_accepted, accepted);
-        sl_metrics_add(ing->m_rejected_total, cnt - accepted);
-        sl_metrics_add(ing->m_dups, dups + dl_dups);
-        if (dups || dl_dups)
-                sl_log_info("batch of %zu: %llu events and %llu dead letters were already "
-                            "in Postgres (replay), skipped",
-                            cnt, (unsigned long long)dups, (unsigned long long)dl_dups);
+        sl_metrics_add(ing->m_held, held);
+        sl_metrics_add(ing->m_rerouted, rerouted);
+        sl_metrics_add(ing->m_rejected_total, cnt - accepted - held - rerouted);
+        sl_metrics_add(ing->m_dups, dups + dl_dups + r_dups);
+        if (dups || dl_dups || r_dups)
+                sl_log_info("batch of %zu: %llu events, %llu dead letters and %llu retry "
+                            "intents were already in Postgres (replay), skipped",
+                            cnt, (unsigned long long)dups, (unsigned long long)dl_dups,
+                            (unsigned long long)r_dups);
+        return SL_OK;
+}
+
+/* The partition count of events.in, for the owner of a source. */
+static int learn_partitions(sl_ingress_t *ing, sl_runtime_t *rt)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_t *rk = sl_runtime_producer(rt);
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, ing->topic_in, NULL);
+        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+
+        rd_kafka_topic_destroy(rkt);
+        if (err || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt < 1) {
+                sl_log_error("metadata of %s: %s", ing->topic_in,
+                             err ? rd_kafka_err2str(err)
+                                 : md->topic_cnt ? rd_kafka_err2str(md->topics[0].err)
+                                                 : "no such topic");
+                if (md)
+                        rd_kafka_metadata_destroy(md);
+                return SL_ERR_KAFKA;
+        }
+        ing->in_partitions = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+        sl_log_info("%s has %d partitions: each source is owned by murmur2(source) mod %d",
+                    ing->topic_in, (int)ing->in_partitions, (int)ing->in_partitions);
+        return SL_OK;
+}
+
+static int ingress_assign(void *opaque, sl_runtime_t *rt,
+                          const rd_kafka_topic_partition_list_t *parts)
+{
+        sl_ingress_t *ing = opaque;
+        char errstr[512];
+        int err;
+
+        if (!ing->admit)
+                return SL_OK;
+        if (!ing->in_partitions && (err = learn_partitions(ing, rt)) != SL_OK)
+                return err;
+        err = sl_admit_assign(ing->admit, parts, errstr, sizeof(errstr));
+        if (err != SL_OK)
+                sl_log_error("restoring admission state: %s", errstr);
+        return err;
+}
+
+static int ingress_revoke(void *opaque, sl_runtime_t *rt,
+                          const rd_kafka_topic_partition_list_t *parts)
+{
+        sl_ingress_t *ing = opaque;
+        if (ing->admit) {
+                sl_admit_tick(ing->admit, ing->maint,
+                              ing->sources ? sl_sources_watch_poll(ing->sources) : NULL,
+                              wall_ms(), true);
+                sl_admit_revoke(ing->admit, parts, sl_runtime_producer(rt));
+        }
         return SL_OK;
 }
 
@@ -427,6 +711,9 @@ static void ingress_tick(void *opaque, sl_runtime_t *rt)
         (void)rt;
 
         sl_types_watch_poll(ing->types);
+        if (ing->admit)
+                sl_admit_tick(ing->admit, ing->maint, sl_sources_watch_poll(ing->sources),
+                              wall_ms(), false);
         if (mono_ms() < ing->maint_at)
                 return;
         ing->maint_at = mono_ms() + SL_INGRESS_MAINT_MS;
@@ -441,17 +728,19 @@ static void register_metrics(sl_ingress_t *ing)
 {
         static const double lat_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                             1,     2.5,  5,     10,   30,  60};
+        static const char help[] =
+                "Events by outcome: accepted (into Postgres and events.accepted), held "
+                "(throttled or paused: retry scheduled), rerouted (sent to the partition "
+                "owning the source), rejected (dead letters).";
         char labels[64];
 
-        ing->m_accepted = sl_metrics_counter("sluice_ingress_events_total",
-                                             "outcome=\"accepted\"",
-                                             "Events by outcome (accepted into Postgres "
-                                             "and events.accepted, or rejected).");
-        ing->m_rejected_total = sl_metrics_counter("sluice_ingress_events_total",
-                                                   "outcome=\"rejected\"",
-                                                   "Events by outcome (accepted into "
-                                                   "Postgres and events.accepted, or "
-                                                   "rejected).");
+        ing->m_accepted =
+                sl_metrics_counter("sluice_ingress_events_total", "outcome=\"accepted\"", help);
+        ing->m_held = sl_metrics_counter("sluice_ingress_events_total", "outcome=\"held\"", help);
+        ing->m_rerouted =
+                sl_metrics_counter("sluice_ingress_events_total", "outcome=\"rerouted\"", help);
+        ing->m_rejected_total =
+                sl_metrics_counter("sluice_ingress_events_total", "outcome=\"rejected\"", help);
         for (int c = SL_REJECT_NONE + 1; c < SL_REJECT__CNT; c++) {
                 snprintf(labels, sizeof(labels), "reason=\"%s\"",
                          sl_reject_code_str((sl_reject_code_t)c));
@@ -507,6 +796,23 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         ing->types = sl_types_watch_new(conf, errstr, errstr_size);
         if (!ing->types)
                 goto fail;
+        if (sl_conf_get_bool(conf, "admission.enabled")) {
+                char changelog[256];
+                ing->sources = sl_sources_watch_new(conf, errstr, errstr_size);
+                if (!ing->sources)
+                        goto fail;
+                sl_kafka_topic_name(conf, SL_TOPIC_ADMISSION_CHANGELOG, changelog,
+                                    sizeof(changelog));
+                ing->admit = sl_admit_new(conf, changelog, errstr, errstr_size);
+                if (!ing->admit)
+                        goto fail;
+        }
+        ing->ntiers = sl_kafka_retry_topics(conf, ing->tier_topics, ing->tiers_ms,
+                                            SL_INGRESS_MAX_TIERS);
+        if (!ing->ntiers) {
+                snprintf(errstr, errstr_size, "retry.tiers: no tiers");
+                goto fail;
+        }
         ing->events = sl_copy_pipe_new(conf, "workflow_events", events_columns, nconn,
                                        errstr, errstr_size);
         if (!ing->events)
@@ -514,6 +820,10 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         ing->dead = sl_copy_pipe_new(conf, "dead_letters", dead_letters_columns, 1, errstr,
                                      errstr_size);
         if (!ing->dead)
+                goto fail;
+        ing->retries = sl_copy_pipe_new(conf, "event_ingress_retries", retries_columns, 1,
+                                        errstr, errstr_size);
+        if (!ing->retries)
                 goto fail;
 
         ing->stage.name = "ingress";
@@ -524,6 +834,13 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         ing->stage.opaque = ing;
         ing->stage.process = ingress_process;
         ing->stage.tick = ingress_tick;
+        ing->stage.on_assign = ingress_assign;
+        ing->stage.on_revoke = ingress_revoke;
+        ing->verify_ids = calloc(ing->stage.batch_size, sizeof(*ing->verify_ids));
+        if (!ing->verify_ids) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto fail;
+        }
         if (!slots_reserve(ing, ing->stage.batch_size)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
@@ -542,6 +859,11 @@ void sl_ingress_destroy(sl_ingress_t *ing)
         for (size_t i = 0; i < ing->slot_cap; i++)
                 sl_envelope_clear(&ing->slots[i].env);
         free(ing->slots);
+        free(ing->verify_ids);
+        free(ing->last_offsets);
+        sl_admit_destroy(ing->admit);
+        sl_sources_watch_destroy(ing->sources);
+        sl_copy_pipe_destroy(ing->retries);
         sl_copy_pipe_destroy(ing->dead);
         sl_copy_pipe_destroy(ing->events);
         sl_types_watch_destroy(ing->types);

@@ -19,11 +19,18 @@ typedef enum sl_topic {
         SL_TOPIC_EVENTS_IN,
         SL_TOPIC_EVENTS_ACCEPTED,
         SL_TOPIC_EVENTS_DLQ,
+        SL_TOPIC_ADMISSION_CHANGELOG, /* compacted, co-partitioned with events.in */
         SL_TOPIC__CNT
 } sl_topic_t;
 
 /* The full topic name for t under conf's topic.prefix.  Writes into buf and returns it. */
 const char *sl_kafka_topic_name(const sl_conf_t *conf, sl_topic_t t, char *buf, size_t size);
+
+/* The retry tier topics, <topic.prefix>retry.<tier> for each tier of retry.tiers
+ * ("sluice.retry.1s"), with their delays in ms, ascending.  Returns the count (up to
+ * cap). */
+size_t sl_kafka_retry_topics(const sl_conf_t *conf, char (*names)[256], int64_t *delays_ms,
+                             size_t cap);
 
 /* The catalogue: every topic sluice uses, with partitions and cleanup policy.
  * Later issues append their own (retry tiers, changelogs, ...). */

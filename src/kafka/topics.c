@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "kafka/kafka.h"
+#include "limits/backoff.h"
+
+#define SL_MAX_TIERS 16
 
 /* One line per topic.  partitions_key: the conf key holding its partition count. */
 static const struct {
@@ -19,6 +22,7 @@ static const struct {
         [SL_TOPIC_EVENTS_IN] = {"events.in", "topic.partitions", 0},
         [SL_TOPIC_EVENTS_ACCEPTED] = {"events.accepted", "topic.partitions", 0},
         [SL_TOPIC_EVENTS_DLQ] = {"events.dlq", "topic.partitions", 0},
+        [SL_TOPIC_ADMISSION_CHANGELOG] = {"ingress.admission-changelog", "topic.partitions", 1},
         /* Topics without an sl_topic_t value go below, after SL_TOPIC__CNT entries. */
 };
 
@@ -54,18 +58,53 @@ size_t sl_kafka_topic_catalogue(const sl_conf_t *conf, sl_topic_spec_t *specs, s
                 spec->replication = replication;
                 spec->compact = catalogue[i].compact;
         }
+        /* The retry tiers, one topic per delay. */
+        char names[SL_MAX_TIERS][256];
+        int64_t delays[SL_MAX_TIERS];
+        size_t ntiers = sl_kafka_retry_topics(conf, names, delays, SL_MAX_TIERS);
+        for (size_t t = 0; t < ntiers && i < cap; t++, i++) {
+                memset(&specs[i], 0, sizeof(specs[i]));
+                snprintf(specs[i].name, sizeof(specs[i].name), "%s", names[t]);
+                specs[i].partitions = (int)sl_conf_get_int(conf, "topic.partitions");
+                specs[i].replication = replication;
+        }
         return i;
+}
+
+size_t sl_kafka_retry_topics(const sl_conf_t *conf, char (*names)[256], int64_t *delays_ms,
+                             size_t cap)
+{
+        const char *tiers = sl_conf_get(conf, "retry.tiers");
+        const char *prefix = sl_conf_get(conf, "topic.prefix");
+        size_t n = sl_backoff_parse_tiers(tiers, delays_ms, cap);
+        const char *p = tiers;
+
+        /* Name each topic after the tier as written ("1s", "10m"). */
+        for (size_t t = 0; t < n; t++) {
+                size_t len = strcspn(p, ",");
+                while (len && p[len - 1] == ' ')
+                        len--;
+                while (*p == ' ')
+                        p++, len--;
+                snprintf(names[t], 256, "%sretry.%.*s", prefix, (int)len, p);
+                p = strchr(p, ',');
+                p = p ? p + 1 : "";
+        }
+        return n;
 }
 
 const char *sl_kafka_topic_resolve(const sl_conf_t *conf, const char *name, char *buf,
                                    size_t size)
 {
         const char *prefix = sl_conf_get(conf, "topic.prefix");
-        size_t i;
+        sl_topic_spec_t specs[SL_KAFKA_CATALOGUE_MAX];
+        size_t n = sl_kafka_topic_catalogue(conf, specs, SL_KAFKA_CATALOGUE_MAX);
+        size_t plen = strlen(prefix);
 
-        for (i = 0; i < CATALOGUE_CNT; i++) {
-                if (strcmp(name, catalogue[i].suffix) == 0) {
-                        snprintf(buf, size, "%s%s", prefix, name);
+        for (size_t i = 0; i < n; i++) {
+                if (strncmp(specs[i].name, prefix, plen) == 0 &&
+                    strcmp(specs[i].name + plen, name) == 0) {
+                        snprintf(buf, size, "%s", specs[i].name);
                         return buf;
                 }
         }

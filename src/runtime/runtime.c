@@ -439,11 +439,20 @@ static rd_kafka_topic_t *topic_handle(sl_runtime_t *rt, const char *name)
 int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key, size_t key_len,
                        const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
 {
+        return sl_runtime_produce_partition(rt, topic, RD_KAFKA_PARTITION_UA, key, key_len,
+                                            value, value_len, hdrs);
+}
+
+int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t partition,
+                                 const void *key, size_t key_len, const void *value,
+                                 size_t value_len, rd_kafka_headers_t *hdrs)
+{
         rd_kafka_topic_t *rkt = topic_handle(rt, topic);
         rd_kafka_resp_err_t err;
 
         for (;;) {
                 err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt),
+                                        RD_KAFKA_V_PARTITION(partition),
                                         RD_KAFKA_V_KEY(key, key_len),
                                         RD_KAFKA_V_VALUE((void *)value, value_len),
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

@@ -69,6 +69,11 @@ int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key,
                        size_t key_len, const void *value, size_t value_len,
                        rd_kafka_headers_t *hdrs);
 
+/* The same to an explicit partition (RD_KAFKA_PARTITION_UA: the partitioner's). */
+int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t partition,
+                                 const void *key, size_t key_len, const void *value,
+                                 size_t value_len, rd_kafka_headers_t *hdrs);
+
 /* The runtime's producer and consumer (borrowed). */
 rd_kafka_t *sl_runtime_producer(sl_runtime_t *rt);
 rd_kafka_t *sl_runtime_consumer(sl_runtime_t *rt);

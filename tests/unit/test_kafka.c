@@ -146,10 +146,17 @@ static void test_catalogue(void **state)
                         found++;
                         assert_int_equal(specs[i].partitions, 12);
                         assert_int_equal(specs[i].replication, 3);
-                        assert_int_equal(specs[i].compact, 0);
+                        /* changelogs are compacted, everything else is deleted by age */
+                        assert_int_equal(specs[i].compact,
+                                         t == SL_TOPIC_ADMISSION_CHANGELOG);
                 }
                 assert_int_equal(found, 1);
         }
+        /* the retry tiers follow, one topic per delay of retry.tiers */
+        assert_int_equal(n, SL_TOPIC__CNT + 4);
+        assert_string_equal(specs[SL_TOPIC__CNT].name, "sluice.retry.1s");
+        assert_string_equal(specs[SL_TOPIC__CNT + 3].name, "sluice.retry.10m");
+        assert_int_equal(specs[SL_TOPIC__CNT + 3].compact, 0);
         /* cap is honoured */
         assert_int_equal(sl_kafka_topic_catalogue(conf, specs, 1), 1);
         sl_conf_destroy(conf);
