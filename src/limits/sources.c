@@ -118,8 +118,8 @@ void sl_sources_destroy(sl_sources_t *s)
 }
 
 sl_sources_t *sl_sources_build(const sl_limits_t *defaults, const sl_source_row_t *rows,
-                               size_t nrows, const sl_pause_row_t *pauses,
-                               size_t npauses, char *errstr, size_t errstr_size)
+                               size_t nrows, const sl_pause_row_t *pauses, size_t npauses,
+                               char *errstr, size_t errstr_size)
 {
         sl_sources_t *s;
         size_t cap = 16;
@@ -251,8 +251,7 @@ static bool get_i64(const PGresult *res, int row, int col, int64_t *out)
 }
 
 /* Rows of SL_SOURCES_SQL -> snapshot.  opaque: the defaults (sl_limits_t). */
-static void *build_cb(const PGresult *res, void *opaque, char *errstr,
-                      size_t errstr_size)
+static void *build_cb(const PGresult *res, void *opaque, char *errstr, size_t errstr_size)
 {
         int n = PQntuples(res);
         sl_source_row_t *rows = calloc((size_t)n + 1, sizeof(*rows));
@@ -288,7 +287,8 @@ static void *build_cb(const PGresult *res, void *opaque, char *errstr,
                         if (!get_i64(res, i, 6, &pauses[npauses].until))
                                 pauses[npauses].until = 0;
                         else if (pauses[npauses].until <= 0)
-                                pauses[npauses].until = 1; /* a pause that ended in 1970 */
+                                pauses[npauses].until =
+                                    1; /* a pause that ended in 1970 */
                         npauses++;
                 }
         }

@@ -46,8 +46,8 @@ void sl_sources_defaults(const sl_conf_t *conf, sl_limits_t *defaults);
  * duplicate id, a duplicate pause, a window_ms <= 0 or a negative number is an error:
  * NULL with errstr naming the source.  Caller frees with sl_sources_destroy(). */
 sl_sources_t *sl_sources_build(const sl_limits_t *defaults, const sl_source_row_t *rows,
-                               size_t nrows, const sl_pause_row_t *pauses,
-                               size_t npauses, char *errstr, size_t errstr_size);
+                               size_t nrows, const sl_pause_row_t *pauses, size_t npauses,
+                               char *errstr, size_t errstr_size);
 
 /* One blocking query over both tables (conf gives the defaults).  NULL with errstr
  * set.  Caller frees with sl_sources_destroy(). */

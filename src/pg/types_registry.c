@@ -122,8 +122,7 @@ sl_types_t *sl_types_load(PGconn *pg, char *errstr, size_t errstr_size)
         return load_blocking(NULL, pg, errstr, errstr_size);
 }
 
-static void *build_cb(const PGresult *res, void *opaque, char *errstr,
-                      size_t errstr_size)
+static void *build_cb(const PGresult *res, void *opaque, char *errstr, size_t errstr_size)
 {
         return types_from_result(opaque, res, errstr, errstr_size);
 }

@@ -43,7 +43,7 @@ struct sl_pg_watch_s {
         char *conninfo;
         PGconn *pg;
         w_state_t state;
-        void *snap;             /* current snapshot, never NULL once created */
+        void *snap; /* current snapshot, never NULL once created */
         uint64_t loads;
         int64_t next_reload_ms; /* monotonic */
         int64_t next_connect_ms;

@@ -35,9 +35,9 @@ static void defaults_come_from_config(void **state)
         assert_int_equal(d.pause_after, 0);
         assert_int_equal(d.pause_ms, 60000);
 
-        assert_int_equal(sl_conf_set(conf, "admission.default.limit", "50", errstr,
-                                     sizeof(errstr)),
-                         0);
+        assert_int_equal(
+            sl_conf_set(conf, "admission.default.limit", "50", errstr, sizeof(errstr)),
+            0);
         assert_int_equal(sl_conf_set(conf, "admission.default.window.ms", "250", errstr,
                                      sizeof(errstr)),
                          0);
@@ -54,9 +54,9 @@ static void defaults_come_from_config(void **state)
         assert_int_equal(d.pause_ms, 5000);
 
         /* A zero window is not a window. */
-        assert_int_not_equal(sl_conf_set(conf, "admission.default.window.ms", "0", errstr,
-                                         sizeof(errstr)),
-                             0);
+        assert_int_not_equal(
+            sl_conf_set(conf, "admission.default.window.ms", "0", errstr, sizeof(errstr)),
+            0);
         assert_non_null(strstr(errstr, "admission.default.window.ms"));
         sl_conf_destroy(conf);
 }
@@ -64,12 +64,13 @@ static void defaults_come_from_config(void **state)
 static void rows_and_defaults(void **state)
 {
         sl_source_row_t rows[] = {
-            {"billing", {.limit = 100, .window_ms = 1000, .pause_after = 50, .pause_ms = 30000}},
+            {"billing",
+             {.limit = 100, .window_ms = 1000, .pause_after = 50, .pause_ms = 30000}},
             {"crm", {.limit = 5, .window_ms = 60000, .pause_after = 0, .pause_ms = 0}},
         };
         char errstr[256];
-        sl_sources_t *s = sl_sources_build(&defaults, rows, 2, NULL, 0, errstr,
-                                           sizeof(errstr));
+        sl_sources_t *s =
+            sl_sources_build(&defaults, rows, 2, NULL, 0, errstr, sizeof(errstr));
         const sl_limits_t *l;
 
         (void)state;
@@ -104,8 +105,8 @@ static void rows_and_defaults(void **state)
 static void empty_snapshot(void **state)
 {
         char errstr[256];
-        sl_sources_t *s = sl_sources_build(&defaults, NULL, 0, NULL, 0, errstr,
-                                           sizeof(errstr));
+        sl_sources_t *s =
+            sl_sources_build(&defaults, NULL, 0, NULL, 0, errstr, sizeof(errstr));
 
         (void)state;
         assert_non_null(s);
@@ -122,12 +123,12 @@ static void pauses_and_expiry(void **state)
             {"billing", {.limit = 0, .window_ms = 1000, .pause_after = 0, .pause_ms = 0}},
         };
         sl_pause_row_t pauses[] = {
-            {"billing", 0},       /* until resumed */
-            {"crm", 20000},       /* until t = 20 s; crm has no sources row */
+            {"billing", 0}, /* until resumed */
+            {"crm", 20000}, /* until t = 20 s; crm has no sources row */
         };
         char errstr[256];
-        sl_sources_t *s = sl_sources_build(&defaults, rows, 1, pauses, 2, errstr,
-                                           sizeof(errstr));
+        sl_sources_t *s =
+            sl_sources_build(&defaults, rows, 1, pauses, 2, errstr, sizeof(errstr));
         const sl_manual_pause_t *p;
         sl_source_state_t st = {0};
         sl_admit_reason_t why;
@@ -156,14 +157,14 @@ static void pauses_and_expiry(void **state)
 
         /* Admission agrees: crm is paused before until and admitted from then on. */
         assert_int_equal(sl_admission_decide(sl_sources_limits(s, "crm"),
-                                             sl_sources_pause(s, "crm"), &st, 19999,
-                                             &why, NULL),
+                                             sl_sources_pause(s, "crm"), &st, 19999, &why,
+                                             NULL),
                          SL_DECISION_PAUSED);
         assert_int_equal(why, SL_ADMIT_MANUALLY_PAUSED);
         memset(&st, 0, sizeof(st));
         assert_int_equal(sl_admission_decide(sl_sources_limits(s, "crm"),
-                                             sl_sources_pause(s, "crm"), &st, 20000,
-                                             &why, NULL),
+                                             sl_sources_pause(s, "crm"), &st, 20000, &why,
+                                             NULL),
                          SL_DECISION_ACCEPTED);
         memset(&st, 0, sizeof(st));
         assert_int_equal(sl_admission_decide(sl_sources_limits(s, "billing"),
@@ -191,23 +192,25 @@ static void bad_rows_are_refused(void **state)
         assert_null(sl_sources_build(&defaults, dup, 2, NULL, 0, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "'a'"));
         assert_non_null(strstr(errstr, "twice"));
-        assert_null(sl_sources_build(&defaults, zero_window, 1, NULL, 0, errstr,
-                                     sizeof(errstr)));
+        assert_null(
+            sl_sources_build(&defaults, zero_window, 1, NULL, 0, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "'w'"));
         assert_non_null(strstr(errstr, "window_ms"));
-        assert_null(sl_sources_build(&defaults, negative, 1, NULL, 0, errstr,
-                                     sizeof(errstr)));
+        assert_null(
+            sl_sources_build(&defaults, negative, 1, NULL, 0, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "'n'"));
-        assert_null(sl_sources_build(&defaults, no_id, 1, NULL, 0, errstr, sizeof(errstr)));
+        assert_null(
+            sl_sources_build(&defaults, no_id, 1, NULL, 0, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "no id"));
-        assert_null(sl_sources_build(&defaults, NULL, 0, twice, 2, errstr, sizeof(errstr)));
+        assert_null(
+            sl_sources_build(&defaults, NULL, 0, twice, 2, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "'p'"));
-        assert_null(sl_sources_build(&defaults, NULL, 0, before_1970, 1, errstr,
-                                     sizeof(errstr)));
+        assert_null(
+            sl_sources_build(&defaults, NULL, 0, before_1970, 1, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "'q'"));
         bad_defaults.window_ms = 0;
-        assert_null(sl_sources_build(&bad_defaults, NULL, 0, NULL, 0, errstr,
-                                     sizeof(errstr)));
+        assert_null(
+            sl_sources_build(&bad_defaults, NULL, 0, NULL, 0, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "default"));
 }
 

@@ -208,7 +208,8 @@ static void say_pg_error(const char *cmd, PGconn *pg, PGresult *res, const char 
 {
         const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
-        fprintf(stderr, "sluicectl %s: %s: %s", cmd, what, msg ? msg : PQerrorMessage(pg));
+        fprintf(stderr, "sluicectl %s: %s: %s", cmd, what,
+                msg ? msg : PQerrorMessage(pg));
         if (msg)
                 fputc('\n', stderr);
         if (strcmp(sl_pg_sqlstate(res), "42P01") == 0)
@@ -420,9 +421,10 @@ static int pause_list(const sl_conf_t *conf)
         res = PQexecParams(
             pg,
             "SELECT source, CASE WHEN until IS NOT NULL AND until <= now() "
-            "THEN 'expired' ELSE 'yes' END, " TS("paused_at") ", "
-            "coalesce(" TS("until") ", 'resumed'), paused_by, reason "
-            "FROM pauses ORDER BY source",
+            "THEN 'expired' ELSE 'yes' END, " TS(
+                "paused_at") ", "
+                             "coalesce(" TS("until") ", 'resumed'), paused_by, reason "
+                                                     "FROM pauses ORDER BY source",
             0, NULL, NULL, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 say_pg_error("pause", pg, res, "reading pauses");
@@ -447,10 +449,13 @@ static int pause_history(const sl_conf_t *conf, const char *id)
                 return 1;
         res = PQexecParams(
             pg,
-            "SELECT source, " TS("paused_at") ", coalesce(" TS("until") ", 'resumed'), "
-            "paused_by, reason, coalesce(" TS("resumed_at") ", ''), "
-            "coalesce(resumed_by, '') FROM pause_history "
-            "WHERE $1::text IS NULL OR source = $1 ORDER BY id DESC",
+            "SELECT source, " TS("paused_at") ", coalesce(" TS(
+                "until") ", 'resumed'), "
+                         "paused_by, reason, coalesce(" TS(
+                             "resumed_at") ", ''), "
+                                           "coalesce(resumed_by, '') FROM pause_history "
+                                           "WHERE $1::text IS NULL OR source = $1 ORDER "
+                                           "BY id DESC",
             1, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 say_pg_error("pause", pg, res, "reading pause_history");
@@ -485,7 +490,8 @@ int sl_cmd_pause(sl_conf_t *conf, int argc, char **argv)
         } else if (strcmp(action, "history") == 0) {
                 if (argc > 3)
                         return usage_error("pause", "unexpected argument '%s'", argv[3]);
-                if (argc == 3 && check_text("pause", "source ID", argv[2], SL_SOURCE_ID_MAX))
+                if (argc == 3 &&
+                    check_text("pause", "source ID", argv[2], SL_SOURCE_ID_MAX))
                         return 2;
                 rc = pause_history(conf, argc == 3 ? argv[2] : NULL);
         } else {
@@ -522,13 +528,14 @@ int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv)
         if (!pg)
                 return 1;
         rc = 1;
-        res = PQexecParams(pg,
-                           "WITH old AS (DELETE FROM pauses WHERE source = $1 RETURNING *) "
-                           "INSERT INTO pause_history (source, paused_at, until, reason, "
-                           "paused_by, resumed_at, resumed_by) "
-                           "SELECT source, paused_at, until, reason, paused_by, now(), $2 "
-                           "FROM old RETURNING reason, paused_by",
-                           2, NULL, params, NULL, NULL, 0);
+        res =
+            PQexecParams(pg,
+                         "WITH old AS (DELETE FROM pauses WHERE source = $1 RETURNING *) "
+                         "INSERT INTO pause_history (source, paused_at, until, reason, "
+                         "paused_by, resumed_at, resumed_by) "
+                         "SELECT source, paused_at, until, reason, paused_by, now(), $2 "
+                         "FROM old RETURNING reason, paused_by",
+                         2, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 say_pg_error("resume", pg, res, "resuming");
         } else if (PQntuples(res) == 0) {

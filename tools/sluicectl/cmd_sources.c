@@ -61,9 +61,8 @@ static int check_id(const char *id)
         }
         for (const unsigned char *c = (const unsigned char *)id; *c; c++) {
                 if (*c < 0x20 || *c == 0x7f) {
-                        fprintf(stderr,
-                                "sluicectl sources: source ID contains a control "
-                                "character\n");
+                        fprintf(stderr, "sluicectl sources: source ID contains a control "
+                                        "character\n");
                         return -1;
                 }
         }
@@ -87,7 +86,8 @@ static int parse_count(const char *flag, const char *val, int64_t min, int64_t *
         if (*end)
                 goto bad;
         if (n < min) {
-                fprintf(stderr, "sluicectl sources: %s: %s is out of range (must be >= %lld)\n",
+                fprintf(stderr,
+                        "sluicectl sources: %s: %s is out of range (must be >= %lld)\n",
                         flag, val, (long long)min);
                 return -1;
         }
@@ -113,7 +113,8 @@ static void say_pg_error(PGconn *pg, PGresult *res, const char *what)
 {
         const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
-        fprintf(stderr, "sluicectl sources: %s: %s", what, msg ? msg : PQerrorMessage(pg));
+        fprintf(stderr, "sluicectl sources: %s: %s", what,
+                msg ? msg : PQerrorMessage(pg));
         if (msg)
                 fputc('\n', stderr);
         if (strcmp(sl_pg_sqlstate(res), "42P01") == 0)
@@ -149,8 +150,9 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name,
 
 static int sources_set(const sl_conf_t *conf, int argc, char **argv)
 {
-        static const char *const flags[] = {"--limit",    "--window-ms",   "--pause-after",
-                                            "--pause-ms", "--description", "--by"};
+        static const char *const flags[] = {"--limit",       "--window-ms",
+                                            "--pause-after", "--pause-ms",
+                                            "--description", "--by"};
         const char *vals[6] = {NULL};
         const char *id = NULL, *user = getenv("USER");
         char num[4][24];
@@ -241,9 +243,9 @@ static int sources_set(const sl_conf_t *conf, int argc, char **argv)
 static int sources_get(const sl_conf_t *conf, const char *id)
 {
         static const char *const keys[] = {
-            "id",          "rate_limit", "window_ms",  "pause_after",   "pause_ms",
-            "description", "updated_at", "updated_by", "paused",        "paused_at",
-            "paused_until", "paused_by", "pause_reason"};
+            "id",           "rate_limit", "window_ms",   "pause_after", "pause_ms",
+            "description",  "updated_at", "updated_by",  "paused",      "paused_at",
+            "paused_until", "paused_by",  "pause_reason"};
         const char *params[1] = {id};
         PGconn *pg = connect_or_say(conf);
         PGresult *res;
@@ -254,18 +256,41 @@ static int sources_get(const sl_conf_t *conf, const char *id)
         res = PQexecParams(
             pg,
             "SELECT s.id, s.rate_limit, s.window_ms, s.pause_after, s.pause_ms, "
-            "coalesce(s.description, ''), " TS("s.updated_at") ", s.updated_by, "
-            "CASE WHEN p.source IS NULL THEN 'no' "
-            "WHEN p.until IS NOT NULL AND p.until <= now() THEN 'expired' ELSE 'yes' END, "
-            TS("p.paused_at") ", coalesce(" TS("p.until") ", CASE WHEN p.source IS NULL "
-            "THEN NULL ELSE 'resumed' END), p.paused_by, p.reason "
-            "FROM sources s LEFT JOIN pauses p ON p.source = s.id WHERE s.id = $1",
+            "coalesce(s.description, ''), " TS(
+                "s.updated_at") ", s.updated_by, "
+                                "CASE WHEN p.source IS NULL THEN 'no' "
+                                "WHEN p.until IS NOT NULL AND p.until <= now() THEN "
+                                "'expired' ELSE 'yes' END, " TS(
+                                    "p.paused_at") ", coalesce(" TS("p.until") ", CASE "
+                                                                               "WHEN "
+                                                                               "p.source "
+                                                                               "IS NULL "
+                                                                               "THEN "
+                                                                               "NULL "
+                                                                               "ELSE "
+                                                                               "'resumed'"
+                                                                               " END), "
+                                                                               "p.paused_"
+                                                                               "by, "
+                                                                               "p.reason "
+                                                                               "FROM "
+                                                                               "sources "
+                                                                               "s LEFT "
+                                                                               "JOIN "
+                                                                               "pauses p "
+                                                                               "ON "
+                                                                               "p.source "
+                                                                               "= s.id "
+                                                                               "WHERE "
+                                                                               "s.id = "
+                                                                               "$1",
             1, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 say_pg_error(pg, res, "reading sources");
         } else if (PQntuples(res) == 0) {
-                fprintf(stderr, "sluicectl sources: no source '%s' (its events get the "
-                                "admission.default.* limits)\n",
+                fprintf(stderr,
+                        "sluicectl sources: no source '%s' (its events get the "
+                        "admission.default.* limits)\n",
                         id);
         } else {
                 for (int c = 0; c < (int)(sizeof(keys) / sizeof(keys[0])); c++) {
@@ -294,9 +319,10 @@ static int sources_list(const sl_conf_t *conf)
             pg,
             "SELECT s.id, s.rate_limit, s.window_ms, s.pause_after, s.pause_ms, "
             "CASE WHEN p.source IS NULL THEN 'no' "
-            "WHEN p.until IS NOT NULL AND p.until <= now() THEN 'expired' ELSE 'yes' END, "
-            TS("s.updated_at") ", s.updated_by, coalesce(s.description, '') "
-            "FROM sources s LEFT JOIN pauses p ON p.source = s.id ORDER BY s.id",
+            "WHEN p.until IS NOT NULL AND p.until <= now() THEN 'expired' ELSE 'yes' "
+            "END, " TS("s.updated_at") ", s.updated_by, coalesce(s.description, '') "
+                                       "FROM sources s LEFT JOIN pauses p ON p.source = "
+                                       "s.id ORDER BY s.id",
             0, NULL, NULL, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 say_pg_error(pg, res, "reading sources");
