@@ -4,6 +4,8 @@
  * manual pauses handed to admission with their expiry, bad rows refused with words,
  * and lookups over 10,000 sources.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,13 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "config/config.h"
 #include "limits/admission.h"
 #include "limits/sources.h"
+#include "pg/watch.h"
 
 static const sl_limits_t defaults = {
     .limit = 0, .window_ms = 1000, .pause_after = 0, .pause_ms = 60000};
@@ -293,6 +298,84 @@ static void ten_thousand_sources(void **state)
         free(names);
 }
 
+/* A loopback port nobody listens on. */
+static int closed_port(void)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        socklen_t len = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+        port = ntohs(sa.sin_port);
+        close(fd);
+        return port;
+}
+
+/* No server: the watch and the one-shot load fail with words and no password. */
+static void watch_fails_cleanly_without_server(void **state)
+{
+        char errstr[512], port[16];
+        sl_conf_t *conf = sl_conf_new();
+
+        (void)state;
+        snprintf(port, sizeof(port), "%d", closed_port());
+        assert_int_equal(sl_conf_set(conf, "pg.port", port, errstr, sizeof(errstr)), 0);
+        assert_int_equal(
+            sl_conf_set(conf, "pg.password", "Sup3r-s3cret-pw", errstr, sizeof(errstr)),
+            0);
+        errstr[0] = '\0';
+        assert_null(sl_sources_watch_new(conf, errstr, sizeof(errstr)));
+        assert_true(strlen(errstr) > 0);
+        assert_null(strstr(errstr, "Sup3r-s3cret-pw"));
+        errstr[0] = '\0';
+        assert_null(sl_sources_load(NULL, conf, errstr, sizeof(errstr)));
+        assert_non_null(strstr(errstr, "no connection"));
+        sl_sources_watch_destroy(NULL); /* NULL-safe */
+        sl_conf_destroy(conf);
+}
+
+static void *never_built(const PGresult *res, void *opaque, char *errstr,
+                         size_t errstr_size)
+{
+        (void)res;
+        (void)opaque;
+        snprintf(errstr, errstr_size, "not reached");
+        return NULL;
+}
+
+static void never_destroyed(void *snap)
+{
+        (void)snap;
+}
+
+/* The channel goes into LISTEN unquoted, so only plain identifiers are taken. */
+static void watch_refuses_bad_channels(void **state)
+{
+        char errstr[256];
+        sl_conf_t *conf = sl_conf_new();
+        sl_pg_watch_conf_t wc = {.name = "t",
+                                 .channel = "x; DROP TABLE sources",
+                                 .sql = "SELECT 1",
+                                 .build = never_built,
+                                 .destroy = never_destroyed};
+
+        (void)state;
+        assert_null(sl_pg_watch_new(conf, &wc, errstr, sizeof(errstr)));
+        assert_non_null(strstr(errstr, "channel"));
+        wc.channel = "";
+        assert_null(sl_pg_watch_new(conf, &wc, errstr, sizeof(errstr)));
+        wc.channel = "Upper";
+        assert_null(sl_pg_watch_new(conf, &wc, errstr, sizeof(errstr)));
+        wc.channel = "sluice_config";
+        wc.build = NULL;
+        assert_null(sl_pg_watch_new(conf, &wc, errstr, sizeof(errstr)));
+        sl_pg_watch_destroy(NULL); /* NULL-safe */
+        sl_conf_destroy(conf);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -302,6 +385,8 @@ int main(void)
             cmocka_unit_test(pauses_and_expiry),
             cmocka_unit_test(bad_rows_are_refused),
             cmocka_unit_test(ten_thousand_sources),
+            cmocka_unit_test(watch_fails_cleanly_without_server),
+            cmocka_unit_test(watch_refuses_bad_channels),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
