@@ -58,6 +58,7 @@ _sl_cleanup() {
         if [ "$_sl_pg_started" = 1 ]; then
                 pg_sh stop >/dev/null 2>&1
         fi
+        kill "$_sl_guard_pid" 2>/dev/null
         if [ "$rc" -ne 0 ] || [ "${SLUICE_KEEP_TMP:-0}" = 1 ]; then
                 for f in "$T"/*.log; do
                         [ -f "$f" ] || continue
@@ -72,6 +73,17 @@ _sl_cleanup() {
 }
 trap _sl_cleanup EXIT
 trap 'exit 130' INT TERM
+
+# A guard for when this shell dies without running the trap (SIGKILL, e.g. a CTest
+# timeout): it kills what the test started and stops its Postgres.  Its output goes to
+# /dev/null so it never holds CTest's pipes open.
+(
+        trap - EXIT
+        while kill -0 $$ 2>/dev/null; do sleep 1; done
+        [ -f "$T/.pids" ] && while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$T/.pids"
+        [ -d "$T/pg/data" ] && SLUICE_PG_DIR=$T/pg "$SRC/scripts/pg.sh" stop
+) </dev/null >/dev/null 2>&1 &
+_sl_guard_pid=$!
 
 # A TCP port nobody listens on right now.
 free_port() {
@@ -89,7 +101,7 @@ wait_until() {
 }
 
 # Remember a background process so the trap stops it.
-track_pid() { _sl_pids+=("$1"); }
+track_pid() { _sl_pids+=("$1"); echo "$1" >>"$T/.pids"; }
 untrack_pid() {
         local keep=() p
         for p in "${_sl_pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
