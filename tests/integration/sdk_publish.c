@@ -37,8 +37,8 @@ static const char *str_or_null(json_t *obj, const char *key)
 }
 
 /* Publish one JSON line.  Returns SL_OK or an error with errstr set. */
-static int publish_line(sl_publisher_t *pub, const char *line, size_t lineno, char *errstr,
-                        size_t errstr_size)
+static int publish_line(sl_publisher_t *pub, const char *line, size_t lineno,
+                        char *errstr, size_t errstr_size)
 {
         json_error_t jerr;
         json_t *obj = json_loads(line, 0, &jerr), *meta, *v;
@@ -64,14 +64,16 @@ static int publish_line(sl_publisher_t *pub, const char *line, size_t lineno, ch
         if ((v = json_object_get(obj, "payload"))) {
                 payload = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
                 if (!payload) {
-                        snprintf(errstr, errstr_size, "line %zu: cannot encode payload", lineno);
+                        snprintf(errstr, errstr_size, "line %zu: cannot encode payload",
+                                 lineno);
                         goto done;
                 }
                 ev.payload = payload;
         }
         if ((meta = json_object_get(obj, "metadata")) && json_is_object(meta)) {
                 const char *k;
-                json_object_foreach(meta, k, v) {
+                json_object_foreach(meta, k, v)
+                {
                         if (ev.meta_cnt == SL_IT_MAX_META || !json_is_string(v)) {
                                 snprintf(errstr, errstr_size,
                                          "line %zu: metadata: at most %d string values",
@@ -107,12 +109,15 @@ int main(int argc, char **argv)
         int rc = 1;
 
         if (argc > 1) {
-                fprintf(stderr, "usage: %s < events.jsonl   (SLUICE_KAFKA_BOOTSTRAP_SERVERS "
-                                "names the brokers)\n", argv[0]);
+                fprintf(stderr,
+                        "usage: %s < events.jsonl   (SLUICE_KAFKA_BOOTSTRAP_SERVERS "
+                        "names the brokers)\n",
+                        argv[0]);
                 return 2;
         }
         if (!bootstrap || !*bootstrap) {
-                fprintf(stderr, "sluice-it-publish: SLUICE_KAFKA_BOOTSTRAP_SERVERS is not set\n");
+                fprintf(stderr,
+                        "sluice-it-publish: SLUICE_KAFKA_BOOTSTRAP_SERVERS is not set\n");
                 return 2;
         }
         pub = sl_publisher_new(props, dr_cb, NULL, errstr, sizeof(errstr));
