@@ -21,7 +21,7 @@
 #include "kafka/kafka.h"
 #include "sluice/err.h"
 
-#define TOPICS_TIMEOUT_MS 30000
+#define TOPICS_TIMEOUT_MS 15000
 
 static const char topics_usage[] =
         "usage: sluicectl topics ensure|list\n"
@@ -188,20 +188,26 @@ int sl_cmd_topics(sl_conf_t *conf, int argc, char **argv)
                 return 1;
         }
         rc = SL_OK;
-        if (ensure && check_topics(rk, specs, n, 1, 1) != 0) {
+        bad = ensure ? check_topics(rk, specs, n, 1, 1) : 0;
+        if (bad > 0) {
                 /* Something to create.  No controller means no CreateTopics (the
                  * devbroker's mock cluster): say so instead of waiting it out. */
-                if (!has_controller(rk))
+                if (!has_controller(rk)) {
                         printf("no controller: this cluster cannot create topics "
                                "(sluice-devbroker creates its own at start)\n");
-                else
+                } else {
                         rc = create_topics(rk, specs, n);
-                /* New topics take a moment to show in every broker's metadata. */
-                for (int tries = 0; rc == SL_OK && tries < 50; tries++) {
-                        if (check_topics(rk, specs, n, 1, 1) == 0)
-                                break;
-                        rd_kafka_poll(rk, 200);
+                        /* New topics take a moment to reach every broker's metadata. */
+                        for (int tries = 0; rc == SL_OK && tries < 50; tries++) {
+                                if (check_topics(rk, specs, n, 1, 1) <= 0)
+                                        break;
+                                rd_kafka_poll(rk, 200);
+                        }
                 }
+        }
+        if (bad < 0) {
+                rd_kafka_destroy(rk);
+                return 1;
         }
         bad = check_topics(rk, specs, n, ensure, 0);
         rd_kafka_destroy(rk);
