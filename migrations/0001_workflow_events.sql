@@ -23,7 +23,10 @@ CREATE TABLE workflow_events_default PARTITION OF workflow_events DEFAULT;
 
 CREATE INDEX workflow_events_type_idx ON workflow_events (type);
 CREATE INDEX workflow_events_source_idx ON workflow_events (source);
-CREATE INDEX workflow_events_occurred_at_idx ON workflow_events (occurred_at);
+-- occurred_at: BRIN, not B-tree.  Each daily partition is filled roughly in time
+-- order, so block ranges summarise it well; a B-tree here cost a fifth of the COPY
+-- rate (measured: 300k rows, PK + type + source, 1 connection).
+CREATE INDEX workflow_events_occurred_at_idx ON workflow_events USING brin (occurred_at);
 
 -- Create the daily partitions workflow_events_pYYYYMMDD, [day, day + 1) in UTC, from
 -- days_back days before today (UTC) to days_ahead days after it, where missing.

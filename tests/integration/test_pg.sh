@@ -76,7 +76,7 @@ for t in workflow_events workflow_events_default dead_letters event_types schema
         assert_eq "table $t exists" "$t" "$(sql "select to_regclass('$t')")"
 done
 assert_eq "workflow_events column order" \
-        "id,type,source,occurred_at,received_at,payload,correlation_id,ttl_ms,metadata,kafka_partition,kafka_offset,status" \
+        "id,type,source,occurred_at,received_at,payload,correlation_id,ttl_ms,metadata,kafka_partition,kafka_offset,status,reason,decided_at,attempt" \
         "$(sql "select string_agg(attname, ',' order by attnum) from pg_attribute
                 where attrelid = 'workflow_events'::regclass and attnum > 0 and not attisdropped")"
 for d in 0 -7 14; do
