@@ -5,8 +5,9 @@
  *
  *   example-publish [-b HOST:PORT] [-s SOURCE] [-t TYPE] [-n COUNT]
  *
- * Bootstrap servers: -b, else SLUICE_KAFKA_BOOTSTRAP_SERVERS, else the SDK's fallback
- * (the devbroker's bootstrap file, .sluice/bootstrap.txt).
+ * Bootstrap servers: -b, else SLUICE_KAFKA_BOOTSTRAP_SERVERS, else the SDK's fallback:
+ * the devbroker's bootstrap file (SLUICE_DEVBROKER_BOOTSTRAP_FILE, default
+ * .sluice/bootstrap.txt).  The SDK itself reads no environment: props are all it takes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ static void on_delivery(const char *id, int err, const char *errstr, void *opaqu
 int main(int argc, char **argv)
 {
         const char *bootstrap = getenv("SLUICE_KAFKA_BOOTSTRAP_SERVERS");
+        const char *bootstrap_file = getenv("SLUICE_DEVBROKER_BOOTSTRAP_FILE");
         const char *source = "example-c", *type = "example.published";
         long count = 10;
         char errstr[512], id[37], payload[64];
@@ -52,11 +54,18 @@ int main(int argc, char **argv)
         }
 
         /* Configuration is key/value pairs, the same keys sluice's processes take. */
-        const char *props[] = {
-                "topic.prefix", "sluice.",
-                bootstrap ? "kafka.bootstrap.servers" : NULL, bootstrap,
-                NULL,
-        };
+        const char *props[8], **p = props;
+
+        *p++ = "topic.prefix";
+        *p++ = "sluice.";
+        if (bootstrap && *bootstrap) {
+                *p++ = "kafka.bootstrap.servers";
+                *p++ = bootstrap;
+        } else if (bootstrap_file && *bootstrap_file) {
+                *p++ = "devbroker.bootstrap.file";
+                *p++ = bootstrap_file;
+        }
+        *p = NULL;
         pub = sl_publisher_new(props, on_delivery, NULL, errstr, sizeof(errstr));
         if (!pub) {
                 fprintf(stderr, "sl_publisher_new: %s\n", errstr);

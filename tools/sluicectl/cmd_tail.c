@@ -116,36 +116,14 @@ static void store_offset(rd_kafka_t *rk, const rd_kafka_message_t *m, long long 
                 rd_kafka_commit(rk, NULL, 1 /* async */);
 }
 
-/* One record as a JSON line on stdout. */
-static void print_record(const sl_codec_t *codec, sl_envelope_t *env, rd_kafka_message_t *m)
+/* The record's Kafka fields, as ',"_partition":...,"_headers":{...}' (no braces), for
+ * appending to an object.  Caller frees with free(). */
+static char *kafka_fields(rd_kafka_message_t *m)
 {
-        json_t *obj = NULL, *hdrs = json_object();
+        json_t *hdrs = json_object(), *key;
         rd_kafka_headers_t *kh = NULL;
-        sl_reject_t rej;
-        char *line;
+        char *hdrs_text, *key_text, *out = NULL;
 
-        if (sl_envelope_decode(codec, m->payload, m->len, env, &rej) == SL_OK) {
-                char *text = sl_envelope_to_json(env);
-
-                obj = text ? json_loads(text, 0, NULL) : NULL;
-                free(text);
-        } else {
-                char err[300];
-
-                snprintf(err, sizeof(err), "%s: %s", sl_reject_code_str(rej.code), rej.msg);
-                obj = json_object();
-                json_object_set_new(obj, "_raw_hex", raw_hex(m->payload, m->len));
-                json_object_set_new(obj, "_error", json_string(err));
-        }
-        if (!obj) {
-                obj = json_object();
-                json_object_set_new(obj, "_raw_hex", raw_hex(m->payload, m->len));
-                json_object_set_new(obj, "_error", json_string("cannot render envelope"));
-        }
-        json_object_set_new(obj, "_partition", json_integer(m->partition));
-        json_object_set_new(obj, "_offset", json_integer(m->offset));
-        json_object_set_new(obj, "_timestamp", json_integer(rd_kafka_message_timestamp(m, NULL)));
-        json_object_set_new(obj, "_key", m->key ? bytes_json(m->key, m->key_len) : json_null());
         if (rd_kafka_message_headers(m, &kh) == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 const char *name;
                 const void *val;
@@ -156,14 +134,63 @@ static void print_record(const sl_codec_t *codec, sl_envelope_t *env, rd_kafka_m
                      i++)
                         json_object_set_new(hdrs, name, val ? bytes_json(val, size) : json_null());
         }
-        json_object_set_new(obj, "_headers", hdrs);
-        line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (line) {
-                fputs(line, stdout);
-                fputc('\n', stdout);
-                free(line);
+        key = m->key ? bytes_json(m->key, m->key_len) : json_null();
+        hdrs_text = json_dumps(hdrs, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        key_text = json_dumps(key, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (hdrs_text && key_text &&
+            asprintf(&out, ",\"_partition\":%d,\"_offset\":%lld,\"_timestamp\":%lld,"
+                           "\"_key\":%s,\"_headers\":%s",
+                     (int)m->partition, (long long)m->offset,
+                     (long long)rd_kafka_message_timestamp(m, NULL), key_text,
+                     hdrs_text) < 0)
+                out = NULL;
+        free(hdrs_text);
+        free(key_text);
+        json_decref(key);
+        json_decref(hdrs);
+        return out;
+}
+
+/* One record as a JSON line on stdout.  The envelope's own JSON is extended in place
+ * (no re-parse): tail must keep up with a busy topic. */
+static void print_record(const sl_codec_t *codec, sl_envelope_t *env, rd_kafka_message_t *m)
+{
+        char *fields = kafka_fields(m), *text = NULL, *hex;
+        sl_reject_t rej;
+        size_t len;
+
+        if (!fields) {
+                fprintf(stderr, "sluicectl tail: out of memory\n");
+                return;
         }
-        json_decref(obj);
+        if (sl_envelope_decode(codec, m->payload, m->len, env, &rej) == SL_OK) {
+                text = sl_envelope_to_json(env);
+                if (text && (len = strlen(text)) > 1 && text[len - 1] == '}') {
+                        fwrite(text, 1, len - 1, stdout);
+                        printf("%s}\n", fields);
+                        goto done;
+                }
+                rej.code = SL_REJECT_DECODE;
+                snprintf(rej.msg, sizeof(rej.msg), "cannot render the envelope as JSON");
+        }
+        {
+                char err[300];
+                json_t *obj = json_object();
+
+                snprintf(err, sizeof(err), "%s: %s", sl_reject_code_str(rej.code), rej.msg);
+                json_object_set_new(obj, "_raw_hex", raw_hex(m->payload, m->len));
+                json_object_set_new(obj, "_error", json_string(err));
+                hex = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                json_decref(obj);
+                if (hex && (len = strlen(hex)) > 1) {
+                        fwrite(hex, 1, len - 1, stdout);
+                        printf("%s}\n", fields);
+                }
+                free(hex);
+        }
+done:
+        free(text);
+        free(fields);
 }
 
 /* Partitions of topic, from a metadata request for every topic (asking for one topic
