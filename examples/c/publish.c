@@ -42,13 +42,23 @@ int main(int argc, char **argv)
 
         while ((opt = getopt(argc, argv, "b:s:t:n:")) != -1) {
                 switch (opt) {
-                case 'b': bootstrap = optarg; break;
-                case 's': source = optarg; break;
-                case 't': type = optarg; break;
-                case 'n': count = strtol(optarg, NULL, 10); break;
+                case 'b':
+                        bootstrap = optarg;
+                        break;
+                case 's':
+                        source = optarg;
+                        break;
+                case 't':
+                        type = optarg;
+                        break;
+                case 'n':
+                        count = strtol(optarg, NULL, 10);
+                        break;
                 default:
-                        fprintf(stderr, "usage: %s [-b HOST:PORT] [-s SOURCE] [-t TYPE] "
-                                        "[-n COUNT]\n", argv[0]);
+                        fprintf(stderr,
+                                "usage: %s [-b HOST:PORT] [-s SOURCE] [-t TYPE] "
+                                "[-n COUNT]\n",
+                                argv[0]);
                         return 2;
                 }
         }
@@ -75,13 +85,13 @@ int main(int argc, char **argv)
         for (long i = 0; i < count; i++) {
                 const char *keys[] = {"example"}, *vals[] = {"c"};
                 sl_event_t ev = {
-                        .type = type,
-                        .source = source,   /* the partition key */
-                        .payload = payload, /* a JSON object */
-                        .meta_cnt = 1,
-                        .meta_keys = keys,
-                        .meta_vals = vals,
-                        /* id NULL: a new UUIDv4; occurred_at 0: now */
+                    .type = type,
+                    .source = source,   /* the partition key */
+                    .payload = payload, /* a JSON object */
+                    .meta_cnt = 1,
+                    .meta_keys = keys,
+                    .meta_vals = vals,
+                    /* id NULL: a new UUIDv4; occurred_at 0: now */
                 };
 
                 snprintf(payload, sizeof(payload), "{\"n\":%ld}", i);

@@ -64,13 +64,14 @@ int sl_kafka_bootstrap(const sl_conf_t *conf, char *buf, size_t size, char *errs
                 while (*s == ' ' || *s == '\t')
                         s++;
                 e = s + strlen(s);
-                while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' ||
-                                 e[-1] == '\t'))
+                while (e > s &&
+                       (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
                         *--e = '\0';
         }
         if (!s || !*s) {
                 snprintf(errstr, errstr_size,
-                         "no Kafka brokers: the devbroker bootstrap file %s is empty", path);
+                         "no Kafka brokers: the devbroker bootstrap file %s is empty",
+                         path);
                 return SL_ERR_CONFIG;
         }
         if (strlen(s) >= size) {
@@ -87,7 +88,8 @@ static int kset(rd_kafka_conf_t *kconf, const char *name, const char *value, cha
 {
         char kerr[256];
 
-        if (rd_kafka_conf_set(kconf, name, value, kerr, sizeof(kerr)) != RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(kconf, name, value, kerr, sizeof(kerr)) !=
+            RD_KAFKA_CONF_OK) {
                 snprintf(errstr, errstr_size, "kafka.%s: %s", name, kerr);
                 return SL_ERR_CONFIG;
         }
@@ -111,7 +113,8 @@ static rd_kafka_conf_t *conf_new(const sl_conf_t *conf, const char *const *defau
         rd_kafka_conf_t *kconf = rd_kafka_conf_new();
         char servers[4096];
 
-        if (sl_kafka_bootstrap(conf, servers, sizeof(servers), errstr, errstr_size) != SL_OK)
+        if (sl_kafka_bootstrap(conf, servers, sizeof(servers), errstr, errstr_size) !=
+            SL_OK)
                 goto fail;
         rd_kafka_conf_set_log_cb(kconf, sl_kafka_log_cb);
         if (kset(kconf, "bootstrap.servers", servers, errstr, errstr_size) != SL_OK ||
@@ -141,12 +144,13 @@ static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *kconf, char
 }
 
 rd_kafka_t *sl_kafka_producer_new(const sl_conf_t *conf,
-                                  void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *,
-                                                    void *),
+                                  void (*dr_msg_cb)(rd_kafka_t *,
+                                                    const rd_kafka_message_t *, void *),
                                   void *opaque, char *errstr, size_t errstr_size)
 {
         /* Java-compatible key placement, no duplicates on retry, and batches big enough
          * for ~100k msg/s.  lz4 lets the devbroker keep ~4x more per partition. */
+        /* clang-format off */
         static const char *const defaults[] = {
                 "partitioner", "murmur2_random",
                 "enable.idempotence", "true",
@@ -159,6 +163,7 @@ rd_kafka_t *sl_kafka_producer_new(const sl_conf_t *conf,
                 "compression.type", "lz4",
                 NULL,
         };
+        /* clang-format on */
         rd_kafka_conf_t *kconf = conf_new(conf, defaults, errstr, errstr_size);
 
         if (!kconf)
@@ -177,6 +182,7 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
 {
         /* Offsets are committed by the caller after its effects are durable; the
          * fetch queue is raised so one consumer keeps up with ~100k msg/s. */
+        /* clang-format off */
         static const char *const defaults[] = {
                 "enable.auto.commit", "false",
                 "enable.auto.offset.store", "false",
@@ -187,6 +193,7 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
                 "max.partition.fetch.bytes", "4194304",
                 NULL,
         };
+        /* clang-format on */
         rd_kafka_conf_t *kconf;
         rd_kafka_t *rk;
         rd_kafka_resp_err_t err;

@@ -51,5 +51,6 @@ int32_t sl_kafka_partition_for(const void *key, size_t len, int32_t partitions)
 {
         if (partitions <= 0)
                 return -1;
-        return (int32_t)((sl__kafka_murmur2(key, len) & 0x7fffffffu) % (uint32_t)partitions);
+        return (int32_t)((sl__kafka_murmur2(key, len) & 0x7fffffffu) %
+                         (uint32_t)partitions);
 }

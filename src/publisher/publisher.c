@@ -21,8 +21,8 @@
 #include "envelope/envelope.h"
 #include "envelope/validate.h"
 #include "kafka/kafka.h"
-#include "sluice/err.h"
 #include "publisher/publisher_int.h"
+#include "sluice/err.h"
 #include "sluice/publisher.h"
 
 /* How long publish waits for room in a full producer queue before giving up. */
@@ -119,11 +119,14 @@ sl_publisher_t *sl_publisher_new(const char *const *props, sl_publisher_dr_cb_t 
         }
         for (; props && props[0]; props += 2) {
                 if (!props[1]) {
-                        snprintf(errstr, errstr_size, "%s: no value (props are key/value "
-                                                      "pairs ending with NULL)", props[0]);
+                        snprintf(errstr, errstr_size,
+                                 "%s: no value (props are key/value "
+                                 "pairs ending with NULL)",
+                                 props[0]);
                         goto fail_conf;
                 }
-                if (sl_conf_set(pub->own_conf, props[0], props[1], errstr, errstr_size) != 0)
+                if (sl_conf_set(pub->own_conf, props[0], props[1], errstr, errstr_size) !=
+                    0)
                         goto fail_conf;
         }
         if (publisher_init(pub, errstr, errstr_size) != SL_OK)
@@ -169,15 +172,15 @@ static int produce(sl_publisher_t *pub, const void *key, size_t key_len, void *v
                                 rd_kafka_header_add(hdrs, "correlation_id", -1,
                                                     correlation_id, -1);
                         if (traceparent)
-                                rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
+                                rd_kafka_header_add(hdrs, "traceparent", -1, traceparent,
+                                                    -1);
                 }
-                err = rd_kafka_producev(pub->rk, RD_KAFKA_V_RKT(pub->rkt),
-                                        RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                                        RD_KAFKA_V_KEY(key, key_len),
-                                        RD_KAFKA_V_VALUE(value, value_len),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(id),
-                                        RD_KAFKA_V_END);
+                err = rd_kafka_producev(
+                    pub->rk, RD_KAFKA_V_RKT(pub->rkt),
+                    RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, value_len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_HEADERS(hdrs),
+                    RD_KAFKA_V_OPAQUE(id), RD_KAFKA_V_END);
                 if (!err) /* the message owns value, hdrs and id now */
                         break;
                 if (hdrs)
@@ -188,13 +191,14 @@ static int produce(sl_publisher_t *pub, const void *key, size_t key_len, void *v
                                 char ferr[256];
 
                                 rd_kafka_fatal_error(pub->rk, ferr, sizeof(ferr));
-                                snprintf(errstr, errstr_size, "producer failed: %s", ferr);
+                                snprintf(errstr, errstr_size, "producer failed: %s",
+                                         ferr);
                         } else {
                                 snprintf(errstr, errstr_size, "produce: %s%s",
                                          rd_kafka_err2str(err),
                                          err == RD_KAFKA_RESP_ERR__QUEUE_FULL
-                                                 ? " (no room for 30 s: is the broker up?)"
-                                                 : "");
+                                             ? " (no room for 30 s: is the broker up?)"
+                                             : "");
                         }
                         free(value);
                         free(id);
@@ -214,8 +218,10 @@ static int event_id(const sl_event_t *ev, char out[37], char *errstr, size_t err
         if (!ev->id) {
                 uuid_generate_random(uu);
         } else if (strlen(ev->id) != 36 || uuid_parse(ev->id, uu) != 0) {
-                snprintf(errstr, errstr_size, "bad_id: id \"%.40s\" is not a UUID "
-                                              "(8-4-4-4-12 hex digits)", ev->id);
+                snprintf(errstr, errstr_size,
+                         "bad_id: id \"%.40s\" is not a UUID "
+                         "(8-4-4-4-12 hex digits)",
+                         ev->id);
                 return SL_ERR_INVALID;
         }
         uuid_unparse_lower(uu, out);
@@ -241,8 +247,10 @@ int sl_publisher_publish(sl_publisher_t *pub, const sl_event_t *ev, char *id_out
         if (event_id(ev, env.id, errstr, errstr_size) != SL_OK)
                 return SL_ERR_INVALID;
         if (ev->meta_cnt && (!ev->meta_keys || !ev->meta_vals)) {
-                snprintf(errstr, errstr_size, "meta_cnt is %zu but meta_keys/meta_vals "
-                                              "are NULL", ev->meta_cnt);
+                snprintf(errstr, errstr_size,
+                         "meta_cnt is %zu but meta_keys/meta_vals "
+                         "are NULL",
+                         ev->meta_cnt);
                 return SL_ERR_INVALID;
         }
         env.type = ev->type;
@@ -262,7 +270,8 @@ int sl_publisher_publish(sl_publisher_t *pub, const sl_event_t *ev, char *id_out
         vopts.now_ms = now_ms();
         vopts.max_future_ms = pub->max_future_ms;
         if (sl_envelope_validate(&env, &vopts, NULL, &rej) != SL_OK) {
-                snprintf(errstr, errstr_size, "%s: %s", sl_reject_code_str(rej.code), rej.msg);
+                snprintf(errstr, errstr_size, "%s: %s", sl_reject_code_str(rej.code),
+                         rej.msg);
                 return SL_ERR_INVALID;
         }
         for (size_t i = 0; i < ev->meta_cnt; i++)
@@ -323,7 +332,8 @@ void sl_publisher_destroy(sl_publisher_t *pub)
                 return;
         if (rd_kafka_flush(pub->rk, 10000) == RD_KAFKA_RESP_ERR__TIMED_OUT) {
                 /* Fail what is left, so its delivery reports run (and free the ids). */
-                rd_kafka_purge(pub->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+                rd_kafka_purge(pub->rk,
+                               RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
                 rd_kafka_flush(pub->rk, 1000);
         }
         rd_kafka_topic_destroy(pub->rkt);

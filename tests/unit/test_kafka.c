@@ -17,7 +17,8 @@
 #include "kafka/kafka.h"
 #include "sluice/err.h"
 
-static sl_conf_t *conf_with(const char *k1, const char *v1, const char *k2, const char *v2)
+static sl_conf_t *conf_with(const char *k1, const char *v1, const char *k2,
+                            const char *v2)
 {
         char errstr[256];
         sl_conf_t *conf = sl_conf_new();
@@ -37,12 +38,12 @@ static void test_murmur2_java_vectors(void **state)
                 const char *key;
                 int32_t want;
         } cases[] = {
-                {"21", -973932308},
-                {"foobar", -790332482},
-                {"a-little-bit-long-string", -985981536},
-                {"a-little-bit-longer-string", -1486304829},
-                {"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971},
-                {"abc", 479470107},
+            {"21", -973932308},
+            {"foobar", -790332482},
+            {"a-little-bit-long-string", -985981536},
+            {"a-little-bit-longer-string", -1486304829},
+            {"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971},
+            {"abc", 479470107},
         };
         (void)state;
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -58,17 +59,17 @@ static void test_murmur2_librdkafka_vectors(void **state)
                 const char *key;
                 uint32_t want;
         } cases[] = {
-                {"kafka", 0xd067cf64u},
-                {"giberish123456789", 0x8f552b0cu},
-                {"1234", 0x9fc97b14u},
-                {"234", 0xe7c009cau},
-                {"34", 0x873930dau},
-                {"4", 0x5a4b5ca1u},
-                {"PreAmbleWillBeRemoved,ThePrePartThatIs", 0x78424f1cu},
-                {"reAmbleWillBeRemoved,ThePrePartThatIs", 0x4a62b377u},
-                {"eAmbleWillBeRemoved,ThePrePartThatIs", 0xe0e4e09eu},
-                {"AmbleWillBeRemoved,ThePrePartThatIs", 0x62b8b43fu},
-                {"", 0x106e08d9u},
+            {"kafka", 0xd067cf64u},
+            {"giberish123456789", 0x8f552b0cu},
+            {"1234", 0x9fc97b14u},
+            {"234", 0xe7c009cau},
+            {"34", 0x873930dau},
+            {"4", 0x5a4b5ca1u},
+            {"PreAmbleWillBeRemoved,ThePrePartThatIs", 0x78424f1cu},
+            {"reAmbleWillBeRemoved,ThePrePartThatIs", 0x4a62b377u},
+            {"eAmbleWillBeRemoved,ThePrePartThatIs", 0xe0e4e09eu},
+            {"AmbleWillBeRemoved,ThePrePartThatIs", 0x62b8b43fu},
+            {"", 0x106e08d9u},
         };
         (void)state;
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -85,9 +86,10 @@ static void test_partition_for_matches_librdkafka(void **state)
         for (int n = 1; n <= 64; n += 7) {
                 for (int i = 0; i < 500; i++) {
                         int len = snprintf(key, sizeof(key), "src-%03d/%d", i, i * 7919);
-                        int32_t want = rd_kafka_msg_partitioner_murmur2(NULL, key, (size_t)len,
-                                                                       n, NULL, NULL);
-                        assert_int_equal(sl_kafka_partition_for(key, (size_t)len, n), want);
+                        int32_t want = rd_kafka_msg_partitioner_murmur2(
+                            NULL, key, (size_t)len, n, NULL, NULL);
+                        assert_int_equal(sl_kafka_partition_for(key, (size_t)len, n),
+                                         want);
                 }
         }
         /* Java: toPositive(-973932308) % 6 for "21". */
@@ -102,28 +104,32 @@ static void test_topic_names(void **state)
         sl_conf_t *conf = conf_with(NULL, NULL, NULL, NULL);
         (void)state;
 
-        assert_string_equal(sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, buf, sizeof(buf)),
-                            "sluice.events.in");
         assert_string_equal(
-                sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_ACCEPTED, buf, sizeof(buf)),
-                "sluice.events.accepted");
-        assert_string_equal(sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_DLQ, buf, sizeof(buf)),
-                            "sluice.events.dlq");
+            sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, buf, sizeof(buf)),
+            "sluice.events.in");
+        assert_string_equal(
+            sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_ACCEPTED, buf, sizeof(buf)),
+            "sluice.events.accepted");
+        assert_string_equal(
+            sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_DLQ, buf, sizeof(buf)),
+            "sluice.events.dlq");
         sl_conf_destroy(conf);
 
         conf = conf_with("topic.prefix", "staging-", NULL, NULL);
-        assert_string_equal(sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, buf, sizeof(buf)),
-                            "staging-events.in");
+        assert_string_equal(
+            sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, buf, sizeof(buf)),
+            "staging-events.in");
         /* Resolution: suffixes get the prefix; full and foreign names stay. */
         assert_string_equal(sl_kafka_topic_resolve(conf, "events.dlq", buf, sizeof(buf)),
                             "staging-events.dlq");
         assert_string_equal(
-                sl_kafka_topic_resolve(conf, "staging-events.dlq", buf, sizeof(buf)),
-                "staging-events.dlq");
+            sl_kafka_topic_resolve(conf, "staging-events.dlq", buf, sizeof(buf)),
+            "staging-events.dlq");
         assert_string_equal(sl_kafka_topic_resolve(conf, "other.topic", buf, sizeof(buf)),
                             "other.topic");
         /* Truncation never overflows. */
-        assert_string_equal(sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, buf, 5), "stag");
+        assert_string_equal(sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, buf, 5),
+                            "stag");
         sl_conf_destroy(conf);
 }
 
@@ -176,33 +182,35 @@ static void test_bootstrap_sources(void **state)
         /* kafka.bootstrap.servers wins over the file. */
         conf = conf_with("kafka.bootstrap.servers", "k1:9092,k2:9092",
                          "devbroker.bootstrap.file", path);
-        assert_int_equal(sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)), SL_OK);
         assert_string_equal(buf, "k1:9092,k2:9092");
         sl_conf_destroy(conf);
 
         /* The file's first line, with or without the stdout prefix. */
         conf = conf_with("devbroker.bootstrap.file", path, NULL, NULL);
-        assert_int_equal(sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)),
-                         SL_ERR_CONFIG); /* empty file */
+        assert_int_equal(
+            sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)),
+            SL_ERR_CONFIG); /* empty file */
         assert_non_null(strstr(errstr, "empty"));
         fp = fopen(path, "w");
         fputs("127.0.0.1:1111,127.0.0.1:2222\nignored\n", fp);
         fclose(fp);
-        assert_int_equal(sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)), SL_OK);
         assert_string_equal(buf, "127.0.0.1:1111,127.0.0.1:2222");
         fp = fopen(path, "w");
         fputs("bootstrap.servers=127.0.0.1:3333\r\n", fp);
         fclose(fp);
-        assert_int_equal(sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)), SL_OK);
         assert_string_equal(buf, "127.0.0.1:3333");
         unlink(path);
 
         /* Neither: an error that says what to do. */
-        assert_int_equal(sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)),
-                         SL_ERR_CONFIG);
+        assert_int_equal(
+            sl_kafka_bootstrap(conf, buf, sizeof(buf), errstr, sizeof(errstr)),
+            SL_ERR_CONFIG);
         assert_non_null(strstr(errstr, "kafka.bootstrap.servers"));
         sl_conf_destroy(conf);
 }
@@ -223,7 +231,8 @@ static void test_client_conf(void **state)
         assert_non_null(rk);
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
-        assert_null(sl_kafka_consumer_new(conf, NULL, NULL, NULL, errstr, sizeof(errstr)));
+        assert_null(
+            sl_kafka_consumer_new(conf, NULL, NULL, NULL, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "group"));
         rk = sl_kafka_admin_new(conf, errstr, sizeof(errstr));
         assert_non_null(rk);
@@ -236,7 +245,8 @@ static void test_client_conf(void **state)
         if (sl_conf_set(conf, "kafka.acks", "sometimes", errstr, sizeof(errstr)) == 0) {
                 sl_conf_set(conf, "kafka.bootstrap.servers", "127.0.0.1:1", errstr,
                             sizeof(errstr));
-                assert_null(sl_kafka_producer_new(conf, NULL, NULL, errstr, sizeof(errstr)));
+                assert_null(
+                    sl_kafka_producer_new(conf, NULL, NULL, errstr, sizeof(errstr)));
         }
         assert_non_null(strstr(errstr, "acks"));
         sl_conf_destroy(conf);
@@ -245,13 +255,13 @@ static void test_client_conf(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_murmur2_java_vectors),
-                cmocka_unit_test(test_murmur2_librdkafka_vectors),
-                cmocka_unit_test(test_partition_for_matches_librdkafka),
-                cmocka_unit_test(test_topic_names),
-                cmocka_unit_test(test_catalogue),
-                cmocka_unit_test(test_bootstrap_sources),
-                cmocka_unit_test(test_client_conf),
+            cmocka_unit_test(test_murmur2_java_vectors),
+            cmocka_unit_test(test_murmur2_librdkafka_vectors),
+            cmocka_unit_test(test_partition_for_matches_librdkafka),
+            cmocka_unit_test(test_topic_names),
+            cmocka_unit_test(test_catalogue),
+            cmocka_unit_test(test_bootstrap_sources),
+            cmocka_unit_test(test_client_conf),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,7 @@
 #include "sluice/err.h"
 #include "sluice/publisher.h"
 
-#define PARTS 4
+#define PARTS          4
 #define APIKEY_PRODUCE 0 /* Kafka protocol ApiKey of Produce */
 
 typedef struct fixture_s {
@@ -58,7 +58,8 @@ static int setup(void **state)
         assert_non_null(fx->mcluster);
         snprintf(fx->bootstraps, sizeof(fx->bootstraps), "%s",
                  rd_kafka_mock_cluster_bootstraps(fx->mcluster));
-        assert_int_equal(rd_kafka_mock_topic_create(fx->mcluster, "t.events.in", PARTS, 1), 0);
+        assert_int_equal(
+            rd_kafka_mock_topic_create(fx->mcluster, "t.events.in", PARTS, 1), 0);
         *state = fx;
         return 0;
 }
@@ -74,8 +75,14 @@ static int teardown(void **state)
 
 static sl_publisher_t *publisher(fixture_t *fx)
 {
-        const char *props[] = {"kafka.bootstrap.servers", fx->bootstraps, "topic.prefix", "t.",
-                               "kafka.message.timeout.ms", "5000", "log.level", "error",
+        const char *props[] = {"kafka.bootstrap.servers",
+                               fx->bootstraps,
+                               "topic.prefix",
+                               "t.",
+                               "kafka.message.timeout.ms",
+                               "5000",
+                               "log.level",
+                               "error",
                                NULL};
         char errstr[512];
         sl_publisher_t *pub = sl_publisher_new(props, dr_cb, fx, errstr, sizeof(errstr));
@@ -88,11 +95,11 @@ static sl_publisher_t *publisher(fixture_t *fx)
 static void test_props_are_checked(void **state)
 {
         fixture_t *fx = *state;
-        const char *unknown[] = {"kafka.bootstrap.servers", fx->bootstraps, "no.such.key", "1",
-                                 NULL};
+        const char *unknown[] = {"kafka.bootstrap.servers", fx->bootstraps, "no.such.key",
+                                 "1", NULL};
         const char *odd[] = {"topic.prefix", NULL};
-        const char *bad_kafka[] = {"kafka.bootstrap.servers", fx->bootstraps, "kafka.acks",
-                                   "sometimes", NULL};
+        const char *bad_kafka[] = {"kafka.bootstrap.servers", fx->bootstraps,
+                                   "kafka.acks", "sometimes", NULL};
         char errstr[512];
 
         assert_null(sl_publisher_new(unknown, NULL, NULL, errstr, sizeof(errstr)));
@@ -113,25 +120,27 @@ static void test_bad_events_are_refused(void **state)
                 sl_event_t ev;
                 const char *code;
         } cases[] = {
-                {{.type = "t", .source = "s", .id = "not-a-uuid"}, "bad_id"},
-                {{.type = "", .source = "s"}, "empty_type"},
-                {{.source = "s"}, "empty_type"},
-                {{.type = "t", .source = ""}, "empty_source"},
-                {{.type = "t", .source = "s", .payload = "[1,2]"}, "payload_not_object"},
-                {{.type = "t", .source = "s", .payload = "{nope"}, "payload_not_json"},
-                {{.type = "t", .source = "s", .occurred_at = 1000}, "bad_occurred_at"},
-                {{.type = "t", .source = "s", .ttl_ms = -5}, "bad_ttl"},
-                {{.type = "t", .source = "s", .occurred_at = 1500000000000LL, .ttl_ms = 1000},
-                 "ttl_expired"},
-                {{.type = "t\xff", .source = "s"}, "bad_text"},
+            {{.type = "t", .source = "s", .id = "not-a-uuid"}, "bad_id"},
+            {{.type = "", .source = "s"}, "empty_type"},
+            {{.source = "s"}, "empty_type"},
+            {{.type = "t", .source = ""}, "empty_source"},
+            {{.type = "t", .source = "s", .payload = "[1,2]"}, "payload_not_object"},
+            {{.type = "t", .source = "s", .payload = "{nope"}, "payload_not_json"},
+            {{.type = "t", .source = "s", .occurred_at = 1000}, "bad_occurred_at"},
+            {{.type = "t", .source = "s", .ttl_ms = -5}, "bad_ttl"},
+            {{.type = "t", .source = "s", .occurred_at = 1500000000000LL, .ttl_ms = 1000},
+             "ttl_expired"},
+            {{.type = "t\xff", .source = "s"}, "bad_text"},
         };
         char errstr[512], id[37];
         size_t failed = 99;
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                int rc = sl_publisher_publish(pub, &cases[i].ev, id, errstr, sizeof(errstr));
+                int rc =
+                    sl_publisher_publish(pub, &cases[i].ev, id, errstr, sizeof(errstr));
 
-                if (rc != SL_ERR_INVALID || strncmp(errstr, cases[i].code, strlen(cases[i].code)))
+                if (rc != SL_ERR_INVALID ||
+                    strncmp(errstr, cases[i].code, strlen(cases[i].code)))
                         fail_msg("case %zu: rc %d, errstr \"%s\", want %s", i, rc, errstr,
                                  cases[i].code);
         }
@@ -152,7 +161,8 @@ static void test_delivered_keyed_and_decodable(void **state)
         fixture_t *fx = *state;
         sl_publisher_t *pub = publisher(fx);
         const char *keys[] = {"traceparent", "team"};
-        const char *vals[] = {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "x"};
+        const char *vals[] = {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                              "x"};
         sl_event_t ev = {.id = "6C0FD4F5-F813-4C42-B773-0EDFAFBD67F9",
                          .type = "order.created",
                          .source = "shop-7",
@@ -176,12 +186,14 @@ static void test_delivered_keyed_and_decodable(void **state)
         const void *hv;
         size_t hlen;
 
-        assert_int_equal(sl_publisher_publish(pub, &ev, id, errstr, sizeof(errstr)), SL_OK);
+        assert_int_equal(sl_publisher_publish(pub, &ev, id, errstr, sizeof(errstr)),
+                         SL_OK);
         assert_string_equal(id, "6c0fd4f5-f813-4c42-b773-0edfafbd67f9"); /* canonical */
         for (int i = 0; i < 99; i++) {
                 sl_event_t more = {.type = "t", .source = "shop-7"};
-                assert_int_equal(sl_publisher_publish(pub, &more, NULL, errstr, sizeof(errstr)),
-                                 SL_OK);
+                assert_int_equal(
+                    sl_publisher_publish(pub, &more, NULL, errstr, sizeof(errstr)),
+                    SL_OK);
         }
         assert_int_equal(sl_publisher_flush(pub, 10000, &failed), SL_OK);
         assert_int_equal(failed, 0);
@@ -196,7 +208,7 @@ static void test_delivered_keyed_and_decodable(void **state)
         rd_kafka_poll_set_consumer(c);
         tps = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(tps, "t.events.in", want)->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
+            RD_KAFKA_OFFSET_BEGINNING;
         assert_int_equal(rd_kafka_assign(c, tps), 0);
         rd_kafka_topic_partition_list_destroy(tps);
         for (int i = 0; i < 100 && !m; i++) {
@@ -211,7 +223,8 @@ static void test_delivered_keyed_and_decodable(void **state)
         assert_int_equal(m->key_len, 6);
         assert_memory_equal(m->key, "shop-7", 6);
         sl_envelope_init(&env);
-        assert_int_equal(sl_envelope_decode(codec, m->payload, m->len, &env, &rej), SL_OK);
+        assert_int_equal(sl_envelope_decode(codec, m->payload, m->len, &env, &rej),
+                         SL_OK);
         assert_string_equal(env.id, "6c0fd4f5-f813-4c42-b773-0edfafbd67f9");
         assert_string_equal(env.type, "order.created");
         assert_string_equal(env.correlation_id, "corr-1");
@@ -246,8 +259,8 @@ static void test_broker_failures_are_counted(void **state)
         fx->ok = fx->failed = 0;
         for (int i = 0; i < 5; i++) {
                 sl_event_t ev = {.type = "t", .source = "s"};
-                assert_int_equal(sl_publisher_publish(pub, &ev, NULL, errstr, sizeof(errstr)),
-                                 SL_OK);
+                assert_int_equal(
+                    sl_publisher_publish(pub, &ev, NULL, errstr, sizeof(errstr)), SL_OK);
         }
         assert_int_equal(sl_publisher_flush(pub, 10000, &failed), SL_ERR_KAFKA);
         assert_int_equal(failed, 5);
@@ -263,10 +276,10 @@ static void test_broker_failures_are_counted(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_props_are_checked),
-                cmocka_unit_test(test_bad_events_are_refused),
-                cmocka_unit_test(test_delivered_keyed_and_decodable),
-                cmocka_unit_test(test_broker_failures_are_counted),
+            cmocka_unit_test(test_props_are_checked),
+            cmocka_unit_test(test_bad_events_are_refused),
+            cmocka_unit_test(test_delivered_keyed_and_decodable),
+            cmocka_unit_test(test_broker_failures_are_counted),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -63,7 +63,8 @@ fail:
 }
 
 /* Write "list\n" to path via path.tmp.<pid> + rename, so readers never see half. */
-static int write_atomic(const char *path, const char *list, char *errstr, size_t errstr_size)
+static int write_atomic(const char *path, const char *list, char *errstr,
+                        size_t errstr_size)
 {
         char tmp[4200];
         FILE *fp;
@@ -106,8 +107,8 @@ static int create_topics(sl_devbroker_t *db, const sl_conf_t *conf, int brokers,
                 err = rd_kafka_mock_topic_create(db->mcluster, specs[i].name,
                                                  specs[i].partitions, repl);
                 if (err) {
-                        snprintf(errstr, errstr_size, "create topic %s: %s", specs[i].name,
-                                 rd_kafka_err2str(err));
+                        snprintf(errstr, errstr_size, "create topic %s: %s",
+                                 specs[i].name, rd_kafka_err2str(err));
                         return SL_ERR_KAFKA;
                 }
                 sl_log_info("topic %s: %d partitions, replication %d%s", specs[i].name,
@@ -136,8 +137,8 @@ sl_devbroker_t *sl_devbroker_new(const sl_conf_t *conf, char *errstr, size_t err
         rd_kafka_conf_set_log_cb(kconf, sl_kafka_log_cb);
         /* test.mock.num.brokers: the handle starts the mock cluster itself and points
          * its own bootstrap.servers at it. */
-        if (rd_kafka_conf_set(kconf, "client.id", "sluice-devbroker", kerr, sizeof(kerr)) !=
-                    RD_KAFKA_CONF_OK ||
+        if (rd_kafka_conf_set(kconf, "client.id", "sluice-devbroker", kerr,
+                              sizeof(kerr)) != RD_KAFKA_CONF_OK ||
             rd_kafka_conf_set(kconf, "test.mock.num.brokers", brokers_s, kerr,
                               sizeof(kerr)) != RD_KAFKA_CONF_OK) {
                 snprintf(errstr, errstr_size, "mock cluster conf: %s", kerr);
@@ -146,8 +147,8 @@ sl_devbroker_t *sl_devbroker_new(const sl_conf_t *conf, char *errstr, size_t err
         }
         db->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, kerr, sizeof(kerr));
         if (!db->rk) {
-                snprintf(errstr, errstr_size, "cannot start a mock cluster of %d brokers: %s",
-                         brokers, kerr);
+                snprintf(errstr, errstr_size,
+                         "cannot start a mock cluster of %d brokers: %s", brokers, kerr);
                 rd_kafka_conf_destroy(kconf);
                 goto fail_db;
         }

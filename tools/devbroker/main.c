@@ -17,23 +17,23 @@
 extern char **environ;
 
 static const char usage[] =
-        "usage: sluice-devbroker [-c FILE] [-X key=value]...\n"
-        "\n"
-        "A development Kafka cluster (librdkafka's mock cluster, in memory) with every\n"
-        "sluice topic created.  Prints bootstrap.servers=HOST:PORT,... and writes the\n"
-        "list to devbroker.bootstrap.file when ready; runs until SIGTERM/SIGINT, then\n"
-        "removes the file.\n"
-        "\n"
-        "Options:\n"
-        "  -c, --config FILE   properties file (also SLUICE_CONFIG)\n"
-        "  -X key=value        set a configuration key (repeatable)\n"
-        "  --print-config      print the effective configuration and exit\n"
-        "  -h, --help          this text\n"
-        "\n"
-        "Keys: devbroker.brokers (3), devbroker.bootstrap.file (.sluice/bootstrap.txt),\n"
-        "      topic.prefix, topic.partitions, topic.replication, log.level.\n"
-        "Limits: memory only; about 5 MiB or 100,000 message sets kept per partition\n"
-        "(older data dropped silently); no compaction; no CreateTopics.\n";
+    "usage: sluice-devbroker [-c FILE] [-X key=value]...\n"
+    "\n"
+    "A development Kafka cluster (librdkafka's mock cluster, in memory) with every\n"
+    "sluice topic created.  Prints bootstrap.servers=HOST:PORT,... and writes the\n"
+    "list to devbroker.bootstrap.file when ready; runs until SIGTERM/SIGINT, then\n"
+    "removes the file.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE   properties file (also SLUICE_CONFIG)\n"
+    "  -X key=value        set a configuration key (repeatable)\n"
+    "  --print-config      print the effective configuration and exit\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Keys: devbroker.brokers (3), devbroker.bootstrap.file (.sluice/bootstrap.txt),\n"
+    "      topic.prefix, topic.partitions, topic.replication, log.level.\n"
+    "Limits: memory only; about 5 MiB or 100,000 message sets kept per partition\n"
+    "(older data dropped silently); no compaction; no CreateTopics.\n";
 
 int main(int argc, char **argv)
 {
@@ -53,7 +53,8 @@ int main(int argc, char **argv)
                 if (rc != 0)
                         fprintf(stderr, "sluice-devbroker: %s\n", errstr);
                 else
-                        fprintf(stderr, "sluice-devbroker: unexpected argument '%s'\n\n%s",
+                        fprintf(stderr,
+                                "sluice-devbroker: unexpected argument '%s'\n\n%s",
                                 argv[argi], usage);
                 sl_conf_destroy(conf);
                 return 2;
@@ -79,7 +80,8 @@ int main(int argc, char **argv)
         fflush(stdout);
         sl_log_info("ready: %d brokers at %s, bootstrap file %s",
                     (int)sl_conf_get_int(conf, "devbroker.brokers"),
-                    sl_devbroker_bootstraps(db), sl_conf_get(conf, "devbroker.bootstrap.file"));
+                    sl_devbroker_bootstraps(db),
+                    sl_conf_get(conf, "devbroker.bootstrap.file"));
 
         while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
                 sl_log_info("SIGHUP ignored (stop with SIGTERM or SIGINT)");

@@ -27,21 +27,21 @@
 #include "sluice/publisher.h"
 
 #define PUB_FLUSH_TIMEOUT_MS 120000
-#define PUB_MAX_LINE_ERRORS 100 /* reported one by one; the rest only counted */
+#define PUB_MAX_LINE_ERRORS  100 /* reported one by one; the rest only counted */
 
 static const char publish_usage[] =
-        "usage: sluicectl publish [FILE|-] [--count-only] [--raw [--key KEY]]\n"
-        "\n"
-        "Publish events to <topic.prefix>events.in, one per line of FILE (default: stdin).\n"
-        "  (default)     JSON lines: {\"type\",\"source\",\"payload\", optional \"id\",\n"
-        "                \"occurred_at\" (ms or RFC 3339), \"correlation_id\", \"ttl_ms\",\n"
-        "                \"metadata\"}; prints each published id on stdout\n"
-        "  --count-only  do not print ids, only the summary\n"
-        "  --raw         lines are hex Kafka values published as they are (aliases:\n"
-        "                --raw-hex, --hex); \"KEY<TAB>HEX\" sets a line's key\n"
-        "  --key KEY     key of raw lines that have none (default: no key)\n"
-        "Prints \"published N events (M failed)\" on stderr; exit 1 if a line was bad or\n"
-        "a record was not delivered.\n";
+    "usage: sluicectl publish [FILE|-] [--count-only] [--raw [--key KEY]]\n"
+    "\n"
+    "Publish events to <topic.prefix>events.in, one per line of FILE (default: stdin).\n"
+    "  (default)     JSON lines: {\"type\",\"source\",\"payload\", optional \"id\",\n"
+    "                \"occurred_at\" (ms or RFC 3339), \"correlation_id\", \"ttl_ms\",\n"
+    "                \"metadata\"}; prints each published id on stdout\n"
+    "  --count-only  do not print ids, only the summary\n"
+    "  --raw         lines are hex Kafka values published as they are (aliases:\n"
+    "                --raw-hex, --hex); \"KEY<TAB>HEX\" sets a line's key\n"
+    "  --key KEY     key of raw lines that have none (default: no key)\n"
+    "Prints \"published N events (M failed)\" on stderr; exit 1 if a line was bad or\n"
+    "a record was not delivered.\n";
 
 typedef struct pub_stats_s {
         size_t delivered, failed;
@@ -81,7 +81,8 @@ static long unhex(const char *s, size_t len, unsigned char *out, char *errstr,
                 return -1;
         }
         for (size_t i = 0; i < len; i += 2) {
-                int hi = hexval((unsigned char)s[i]), lo = hexval((unsigned char)s[i + 1]);
+                int hi = hexval((unsigned char)s[i]),
+                    lo = hexval((unsigned char)s[i + 1]);
 
                 if (hi < 0 || lo < 0) {
                         snprintf(errstr, errstr_size, "not hex at column %zu", i + 1);
@@ -113,8 +114,8 @@ static int publish_raw_line(sl_publisher_t *pub, char *line, size_t len, const c
         }
         n = unhex(hex, len, buf, errstr, errstr_size);
         rc = n < 0 ? SL_ERR_INVALID
-                   : sl_publisher_publish_raw(pub, key, key ? strlen(key) : 0, buf, (size_t)n,
-                                              errstr, errstr_size);
+                   : sl_publisher_publish_raw(pub, key, key ? strlen(key) : 0, buf,
+                                              (size_t)n, errstr, errstr_size);
         free(buf);
         return rc;
 }
@@ -223,19 +224,22 @@ int sl_cmd_publish(sl_conf_t *conf, int argc, char **argv)
                         continue;
                 }
                 if (prc == SL_ERR_KAFKA || prc == SL_ERR_NOMEM) {
-                        fprintf(stderr, "sluicectl publish: line %zu: %s; stopping\n", lineno,
-                                errstr);
+                        fprintf(stderr, "sluicectl publish: line %zu: %s; stopping\n",
+                                lineno, errstr);
                         bad++;
                         break;
                 }
                 if (bad++ < PUB_MAX_LINE_ERRORS)
-                        fprintf(stderr, "sluicectl publish: line %zu: %s\n", lineno, errstr);
+                        fprintf(stderr, "sluicectl publish: line %zu: %s\n", lineno,
+                                errstr);
         }
         if (ferror(in))
                 fprintf(stderr, "sluicectl publish: read error after line %zu\n", lineno);
         if (sl_publisher_flush(pub, PUB_FLUSH_TIMEOUT_MS, &failed) == SL_ERR_TIMEOUT)
-                fprintf(stderr, "sluicectl publish: %zu records still undelivered after %d s\n",
-                        enqueued - stats.delivered - stats.failed, PUB_FLUSH_TIMEOUT_MS / 1000);
+                fprintf(stderr,
+                        "sluicectl publish: %zu records still undelivered after %d s\n",
+                        enqueued - stats.delivered - stats.failed,
+                        PUB_FLUSH_TIMEOUT_MS / 1000);
         fflush(stdout);
         failed = enqueued - stats.delivered;
         if (bad > PUB_MAX_LINE_ERRORS)

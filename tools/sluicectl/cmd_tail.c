@@ -32,18 +32,18 @@
 #include "sluice/err.h"
 
 static const char tail_usage[] =
-        "usage: sluicectl tail TOPIC [--from-beginning] [--max N] [--timeout-ms T]\n"
-        "                          [--group G]\n"
-        "\n"
-        "Print TOPIC's records as JSON lines (decoded envelope, or _raw_hex and _error,\n"
-        "plus _partition, _offset, _timestamp, _key, _headers).  TOPIC: a full name or a\n"
-        "suffix such as events.dlq.\n"
-        "  --from-beginning  start at the oldest record (default: only new records)\n"
-        "  --max N           stop after N records\n"
-        "  --timeout-ms T    stop after T ms without a record (default: follow until\n"
-        "                    SIGINT); exit 1 if that happens before --max records\n"
-        "  --group G         consume in group G and commit (default: assign every\n"
-        "                    partition, no group, no commits)\n";
+    "usage: sluicectl tail TOPIC [--from-beginning] [--max N] [--timeout-ms T]\n"
+    "                          [--group G]\n"
+    "\n"
+    "Print TOPIC's records as JSON lines (decoded envelope, or _raw_hex and _error,\n"
+    "plus _partition, _offset, _timestamp, _key, _headers).  TOPIC: a full name or a\n"
+    "suffix such as events.dlq.\n"
+    "  --from-beginning  start at the oldest record (default: only new records)\n"
+    "  --max N           stop after N records\n"
+    "  --timeout-ms T    stop after T ms without a record (default: follow until\n"
+    "                    SIGINT); exit 1 if that happens before --max records\n"
+    "  --group G         consume in group G and commit (default: assign every\n"
+    "                    partition, no group, no commits)\n";
 
 static volatile sig_atomic_t tail_stop;
 
@@ -109,7 +109,7 @@ static void store_offset(rd_kafka_t *rk, const rd_kafka_message_t *m, long long 
         rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
 
         rd_kafka_topic_partition_list_add(tp, rd_kafka_topic_name(m->rkt), m->partition)
-                ->offset = m->offset + 1;
+            ->offset = m->offset + 1;
         rd_kafka_offsets_store(rk, tp);
         rd_kafka_topic_partition_list_destroy(tp);
         if (printed % 1000 == 0)
@@ -132,14 +132,16 @@ static char *kafka_fields(rd_kafka_message_t *m)
                 for (size_t i = 0; rd_kafka_header_get_all(kh, i, &name, &val, &size) ==
                                    RD_KAFKA_RESP_ERR_NO_ERROR;
                      i++)
-                        json_object_set_new(hdrs, name, val ? bytes_json(val, size) : json_null());
+                        json_object_set_new(hdrs, name,
+                                            val ? bytes_json(val, size) : json_null());
         }
         key = m->key ? bytes_json(m->key, m->key_len) : json_null();
         hdrs_text = json_dumps(hdrs, JSON_COMPACT | JSON_PRESERVE_ORDER);
         key_text = json_dumps(key, JSON_COMPACT | JSON_ENCODE_ANY);
         if (hdrs_text && key_text &&
-            asprintf(&out, ",\"_partition\":%d,\"_offset\":%lld,\"_timestamp\":%lld,"
-                           "\"_key\":%s,\"_headers\":%s",
+            asprintf(&out,
+                     ",\"_partition\":%d,\"_offset\":%lld,\"_timestamp\":%lld,"
+                     "\"_key\":%s,\"_headers\":%s",
                      (int)m->partition, (long long)m->offset,
                      (long long)rd_kafka_message_timestamp(m, NULL), key_text,
                      hdrs_text) < 0)
@@ -153,7 +155,8 @@ static char *kafka_fields(rd_kafka_message_t *m)
 
 /* One record as a JSON line on stdout.  The envelope's own JSON is extended in place
  * (no re-parse): tail must keep up with a busy topic. */
-static void print_record(const sl_codec_t *codec, sl_envelope_t *env, rd_kafka_message_t *m)
+static void print_record(const sl_codec_t *codec, sl_envelope_t *env,
+                         rd_kafka_message_t *m)
 {
         char *fields = kafka_fields(m), *text = NULL, *hex;
         sl_reject_t rej;
@@ -177,7 +180,8 @@ static void print_record(const sl_codec_t *codec, sl_envelope_t *env, rd_kafka_m
                 char err[300];
                 json_t *obj = json_object();
 
-                snprintf(err, sizeof(err), "%s: %s", sl_reject_code_str(rej.code), rej.msg);
+                snprintf(err, sizeof(err), "%s: %s", sl_reject_code_str(rej.code),
+                         rej.msg);
                 json_object_set_new(obj, "_raw_hex", raw_hex(m->payload, m->len));
                 json_object_set_new(obj, "_error", json_string(err));
                 hex = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -239,16 +243,20 @@ int sl_cmd_tail(sl_conf_t *conf, int argc, char **argv)
                         errno = 0;
                         max = strtoll(argv[++i], &end, 10);
                         if (errno || !*argv[i] || *end || max < 1) {
-                                fprintf(stderr, "sluicectl tail: --max: '%s' is not a "
-                                                "positive number\n", argv[i]);
+                                fprintf(stderr,
+                                        "sluicectl tail: --max: '%s' is not a "
+                                        "positive number\n",
+                                        argv[i]);
                                 return 2;
                         }
                 } else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) {
                         errno = 0;
                         timeout_ms = strtoll(argv[++i], &end, 10);
                         if (errno || !*argv[i] || *end || timeout_ms < 0) {
-                                fprintf(stderr, "sluicectl tail: --timeout-ms: '%s' is not "
-                                                "a number >= 0\n", argv[i]);
+                                fprintf(stderr,
+                                        "sluicectl tail: --timeout-ms: '%s' is not "
+                                        "a number >= 0\n",
+                                        argv[i]);
                                 return 2;
                         }
                 } else if (!strcmp(argv[i], "--group") && i + 1 < argc) {
@@ -305,13 +313,13 @@ int sl_cmd_tail(sl_conf_t *conf, int argc, char **argv)
         } else {
                 for (int p = 0; p < parts; p++)
                         rd_kafka_topic_partition_list_add(tps, topic, p)->offset =
-                                from_beginning ? RD_KAFKA_OFFSET_BEGINNING
-                                               : RD_KAFKA_OFFSET_END;
+                            from_beginning ? RD_KAFKA_OFFSET_BEGINNING
+                                           : RD_KAFKA_OFFSET_END;
                 err = rd_kafka_assign(rk, tps);
         }
         if (err) {
-                snprintf(errstr, sizeof(errstr), "%s %s: %s", group ? "subscribe" : "assign",
-                         topic, rd_kafka_err2str(err));
+                snprintf(errstr, sizeof(errstr), "%s %s: %s",
+                         group ? "subscribe" : "assign", topic, rd_kafka_err2str(err));
                 goto fail;
         }
 
@@ -328,8 +336,9 @@ int sl_cmd_tail(sl_conf_t *conf, int argc, char **argv)
                         fflush(stdout);
                         if (timeout_ms >= 0 && mono_ms() - last >= timeout_ms) {
                                 if (max >= 0) {
-                                        fprintf(stderr, "sluicectl tail: %lld of %lld records "
-                                                        "in %lld ms without more\n",
+                                        fprintf(stderr,
+                                                "sluicectl tail: %lld of %lld records "
+                                                "in %lld ms without more\n",
                                                 printed, max, timeout_ms);
                                         rc = 1;
                                 }
@@ -355,7 +364,8 @@ int sl_cmd_tail(sl_conf_t *conf, int argc, char **argv)
         if (group && printed) {
                 err = rd_kafka_commit(rk, NULL, 0);
                 if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-                        fprintf(stderr, "sluicectl tail: commit: %s\n", rd_kafka_err2str(err));
+                        fprintf(stderr, "sluicectl tail: commit: %s\n",
+                                rd_kafka_err2str(err));
         }
         goto done;
 

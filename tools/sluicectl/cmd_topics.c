@@ -24,12 +24,12 @@
 #define TOPICS_TIMEOUT_MS 15000
 
 static const char topics_usage[] =
-        "usage: sluicectl topics ensure|list\n"
-        "\n"
-        "  ensure  create every sluice topic that does not exist (Admin API), then check\n"
-        "          that each exists with enough partitions; against sluice-devbroker,\n"
-        "          which cannot create topics, only the check runs\n"
-        "  list    every sluice topic on the cluster with its partition count\n";
+    "usage: sluicectl topics ensure|list\n"
+    "\n"
+    "  ensure  create every sluice topic that does not exist (Admin API), then check\n"
+    "          that each exists with enough partitions; against sluice-devbroker,\n"
+    "          which cannot create topics, only the check runs\n"
+    "  list    every sluice topic on the cluster with its partition count\n";
 
 /* CreateTopics for the catalogue.  Returns SL_OK (created or already there, per topic
  * outcome printed), SL_ERR_NOTFOUND when the cluster refused the request as a whole
@@ -39,7 +39,7 @@ static int create_topics(rd_kafka_t *rk, const sl_topic_spec_t *specs, size_t n)
         rd_kafka_NewTopic_t *nts[SL_KAFKA_CATALOGUE_MAX];
         rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
         rd_kafka_AdminOptions_t *opts =
-                rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+            rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
         rd_kafka_event_t *ev = NULL;
         const rd_kafka_CreateTopics_result_t *res;
         const rd_kafka_topic_result_t **trs;
@@ -48,20 +48,23 @@ static int create_topics(rd_kafka_t *rk, const sl_topic_spec_t *specs, size_t n)
         size_t i, made = 0, cnt = 0;
         int rc = SL_ERR_KAFKA;
 
-        rd_kafka_AdminOptions_set_request_timeout(opts, TOPICS_TIMEOUT_MS, kerr, sizeof(kerr));
+        rd_kafka_AdminOptions_set_request_timeout(opts, TOPICS_TIMEOUT_MS, kerr,
+                                                  sizeof(kerr));
         rd_kafka_AdminOptions_set_operation_timeout(opts, TOPICS_TIMEOUT_MS, kerr,
                                                     sizeof(kerr));
         for (i = 0; i < n; i++) {
                 nts[i] = rd_kafka_NewTopic_new(specs[i].name, specs[i].partitions,
                                                specs[i].replication, kerr, sizeof(kerr));
                 if (!nts[i]) {
-                        fprintf(stderr, "sluicectl topics: %s: %s\n", specs[i].name, kerr);
+                        fprintf(stderr, "sluicectl topics: %s: %s\n", specs[i].name,
+                                kerr);
                         goto done;
                 }
                 made++;
                 if (specs[i].compact &&
                     rd_kafka_NewTopic_set_config(nts[i], "cleanup.policy", "compact")) {
-                        fprintf(stderr, "sluicectl topics: %s: cannot set cleanup.policy\n",
+                        fprintf(stderr,
+                                "sluicectl topics: %s: cannot set cleanup.policy\n",
                                 specs[i].name);
                         goto done;
                 }
@@ -95,8 +98,8 @@ static int create_topics(rd_kafka_t *rk, const sl_topic_spec_t *specs, size_t n)
                         fprintf(stderr, "sluicectl topics: create %s: %s\n",
                                 rd_kafka_topic_result_name(trs[i]),
                                 rd_kafka_topic_result_error_string(trs[i])
-                                        ? rd_kafka_topic_result_error_string(trs[i])
-                                        : rd_kafka_err2str(err));
+                                    ? rd_kafka_topic_result_error_string(trs[i])
+                                    : rd_kafka_err2str(err));
                         rc = SL_ERR_KAFKA;
                 }
         }
@@ -120,7 +123,8 @@ static int check_topics(rd_kafka_t *rk, const sl_topic_spec_t *specs, size_t n,
         int bad = 0;
 
         if (err) {
-                fprintf(stderr, "sluicectl topics: metadata: %s\n", rd_kafka_err2str(err));
+                fprintf(stderr, "sluicectl topics: metadata: %s\n",
+                        rd_kafka_err2str(err));
                 return -1;
         }
         for (size_t i = 0; i < n; i++) {
@@ -177,7 +181,8 @@ int sl_cmd_topics(sl_conf_t *conf, int argc, char **argv)
                 fputs(topics_usage, stdout);
                 return 0;
         }
-        if (argc != 2 || (strcmp(argv[1], "ensure") != 0 && strcmp(argv[1], "list") != 0)) {
+        if (argc != 2 ||
+            (strcmp(argv[1], "ensure") != 0 && strcmp(argv[1], "list") != 0)) {
                 fputs(topics_usage, stderr);
                 return 2;
         }
