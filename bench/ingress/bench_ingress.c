@@ -3,10 +3,16 @@
  * next to two baselines measured in the same run on the same data:
  *   - raw consumption of the topic (a librdkafka consumer reading to nowhere);
  *   - raw COPY of the same rows into the same table (one connection, text format).
- * Also prints ingress's peak RSS.  bench/ingress/run.sh starts the devbroker and a
- * private Postgres and runs this; it is not a test (no timing is asserted).
+ * Also prints ingress's peak RSS.  Ingress runs twice over the same records: without
+ * admission (admission.enabled=false), and with per-source rate limiting on for every
+ * source (state in memory and the changelog; limits high enough that every event is
+ * admitted, so both runs write the same rows).  Last, the time to restore one
+ * partition's admission state with 100,000 sources in its changelog.
+ * bench/ingress/run.sh starts the devbroker and a private Postgres and runs this; it is
+ * not a test (no timing is asserted).
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +28,10 @@
 #include "envelope/envelope.h"
 #include "kafka/kafka.h"
 #include "log/log.h"
+#include "limits/admission_codec.h"
 #include "pg/pg.h"
 #include "sluice/err.h"
+#include "state/store.h"
 
 extern char **environ;
 
@@ -50,7 +58,7 @@ typedef struct ev_s {
 
 static const char usage[] =
         "usage: bench-ingress [-X key=value]... [N_EVENTS [SOURCES [INGRESS_BIN]]]\n"
-        "Preloads N_EVENTS (default 300000) over SOURCES sources (default 1000) into\n"
+        "Preloads N_EVENTS (default 300000) over SOURCES sources (default 10000) into\n"
         "events.in, measures raw consume, raw COPY and sluice-ingress.\n";
 
 static void die(const char *what, const char *why)
@@ -205,14 +213,55 @@ static long long count_rows(PGconn *pg)
         return c;
 }
 
-/* Baseline 2: COPY the same rows (text format, one connection) into the same table. */
-static double raw_copy(const sl_conf_t *conf, const ev_t *evs, size_t n)
+typedef struct copy_job_s {
+        const sl_conf_t *conf;
+        const char *buf;
+        size_t len;
+        const char *err;
+} copy_job_t;
+
+static void *copy_thread(void *arg)
+{
+        copy_job_t *job = arg;
+        char errstr[512];
+        PGconn *pg = sl_pg_connect(job->conf, errstr, sizeof(errstr));
+        PGresult *res;
+
+        if (!pg) {
+                job->err = "connect";
+                return NULL;
+        }
+        res = PQexec(pg, "COPY workflow_events (id, type, source, occurred_at, payload, "
+                         "correlation_id, ttl_ms, metadata, kafka_partition, kafka_offset) "
+                         "FROM STDIN");
+        if (PQresultStatus(res) != PGRES_COPY_IN)
+                job->err = "COPY";
+        PQclear(res);
+        for (size_t off = 0; !job->err && off < job->len; off += 65536) {
+                size_t chunk = job->len - off < 65536 ? job->len - off : 65536;
+                if (PQputCopyData(pg, job->buf + off, (int)chunk) != 1)
+                        job->err = "COPY data";
+        }
+        PQputCopyEnd(pg, NULL);
+        while ((res = PQgetResult(pg))) {
+                if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                        job->err = "COPY result";
+                PQclear(res);
+        }
+        PQfinish(pg);
+        return NULL;
+}
+
+/* Baseline 2: COPY the same rows (text format) into the same table over nconn
+ * connections at once, each with an equal share. */
+static double raw_copy(const sl_conf_t *conf, const ev_t *evs, size_t n, int nconn)
 {
         PGconn *pg = connect_or_die(conf);
         size_t cap = n * 400 + 1024, len = 0;
         char *buf = malloc(cap);
+        copy_job_t jobs[8];
+        pthread_t thr[8];
         double t0, t1;
-        PGresult *res;
 
         for (size_t i = 0; i < n; i++) {
                 time_t secs = (time_t)(evs[i].occurred_at / 1000);
@@ -227,25 +276,24 @@ static double raw_copy(const sl_conf_t *conf, const ev_t *evs, size_t n)
                         (int)(evs[i].occurred_at % 1000), evs[i].payload, i % 32, i);
         }
         exec_or_die(pg, "TRUNCATE workflow_events");
-        t0 = now_s();
-        res = PQexec(pg, "COPY workflow_events (id, type, source, occurred_at, payload, "
-                         "correlation_id, ttl_ms, metadata, kafka_partition, kafka_offset) "
-                         "FROM STDIN");
-        if (PQresultStatus(res) != PGRES_COPY_IN)
-                die("COPY", PQresultErrorMessage(res));
-        PQclear(res);
-        for (size_t off = 0; off < len; off += 65536) {
-                size_t chunk = len - off < 65536 ? len - off : 65536;
-                if (PQputCopyData(pg, buf + off, (int)chunk) != 1)
-                        die("COPY data", PQerrorMessage(pg));
+        exec_or_die(pg, "CHECKPOINT");
+        /* Split at line ends into nconn shares. */
+        size_t start = 0;
+        for (int k = 0; k < nconn; k++) {
+                size_t end = k == nconn - 1 ? len : len * (size_t)(k + 1) / (size_t)nconn;
+                while (end < len && buf[end - 1] != '\n')
+                        end++;
+                jobs[k] = (copy_job_t){.conf = conf, .buf = buf + start, .len = end - start};
+                start = end;
         }
-        PQputCopyEnd(pg, NULL);
-        res = PQgetResult(pg);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-                die("COPY", PQresultErrorMessage(res));
-        PQclear(res);
-        while ((res = PQgetResult(pg)))
-                PQclear(res);
+        t0 = now_s();
+        for (int k = 0; k < nconn; k++)
+                pthread_create(&thr[k], NULL, copy_thread, &jobs[k]);
+        for (int k = 0; k < nconn; k++) {
+                pthread_join(thr[k], NULL);
+                if (jobs[k].err)
+                        die("raw COPY", jobs[k].err);
+        }
         t1 = now_s();
         if (count_rows(pg) != (long long)n)
                 die("raw COPY", "row count differs");
@@ -275,7 +323,7 @@ static long peak_rss_kib(pid_t pid)
 /* The real thing: sluice-ingress as its own process, timed from its first row in
  * Postgres to its last. */
 static double run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, int nx,
-                          size_t n, long *rss_kib)
+                          const char *const *extra, size_t n, long *rss_kib)
 {
         PGconn *pg = connect_or_die(conf);
         char group[64];
@@ -285,7 +333,9 @@ static double run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, 
         double t0 = 0, t1;
         pid_t pid;
 
-        snprintf(group, sizeof(group), "ingress.group.id=bench-ingress-%d", (int)getpid());
+        static int run;
+        snprintf(group, sizeof(group), "ingress.group.id=bench-ingress-%d-%d", (int)getpid(),
+                 ++run);
         argv[argc++] = (char *)bin;
         for (int i = 0; i < nx && argc < 58; i++) {
                 argv[argc++] = "-X";
@@ -295,6 +345,10 @@ static double run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, 
         argv[argc++] = group;
         argv[argc++] = "-X";
         argv[argc++] = "http.port=0";
+        for (size_t i = 0; extra && extra[i] && argc < 62; i++) {
+                argv[argc++] = "-X";
+                argv[argc++] = (char *)extra[i];
+        }
         argv[argc] = NULL;
         pid = fork();
         if (pid == 0) {
@@ -312,16 +366,59 @@ static double run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, 
                 }
                 if (c >= (long long)n)
                         break;
-                usleep(20000);
+                usleep(200000); /* count(*) is not free: poll gently */
         }
         t1 = now_s();
         *rss_kib = peak_rss_kib(pid);
         kill(pid, SIGTERM);
         waitpid(pid, NULL, 0);
-        PQfinish(pg);
         if (c != (long long)n)
                 die("ingress", "row count differs");
+        exec_or_die(pg, "TRUNCATE workflow_events, event_ingress_retries, scheduler_state");
+        exec_or_die(pg, "CHECKPOINT");
+        PQfinish(pg);
         return (double)(c - c0) / (t1 - t0);
+}
+
+/* Restore time of one partition whose changelog holds `sources` source states. */
+static double restore_time(const sl_conf_t *conf, int sources, size_t *records)
+{
+        char errstr[512], changelog[256], key[64];
+        size_t n = 0;
+        sl_store_t *st;
+        rd_kafka_t *rk;
+        double t0;
+
+        sl_kafka_topic_name(conf, SL_TOPIC_ADMISSION_CHANGELOG, changelog, sizeof(changelog));
+        rk = sl_kafka_producer_new(conf, NULL, NULL, errstr, sizeof(errstr));
+        if (!rk)
+                die("producer", errstr);
+        st = sl_store_new(conf, "bench", changelog);
+        for (int i = 0; i < sources; i++) {
+                sl_source_state_t s = {.window_start = 1795000000000LL,
+                                       .count = i % 100,
+                                       .throttled = i % 7,
+                                       .updated_at = 1795000000000LL + i};
+                unsigned char buf[SL_ADMISSION_STATE_MAX];
+                snprintf(key, sizeof(key), "s:restore-bench-%06d", i);
+                sl_store_put(st, 0, key, buf, sl_admission_state_encode(&s, buf));
+        }
+        if (sl_store_flush(st, 0, rk, &n) != SL_OK)
+                die("changelog", "flush failed");
+        while (rd_kafka_outq_len(rk) > 0)
+                rd_kafka_flush(rk, 1000);
+        rd_kafka_destroy(rk);
+        sl_store_destroy(st);
+
+        st = sl_store_new(conf, "bench", changelog);
+        t0 = now_s();
+        if (sl_store_restore(st, 0, 60000, records, errstr, sizeof(errstr)) != SL_OK)
+                die("restore", errstr);
+        double secs = now_s() - t0;
+        if (sl_store_count(st, 0) < (size_t)sources)
+                die("restore", "fewer sources restored than written");
+        sl_store_destroy(st);
+        return secs;
 }
 
 int main(int argc, char **argv)
@@ -342,7 +439,7 @@ int main(int argc, char **argv)
         if (rc != 0)
                 die("config", errstr);
         size_t n = argi < argc ? strtoul(argv[argi], NULL, 10) : 300000;
-        int sources = argi + 1 < argc ? atoi(argv[argi + 1]) : 1000;
+        int sources = argi + 1 < argc ? atoi(argv[argi + 1]) : 10000;
         const char *bin = argi + 2 < argc ? argv[argi + 2] : "build/sluice-ingress";
         ev_t *evs = calloc(n, sizeof(*evs));
         long rss = 0;
@@ -359,16 +456,38 @@ int main(int argc, char **argv)
         double consume = raw_consume(conf, n);
         printf("  baseline raw consume:           %.0f events/s\n", consume);
         fflush(stdout);
-        double copy = raw_copy(conf, evs, n);
-        printf("  baseline raw COPY:              %.0f rows/s\n", copy);
+        double copy1 = raw_copy(conf, evs, n, 1);
+        printf("  baseline raw COPY, 1 connection:  %.0f rows/s\n", copy1);
         fflush(stdout);
-        double ingress = run_ingress(conf, bin, xargs, nx, n, &rss);
+        double copy = raw_copy(conf, evs, n, 2);
+        printf("  baseline raw COPY, 2 connections: %.0f rows/s (the comparator below: "
+               "ingress writes over 2)\n",
+               copy);
+        fflush(stdout);
+        static const char *const no_limits[] = {"admission.enabled=false", NULL};
+        static const char *const limits[] = {"admission.enabled=true",
+                                             "admission.default.limit=1000000",
+                                             "admission.default.window.ms=1000", NULL};
+        double ingress = run_ingress(conf, bin, xargs, nx, no_limits, n, &rss);
         printf("  sluice-ingress into Postgres:   %.0f events/s  (%.2fx raw COPY, %.2fx raw "
                "consume)\n",
                ingress, ingress / copy, ingress / consume);
         printf("  sluice-ingress peak RSS:        %.1f MiB\n", (double)rss / 1024.0);
         printf("  targets: >= 70000 events/s and >= 0.60x raw COPY: %s\n",
                ingress >= 70000 && ingress >= 0.6 * copy ? "met" : "NOT met");
+        fflush(stdout);
+        long rss2 = 0;
+        double limited = run_ingress(conf, bin, xargs, nx, limits, n, &rss2);
+        printf("  with rate limits on, %d sources: %.0f events/s  (%.2fx without limits; "
+               "target >= 0.80x: %s)\n",
+               sources, limited, limited / ingress, limited >= 0.8 * ingress ? "met" : "NOT met");
+        printf("  sluice-ingress peak RSS:        %.1f MiB\n", (double)rss2 / 1024.0);
+        fflush(stdout);
+        size_t records = 0;
+        double secs = restore_time(conf, 100000, &records);
+        printf("  restore of one partition, 100000 sources: %.3f s (%zu changelog records; "
+               "target < 2 s: %s)\n",
+               secs, records, secs < 2 ? "met" : "NOT met");
         free(evs);
         sl_conf_destroy(conf);
         return 0;

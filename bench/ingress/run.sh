@@ -2,12 +2,12 @@
 # bench/ingress: start a private devbroker (32 partitions, so the preload stays under
 # the mock's ~5 MiB per partition) and a private Postgres, apply migrations, and run
 # bench-ingress, which prints events/s next to its raw-consume and raw-COPY baselines.
-# usage: bench/ingress/run.sh [N_EVENTS [SOURCES]]   (defaults 300000, 1000)
+# usage: bench/ingress/run.sh [N_EVENTS [SOURCES]]   (defaults 300000, 10000)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${SLUICE_BUILD_DIR:-$root/build}
 n=${1:-300000}
-sources=${2:-1000}
+sources=${2:-10000}
 parts=${SLUICE_BENCH_PARTITIONS:-32}
 work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 chmod 755 "$work"

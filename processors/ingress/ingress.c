@@ -533,7 +533,7 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         uint64_t rows = 0, dups = 0, dl_rows = 0, dl_dups = 0, r_rows = 0, r_dups = 0;
         uint64_t accepted = 0, held = 0, rerouted = 0;
         bool two_pass = false;
-        int64_t now = wall_ms();
+        int64_t now = wall_ms(), t_start = mono_ms();
         char errstr[512];
         int err;
 
@@ -587,6 +587,7 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                 sl_admit_end(ing->admit);
 
         /* 2. Postgres first. */
+        int64_t t_decoded = mono_ms();
         err = sl_copy_pipe_finish(ing->events, &rows, &dups, errstr, sizeof(errstr));
         if (err == SL_OK)
                 err = sl_copy_pipe_finish(ing->dead, &dl_rows, &dl_dups, errstr,
@@ -598,6 +599,7 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                 sl_log_error("Postgres write failed: %s", errstr);
                 return err;
         }
+        int64_t t_written = mono_ms();
 
         /* 3. then the outputs, and the admission state they imply. */
         double now_s = (double)wall_ms() / 1000.0;
@@ -636,6 +638,10 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                                      ing->last_cap);
         if (err != SL_OK)
                 return err;
+        sl_log_debug("ingress batch of %zu: decode %lld ms, Postgres wait %lld ms, produce "
+                     "%lld ms",
+                     cnt, (long long)(t_decoded - t_start), (long long)(t_written - t_decoded),
+                     (long long)(mono_ms() - t_written));
         sl_metrics_add(ing->m_accepted, accepted);
         sl_metrics_add(ing->m_held, held);
         sl_metrics_add(ing->m_rerouted, rerouted);

@@ -136,12 +136,19 @@ static int finish_batch(sl_runtime_t *rt)
         if (!cnt)
                 return SL_OK;
         if (rt->fatal == SL_OK) {
+                double t1, t2;
                 err = rt->stage->process(rt->stage->opaque, rt, rt->msgs, cnt);
+                t1 = now_s();
                 if (err == SL_OK)
                         err = flush_outputs(rt);
-                if (err == SL_OK)
+                t2 = now_s();
+                if (err == SL_OK) {
                         commit_batch(rt, rt->msgs, cnt);
-                else {
+                        sl_log_debug("batch of %zu: process %.1f ms, flush %.1f ms, commit "
+                                     "%.1f ms",
+                                     cnt, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+                                     (now_s() - t2) * 1e3);
+                } else {
                         sl_log_error("batch of %zu records failed (%s): stopping without "
                                      "committing; the records will be re-read",
                                      cnt, sl_err2str(err));
