@@ -122,5 +122,28 @@ assert_eq "held-back events with a scheduled attempt-1 retry intent" 40 "$(val r
 assert_eq "event_ingress_retries rows" 40 "$(val retries_total)"
 assert_eq "scheduler_state count/throttled/paused/window" "50/20/true/true" "$(val mirror)"
 
+# Every held-back event has its wake-up on a retry tier topic (ids "event-retry:<id>:1";
+# at-least-once, so a repeat would be allowed).
+psql_val "select id from workflow_events where status <> 'accepted'" >"$T/held.ids"
+: >"$T/retry.jsonl"
+for topic in $("$SLUICECTL" topics list 2>/dev/null | awk '{ print $1 }' | grep '\.retry\.' || true); do
+        "$SLUICECTL" tail "$topic" --from-beginning --timeout-ms 1500 >>"$T/retry.jsonl" 2>>"$T/tail.log" || true
+done
+"$PY" - "$T/retry.jsonl" "$T/held.ids" >"$T/retry.check" <<'PY'
+import json, sys
+want = set(l.strip() for l in open(sys.argv[2]) if l.strip())
+got, n = set(), 0
+for line in open(sys.argv[1]):
+    rec = json.loads(line)
+    raw = bytes.fromhex(rec.get("_raw_hex", ""))
+    n += 1
+    for i in want:
+        if ("event-retry:%s:1" % i).encode() in raw:
+            got.add(i)
+print("records=%d missing=%d" % (n, len(want - got)))
+PY
+grep -q "missing=0$" "$T/retry.check" || fail "retry topics: $(cat "$T/retry.check")"
+log "ok: retry tier topics: $(cat "$T/retry.check")"
+
 stop_pid "$INGRESS_PID" || fail "sluice-ingress did not exit 0 on SIGTERM"
 log "PASS"
