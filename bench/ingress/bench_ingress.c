@@ -403,7 +403,7 @@ static double restore_time(const sl_conf_t *conf, int sources, size_t *records)
                 snprintf(key, sizeof(key), "s:restore-bench-%06d", i);
                 sl_store_put(st, 0, key, buf, sl_admission_state_encode(&s, buf));
         }
-        if (sl_store_flush(st, 0, rk, &n) != SL_OK)
+        if (sl_store_flush(st, 0, rk, NULL, &n) != SL_OK)
                 die("changelog", "flush failed");
         while (rd_kafka_outq_len(rk) > 0)
                 rd_kafka_flush(rk, 1000);

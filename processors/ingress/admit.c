@@ -256,7 +256,7 @@ int sl_admit_assign(sl_admit_t *ad, const rd_kafka_topic_partition_list_t *parts
 void sl_admit_revoke(sl_admit_t *ad, const rd_kafka_topic_partition_list_t *parts,
                      rd_kafka_t *producer)
 {
-        sl_store_flush(ad->st, -1, producer, NULL);
+        sl_store_flush(ad->st, -1, producer, NULL, NULL);
         rd_kafka_flush(producer, 30000);
         for (int i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
@@ -565,8 +565,8 @@ void sl_admit_end(sl_admit_t *ad)
         ad->src = NULL;
 }
 
-int sl_admit_flush(sl_admit_t *ad, rd_kafka_t *producer, const int64_t *last_offsets,
-                   int32_t nparts)
+int sl_admit_flush(sl_admit_t *ad, rd_kafka_t *producer, void *msg_opaque,
+                   const int64_t *last_offsets, int32_t nparts, size_t *records)
 {
         for (int32_t p = 0; p < nparts; p++) {
                 unsigned char buf[10];
@@ -578,7 +578,7 @@ int sl_admit_flush(sl_admit_t *ad, rd_kafka_t *producer, const int64_t *last_off
                                      sl_admission_progress_encode(last_offsets[p], buf));
                 }
         }
-        return sl_store_flush(ad->st, -1, producer, NULL);
+        return sl_store_flush(ad->st, -1, producer, msg_opaque, records);
 }
 
 /* --- mirror and gauges ------------------------------------------------------------ */

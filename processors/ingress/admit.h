@@ -72,9 +72,9 @@ void sl_admit_end(sl_admit_t *ad);
 
 /* Append the batch's state changes and progress (offset of the batch's last record per
  * partition, including rerouted and rejected records: last_offsets[p] or -1) to the
- * changelog. */
-int sl_admit_flush(sl_admit_t *ad, rd_kafka_t *producer, const int64_t *last_offsets,
-                   int32_t nparts);
+ * changelog, each record with msg_opaque; *records gets how many. */
+int sl_admit_flush(sl_admit_t *ad, rd_kafka_t *producer, void *msg_opaque,
+                   const int64_t *last_offsets, int32_t nparts, size_t *records);
 
 /* Upsert the state of sources changed since the last mirror into scheduler_state and
  * refresh the gauges, when admission.mirror.ms has passed.  Never fails the stage. */

@@ -633,9 +633,13 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                         break;
                 }
         }
-        if (err == SL_OK && ing->admit)
-                err = sl_admit_flush(ing->admit, sl_runtime_producer(rt), ing->last_offsets,
-                                     ing->last_cap);
+        if (err == SL_OK && ing->admit) {
+                size_t records = 0;
+                err = sl_admit_flush(ing->admit, sl_runtime_producer(rt),
+                                     sl_runtime_output_opaque(rt), ing->last_offsets,
+                                     ing->last_cap, &records);
+                sl_runtime_outputs_added(rt, records);
+        }
         if (err != SL_OK)
                 return err;
         sl_log_debug("ingress batch of %zu: decode %lld ms, Postgres wait %lld ms, produce "

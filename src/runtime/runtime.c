@@ -21,6 +21,19 @@
 
 #define SL_RT_FLUSH_TIMEOUT_MS 60000
 #define SL_RT_TOPIC_CACHE      16
+/* Batches whose outputs may still be in flight while the next one is processed. */
+#define SL_RT_INFLIGHT 2
+
+/* A processed batch waiting for its outputs to be delivered before its offsets are
+ * committed.  Outputs carry a pointer to it as their message opaque. */
+typedef struct sl_rt_batch_s {
+        rd_kafka_topic_partition_list_t *offsets;
+        long outstanding; /* outputs enqueued and not yet reported */
+        size_t failed;
+        char errstr[256];
+        size_t records;
+        double t0;
+} sl_rt_batch_t;
 
 struct sl_runtime_s {
         const sl_conf_t *conf;
@@ -38,7 +51,12 @@ struct sl_runtime_s {
         int fatal; /* SL_OK or the error that stops the loop */
         bool closed;
 
-        /* Delivery reports since the last flush. */
+        /* Processed batches in order, oldest first; cur is the one being processed. */
+        sl_rt_batch_t ring[SL_RT_INFLIGHT + 1];
+        size_t head, count;
+        sl_rt_batch_t *cur;
+
+        /* Delivery failures of untracked outputs (produced outside a batch). */
         size_t dr_failed;
         char dr_errstr[256];
 
@@ -69,20 +87,24 @@ static double now_s(void)
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
         sl_runtime_t *rt = opaque;
+        sl_rt_batch_t *b = m->_private;
         (void)rk;
+
+        if (b)
+                b->outstanding--;
         if (!m->err)
                 return;
-        if (rt->dr_failed++ == 0)
-                snprintf(rt->dr_errstr, sizeof(rt->dr_errstr), "%s [%d]: %s",
-                         rd_kafka_topic_name(m->rkt), (int)m->partition,
-                         rd_kafka_err2str(m->err));
+        size_t *failed = b ? &b->failed : &rt->dr_failed;
+        char *errstr = b ? b->errstr : rt->dr_errstr;
+        if ((*failed)++ == 0)
+                snprintf(errstr, 256, "%s [%d]: %s", rd_kafka_topic_name(m->rkt),
+                         (int)m->partition, rd_kafka_err2str(m->err));
 }
 
-/* Commit the highest offset + 1 of every partition in the batch, synchronously. */
-static void commit_batch(sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt)
+/* The highest offset + 1 of every partition in the batch. */
+static rd_kafka_topic_partition_list_t *batch_offsets(rd_kafka_message_t **msgs, size_t cnt)
 {
         rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
-        rd_kafka_resp_err_t err;
 
         for (size_t i = 0; i < cnt; i++) {
                 const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
@@ -94,7 +116,12 @@ static void commit_batch(sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt
                 if (msgs[i]->offset + 1 > tp->offset)
                         tp->offset = msgs[i]->offset + 1;
         }
-        err = rd_kafka_commit(rt->consumer, offsets, 0 /* sync */);
+        return offsets;
+}
+
+static void commit_offsets(sl_runtime_t *rt, rd_kafka_topic_partition_list_t *offsets)
+{
+        rd_kafka_resp_err_t err = rd_kafka_commit(rt->consumer, offsets, 0 /* sync */);
         if (err) {
                 /* Not fatal: the records are re-read by whoever owns the partition
                  * next, and every effect is idempotent. */
@@ -102,52 +129,100 @@ static void commit_batch(sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt
                 sl_log_warn("offset commit failed (%d partitions): %s", offsets->cnt,
                             rd_kafka_err2str(err));
         }
-        rd_kafka_topic_partition_list_destroy(offsets);
 }
 
-/* Flush every output enqueued so far; SL_OK only when all were delivered. */
-static int flush_outputs(sl_runtime_t *rt)
+/* Commit, in order, every processed batch whose outputs were all delivered; with
+ * wait, first wait (serving delivery reports) until every batch is delivered.  A
+ * batch with a failed output is never committed: the runtime stops and its records
+ * are re-read after a restart. */
+static int complete_batches(sl_runtime_t *rt, bool wait)
 {
-        rd_kafka_resp_err_t err = rd_kafka_flush(rt->producer, SL_RT_FLUSH_TIMEOUT_MS);
+        int64_t deadline = now_ms() + SL_RT_FLUSH_TIMEOUT_MS;
 
-        if (err) {
-                sl_log_error("outputs not delivered within %d ms (%d in flight): %s",
-                             SL_RT_FLUSH_TIMEOUT_MS, rd_kafka_outq_len(rt->producer),
-                             rd_kafka_err2str(err));
-                return SL_ERR_TIMEOUT;
+        rd_kafka_poll(rt->producer, 0);
+        while (rt->count) {
+                sl_rt_batch_t *b = &rt->ring[rt->head];
+                if (b->outstanding > 0) {
+                        if (!wait)
+                                break;
+                        if (now_ms() > deadline) {
+                                sl_log_error("outputs not delivered within %d ms (%ld in "
+                                             "flight)",
+                                             SL_RT_FLUSH_TIMEOUT_MS, b->outstanding);
+                                rt->fatal = SL_ERR_TIMEOUT;
+                                return rt->fatal;
+                        }
+                        rd_kafka_poll(rt->producer, 10);
+                        continue;
+                }
+                if (b->failed || rt->dr_failed) {
+                        size_t n = b->failed + rt->dr_failed;
+                        sl_metrics_add(rt->m_produce_errors, n);
+                        sl_log_error("%zu outputs failed to deliver, first: %s; stopping "
+                                     "without committing, the records will be re-read",
+                                     n, b->failed ? b->errstr : rt->dr_errstr);
+                        rt->fatal = SL_ERR_KAFKA;
+                        return rt->fatal;
+                }
+                if (rt->fatal == SL_OK) {
+                        commit_offsets(rt, b->offsets);
+                        sl_metrics_add(rt->m_batches, 1);
+                        sl_metrics_add(rt->m_records, b->records);
+                        sl_metrics_observe(rt->m_batch_seconds, now_s() - b->t0);
+                }
+                rd_kafka_topic_partition_list_destroy(b->offsets);
+                b->offsets = NULL;
+                rt->head = (rt->head + 1) % (SL_RT_INFLIGHT + 1);
+                rt->count--;
         }
-        if (rt->dr_failed) {
-                sl_metrics_add(rt->m_produce_errors, rt->dr_failed);
-                sl_log_error("%zu outputs failed to deliver, first: %s", rt->dr_failed,
-                             rt->dr_errstr);
-                rt->dr_failed = 0;
-                return SL_ERR_KAFKA;
-        }
-        return SL_OK;
+        return rt->fatal;
 }
 
-/* Process, flush, commit and release the batch in hand. */
+/* Drop every processed batch without committing it (after a fatal error). */
+static void discard_batches(sl_runtime_t *rt)
+{
+        while (rt->count) {
+                sl_rt_batch_t *b = &rt->ring[rt->head];
+                rd_kafka_topic_partition_list_destroy(b->offsets);
+                b->offsets = NULL;
+                rt->head = (rt->head + 1) % (SL_RT_INFLIGHT + 1);
+                rt->count--;
+        }
+}
+
+/*
+ * Process the batch in hand and queue it for its commit.  Its outputs are delivered
+ * while the next batch is processed (up to SL_RT_INFLIGHT batches in flight), and its
+ * offsets are committed once they all were: per batch, Postgres writes (in process),
+ * then outputs delivered, then offsets committed, without the stage idling on each
+ * flush.
+ */
 static int finish_batch(sl_runtime_t *rt)
 {
         size_t cnt = rt->pending;
-        double t0 = now_s();
         int err = SL_OK;
 
         if (!cnt)
                 return SL_OK;
+        complete_batches(rt, false);
+        while (rt->fatal == SL_OK && rt->count == SL_RT_INFLIGHT) {
+                /* The oldest batch is still in flight: wait for it alone. */
+                rd_kafka_poll(rt->producer, 10);
+                complete_batches(rt, false);
+        }
         if (rt->fatal == SL_OK) {
-                double t1, t2;
+                sl_rt_batch_t *b = &rt->ring[(rt->head + rt->count) % (SL_RT_INFLIGHT + 1)];
+                memset(b, 0, sizeof(*b));
+                b->t0 = now_s();
+                b->records = cnt;
+                rt->cur = b;
                 err = rt->stage->process(rt->stage->opaque, rt, rt->msgs, cnt);
-                t1 = now_s();
-                if (err == SL_OK)
-                        err = flush_outputs(rt);
-                t2 = now_s();
+                rt->cur = NULL;
                 if (err == SL_OK) {
-                        commit_batch(rt, rt->msgs, cnt);
-                        sl_log_debug("batch of %zu: process %.1f ms, flush %.1f ms, commit "
-                                     "%.1f ms",
-                                     cnt, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
-                                     (now_s() - t2) * 1e3);
+                        b->offsets = batch_offsets(rt->msgs, cnt);
+                        rt->count++;
+                        sl_log_debug("batch of %zu processed in %.1f ms, %ld outputs", cnt,
+                                     (now_s() - b->t0) * 1e3, b->outstanding);
                 } else {
                         sl_log_error("batch of %zu records failed (%s): stopping without "
                                      "committing; the records will be re-read",
@@ -159,12 +234,20 @@ static int finish_batch(sl_runtime_t *rt)
                 rd_kafka_message_destroy(rt->msgs[i]);
         rt->pending = 0;
         rt->batch_gen++;
-        if (err == SL_OK) {
-                sl_metrics_add(rt->m_batches, 1);
-                sl_metrics_add(rt->m_records, cnt);
-                sl_metrics_observe(rt->m_batch_seconds, now_s() - t0);
-        }
+        if (rt->fatal == SL_OK)
+                complete_batches(rt, false);
         return err;
+}
+
+/* Finish the batch in hand and wait until every processed batch is committed. */
+static int drain(sl_runtime_t *rt)
+{
+        finish_batch(rt);
+        if (rt->fatal == SL_OK)
+                complete_batches(rt, true);
+        if (rt->fatal != SL_OK)
+                discard_batches(rt);
+        return rt->fatal;
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -194,10 +277,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 sl_metrics_set(rt->m_assigned, parts->cnt);
         } else {
                 sl_log_info("revoking %d partitions", parts->cnt);
-                /* Finish the batch in hand first: its records are from these
-                 * partitions and must be committed before another worker takes
-                 * them. */
-                finish_batch(rt);
+                /* Finish the batch in hand and commit everything processed first:
+                 * those records are from these partitions and must be committed
+                 * before another worker takes them. */
+                drain(rt);
                 if (stage->on_revoke)
                         stage->on_revoke(stage->opaque, rt, parts);
                 if (cooperative)
@@ -331,6 +414,7 @@ void sl_runtime_destroy(sl_runtime_t *rt)
                 return;
         close_consumer(rt);
         rd_kafka_flush(rt->producer, 10000);
+        discard_batches(rt);
         for (size_t i = 0; i < rt->topic_cnt; i++)
                 rd_kafka_topic_destroy(rt->topics[i].rkt);
         rd_kafka_destroy(rt->consumer);
@@ -392,12 +476,12 @@ int sl_runtime_run(sl_runtime_t *rt)
                         stage->tick(stage->opaque, rt);
         }
         /* Finish what is in hand (nothing after a fatal error), then leave the group. */
-        finish_batch(rt);
+        drain(rt);
         close_consumer(rt);
-        if (rt->fatal != SL_OK)
+        if (rt->fatal != SL_OK) {
+                discard_batches(rt);
                 return rt->fatal;
-        if (flush_outputs(rt) != SL_OK)
-                return SL_ERR_KAFKA;
+        }
         sl_log_info("%s stopped cleanly", stage->name);
         return SL_OK;
 }
@@ -463,7 +547,8 @@ int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t pa
                                         RD_KAFKA_V_KEY(key, key_len),
                                         RD_KAFKA_V_VALUE((void *)value, value_len),
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+                                        RD_KAFKA_V_HEADERS(hdrs),
+                                        RD_KAFKA_V_OPAQUE(rt->cur), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         break;
                 rd_kafka_poll(rt->producer, 10);
@@ -474,7 +559,20 @@ int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t pa
                 sl_log_error("produce to %s: %s", topic, rd_kafka_err2str(err));
                 return SL_ERR_KAFKA;
         }
+        if (rt->cur)
+                rt->cur->outstanding++;
         return SL_OK;
+}
+
+void *sl_runtime_output_opaque(sl_runtime_t *rt)
+{
+        return rt->cur;
+}
+
+void sl_runtime_outputs_added(sl_runtime_t *rt, size_t n)
+{
+        if (rt->cur)
+                rt->cur->outstanding += (long)n;
 }
 
 rd_kafka_t *sl_runtime_producer(sl_runtime_t *rt)

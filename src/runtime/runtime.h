@@ -8,10 +8,12 @@
  *   tick()             between batches and when idle (reload config, housekeeping)
  *
  * Per batch the order of work is fixed: process (Postgres writes, then produces), then
- * flush every output, then commit the batch's offsets synchronously.  A batch whose
- * outputs fail to deliver is not committed: the runtime stops with an error and the
- * records are re-read after a restart (every effect is idempotent).  On SIGTERM/SIGINT
- * the batch in hand is finished, offsets committed and the consumer closed.
+ * every output delivered, then the batch's offsets committed.  The outputs of a batch
+ * are delivered while the next batch is processed (two batches at most in flight), so
+ * the stage does not idle on each flush.  A batch whose outputs fail to deliver is not
+ * committed: the runtime stops with an error and the records are re-read after a
+ * restart (every effect is idempotent).  On revocation and on SIGTERM/SIGINT the batch
+ * in hand is finished and everything processed is delivered and committed first.
  *
  * The runtime also owns the process's HTTP server (/metrics, /healthz).
  * Single-threaded: every callback runs on the thread that called sl_runtime_run().
@@ -68,6 +70,12 @@ void sl_runtime_handle_signals(sl_runtime_t *rt);
 int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key,
                        size_t key_len, const void *value, size_t value_len,
                        rd_kafka_headers_t *hdrs);
+
+/* For outputs a stage produces itself (a state store's changelog): the message opaque
+ * to give them (RD_KAFKA_V_OPAQUE), and how many were enqueued, so that the batch is
+ * committed only after they were delivered too.  Only during process(). */
+void *sl_runtime_output_opaque(sl_runtime_t *rt);
+void sl_runtime_outputs_added(sl_runtime_t *rt, size_t n);
 
 /* The same to an explicit partition (RD_KAFKA_PARTITION_UA: the partitioner's). */
 int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t partition,

@@ -266,7 +266,8 @@ void sl_store_foreach(const sl_store_t *st, int32_t part,
                         cb(p->slots[i].key, p->slots[i].val, p->slots[i].len, opaque);
 }
 
-static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer, size_t *records)
+static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer, void *msg_opaque,
+                      size_t *records)
 {
         part_t *p = get_part(st, part);
 
@@ -287,7 +288,8 @@ static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer, size_t
                                 RD_KAFKA_V_KEY(e->key, strlen(e->key)),
                                 RD_KAFKA_V_VALUE(e->deleted ? NULL : e->val,
                                                  e->deleted ? 0 : e->len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
                         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                                 break;
                         rd_kafka_poll(producer, 10);
@@ -304,16 +306,17 @@ static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer, size_t
         return SL_OK;
 }
 
-int sl_store_flush(sl_store_t *st, int32_t part, rd_kafka_t *producer, size_t *records)
+int sl_store_flush(sl_store_t *st, int32_t part, rd_kafka_t *producer, void *msg_opaque,
+                   size_t *records)
 {
         size_t n = 0;
         int err = SL_OK;
 
         if (part >= 0)
-                err = flush_part(st, part, producer, &n);
+                err = flush_part(st, part, producer, msg_opaque, &n);
         else
                 for (int32_t i = 0; i < st->part_cnt && err == SL_OK; i++)
-                        err = flush_part(st, i, producer, &n);
+                        err = flush_part(st, i, producer, msg_opaque, &n);
         if (records)
                 *records = n;
         return err;

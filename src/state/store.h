@@ -38,9 +38,11 @@ void sl_store_foreach(const sl_store_t *st, int32_t part,
                       void *opaque);
 
 /* Produce every dirty entry of part (all partitions when part < 0) to the changelog
- * through producer; the caller flushes the producer before committing input offsets.
- * *records (may be NULL) gets the count. */
-int sl_store_flush(sl_store_t *st, int32_t part, rd_kafka_t *producer, size_t *records);
+ * through producer, each with msg_opaque as its message opaque (may be NULL); the
+ * caller makes sure they are delivered before committing input offsets.  *records
+ * (may be NULL) gets the count. */
+int sl_store_flush(sl_store_t *st, int32_t part, rd_kafka_t *producer, void *msg_opaque,
+                   size_t *records);
 
 /* Read the changelog partition part from the beginning to its end, replacing the
  * partition's contents.  *records (may be NULL): records read.  SL_ERR_KAFKA with
