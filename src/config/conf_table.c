@@ -80,7 +80,7 @@ const sl__conf_def_t sl__conf_table[] = {
              "IPv4 interfaces)."),
         INT("http.port", "0", 0, 65535,
             "Port of the /metrics and /healthz server; 0 disables it. Each processor "
-            "sets its own default (sluice-ingress: 9101)."),
+            "sets its own default (sluice-ingress: 9101, sluice-retry: 9102)."),
 
         STRV("topic.prefix", "sluice.", validate_topic_prefix,
              "Prefix of every sluice topic name (sluice.events.in, ...)."),
@@ -143,6 +143,29 @@ const sl__conf_def_t sl__conf_table[] = {
                "in [1 - jitter, 1 + jitter)."),
         INT("retry.max.attempts", "10", 1, 1000,
             "Retries of a held-back event before it is exhausted (dead-lettered)."),
+        STRV("retry.group.id", "sluice-retry", validate_nonempty,
+             "Consumer group of sluice-retry (subscribes to every retry tier topic)."),
+        INT("retry.batch.size", "2000", 1, 1000000,
+            "Most records sluice-retry processes in one batch."),
+        INT("retry.batch.ms", "50", 1, 60000,
+            "Longest sluice-retry waits to fill a batch, in milliseconds; also how often "
+            "it resumes partitions whose head record has woken up."),
+        INT("retry.due.tolerance.ms", "20", 0, 60000,
+            "A wake-up this close to its planned retry time counts as due and is "
+            "re-injected at once."),
+        INT("retry.reconcile.ms", "30000", 100, 86400000,
+            "Interval of sluice-retry's reconciliation: overdue retries in Postgres whose "
+            "wake-up was lost get it produced again (also once at start)."),
+        INT("retry.reconcile.grace.ms", "5000", 0, 86400000,
+            "How long past its next_attempt_at a scheduled or rescheduled retry must be "
+            "before reconciliation produces its wake-up again.  A row is re-driven at "
+            "most once per max(retry.reconcile.grace.ms, retry.reconcile.ms)."),
+        INT("retry.reconcile.due.grace.ms", "60000", 0, 86400000,
+            "How long a retry may stay 'due' (re-injected, ingress not finished) before "
+            "reconciliation sets it back to 'scheduled' (same attempt) and produces its "
+            "wake-up again."),
+        INT("retry.reconcile.limit", "2000", 1, 1000000,
+            "Most retries one reconciliation round re-drives."),
         INT("sources.reload.ms", "30000", 100, 3600000,
             "Interval of the full reload of the sources and pauses tables from "
             "Postgres (changes arrive at once through NOTIFY; this is the backstop)."),

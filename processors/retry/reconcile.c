@@ -1,0 +1,160 @@
+/*
+ * sluice-retry's reconciliation: Postgres is the truth, Kafka only carries wake-ups,
+ * so a wake-up lost from Kafka (a tier topic emptied, a worker that died after marking
+ * a row due but before its re-injection was delivered) is produced again from the row.
+ *
+ * One round is one UPDATE ... RETURNING over at most retry.reconcile.limit rows,
+ * oldest next_attempt_at first, locked with SKIP LOCKED so concurrent workers split the
+ * work:
+ *   - 'scheduled'/'rescheduled' rows overdue by retry.reconcile.grace.ms: state kept,
+ *     reconciled_at set, their wake-up produced again;
+ *   - 'due' rows unchanged for retry.reconcile.due.grace.ms (re-injected, ingress never
+ *     finished them): set back to 'scheduled' with the same attempt, wake-up produced
+ *     again.  An earlier re-injection that still reaches ingress then finds the row not
+ *     'due' and is dropped; the new wake-up makes it due again.
+ * A row is re-driven at most once per max(grace, retry.reconcile.ms) (reconciled_at).
+ * Every wake-up goes through the guarded UPDATE to 'due', so duplicates are harmless
+ * and a round is idempotent.  Rows without their envelope bytes cannot be re-driven
+ * and are only counted (the gauges query logs them).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits/backoff.h"
+#include "log/log.h"
+#include "retry_int.h"
+#include "sluice/err.h"
+
+static const char reconcile_sql[] =
+        "WITH picked AS ("
+        " SELECT event_id, state = 'due' AS was_due FROM event_ingress_retries"
+        " WHERE ((state IN ('scheduled', 'rescheduled')"
+        "         AND next_attempt_at < now() - $1::bigint * interval '1 millisecond')"
+        "     OR (state = 'due'"
+        "         AND updated_at < now() - $2::bigint * interval '1 millisecond'))"
+        "   AND envelope IS NOT NULL"
+        "   AND (reconciled_at IS NULL"
+        "        OR reconciled_at < now() - $3::bigint * interval '1 millisecond')"
+        " ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
+        "UPDATE event_ingress_retries r"
+        " SET state = CASE WHEN picked.was_due THEN 'scheduled' ELSE r.state END,"
+        "     updated_at = CASE WHEN picked.was_due THEN now() ELSE r.updated_at END,"
+        "     reconciled_at = now(), reconcile_count = r.reconcile_count + 1"
+        " FROM picked WHERE r.event_id = picked.event_id "
+        "RETURNING r.event_id::text, r.source, r.attempt,"
+        " (extract(epoch FROM r.next_attempt_at) * 1000)::bigint, r.reason, r.envelope,"
+        " picked.was_due";
+
+int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
+{
+        char p_grace[24], p_due[24], p_window[24], p_limit[24];
+        const char *params[4] = {p_grace, p_due, p_window, p_limit};
+        int64_t window = rty->grace_ms > rty->reconcile_ms ? rty->grace_ms : rty->reconcile_ms;
+        int64_t now = sl__retry_now(rty);
+        size_t n_sched = 0, n_due = 0;
+        PGresult *res;
+        int err = SL_OK;
+
+        *redriven = 0;
+        snprintf(p_grace, sizeof(p_grace), "%lld", (long long)rty->grace_ms);
+        snprintf(p_due, sizeof(p_due), "%lld", (long long)rty->due_grace_ms);
+        snprintf(p_window, sizeof(p_window), "%lld", (long long)window);
+        snprintf(p_limit, sizeof(p_limit), "%lld", (long long)rty->reconcile_limit);
+        res = sl__retry_exec(rty, reconcile_sql, 4, params);
+        if (!res) {
+                sl_log_warn("reconciliation skipped this round: Postgres failed");
+                return SL_ERR_PG;
+        }
+        for (int i = 0; i < PQntuples(res) && err == SL_OK; i++) {
+                size_t env_len = 0;
+                unsigned char *env =
+                        PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 5), &env_len);
+                sl_retry_record_t rr = {.event_id = PQgetvalue(res, i, 0),
+                                        .source = PQgetvalue(res, i, 1),
+                                        .attempt = (int32_t)atoi(PQgetvalue(res, i, 2)),
+                                        .due_at = strtoll(PQgetvalue(res, i, 3), NULL, 10),
+                                        .reason = PQgetvalue(res, i, 4),
+                                        .envelope = env,
+                                        .envelope_len = env_len};
+                bool was_due = PQgetvalue(res, i, 6)[0] == 't';
+                sl_log_ctx_t ctx = {.event_id = rr.event_id, .source = rr.source};
+                size_t tier = sl_backoff_tier(rty->tiers_ms, rty->ntiers, rr.due_at - now);
+                void *buf = NULL;
+                size_t len = 0;
+
+                if (!env) {
+                        err = SL_ERR_NOMEM;
+                        break;
+                }
+                err = sl_retry_record_encode(&rr, &buf, &len);
+                PQfreemem(env);
+                if (err != SL_OK)
+                        break;
+                err = sl_runtime_produce(rt, rty->topics[tier], rr.source, strlen(rr.source),
+                                         buf, len, NULL);
+                free(buf);
+                if (err != SL_OK)
+                        break;
+                if (was_due)
+                        n_due++;
+                else
+                        n_sched++;
+                sl_log(SL_LOG_INFO, &ctx,
+                       "reconciled: wake-up of attempt %d produced again to %s (was %s, "
+                       "next attempt %lld ms ago, reason %s)",
+                       (int)rr.attempt, rty->topics[tier], was_due ? "due" : "waiting",
+                       (long long)(now - rr.due_at), rr.reason);
+        }
+        PQclear(res);
+        if (n_sched + n_due) {
+                /* Outside a batch: deliver now, so a round is done when it returns. */
+                rd_kafka_resp_err_t ferr = rd_kafka_flush(sl_runtime_producer(rt), 30000);
+                if (ferr) {
+                        sl_log_warn("reconciliation: wake-ups not delivered: %s",
+                                    rd_kafka_err2str(ferr));
+                        err = SL_ERR_KAFKA;
+                }
+                sl_log_info("reconciliation: %zu overdue and %zu stuck-due retries re-driven",
+                            n_sched, n_due);
+        }
+        sl_metrics_add(rty->m_reconciled, n_sched);
+        sl_metrics_add(rty->m_redriven_due, n_due);
+        *redriven = n_sched + n_due;
+        return err;
+}
+
+void sl__retry_update_gauges(sl_retry_t *rty)
+{
+        static const char sql[] =
+                "SELECT state, count(*),"
+                " count(*) FILTER (WHERE next_attempt_at < now()),"
+                " count(*) FILTER (WHERE envelope IS NULL AND next_attempt_at < now())"
+                " FROM event_ingress_retries GROUP BY state";
+        double rows[SL_RETRY__STATE_CNT] = {0};
+        double overdue = 0, blind = 0;
+        PGresult *res = sl__retry_exec(rty, sql, 0, NULL);
+
+        if (!res)
+                return;
+        for (int i = 0; i < PQntuples(res); i++) {
+                sl_retry_state_t s;
+                if (sl_retry_state_parse(PQgetvalue(res, i, 0), &s) != SL_OK)
+                        continue;
+                rows[s] = strtod(PQgetvalue(res, i, 1), NULL);
+                if (sl_retry_state_waiting(s)) {
+                        overdue += strtod(PQgetvalue(res, i, 2), NULL);
+                        blind += strtod(PQgetvalue(res, i, 3), NULL);
+                }
+        }
+        PQclear(res);
+        for (int s = 0; s < SL_RETRY__STATE_CNT; s++)
+                sl_metrics_set(rty->m_rows[s], rows[s]);
+        sl_metrics_set(rty->m_scheduled, rows[SL_RETRY_SCHEDULED] + rows[SL_RETRY_RESCHEDULED]);
+        sl_metrics_set(rty->m_overdue, overdue);
+        if (blind > 0)
+                sl_log_warn("%.0f overdue retries have no envelope bytes and cannot be "
+                            "reconciled (rows written before migration 0005's envelope "
+                            "column was filled)",
+                            blind);
+}

@@ -1,0 +1,64 @@
+/* The retry lifecycle's transition table (see state.h). */
+#include "retry/state.h"
+
+#include <string.h>
+
+#include "sluice/err.h"
+
+static const char *const state_names[SL_RETRY__STATE_CNT] = {
+        "scheduled", "due", "completed", "rescheduled", "cancelled", "exhausted"};
+
+static const char *const event_names[SL_RETRY__EV_CNT] = {"wake",    "admit",   "hold",
+                                                          "exhaust", "redrive", "cancel"};
+
+/* next[from][ev]: the state after ev, or -1 when not allowed. */
+#define NO -1
+static const int next[SL_RETRY__STATE_CNT][SL_RETRY__EV_CNT] = {
+        [SL_RETRY_SCHEDULED] = {SL_RETRY_DUE, NO, NO, NO, NO, SL_RETRY_CANCELLED},
+        [SL_RETRY_DUE] = {NO, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED, SL_RETRY_EXHAUSTED,
+                          SL_RETRY_SCHEDULED, SL_RETRY_CANCELLED},
+        [SL_RETRY_COMPLETED] = {NO, NO, NO, NO, NO, NO},
+        [SL_RETRY_RESCHEDULED] = {SL_RETRY_DUE, NO, NO, NO, NO, SL_RETRY_CANCELLED},
+        [SL_RETRY_CANCELLED] = {NO, NO, NO, NO, NO, NO},
+        [SL_RETRY_EXHAUSTED] = {NO, NO, NO, NO, NO, NO},
+};
+
+const char *sl_retry_state_str(sl_retry_state_t s)
+{
+        return (unsigned)s < SL_RETRY__STATE_CNT ? state_names[s] : "?";
+}
+
+const char *sl_retry_event_str(sl_retry_event_t ev)
+{
+        return (unsigned)ev < SL_RETRY__EV_CNT ? event_names[ev] : "?";
+}
+
+int sl_retry_state_parse(const char *s, sl_retry_state_t *out)
+{
+        for (int i = 0; i < SL_RETRY__STATE_CNT; i++) {
+                if (strcmp(s, state_names[i]) == 0) {
+                        *out = (sl_retry_state_t)i;
+                        return SL_OK;
+                }
+        }
+        return SL_ERR_INVALID;
+}
+
+int sl_retry_transition(sl_retry_state_t from, sl_retry_event_t ev, sl_retry_state_t *to)
+{
+        if ((unsigned)from >= SL_RETRY__STATE_CNT || (unsigned)ev >= SL_RETRY__EV_CNT ||
+            next[from][ev] == NO)
+                return SL_ERR_STATE;
+        *to = (sl_retry_state_t)next[from][ev];
+        return SL_OK;
+}
+
+bool sl_retry_state_waiting(sl_retry_state_t s)
+{
+        return s == SL_RETRY_SCHEDULED || s == SL_RETRY_RESCHEDULED;
+}
+
+bool sl_retry_state_final(sl_retry_state_t s)
+{
+        return s == SL_RETRY_COMPLETED || s == SL_RETRY_CANCELLED || s == SL_RETRY_EXHAUSTED;
+}

@@ -1,0 +1,57 @@
+/*
+ * The retry lifecycle of one held-back event (a row of event_ingress_retries), as a
+ * state machine.  Postgres holds the state; every transition is one guarded UPDATE
+ * whose WHERE clause is sl_retry_transition()'s "from" set, so this table and the SQL
+ * of sluice-retry, sluice-ingress and `sluicectl retries` say the same thing.
+ *
+ *   scheduled   --wake-->      due          sluice-retry: the wake-up came, event re-injected
+ *   rescheduled --wake-->      due
+ *   due         --admit-->     completed    ingress admitted the re-injected attempt
+ *   due         --hold-->      rescheduled  held back again: attempt + 1
+ *   due         --exhaust-->   exhausted    past retry.max.attempts: dead-lettered
+ *   due         --redrive-->   scheduled    reconciliation: re-injected but never finished
+ *   scheduled, rescheduled, due --cancel--> cancelled   (sluicectl retries cancel)
+ *
+ * completed, cancelled and exhausted are final.
+ */
+#ifndef SL_RETRY_STATE_H
+#define SL_RETRY_STATE_H
+
+#include <stdbool.h>
+
+typedef enum sl_retry_state {
+        SL_RETRY_SCHEDULED,
+        SL_RETRY_DUE,
+        SL_RETRY_COMPLETED,
+        SL_RETRY_RESCHEDULED,
+        SL_RETRY_CANCELLED,
+        SL_RETRY_EXHAUSTED,
+        SL_RETRY__STATE_CNT
+} sl_retry_state_t;
+
+typedef enum sl_retry_event {
+        SL_RETRY_EV_WAKE,
+        SL_RETRY_EV_ADMIT,
+        SL_RETRY_EV_HOLD,
+        SL_RETRY_EV_EXHAUST,
+        SL_RETRY_EV_REDRIVE,
+        SL_RETRY_EV_CANCEL,
+        SL_RETRY__EV_CNT
+} sl_retry_event_t;
+
+/* The state's name as stored in Postgres ("scheduled", ...); "?" when out of range. */
+const char *sl_retry_state_str(sl_retry_state_t s);
+/* SL_OK and *out, or SL_ERR_INVALID when s names no state. */
+int sl_retry_state_parse(const char *s, sl_retry_state_t *out);
+const char *sl_retry_event_str(sl_retry_event_t ev);
+
+/* SL_OK with *to the state after ev in from, or SL_ERR_STATE when ev is not allowed
+ * in from (a duplicate or stale wake-up, a cancel of a finished retry, ...). */
+int sl_retry_transition(sl_retry_state_t from, sl_retry_event_t ev, sl_retry_state_t *to);
+
+/* Waiting for a wake-up: scheduled or rescheduled. */
+bool sl_retry_state_waiting(sl_retry_state_t s);
+/* completed, cancelled or exhausted: nothing will ever change it again. */
+bool sl_retry_state_final(sl_retry_state_t s);
+
+#endif
