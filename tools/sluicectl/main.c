@@ -25,6 +25,7 @@ static const struct {
         {"sources", sl_cmd_sources, "per-source admission limits"},
         {"pause", sl_cmd_pause, "pause a source, list pauses and their history"},
         {"resume", sl_cmd_resume, "end a source's manual pause"},
+        {"retries", sl_cmd_retries, "held-back events' retries: list, show, cancel"},
 };
 
 static const char usage[] =
@@ -46,6 +47,7 @@ static const char usage[] =
         "  sources set|get|list|rm per-source admission limits\n"
         "  pause source ID ...     pause a source (also: pause list|history)\n"
         "  resume source ID        end a source's manual pause\n"
+        "  retries list|show|cancel held-back events' retries\n"
         "\n"
         "Run 'sluicectl COMMAND --help' for a command's own options.\n";
 
