@@ -16,6 +16,7 @@
 #include "limits/backoff.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "pg/pgarray.h"
 #include "sluice/err.h"
 #include "state/store.h"
 
@@ -542,6 +543,35 @@ void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev)
         touch(ad, w, ev->decision == SL_DECISION_ACCEPTED);
 }
 
+void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
+                       sl_admit_reason_t reason, int64_t decided_at)
+{
+        int32_t p = ev->partition;
+        const sl_limits_t *lim;
+        work_t *w;
+
+        if (ensure_parts(ad, p) != SL_OK)
+                abort();
+        lim = sl_sources_limits(ad->src, ev->source);
+        w = work_get(ad, p, ev->source);
+        ev->decision = d;
+        ev->reason = reason;
+        ev->decided_at = decided_at;
+        ev->replayed = true;
+        if (ev->offset > ad->progress[p])
+                sl_admission_apply(lim, &w->st, d, decided_at);
+        if (d != SL_DECISION_ACCEPTED)
+                ev->next_attempt_at = next_attempt(ad, lim, sl_sources_pause(ad->src, ev->source),
+                                                   &w->st, reason, ev->attempt, ad->now);
+        sl_metrics_add(ad->m_replayed, 1);
+        touch(ad, w, 0);
+}
+
+sl_admit_reason_t sl_admit_reason_parse(const char *s)
+{
+        return reason_parse(s);
+}
+
 void sl_admit_end(sl_admit_t *ad)
 {
         /* Write the working states back to the store, once per source. */
@@ -583,7 +613,7 @@ int sl_admit_flush(sl_admit_t *ad, rd_kafka_t *producer, void *msg_opaque,
 
 /* --- mirror and gauges ------------------------------------------------------------ */
 
-typedef struct arrays_s {
+typedef struct abuf_s {
         char *p;
         size_t len, cap;
 } abuf_t;
@@ -610,21 +640,14 @@ static void abuf_str(abuf_t *b, const char *s)
         abuf_put(b, s, strlen(s));
 }
 
-static void abuf_num(abuf_t *b, long long v)
-{
-        char num[32];
-        int n = snprintf(num, sizeof(num), "%s%lld", b->len > 1 ? "," : "", v);
-        abuf_put(b, num, (size_t)n);
-}
-
-/* One quoted element of a Postgres text[] literal. */
-static void abuf_text(abuf_t *b, const char *s, bool label)
+/* A Prometheus label value, quoted and escaped. */
+static void abuf_label(abuf_t *b, const char *s)
 {
         abuf_put(b, "\"", 1);
         for (; *s; s++) {
                 if (*s == '"' || *s == '\\')
                         abuf_put(b, "\\", 1);
-                if (label && *s == '\n') {
+                if (*s == '\n') {
                         abuf_put(b, "\\n", 2);
                         continue;
                 }
@@ -663,7 +686,7 @@ static void render_top(sl_admit_t *ad, double secs)
                         continue;
                 }
                 abuf_str(&b, "sluice_ingress_top_source_admissions_per_second{source=");
-                abuf_text(&b, list[i]->source, true);
+                abuf_label(&b, list[i]->source);
                 snprintf(line, sizeof(line), "} %.3f\n", (double)list[i]->admitted / secs);
                 abuf_str(&b, line);
         }
@@ -693,7 +716,8 @@ void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t 
                    bool force)
 {
         int64_t t = mono_ms();
-        abuf_t k = {0}, p = {0}, ws = {0}, c = {0}, th = {0}, pu = {0}, ua = {0};
+        sl_pgarr_t k = {0}, p = {0}, ws = {0}, c = {0}, th = {0}, pu = {0}, ua = {0};
+        sl_pgarr_t *cols[] = {&k, &p, &ws, &c, &th, &pu, &ua};
         size_t rows = 0;
         double secs;
 
@@ -713,13 +737,8 @@ void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t 
         if (!ad->touched_cnt)
                 return;
 
-        abuf_put(&k, "{", 1);
-        abuf_put(&p, "{", 1);
-        abuf_put(&ws, "{", 1);
-        abuf_put(&c, "{", 1);
-        abuf_put(&th, "{", 1);
-        abuf_put(&pu, "{", 1);
-        abuf_put(&ua, "{", 1);
+        for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+                sl_pgarr_begin(cols[i]);
         for (size_t i = 0; i < ad->touched_cap; i++) {
                 touched_t *e = &ad->touched[i];
                 char key[1040];
@@ -734,29 +753,24 @@ void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t 
                             ? sl_store_get(ad->st, e->partition, key, &len)
                             : NULL;
                 if (v && sl_admission_state_decode(v, len, &st) == SL_OK) {
-                        if (rows++)
-                                abuf_put(&k, ",", 1);
-                        abuf_text(&k, e->source, false);
-                        abuf_num(&p, e->partition);
-                        abuf_num(&ws, st.window_start);
-                        abuf_num(&c, st.count);
-                        abuf_num(&th, st.throttled);
-                        abuf_num(&pu, st.paused_until);
-                        abuf_num(&ua, st.updated_at);
+                        rows++;
+                        sl_pgarr_text(&k, e->source);
+                        sl_pgarr_num(&p, e->partition);
+                        sl_pgarr_num(&ws, st.window_start);
+                        sl_pgarr_num(&c, st.count);
+                        sl_pgarr_num(&th, st.throttled);
+                        sl_pgarr_num(&pu, st.paused_until);
+                        sl_pgarr_num(&ua, st.updated_at);
                 }
                 free(e->source);
                 e->source = NULL;
         }
         ad->touched_cnt = 0;
         if (rows) {
-                abuf_put(&k, "}", 1);
-                abuf_put(&p, "}", 1);
-                abuf_put(&ws, "}", 1);
-                abuf_put(&c, "}", 1);
-                abuf_put(&th, "}", 1);
-                abuf_put(&pu, "}", 1);
-                abuf_put(&ua, "}", 1);
-                const char *params[8] = {k.p, p.p, ws.p, c.p, th.p, pu.p, ua.p, ad->worker};
+                const char *params[8];
+                for (size_t i = 0; i < 7; i++)
+                        params[i] = sl_pgarr_end(cols[i]);
+                params[7] = ad->worker;
                 PGresult *res = PQexecParams(
                         pg,
                         "INSERT INTO scheduler_state AS s (stage, key, kafka_partition, "
@@ -782,11 +796,6 @@ void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t 
                 }
                 PQclear(res);
         }
-        free(k.p);
-        free(p.p);
-        free(ws.p);
-        free(c.p);
-        free(th.p);
-        free(pu.p);
-        free(ua.p);
+        for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+                sl_pgarr_free(cols[i]);
 }

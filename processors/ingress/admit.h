@@ -68,6 +68,14 @@ bool sl_admit_verifying(const sl_admit_t *ad, int32_t partition);
 int sl_admit_lookup(sl_admit_t *ad, PGconn *pg, const char *const *ids, size_t n,
                     char *errstr, size_t errstr_size);
 void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev);
+/* Take a decision already recorded for ev's attempt (a re-injected event read again
+ * after a crash) instead of deciding: counts it in its window when ev's offset is past
+ * the partition's progress. */
+void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
+                       sl_admit_reason_t reason, int64_t decided_at);
+/* The next attempt time of a held-back event (backoff with jitter, floored at the end
+ * of its window or pause). */
+sl_admit_reason_t sl_admit_reason_parse(const char *s);
 void sl_admit_end(sl_admit_t *ad);
 
 /* Append the batch's state changes and progress (offset of the batch's last record per

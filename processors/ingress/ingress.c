@@ -29,6 +29,7 @@
 #include "metrics/metrics.h"
 #include "pg/copy_pipe.h"
 #include "pg/pg.h"
+#include "pg/pgarray.h"
 #include "pg/types_registry.h"
 #include "retry/retry_record.h"
 #include "sluice/err.h"
@@ -39,7 +40,7 @@ static const char events_columns[] =
         "(id, type, source, occurred_at, payload, correlation_id, ttl_ms, metadata, "
         "kafka_partition, kafka_offset, status, reason, decided_at, attempt)";
 static const char retries_columns[] =
-        "(event_id, source, occurred_at, attempt, next_attempt_at, reason, state)";
+        "(event_id, source, occurred_at, attempt, next_attempt_at, reason, state, envelope)";
 
 #define SL_INGRESS_MAX_TIERS 16
 #define SL_HDR_ATTEMPT      "sluice.attempt"
@@ -47,7 +48,13 @@ static const char dead_letters_columns[] =
         "(topic, kafka_partition, kafka_offset, kafka_key, raw, reason, message, "
         "event_id, event_type, source, headers)";
 
-typedef enum { SLOT_REJECTED, SLOT_REROUTED, SLOT_DECIDED } slot_kind_t;
+typedef enum {
+        SLOT_REJECTED,  /* invalid: dead letter */
+        SLOT_REROUTED,  /* valid, on a partition that does not own its source */
+        SLOT_DECIDED,   /* valid and owned: one admission decision */
+        SLOT_STALE,     /* a re-injected attempt whose retry row is not due for it */
+        SLOT_EXHAUSTED, /* held back again past retry.max.attempts: dead letter */
+} slot_kind_t;
 
 /* What became of one record of the batch. */
 typedef struct slot_s {
@@ -56,7 +63,20 @@ typedef struct slot_s {
         slot_kind_t kind;
         int32_t owner;       /* SLOT_REROUTED: the partition that owns the source */
         sl_admit_event_t ad; /* SLOT_DECIDED */
+        bool decided;        /* ad holds the decision */
 } slot_t;
+
+/* What Postgres holds for a re-injected event (attempt > 0). */
+typedef struct retried_s {
+        char id[37];
+        int32_t retry_attempt; /* event_ingress_retries.attempt */
+        char state[16];
+        int32_t event_attempt; /* workflow_events.attempt, -1 when no row */
+        sl_decision_t decision;
+        sl_admit_reason_t reason;
+        int64_t decided_at;
+        bool taken; /* decided by an earlier record of this batch */
+} retried_t;
 
 struct sl_ingress_s {
         const sl_conf_t *conf;
@@ -75,6 +95,10 @@ struct sl_ingress_s {
         int64_t tiers_ms[SL_INGRESS_MAX_TIERS];
         size_t ntiers;
         const char **verify_ids;
+        retried_t *retried; /* this batch's lookups, sorted by id */
+        size_t nretried;
+        int max_attempts;
+        sl_pgarr_t upd[12]; /* columns of the re-injected events' updates */
         sl_copy_pipe_t *events, *dead, *retries;
         PGconn *maint;
         int64_t maint_at;
@@ -85,7 +109,7 @@ struct sl_ingress_s {
         size_t slot_cap;
 
         sl_metric_t *m_accepted, *m_rejected_total, *m_dups, *m_latency, *m_rerouted,
-                *m_held, *m_rejected[SL_REJECT__CNT];
+                *m_held, *m_rejected[SL_REJECT__CNT], *m_retried[4];
 };
 
 static int64_t wall_ms(void)
@@ -265,15 +289,15 @@ static void write_event_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
 }
 
 /* The retry intent of a held-back event: attempt is the next one. */
-static void write_retry_row(sl_ingress_t *ing, const sl_envelope_t *env,
-                            const sl_admit_event_t *ad)
+static void write_retry_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
+                            const sl_envelope_t *env, const sl_admit_event_t *ad)
 {
         sl_copy_pipe_t *cp = ing->retries;
         unsigned char uuid[16];
         const char *reason = sl_admit_reason_str(ad->reason);
 
         uuid_bytes(env->id, uuid);
-        sl_copy_row_begin(cp, 7);
+        sl_copy_row_begin(cp, 8);
         sl_copy_field_uuid(cp, uuid);
         sl_copy_field(cp, env->source, strlen(env->source));
         sl_copy_field_timestamp_ms(cp, env->occurred_at);
@@ -281,6 +305,7 @@ static void write_retry_row(sl_ingress_t *ing, const sl_envelope_t *env,
         sl_copy_field_timestamp_ms(cp, ad->next_attempt_at);
         sl_copy_field(cp, reason, strlen(reason));
         sl_copy_field(cp, "scheduled", 9);
+        sl_copy_field(cp, m->payload ? m->payload : "", m->payload ? m->len : 0);
         sl_copy_row_end(cp);
 }
 
@@ -488,7 +513,7 @@ static void admit_and_write(sl_ingress_t *ing, const rd_kafka_message_t *m, slot
         }
         write_event_row(ing, m, &s->env, &s->ad);
         if (s->ad.decision != SL_DECISION_ACCEPTED)
-                write_retry_row(ing, &s->env, &s->ad);
+                write_retry_row(ing, m, &s->env, &s->ad);
 }
 
 /* Decode, validate and classify record i; rows of rejected records are written here. */
@@ -524,6 +549,230 @@ static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
         s->ad.attempt = attempt_of(m);
 }
 
+/* --- re-injected events (attempt > 0, from sluice-retry) ------------------------- */
+
+static int retried_cmp(const void *a, const void *b)
+{
+        return strcmp(((const retried_t *)a)->id, ((const retried_t *)b)->id);
+}
+
+/* Load the retry rows and recorded decisions of the batch's re-injected events. */
+static int lookup_retried(sl_ingress_t *ing, size_t cnt, char *errstr, size_t errstr_size)
+{
+        sl_pgarr_t ids = {0};
+        PGresult *res;
+        size_t n = 0;
+
+        sl_pgarr_begin(&ids);
+        for (size_t i = 0; i < cnt; i++) {
+                const slot_t *s = &ing->slots[i];
+                if (s->kind == SLOT_DECIDED && s->ad.attempt > 0) {
+                        sl_pgarr_text(&ids, s->env.id);
+                        n++;
+                }
+        }
+        ing->nretried = 0;
+        if (!n) {
+                sl_pgarr_free(&ids);
+                return SL_OK;
+        }
+        const char *params[1] = {sl_pgarr_end(&ids)};
+        res = PQexecParams(ing->maint,
+                           "SELECT r.event_id::text, r.attempt, r.state, coalesce(w.attempt, -1), "
+                           "coalesce(w.status, ''), coalesce(w.reason, ''), "
+                           "coalesce((extract(epoch FROM w.decided_at) * 1000)::bigint, 0) "
+                           "FROM event_ingress_retries r LEFT JOIN workflow_events w "
+                           "ON w.id = r.event_id AND w.occurred_at = r.occurred_at "
+                           "WHERE r.event_id = ANY($1::uuid[])",
+                           1, NULL, params, NULL, NULL, 0);
+        sl_pgarr_free(&ids);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+                snprintf(errstr, errstr_size, "retry rows: %s", PQresultErrorMessage(res));
+                PQclear(res);
+                return SL_ERR_PG;
+        }
+        size_t rows = (size_t)PQntuples(res);
+        retried_t *r = realloc(ing->retried, (rows + 1) * sizeof(*r));
+        if (!r) {
+                PQclear(res);
+                return SL_ERR_NOMEM;
+        }
+        ing->retried = r;
+        for (size_t k = 0; k < rows; k++) {
+                int row = (int)k;
+                snprintf(r[k].id, sizeof(r[k].id), "%s", PQgetvalue(res, row, 0));
+                r[k].retry_attempt = atoi(PQgetvalue(res, row, 1));
+                snprintf(r[k].state, sizeof(r[k].state), "%s", PQgetvalue(res, row, 2));
+                r[k].event_attempt = atoi(PQgetvalue(res, row, 3));
+                r[k].decision = sl_decision_parse(PQgetvalue(res, row, 4));
+                r[k].reason = sl_admit_reason_parse(PQgetvalue(res, row, 5));
+                r[k].decided_at = atoll(PQgetvalue(res, row, 6));
+                r[k].taken = false;
+        }
+        PQclear(res);
+        qsort(r, rows, sizeof(*r), retried_cmp);
+        ing->nretried = rows;
+        return SL_OK;
+}
+
+static retried_t *retried_get(const sl_ingress_t *ing, const char *id)
+{
+        retried_t key;
+        snprintf(key.id, sizeof(key.id), "%s", id);
+        return ing->nretried ? bsearch(&key, ing->retried, ing->nretried,
+                                       sizeof(*ing->retried), retried_cmp)
+                             : NULL;
+}
+
+enum { UPD_EV_ID, UPD_EV_OCC, UPD_EV_STATUS, UPD_EV_REASON, UPD_EV_DEC, UPD_EV_ATT,
+       UPD_R_ID, UPD_R_ATT, UPD_R_STATE, UPD_R_NEXT_ATT, UPD_R_NEXT_AT, UPD_R_REASON };
+
+/* Queue the updates of a freshly decided re-injected event: its row gets the new
+ * decision for attempt N, its retry row moves on from 'due'. */
+static void queue_retried_update(sl_ingress_t *ing, const slot_t *s, const char *retry_state)
+{
+        const sl_admit_event_t *ad = &s->ad;
+
+        if (!ing->upd[UPD_EV_ID].n)
+                for (size_t i = 0; i < sizeof(ing->upd) / sizeof(ing->upd[0]); i++)
+                        sl_pgarr_begin(&ing->upd[i]);
+        sl_pgarr_text(&ing->upd[UPD_EV_ID], s->env.id);
+        sl_pgarr_num(&ing->upd[UPD_EV_OCC], s->env.occurred_at);
+        sl_pgarr_text(&ing->upd[UPD_EV_STATUS], sl_decision_str(ad->decision));
+        sl_pgarr_text(&ing->upd[UPD_EV_REASON], sl_admit_reason_str(ad->reason));
+        sl_pgarr_num(&ing->upd[UPD_EV_DEC], ad->decided_at);
+        sl_pgarr_num(&ing->upd[UPD_EV_ATT], ad->attempt);
+        sl_pgarr_text(&ing->upd[UPD_R_ID], s->env.id);
+        sl_pgarr_num(&ing->upd[UPD_R_ATT], ad->attempt);
+        sl_pgarr_text(&ing->upd[UPD_R_STATE], retry_state);
+        sl_pgarr_num(&ing->upd[UPD_R_NEXT_ATT],
+                     strcmp(retry_state, "rescheduled") == 0 ? ad->attempt + 1 : ad->attempt);
+        sl_pgarr_num(&ing->upd[UPD_R_NEXT_AT],
+                     strcmp(retry_state, "rescheduled") == 0 ? ad->next_attempt_at : 0);
+        sl_pgarr_text(&ing->upd[UPD_R_REASON], sl_admit_reason_str(ad->reason));
+}
+
+/* Apply the queued updates in one transaction on the maintenance connection. */
+static int apply_retried_updates(sl_ingress_t *ing, char *errstr, size_t errstr_size)
+{
+        const char *ev[6], *rr[6];
+        PGresult *res;
+        int err = SL_OK;
+
+        if (!ing->upd[UPD_EV_ID].n)
+                return SL_OK;
+        for (int i = 0; i < 6; i++) {
+                ev[i] = sl_pgarr_end(&ing->upd[UPD_EV_ID + i]);
+                rr[i] = sl_pgarr_end(&ing->upd[UPD_R_ID + i]);
+        }
+        res = PQexec(ing->maint, "BEGIN");
+        PQclear(res);
+        res = PQexecParams(
+                ing->maint,
+                "UPDATE workflow_events w SET status = u.status, reason = nullif(u.reason, ''), "
+                "decided_at = to_timestamp(u.dec / 1000.0), attempt = u.att "
+                "FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], "
+                "$6::int[]) AS u(id, occ, status, reason, dec, att) "
+                "WHERE w.id = u.id AND w.occurred_at = to_timestamp(u.occ / 1000.0) "
+                "AND w.attempt < u.att",
+                6, NULL, ev, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                snprintf(errstr, errstr_size, "re-injected events: %s",
+                         PQresultErrorMessage(res));
+                err = SL_ERR_PG;
+        }
+        PQclear(res);
+        if (err == SL_OK) {
+                res = PQexecParams(
+                        ing->maint,
+                        "UPDATE event_ingress_retries r SET state = u.state, "
+                        "attempt = u.next_att, next_attempt_at = CASE WHEN u.next_at > 0 "
+                        "THEN to_timestamp(u.next_at / 1000.0) ELSE r.next_attempt_at END, "
+                        "reason = coalesce(nullif(u.reason, ''), r.reason), updated_at = now() "
+                        "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], "
+                        "$5::bigint[], $6::text[]) AS u(id, att, state, next_att, next_at, "
+                        "reason) WHERE r.event_id = u.id AND r.attempt = u.att "
+                        "AND r.state = 'due'",
+                        6, NULL, rr, NULL, NULL, 0);
+                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                        snprintf(errstr, errstr_size, "retry rows: %s",
+                                 PQresultErrorMessage(res));
+                        err = SL_ERR_PG;
+                }
+                PQclear(res);
+        }
+        res = PQexec(ing->maint, err == SL_OK ? "COMMIT" : "ROLLBACK");
+        if (err == SL_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+                snprintf(errstr, errstr_size, "commit: %s", PQresultErrorMessage(res));
+                err = SL_ERR_PG;
+        }
+        PQclear(res);
+        for (size_t i = 0; i < sizeof(ing->upd) / sizeof(ing->upd[0]); i++)
+                ing->upd[i].n = 0;
+        return err;
+}
+
+/* Decide a re-injected event: only the attempt its retry row is due for counts; a
+ * decision already recorded for it is reused (a replay); past retry.max.attempts the
+ * event is exhausted and dead-lettered. */
+static void decide_retried(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
+                           int64_t now)
+{
+        retried_t *r = retried_get(ing, s->env.id);
+        int32_t n = s->ad.attempt;
+        bool recorded = r && r->event_attempt == n && r->decision != SL_DECISION_NONE;
+
+        /* A second copy of the same attempt in this batch is a duplicate wake-up. */
+        if (!r || (!recorded && (r->taken || strcmp(r->state, "due") != 0 ||
+                                 r->retry_attempt != n))) {
+                sl_log_ctx_t ctx = {.event_id = s->env.id, .source = s->env.source,
+                                    .correlation_id = s->env.correlation_id};
+                sl_log(SL_LOG_DEBUG, &ctx, "attempt %d dropped: retry row is %s (attempt %d)",
+                       (int)n, r ? r->state : "missing", r ? (int)r->retry_attempt : 0);
+                s->kind = SLOT_STALE;
+                return;
+        }
+        if (recorded) {
+                if (ing->admit)
+                        sl_admit_recorded(ing->admit, &s->ad, r->decision, r->reason,
+                                          r->decided_at);
+                else {
+                        s->ad.decision = r->decision;
+                        s->ad.decided_at = r->decided_at;
+                }
+                if (strcmp(r->state, "exhausted") == 0)
+                        goto exhausted;
+                return;
+        }
+        r->taken = true;
+        if (ing->admit) {
+                sl_admit_one(ing->admit, &s->ad);
+        } else {
+                s->ad.decision = SL_DECISION_ACCEPTED;
+                s->ad.reason = SL_ADMIT_OK;
+                s->ad.decided_at = now;
+        }
+        if (s->ad.decision == SL_DECISION_ACCEPTED) {
+                queue_retried_update(ing, s, "completed");
+                sl_metrics_add(ing->m_retried[0], 1);
+                return;
+        }
+        if (n + 1 <= ing->max_attempts) {
+                queue_retried_update(ing, s, "rescheduled");
+                sl_metrics_add(ing->m_retried[1], 1);
+                return;
+        }
+        queue_retried_update(ing, s, "exhausted");
+        sl_metrics_add(ing->m_retried[2], 1);
+exhausted:
+        s->kind = SLOT_EXHAUSTED;
+        s->rej.code = SL_REJECT_RETRIES_EXHAUSTED;
+        snprintf(s->rej.msg, sizeof(s->rej.msg),
+                 "held back on %d attempts (retry.max.attempts %d), last: %s", (int)n + 1,
+                 ing->max_attempts, sl_admit_reason_str(s->ad.reason));
+        write_dead_letter_row(ing, m, s);
+}
+
 static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
                            size_t cnt)
 {
@@ -531,7 +780,8 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         const sl_types_t *types = sl_types_watch_poll(ing->types);
         const sl_sources_t *src = ing->sources ? sl_sources_watch_poll(ing->sources) : NULL;
         uint64_t rows = 0, dups = 0, dl_rows = 0, dl_dups = 0, r_rows = 0, r_dups = 0;
-        uint64_t accepted = 0, held = 0, rerouted = 0;
+        uint64_t accepted = 0, held = 0, rerouted = 0, stale = 0;
+        size_t deferred = 0;
         bool two_pass = false;
         int64_t now = wall_ms(), t_start = mono_ms();
         char errstr[512];
@@ -561,27 +811,45 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                 if (m->offset > ing->last_offsets[m->partition])
                         ing->last_offsets[m->partition] = m->offset;
                 classify(ing, m, s, types);
-                if (s->kind == SLOT_DECIDED && !two_pass)
+                s->decided = false;
+                if (s->kind == SLOT_DECIDED && s->ad.attempt > 0)
+                        deferred++;
+                else if (s->kind == SLOT_DECIDED && !two_pass) {
                         admit_and_write(ing, m, s, now);
+                        s->decided = true;
+                }
         }
-        if (two_pass) {
+        if (two_pass || deferred) {
                 size_t n = 0;
-                for (size_t i = 0; i < cnt; i++)
+                for (size_t i = 0; two_pass && i < cnt; i++)
                         if (ing->slots[i].kind == SLOT_DECIDED &&
+                            ing->slots[i].ad.attempt == 0 &&
                             sl_admit_verifying(ing->admit, msgs[i]->partition))
                                 ing->verify_ids[n++] = ing->slots[i].env.id;
-                err = sl_admit_lookup(ing->admit, ing->maint, ing->verify_ids, n, errstr,
-                                      sizeof(errstr));
+                err = two_pass ? sl_admit_lookup(ing->admit, ing->maint, ing->verify_ids, n,
+                                                 errstr, sizeof(errstr))
+                               : SL_OK;
+                if (err == SL_OK && deferred)
+                        err = lookup_retried(ing, cnt, errstr, sizeof(errstr));
                 if (err != SL_OK) {
                         sl_log_error("%s", errstr);
-                        sl_admit_end(ing->admit);
+                        if (ing->admit)
+                                sl_admit_end(ing->admit);
                         sl_copy_pipe_finish(ing->events, NULL, NULL, errstr, sizeof(errstr));
                         sl_copy_pipe_finish(ing->dead, NULL, NULL, errstr, sizeof(errstr));
+                        sl_copy_pipe_finish(ing->retries, NULL, NULL, errstr, sizeof(errstr));
                         return err;
                 }
-                for (size_t i = 0; i < cnt; i++)
-                        if (ing->slots[i].kind == SLOT_DECIDED)
-                                admit_and_write(ing, msgs[i], &ing->slots[i], now);
+                for (size_t i = 0; i < cnt; i++) {
+                        slot_t *s = &ing->slots[i];
+                        if (s->kind != SLOT_DECIDED || s->decided)
+                                continue;
+                        if (s->ad.attempt > 0)
+                                decide_retried(ing, msgs[i], s, now);
+                        else
+                                admit_and_write(ing, msgs[i], s, now);
+                        s->decided = true;
+                }
         }
         if (ing->admit)
                 sl_admit_end(ing->admit);
@@ -595,6 +863,8 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         if (err == SL_OK)
                 err = sl_copy_pipe_finish(ing->retries, &r_rows, &r_dups, errstr,
                                           sizeof(errstr));
+        if (err == SL_OK)
+                err = apply_retried_updates(ing, errstr, sizeof(errstr));
         if (err != SL_OK) {
                 sl_log_error("Postgres write failed: %s", errstr);
                 return err;
@@ -609,8 +879,12 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
 
                 switch (s->kind) {
                 case SLOT_REJECTED:
+                case SLOT_EXHAUSTED:
                         err = produce_dead_letter(ing, rt, m, s);
                         sl_metrics_add(ing->m_rejected[s->rej.code], 1);
+                        break;
+                case SLOT_STALE:
+                        stale++;
                         break;
                 case SLOT_REROUTED:
                         err = produce_reroute(ing, rt, m, s);
@@ -649,7 +923,8 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         sl_metrics_add(ing->m_accepted, accepted);
         sl_metrics_add(ing->m_held, held);
         sl_metrics_add(ing->m_rerouted, rerouted);
-        sl_metrics_add(ing->m_rejected_total, cnt - accepted - held - rerouted);
+        sl_metrics_add(ing->m_rejected_total, cnt - accepted - held - rerouted - stale);
+        sl_metrics_add(ing->m_retried[3], stale);
         sl_metrics_add(ing->m_dups, dups + dl_dups + r_dups);
         if (dups || dl_dups || r_dups)
                 sl_log_info("batch of %zu: %llu events, %llu dead letters and %llu retry "
@@ -751,6 +1026,16 @@ static void register_metrics(sl_ingress_t *ing)
                 sl_metrics_counter("sluice_ingress_events_total", "outcome=\"rerouted\"", help);
         ing->m_rejected_total =
                 sl_metrics_counter("sluice_ingress_events_total", "outcome=\"rejected\"", help);
+        static const char *const retried[] = {"completed", "rescheduled", "exhausted", "stale"};
+        for (int k = 0; k < 4; k++) {
+                snprintf(labels, sizeof(labels), "outcome=\"%s\"", retried[k]);
+                ing->m_retried[k] = sl_metrics_counter(
+                        "sluice_ingress_retried_total", labels,
+                        "Re-injected events (attempt > 0) by outcome: completed (admitted), "
+                        "rescheduled (held back again), exhausted (past retry.max.attempts, "
+                        "dead-lettered), stale (the retry row was not due for that attempt: "
+                        "dropped).");
+        }
         for (int c = SL_REJECT_NONE + 1; c < SL_REJECT__CNT; c++) {
                 snprintf(labels, sizeof(labels), "reason=\"%s\"",
                          sl_reject_code_str((sl_reject_code_t)c));
@@ -788,6 +1073,7 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         ing->days_back = (int)sl_conf_get_int(conf, "events.partitions.days.back");
         ing->days_ahead = (int)sl_conf_get_int(conf, "events.partitions.days.ahead");
         ing->vopts.max_future_ms = sl_conf_get_int(conf, "envelope.max.future.ms");
+        ing->max_attempts = (int)sl_conf_get_int(conf, "retry.max.attempts");
         register_metrics(ing);
 
         ing->codec = sl_codec_new(errstr, errstr_size);
@@ -870,6 +1156,9 @@ void sl_ingress_destroy(sl_ingress_t *ing)
                 sl_envelope_clear(&ing->slots[i].env);
         free(ing->slots);
         free(ing->verify_ids);
+        free(ing->retried);
+        for (size_t i = 0; i < sizeof(ing->upd) / sizeof(ing->upd[0]); i++)
+                sl_pgarr_free(&ing->upd[i]);
         free(ing->last_offsets);
         sl_admit_destroy(ing->admit);
         sl_sources_watch_destroy(ing->sources);

@@ -26,6 +26,7 @@ static const char *const sl_reject_names[SL_REJECT__CNT] = {
     [SL_REJECT_PAYLOAD_NOT_JSON] = "payload_not_json",
     [SL_REJECT_PAYLOAD_NOT_OBJECT] = "payload_not_object",
     [SL_REJECT_PAYLOAD_SCHEMA] = "payload_schema",
+    [SL_REJECT_RETRIES_EXHAUSTED] = "retries_exhausted",
 };
 
 const char *sl_reject_code_str(sl_reject_code_t code)

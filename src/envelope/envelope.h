@@ -33,6 +33,8 @@ typedef enum sl_reject_code {
         SL_REJECT_PAYLOAD_NOT_JSON, /* "payload_not_json" */
         SL_REJECT_PAYLOAD_NOT_OBJECT, /* "payload_not_object" */
         SL_REJECT_PAYLOAD_SCHEMA, /* "payload_schema": fails the type's payload schema */
+        SL_REJECT_RETRIES_EXHAUSTED, /* "retries_exhausted": held back past
+                                      * retry.max.attempts (not a validation failure) */
         SL_REJECT__CNT
 } sl_reject_code_t;
 
