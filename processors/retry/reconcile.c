@@ -12,7 +12,8 @@
  *     finished them): set back to 'scheduled' with the same attempt, wake-up produced
  *     again.  An earlier re-injection that still reaches ingress then finds the row not
  *     'due' and is dropped; the new wake-up makes it due again.
- * A row is re-driven at most once per max(grace, retry.reconcile.ms) (reconciled_at).
+ * A row is re-driven at most once per max(grace, retry.reconcile.ms, twice the shortest
+ * tier) (reconciled_at).
  * Every wake-up goes through the guarded UPDATE to 'due', so duplicates are harmless
  * and a round is idempotent.  Rows without their envelope bytes cannot be re-driven
  * and are only counted (the gauges query logs them).
@@ -50,7 +51,10 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
 {
         char p_grace[24], p_due[24], p_window[24], p_limit[24];
         const char *params[4] = {p_grace, p_due, p_window, p_limit};
+        /* A re-driven wake-up needs at least the shortest tier to come round. */
         int64_t window = rty->grace_ms > rty->reconcile_ms ? rty->grace_ms : rty->reconcile_ms;
+        if (window < 2 * rty->tiers_ms[0])
+                window = 2 * rty->tiers_ms[0];
         int64_t now = sl__retry_now(rty);
         size_t n_sched = 0, n_due = 0;
         PGresult *res;

@@ -159,7 +159,8 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("retry.reconcile.grace.ms", "5000", 0, 86400000,
             "How long past its next_attempt_at a scheduled or rescheduled retry must be "
             "before reconciliation produces its wake-up again.  A row is re-driven at "
-            "most once per max(retry.reconcile.grace.ms, retry.reconcile.ms)."),
+            "most once per max(retry.reconcile.grace.ms, retry.reconcile.ms, twice the "
+            "shortest tier)."),
         INT("retry.reconcile.due.grace.ms", "60000", 0, 86400000,
             "How long a retry may stay 'due' (re-injected, ingress not finished) before "
             "reconciliation sets it back to 'scheduled' (same attempt) and produces its "

@@ -1,0 +1,154 @@
+/*
+ * sluice-it-retry_wakeups: stands in for ingress's side of the retry lifecycle in the
+ * retry stage's tests and benchmark, so sluice-retry is tested on its own.
+ *
+ *   rows N SOURCES DELAY_MIN_MS DELAY_MAX_MS [SEED]
+ *       prints N retry intents, tab-separated: event id (random UUID), source
+ *       (src-0..SOURCES-1), due time (ms since the epoch: now + a delay drawn in
+ *       [min, max]), envelope bytes as hex (stand-in bytes naming the event).  The test
+ *       \copy's them into event_ingress_retries.
+ *   produce FILE [COPIES]
+ *       for each line of FILE (the format above), produces its RetryRecord (attempt 1)
+ *       COPIES times (default 1) to the tier ingress would pick (the longest tier <=
+ *       due - now), key = source, and waits for delivery.  Prints "produced N".
+ *
+ * Bootstrap and topic names come from the usual configuration (SLUICE_* variables).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uuid/uuid.h>
+
+#include "config/config.h"
+#include "kafka/kafka.h"
+#include "limits/backoff.h"
+#include "retry/retry_record.h"
+#include "sluice/err.h"
+
+extern char **environ;
+
+static int64_t wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int rows(int argc, char **argv)
+{
+        long n, sources, lo, hi;
+        int64_t now = wall_ms();
+
+        if (argc < 6)
+                return 2;
+        n = atol(argv[2]);
+        sources = atol(argv[3]);
+        lo = atol(argv[4]);
+        hi = atol(argv[5]);
+        srand(argc > 6 ? (unsigned)atoi(argv[6]) : 1);
+        if (n < 1 || sources < 1 || lo < 0 || hi < lo)
+                return 2;
+        for (long i = 0; i < n; i++) {
+                uuid_t u;
+                char id[37], env[64];
+                long delay = lo + (hi > lo ? rand() % (hi - lo + 1) : 0);
+
+                uuid_generate_random(u);
+                uuid_unparse_lower(u, id);
+                snprintf(env, sizeof(env), "envelope:%s", id);
+                printf("%s\tsrc-%ld\t%lld\t", id, i % sources, (long long)(now + delay));
+                for (const char *p = env; *p; p++)
+                        printf("%02x", (unsigned char)*p);
+                putchar('\n');
+        }
+        return 0;
+}
+
+static size_t dr_failed;
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+        (void)rk;
+        (void)opaque;
+        if (m->err && dr_failed++ < 3)
+                fprintf(stderr, "not delivered: %s\n", rd_kafka_err2str(m->err));
+}
+
+static int produce(int argc, char **argv)
+{
+        char errstr[512], line[512], names[16][256];
+        int64_t delays[16];
+        sl_conf_t *conf = sl_conf_new();
+        size_t ntiers, produced = 0;
+        int copies = argc > 3 ? atoi(argv[3]) : 1;
+        FILE *fp = argc > 2 ? fopen(argv[2], "r") : NULL;
+        rd_kafka_t *rk;
+
+        if (!fp || copies < 1)
+                return 2;
+        if (sl_conf_load_env(conf, environ, errstr, sizeof(errstr)) != SL_OK) {
+                fprintf(stderr, "%s\n", errstr);
+                return 1;
+        }
+        ntiers = sl_kafka_retry_topics(conf, names, delays, 16);
+        rk = sl_kafka_producer_new(conf, dr_cb, NULL, errstr, sizeof(errstr));
+        if (!rk || !ntiers) {
+                fprintf(stderr, "producer: %s\n", errstr);
+                return 1;
+        }
+        while (fgets(line, sizeof(line), fp)) {
+                char *id = strtok(line, "\t\n"), *src = strtok(NULL, "\t\n"),
+                     *due = strtok(NULL, "\t\n"), *hex = strtok(NULL, "\t\n");
+                unsigned char env[256];
+                size_t len = 0;
+                void *buf;
+                size_t blen;
+
+                if (!id || !src || !due || !hex)
+                        continue;
+                for (; hex[0] && hex[1] && len < sizeof(env); hex += 2, len++) {
+                        unsigned v;
+                        sscanf(hex, "%2x", &v);
+                        env[len] = (unsigned char)v;
+                }
+                sl_retry_record_t rr = {.event_id = id, .source = src, .attempt = 1,
+                                        .due_at = atoll(due), .reason = "throttled",
+                                        .envelope = env, .envelope_len = len};
+                size_t tier = sl_backoff_tier(delays, ntiers, rr.due_at - wall_ms());
+                if (sl_retry_record_encode(&rr, &buf, &blen) != SL_OK)
+                        return 1;
+                for (int c = 0; c < copies; c++) {
+                        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(names[tier]),
+                                                 RD_KAFKA_V_KEY(src, strlen(src)),
+                                                 RD_KAFKA_V_VALUE(buf, blen),
+                                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                 RD_KAFKA_V_END) ==
+                               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                                rd_kafka_poll(rk, 10);
+                        produced++;
+                }
+                free(buf);
+        }
+        fclose(fp);
+        rd_kafka_flush(rk, 30000);
+        rd_kafka_destroy(rk);
+        sl_conf_destroy(conf);
+        printf("produced %zu\n", produced);
+        return dr_failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+        int rc = 2;
+
+        if (argc > 1 && strcmp(argv[1], "rows") == 0)
+                rc = rows(argc, argv);
+        else if (argc > 1 && strcmp(argv[1], "produce") == 0)
+                rc = produce(argc, argv);
+        if (rc == 2)
+                fprintf(stderr, "usage: sluice-it-retry_wakeups rows N SOURCES MIN_MS MAX_MS "
+                                "[SEED] | produce FILE [COPIES]\n");
+        return rc;
+}
