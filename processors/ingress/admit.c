@@ -567,6 +567,31 @@ void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
         touch(ad, w, 0);
 }
 
+void sl_admit_unapply(sl_admit_t *ad, const sl_sources_t *src, const sl_admit_event_t *ev)
+{
+        const sl_limits_t *lim = sl_sources_limits(src, ev->source);
+        unsigned char buf[SL_ADMISSION_STATE_MAX];
+        char key[1040];
+        sl_source_state_t st;
+        const void *v;
+        size_t len;
+
+        if (ev->partition >= ad->nparts || !ad->assigned[ev->partition])
+                return;
+        snprintf(key, sizeof(key), "s:%s", ev->source);
+        v = sl_store_get(ad->st, ev->partition, key, &len);
+        if (!v || sl_admission_state_decode(v, len, &st) != SL_OK)
+                return;
+        if (lim->window_ms > 0 &&
+            ev->decided_at - ev->decided_at % lim->window_ms != st.window_start)
+                return; /* its window is over: nothing left to correct */
+        if (ev->decision == SL_DECISION_ACCEPTED && st.count > 0)
+                st.count--;
+        else if (ev->decision == SL_DECISION_THROTTLED && st.throttled > 0)
+                st.throttled--;
+        sl_store_put(ad->st, ev->partition, key, buf, sl_admission_state_encode(&st, buf));
+}
+
 sl_admit_reason_t sl_admit_reason_parse(const char *s)
 {
         return reason_parse(s);

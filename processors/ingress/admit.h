@@ -78,6 +78,11 @@ void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
 sl_admit_reason_t sl_admit_reason_parse(const char *s);
 void sl_admit_end(sl_admit_t *ad);
 
+/* Take back the effect of a decision made in this batch for an event that turned out
+ * to be a duplicate of one decided earlier (its row was already in Postgres): the
+ * window count or throttle count it added is removed.  After sl_admit_end(). */
+void sl_admit_unapply(sl_admit_t *ad, const sl_sources_t *src, const sl_admit_event_t *ev);
+
 /* Append the batch's state changes and progress (offset of the batch's last record per
  * partition, including rerouted and rejected records: last_offsets[p] or -1) to the
  * changelog, each record with msg_opaque; *records gets how many. */

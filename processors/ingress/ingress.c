@@ -78,6 +78,17 @@ typedef struct retried_s {
         bool taken; /* decided by an earlier record of this batch */
 } retried_t;
 
+/* The row Postgres already holds for an event id (duplicate settling). */
+typedef struct recorded_s {
+        char id[37];
+        int32_t partition;
+        int64_t offset;
+        int32_t attempt;
+        sl_decision_t decision;
+        sl_admit_reason_t reason;
+        int64_t decided_at;
+} recorded_t;
+
 struct sl_ingress_s {
         const sl_conf_t *conf;
         sl_stage_t stage;
@@ -97,6 +108,7 @@ struct sl_ingress_s {
         const char **verify_ids;
         retried_t *retried; /* this batch's lookups, sorted by id */
         size_t nretried;
+        recorded_t *recorded; /* rows of duplicates, sorted by id */
         int max_attempts;
         sl_pgarr_t upd[12]; /* columns of the re-injected events' updates */
         sl_copy_pipe_t *events, *dead, *retries;
@@ -773,6 +785,120 @@ exhausted:
         write_dead_letter_row(ing, m, s);
 }
 
+/*
+ * The rare batch whose events COPY found rows already there (dups > 0): an event id
+ * seen before at another offset (a publisher's resend, a re-routed record produced
+ * twice) keeps the decision it already had.  This batch's decision for it is taken
+ * back from the state, a retry intent it added in error is removed, and its outputs
+ * follow the recorded decision.  The common batch never comes here.
+ */
+static int recorded_cmp(const void *a, const void *b)
+{
+        return strcmp(((const recorded_t *)a)->id, ((const recorded_t *)b)->id);
+}
+
+static int settle_duplicates(sl_ingress_t *ing, const sl_sources_t *src, size_t cnt,
+                             char *errstr, size_t errstr_size)
+{
+        sl_pgarr_t ids = {0}, wrong = {0};
+        PGresult *res;
+        size_t n = 0, fixed = 0;
+        int err = SL_OK;
+
+        sl_pgarr_begin(&ids);
+        sl_pgarr_begin(&wrong);
+        for (size_t i = 0; i < cnt; i++) {
+                const slot_t *s = &ing->slots[i];
+                if (s->kind == SLOT_DECIDED && s->ad.attempt == 0 && !s->ad.replayed) {
+                        sl_pgarr_text(&ids, s->env.id);
+                        n++;
+                }
+        }
+        if (!n)
+                goto out;
+        const char *params[1] = {sl_pgarr_end(&ids)};
+        res = PQexecParams(ing->maint,
+                           "SELECT id::text, kafka_partition, kafka_offset, status, "
+                           "coalesce(reason, ''), "
+                           "(extract(epoch FROM coalesce(decided_at, received_at)) * 1000)"
+                           "::bigint, attempt FROM workflow_events WHERE id = ANY($1::uuid[])",
+                           1, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+                snprintf(errstr, errstr_size, "duplicates: %s", PQresultErrorMessage(res));
+                PQclear(res);
+                err = SL_ERR_PG;
+                goto out;
+        }
+        int rows = PQntuples(res);
+        recorded_t *rec = realloc(ing->recorded, ((size_t)rows + 1) * sizeof(*rec));
+        if (!rec) {
+                PQclear(res);
+                err = SL_ERR_NOMEM;
+                goto out;
+        }
+        ing->recorded = rec;
+        for (int r = 0; r < rows; r++) {
+                snprintf(rec[r].id, sizeof(rec[r].id), "%s", PQgetvalue(res, r, 0));
+                rec[r].partition = atoi(PQgetvalue(res, r, 1));
+                rec[r].offset = atoll(PQgetvalue(res, r, 2));
+                rec[r].decision = sl_decision_parse(PQgetvalue(res, r, 3));
+                rec[r].reason = sl_admit_reason_parse(PQgetvalue(res, r, 4));
+                rec[r].decided_at = atoll(PQgetvalue(res, r, 5));
+                rec[r].attempt = atoi(PQgetvalue(res, r, 6));
+        }
+        PQclear(res);
+        qsort(rec, (size_t)rows, sizeof(*rec), recorded_cmp);
+        for (size_t i = 0; i < cnt; i++) {
+                slot_t *s = &ing->slots[i];
+                recorded_t key;
+                if (s->kind != SLOT_DECIDED || s->ad.attempt != 0 || s->ad.replayed)
+                        continue;
+                snprintf(key.id, sizeof(key.id), "%s", s->env.id);
+                const recorded_t *r = bsearch(&key, rec, (size_t)rows, sizeof(*rec),
+                                              recorded_cmp);
+                if (!r || (r->partition == s->ad.partition && r->offset == s->ad.offset))
+                        continue; /* no row, or this very record's row */
+                if (ing->admit)
+                        sl_admit_unapply(ing->admit, src, &s->ad);
+                if (s->ad.decision != SL_DECISION_ACCEPTED && r->attempt == 0 &&
+                    r->decision == SL_DECISION_ACCEPTED)
+                        sl_pgarr_text(&wrong, s->env.id);
+                fixed++;
+                if (r->attempt > 0) {
+                        s->kind = SLOT_STALE; /* in the retry flow already */
+                        continue;
+                }
+                s->ad.decision = r->decision;
+                s->ad.reason = r->reason;
+                s->ad.decided_at = r->decided_at;
+                s->ad.replayed = true;
+        }
+        if (wrong.n) {
+                const char *p1[1] = {sl_pgarr_end(&wrong)};
+                res = PQexecParams(ing->maint,
+                                   "DELETE FROM event_ingress_retries r WHERE r.event_id = "
+                                   "ANY($1::uuid[]) AND r.attempt = 1 AND r.state = "
+                                   "'scheduled' AND EXISTS (SELECT 1 FROM workflow_events w "
+                                   "WHERE w.id = r.event_id AND w.status = 'accepted' AND "
+                                   "w.attempt = 0)",
+                                   1, NULL, p1, NULL, NULL, 0);
+                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                        snprintf(errstr, errstr_size, "duplicates' retry intents: %s",
+                                 PQresultErrorMessage(res));
+                        err = SL_ERR_PG;
+                }
+                PQclear(res);
+        }
+        if (fixed)
+                sl_log_info("%zu events of this batch were decided before (duplicates): "
+                            "their recorded decisions stand",
+                            fixed);
+out:
+        sl_pgarr_free(&ids);
+        sl_pgarr_free(&wrong);
+        return err;
+}
+
 static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
                            size_t cnt)
 {
@@ -865,6 +991,8 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                                           sizeof(errstr));
         if (err == SL_OK)
                 err = apply_retried_updates(ing, errstr, sizeof(errstr));
+        if (err == SL_OK && dups)
+                err = settle_duplicates(ing, src, cnt, errstr, sizeof(errstr));
         if (err != SL_OK) {
                 sl_log_error("Postgres write failed: %s", errstr);
                 return err;
@@ -1157,6 +1285,7 @@ void sl_ingress_destroy(sl_ingress_t *ing)
         free(ing->slots);
         free(ing->verify_ids);
         free(ing->retried);
+        free(ing->recorded);
         for (size_t i = 0; i < sizeof(ing->upd) / sizeof(ing->upd[0]); i++)
                 sl_pgarr_free(&ing->upd[i]);
         free(ing->last_offsets);
