@@ -1,0 +1,177 @@
+/*
+ * bench-retry: N held-back events across S sources through sluice-retry's 1 s tier.
+ * Writes N retry rows (state 'scheduled', attempt 1) in one INSERT ... unnest, then
+ * produces their wake-ups to <prefix>retry.1s as ingress would (due 1.0..1.2 s after
+ * being produced), and reads events.in until all N came back.  Prints retries
+ * processed per second (N over the time from the first due to the last re-injection)
+ * and p50/p99 lateness (re-injection timestamp minus due_at).  sluice-retry must be
+ * running (bench/retry/run.sh starts everything).
+ *
+ *   bench-retry [N [SOURCES]]     defaults 100000, 1000
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uuid/uuid.h>
+
+#include "config/config.h"
+#include "kafka/kafka.h"
+#include "pg/pg.h"
+#include "retry/retry_record.h"
+#include "sluice/err.h"
+
+extern char **environ;
+
+typedef struct {
+        char id[37];
+        int64_t due;
+        int64_t back;
+} ev_t;
+
+static int64_t wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int by_id(const void *a, const void *b)
+{
+        return strcmp(((const ev_t *)a)->id, ((const ev_t *)b)->id);
+}
+
+static int cmp64(const void *a, const void *b)
+{
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+        return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+        long n = argc > 1 ? atol(argv[1]) : 100000, sources = argc > 2 ? atol(argv[2]) : 1000;
+        char errstr[512], names[16][256], topic_in[256];
+        int64_t delays[16], first_due = INT64_MAX, last_back = 0;
+        sl_conf_t *conf = sl_conf_new();
+        ev_t *ev = calloc((size_t)n, sizeof(*ev));
+        char *ids = malloc((size_t)n * 37 + 3), *srcs = malloc((size_t)n * 16 + 3);
+        size_t il = 0, sl = 0, got = 0;
+        PGconn *pg;
+        PGresult *res;
+        rd_kafka_t *prod, *cons;
+
+        if (n < 1 || sources < 1 || !ev || !ids || !srcs)
+                return 2;
+        if (sl_conf_load_env(conf, environ, errstr, sizeof(errstr)) != SL_OK ||
+            !(pg = sl_pg_connect(conf, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "bench-retry: %s\n", errstr);
+                return 1;
+        }
+        sl_kafka_retry_topics(conf, names, delays, 16);
+        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, topic_in, sizeof(topic_in));
+
+        ids[il++] = '{';
+        srcs[sl++] = '{';
+        for (long i = 0; i < n; i++) {
+                uuid_t u;
+                uuid_generate_random(u);
+                uuid_unparse_lower(u, ev[i].id);
+                il += (size_t)sprintf(ids + il, "%s%s", i ? "," : "", ev[i].id);
+                sl += (size_t)sprintf(srcs + sl, "%ssrc-%ld", i ? "," : "", i % sources);
+        }
+        strcpy(ids + il, "}");
+        strcpy(srcs + sl, "}");
+        {
+                const char *p[2] = {ids, srcs};
+                res = PQexecParams(pg,
+                                   "INSERT INTO event_ingress_retries (event_id, source, "
+                                   "occurred_at, attempt, next_attempt_at, reason, state, "
+                                   "envelope) SELECT i, s, now(), 1, now() + interval '1 s', "
+                                   "'throttled', 'scheduled', convert_to(i::text, 'UTF8') "
+                                   "FROM unnest($1::uuid[], $2::text[]) AS u(i, s)",
+                                   2, NULL, p, NULL, NULL, 0);
+                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                        fprintf(stderr, "bench-retry: insert: %s", PQresultErrorMessage(res));
+                        return 1;
+                }
+                PQclear(res);
+        }
+        prod = sl_kafka_producer_new(conf, NULL, NULL, errstr, sizeof(errstr));
+        cons = sl_kafka_consumer_new(conf, "bench-retry-reader", NULL, NULL, errstr,
+                                     sizeof(errstr));
+        if (!prod || !cons) {
+                fprintf(stderr, "bench-retry: %s\n", errstr);
+                return 1;
+        }
+        {
+                rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(t, topic_in, RD_KAFKA_PARTITION_UA);
+                rd_kafka_subscribe(cons, t);
+                rd_kafka_topic_partition_list_destroy(t);
+        }
+        for (long i = 0; i < n; i++) {
+                char src[32];
+                void *buf;
+                size_t len;
+                snprintf(src, sizeof(src), "src-%ld", i % sources);
+                ev[i].due = wall_ms() + 1000 + (i * 7919) % 200;
+                if (ev[i].due < first_due)
+                        first_due = ev[i].due;
+                sl_retry_record_t rr = {.event_id = ev[i].id, .source = src, .attempt = 1,
+                                        .due_at = ev[i].due, .reason = "throttled",
+                                        .envelope = ev[i].id, .envelope_len = 36};
+                sl_retry_record_encode(&rr, &buf, &len);
+                while (rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(names[0]),
+                                         RD_KAFKA_V_KEY(src, strlen(src)),
+                                         RD_KAFKA_V_VALUE(buf, len),
+                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                         RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(prod, 5);
+                free(buf);
+        }
+        rd_kafka_flush(prod, 60000);
+        qsort(ev, (size_t)n, sizeof(*ev), by_id);
+        for (int64_t deadline = wall_ms() + 120000; got < (size_t)n && wall_ms() < deadline;) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 200);
+                ev_t key, *e;
+                if (!m)
+                        continue;
+                if (!m->err && m->len == 36) {
+                        memcpy(key.id, m->payload, 36);
+                        key.id[36] = '\0';
+                        e = bsearch(&key, ev, (size_t)n, sizeof(*ev), by_id);
+                        if (e && !e->back) {
+                                e->back = rd_kafka_message_timestamp(m, NULL);
+                                if (e->back > last_back)
+                                        last_back = e->back;
+                                got++;
+                        }
+                }
+                rd_kafka_message_destroy(m);
+        }
+        {
+                int64_t *late = malloc(got * sizeof(*late));
+                size_t k = 0;
+                for (long i = 0; i < n; i++)
+                        if (ev[i].back)
+                                late[k++] = ev[i].back - ev[i].due;
+                qsort(late, k, sizeof(*late), cmp64);
+                printf("retries: %zu of %ld re-injected (%ld sources)\n", got, n, sources);
+                if (k) {
+                        double secs = (double)(last_back - first_due) / 1e3;
+                        printf("throughput: %.0f retries/s (first due to last re-injection "
+                               "%.2f s)\n", secs > 0 ? (double)k / secs : 0.0, secs);
+                        printf("lateness 1s tier: p50 %lld ms, p99 %lld ms, max %lld ms "
+                               "(target p99 < 1000 ms)\n",
+                               (long long)late[k / 2], (long long)late[(size_t)(k * 0.99)],
+                               (long long)late[k - 1]);
+                }
+                free(late);
+        }
+        rd_kafka_consumer_close(cons);
+        rd_kafka_destroy(cons);
+        rd_kafka_destroy(prod);
+        PQfinish(pg);
+        return got == (size_t)n ? 0 : 1;
+}
