@@ -668,8 +668,7 @@ static void queue_retried_update(sl_ingress_t *ing, const slot_t *s, const char 
 static int apply_retried_updates(sl_ingress_t *ing, char *errstr, size_t errstr_size)
 {
         const char *ev[6], *rr[6];
-        PGresult *res;
-        int err = SL_OK;
+        int err;
 
         if (!ing->upd[UPD_EV_ID].n)
                 return SL_OK;
@@ -677,25 +676,19 @@ static int apply_retried_updates(sl_ingress_t *ing, char *errstr, size_t errstr_
                 ev[i] = sl_pgarr_end(&ing->upd[UPD_EV_ID + i]);
                 rr[i] = sl_pgarr_end(&ing->upd[UPD_R_ID + i]);
         }
-        res = PQexec(ing->maint, "BEGIN");
-        PQclear(res);
-        res = PQexecParams(
-                ing->maint,
-                "UPDATE workflow_events w SET status = u.status, reason = nullif(u.reason, ''), "
-                "decided_at = to_timestamp(u.dec / 1000.0), attempt = u.att "
-                "FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], "
-                "$6::int[]) AS u(id, occ, status, reason, dec, att) "
-                "WHERE w.id = u.id AND w.occurred_at = to_timestamp(u.occ / 1000.0) "
-                "AND w.attempt < u.att",
-                6, NULL, ev, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                snprintf(errstr, errstr_size, "re-injected events: %s",
-                         PQresultErrorMessage(res));
-                err = SL_ERR_PG;
-        }
-        PQclear(res);
-        if (err == SL_OK) {
-                res = PQexecParams(
+        err = sl_pg_exec(ing->maint, "BEGIN", 0, NULL, errstr, errstr_size);
+        if (err == SL_OK)
+                err = sl_pg_exec(
+                        ing->maint,
+                        "UPDATE workflow_events w SET status = u.status, "
+                        "reason = nullif(u.reason, ''), decided_at = to_timestamp(u.dec / 1000.0), "
+                        "attempt = u.att FROM unnest($1::uuid[], $2::bigint[], $3::text[], "
+                        "$4::text[], $5::bigint[], $6::int[]) AS u(id, occ, status, reason, dec, "
+                        "att) WHERE w.id = u.id AND w.occurred_at = to_timestamp(u.occ / 1000.0) "
+                        "AND w.attempt < u.att",
+                        6, ev, errstr, errstr_size);
+        if (err == SL_OK)
+                err = sl_pg_exec(
                         ing->maint,
                         "UPDATE event_ingress_retries r SET state = u.state, "
                         "attempt = u.next_att, next_attempt_at = CASE WHEN u.next_at > 0 "
@@ -705,20 +698,11 @@ static int apply_retried_updates(sl_ingress_t *ing, char *errstr, size_t errstr_
                         "$5::bigint[], $6::text[]) AS u(id, att, state, next_att, next_at, "
                         "reason) WHERE r.event_id = u.id AND r.attempt = u.att "
                         "AND r.state = 'due'",
-                        6, NULL, rr, NULL, NULL, 0);
-                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                        snprintf(errstr, errstr_size, "retry rows: %s",
-                                 PQresultErrorMessage(res));
-                        err = SL_ERR_PG;
-                }
-                PQclear(res);
-        }
-        res = PQexec(ing->maint, err == SL_OK ? "COMMIT" : "ROLLBACK");
-        if (err == SL_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-                snprintf(errstr, errstr_size, "commit: %s", PQresultErrorMessage(res));
-                err = SL_ERR_PG;
-        }
-        PQclear(res);
+                        6, rr, errstr, errstr_size);
+        if (err == SL_OK)
+                err = sl_pg_exec(ing->maint, "COMMIT", 0, NULL, errstr, errstr_size);
+        else
+                PQclear(PQexec(ing->maint, "ROLLBACK"));
         for (size_t i = 0; i < sizeof(ing->upd) / sizeof(ing->upd[0]); i++)
                 ing->upd[i].n = 0;
         return err;
@@ -875,19 +859,12 @@ static int settle_duplicates(sl_ingress_t *ing, const sl_sources_t *src, size_t 
         }
         if (wrong.n) {
                 const char *p1[1] = {sl_pgarr_end(&wrong)};
-                res = PQexecParams(ing->maint,
-                                   "DELETE FROM event_ingress_retries r WHERE r.event_id = "
-                                   "ANY($1::uuid[]) AND r.attempt = 1 AND r.state = "
-                                   "'scheduled' AND EXISTS (SELECT 1 FROM workflow_events w "
-                                   "WHERE w.id = r.event_id AND w.status = 'accepted' AND "
-                                   "w.attempt = 0)",
-                                   1, NULL, p1, NULL, NULL, 0);
-                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                        snprintf(errstr, errstr_size, "duplicates' retry intents: %s",
-                                 PQresultErrorMessage(res));
-                        err = SL_ERR_PG;
-                }
-                PQclear(res);
+                err = sl_pg_exec(ing->maint,
+                                 "DELETE FROM event_ingress_retries r WHERE r.event_id = "
+                                 "ANY($1::uuid[]) AND r.attempt = 1 AND r.state = 'scheduled' "
+                                 "AND EXISTS (SELECT 1 FROM workflow_events w WHERE w.id = "
+                                 "r.event_id AND w.status = 'accepted' AND w.attempt = 0)",
+                                 1, p1, errstr, errstr_size);
         }
         if (fixed)
                 sl_log_info("%zu events of this batch were decided before (duplicates): "
