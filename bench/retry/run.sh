@@ -33,7 +33,9 @@ bs=$(head -1 "$work/bootstrap.txt")
 export SLUICE_KAFKA_BOOTSTRAP_SERVERS=${bs#bootstrap.servers=}
 export SLUICE_PG_PORT=$port
 "$build/sluicectl" migrate >/dev/null
-"$build/sluice-retry" -X http.port=0 -X log.level=warn >"$work/retry.log" 2>&1 &
+# shellcheck disable=SC2086 # extra -X flags for experiments: BENCH_RETRY_ARGS
+"$build/sluice-retry" -X http.port=0 -X log.level=warn ${BENCH_RETRY_ARGS:-} \
+        >"$work/retry.log" 2>&1 &
 retry_pid=$!
 sleep 5 # the group's first assignment (the mock delays it ~3 s)
 "$build/bench/bench-retry" "$n" "$sources"

@@ -12,9 +12,8 @@
  *   3. Each row that moved is re-injected into events.in with headers sluice.attempt
  *      and sluice.retry.id.  The runtime then delivers and commits.
  *
- * Held records are never committed past: the runtime commits the highest offset + 1 of
- * each partition in the batch, so a held record's offset is lowered to (held offset - 1)
- * before process() returns and the commit of that partition stops at the head.  On
+ * Held records are never committed past: each is passed to sl_runtime_commit_before(),
+ * so the batch's commit of its partition stops at the held head.  On
  * revocation the holds of the revoked partitions are dropped (and the partitions
  * resumed, so the pause does not outlive the assignment); the next owner starts at the
  * committed head.  tick() resumes partitions whose head woke up; the runtime's batch
@@ -299,7 +298,7 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
 
                 if (h && m->offset >= h->offset) {
                         /* Behind a held head: not processed, not committed. */
-                        m->offset = h->offset - 1;
+                        sl_runtime_commit_before(rt, m);
                         continue;
                 }
                 tier = sl_retry_tier_of((const char(*)[256])rty->topics, rty->ntiers, topic);
@@ -316,7 +315,7 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                 case SL_RETRY_SLEEP:
                         err = hold_partition(rty, rt, topic, m->partition, m->offset,
                                              d.wake_at);
-                        m->offset--;
+                        sl_runtime_commit_before(rt, m);
                         sl_retry_record_clear(rr);
                         break;
                 case SL_RETRY_HOP:

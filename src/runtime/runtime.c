@@ -55,6 +55,13 @@ struct sl_runtime_s {
         sl_rt_batch_t ring[SL_RT_INFLIGHT + 1];
         size_t head, count;
         sl_rt_batch_t *cur;
+        /* sl_runtime_commit_before() marks of the batch being processed */
+        struct {
+                const rd_kafka_topic_t *rkt;
+                int32_t partition;
+                int64_t offset;
+        } *stops;
+        size_t nstops, stops_cap;
 
         /* Delivery failures of untracked outputs (produced outside a batch). */
         size_t dr_failed;
@@ -101,8 +108,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                          (int)m->partition, rd_kafka_err2str(m->err));
 }
 
-/* The highest offset + 1 of every partition in the batch. */
-static rd_kafka_topic_partition_list_t *batch_offsets(rd_kafka_message_t **msgs, size_t cnt)
+/* The highest offset + 1 of every partition in the batch, or the lowest stop
+ * (sl_runtime_commit_before) of that partition. */
+static rd_kafka_topic_partition_list_t *batch_offsets(sl_runtime_t *rt,
+                                                      rd_kafka_message_t **msgs, size_t cnt)
 {
         rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
 
@@ -116,7 +125,29 @@ static rd_kafka_topic_partition_list_t *batch_offsets(rd_kafka_message_t **msgs,
                 if (msgs[i]->offset + 1 > tp->offset)
                         tp->offset = msgs[i]->offset + 1;
         }
+        for (size_t k = 0; k < rt->nstops; k++) {
+                rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+                        offsets, rd_kafka_topic_name(rt->stops[k].rkt), rt->stops[k].partition);
+                if (tp && rt->stops[k].offset < tp->offset)
+                        tp->offset = rt->stops[k].offset;
+        }
         return offsets;
+}
+
+void sl_runtime_commit_before(sl_runtime_t *rt, const rd_kafka_message_t *m)
+{
+        if (rt->nstops == rt->stops_cap) {
+                size_t cap = rt->stops_cap ? rt->stops_cap * 2 : 16;
+                void *p = realloc(rt->stops, cap * sizeof(*rt->stops));
+                if (!p)
+                        abort();
+                rt->stops = p;
+                rt->stops_cap = cap;
+        }
+        rt->stops[rt->nstops].rkt = m->rkt;
+        rt->stops[rt->nstops].partition = m->partition;
+        rt->stops[rt->nstops].offset = m->offset;
+        rt->nstops++;
 }
 
 static void commit_offsets(sl_runtime_t *rt, rd_kafka_topic_partition_list_t *offsets)
@@ -216,10 +247,11 @@ static int finish_batch(sl_runtime_t *rt)
                 b->t0 = now_s();
                 b->records = cnt;
                 rt->cur = b;
+                rt->nstops = 0;
                 err = rt->stage->process(rt->stage->opaque, rt, rt->msgs, cnt);
                 rt->cur = NULL;
                 if (err == SL_OK) {
-                        b->offsets = batch_offsets(rt->msgs, cnt);
+                        b->offsets = batch_offsets(rt, rt->msgs, cnt);
                         rt->count++;
                         sl_log_debug("batch of %zu processed in %.1f ms, %ld outputs", cnt,
                                      (now_s() - b->t0) * 1e3, b->outstanding);
@@ -421,6 +453,7 @@ void sl_runtime_destroy(sl_runtime_t *rt)
         rd_kafka_destroy(rt->producer);
         sl_http_destroy(rt->http);
         free(rt->msgs);
+        free(rt->stops);
         free(rt);
 }
 

@@ -77,6 +77,11 @@ int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key,
 void *sl_runtime_output_opaque(sl_runtime_t *rt);
 void sl_runtime_outputs_added(sl_runtime_t *rt, size_t n);
 
+/* During process(): m was not processed (a stage holding it back for later): the
+ * batch's commit of m's partition stops before m, so m and what follows it are read
+ * again by whoever owns the partition next. */
+void sl_runtime_commit_before(sl_runtime_t *rt, const rd_kafka_message_t *m);
+
 /* The same to an explicit partition (RD_KAFKA_PARTITION_UA: the partitioner's). */
 int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t partition,
                                  const void *key, size_t key_len, const void *value,
