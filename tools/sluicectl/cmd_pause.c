@@ -24,6 +24,7 @@
 
 #include <libpq-fe.h>
 
+#include "cmd_util.h"
 #include "cmds.h"
 #include "pg/pg.h"
 
@@ -58,25 +59,6 @@ static int usage_error(const char *cmd, const char *fmt, const char *arg)
         fprintf(stderr, fmt, arg);
         fprintf(stderr, "\n\n%s", pause_usage);
         return 2;
-}
-
-static int check_text(const char *cmd, const char *what, const char *s, size_t max)
-{
-        size_t len = strlen(s);
-
-        if (len == 0 || len > max) {
-                fprintf(stderr, "sluicectl %s: %s must be 1..%zu characters\n", cmd, what,
-                        max);
-                return -1;
-        }
-        for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-                if (*c < 0x20 || *c == 0x7f) {
-                        fprintf(stderr, "sluicectl %s: %s contains a control character\n",
-                                cmd, what);
-                        return -1;
-                }
-        }
-        return 0;
 }
 
 /* n digits at *p as a number; advances *p.  -1 when they are not all digits. */
@@ -204,54 +186,16 @@ static PGconn *connect_or_say(const char *cmd, const sl_conf_t *conf)
         return pg;
 }
 
-static void say_pg_error(const char *cmd, PGconn *pg, PGresult *res, const char *what)
-{
-        const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-        fprintf(stderr, "sluicectl %s: %s: %s", cmd, what,
-                msg ? msg : PQerrorMessage(pg));
-        if (msg)
-                fputc('\n', stderr);
-        if (strcmp(sl_pg_sqlstate(res), "42P01") == 0)
-                fprintf(stderr, "sluicectl %s: run 'sluicectl migrate' first\n", cmd);
-}
-
-static void put_field(const char *s)
-{
-        for (; *s; s++)
-                fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, stdout);
-}
-
 static void print_rows(PGresult *res)
 {
         for (int r = 0; r < PQntuples(res); r++) {
                 for (int c = 0; c < PQnfields(res); c++) {
                         if (c)
                                 fputc('\t', stdout);
-                        put_field(PQgetvalue(res, r, c));
+                        sl__ctl_put_field(PQgetvalue(res, r, c));
                 }
                 fputc('\n', stdout);
         }
-}
-
-/* "--name VALUE" or "--name=VALUE" at argv[*i]; NULL when argv[*i] is not --name. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name,
-                             bool *missing)
-{
-        size_t len = strlen(name);
-
-        *missing = false;
-        if (strncmp(argv[*i], name, len) != 0)
-                return NULL;
-        if (argv[*i][len] == '=')
-                return argv[*i] + len + 1;
-        if (argv[*i][len] != '\0')
-                return NULL;
-        if (*i + 1 >= argc) {
-                *missing = true;
-                return NULL;
-        }
-        return argv[++*i];
 }
 
 /* Parse "source ID [options]" from argv[1] on, for pause (flags: --until, --for,
@@ -267,7 +211,7 @@ static int parse_source_args(const char *cmd, int argc, char **argv,
                 bool matched = false, missing = false;
 
                 for (size_t f = 0; f < nflags && !matched; f++) {
-                        const char *v = opt_value(argc, argv, &i, flags[f], &missing);
+                        const char *v = sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
                         if (missing)
                                 return usage_error(cmd, "%s needs a value", flags[f]);
                         if (v) {
@@ -285,7 +229,7 @@ static int parse_source_args(const char *cmd, int argc, char **argv,
         }
         if (!*id)
                 return usage_error(cmd, "%s", "missing source ID");
-        if (check_text(cmd, "source ID", *id, SL_SOURCE_ID_MAX))
+        if (sl__ctl_check_text(cmd, "source ID", *id, SL_SOURCE_ID_MAX))
                 return 2;
         return 0;
 }
@@ -306,7 +250,7 @@ static bool tx_exec(PGconn *pg, const char *sql, int nparams, const char *const 
                           PQresultStatus(res) == PGRES_TUPLES_OK);
 
         if (!ok)
-                say_pg_error("pause", pg, res, what);
+                sl__ctl_pg_error("pause", pg, res, what);
         PQclear(res);
         return ok;
 }
@@ -328,9 +272,9 @@ static int pause_source(const sl_conf_t *conf, int argc, char **argv)
                 return usage_error("pause", "%s", "--until and --for exclude each other");
         if (!vals[2])
                 return usage_error("pause", "%s", "--reason TEXT is required");
-        if (check_text("pause", "--reason", vals[2], SL_REASON_MAX))
+        if (sl__ctl_check_text("pause", "--reason", vals[2], SL_REASON_MAX))
                 return 2;
-        if (vals[3] && check_text("pause", "--by", vals[3], SL_SOURCE_ID_MAX))
+        if (vals[3] && sl__ctl_check_text("pause", "--by", vals[3], SL_SOURCE_ID_MAX))
                 return 2;
         by = default_by(vals[3]);
         if (vals[0]) {
@@ -392,7 +336,7 @@ static int pause_source(const sl_conf_t *conf, int argc, char **argv)
                     5, NULL, ins, NULL, NULL, 0);
                 if (!res || PQresultStatus(res) != PGRES_TUPLES_OK ||
                     PQntuples(res) != 1) {
-                        say_pg_error("pause", pg, res, "storing the pause");
+                        sl__ctl_pg_error("pause", pg, res, "storing the pause");
                         goto rollback;
                 }
                 if (!tx_exec(pg, "COMMIT", 0, NULL, "committing the pause"))
@@ -427,7 +371,7 @@ static int pause_list(const sl_conf_t *conf)
                                                      "FROM pauses ORDER BY source",
             0, NULL, NULL, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-                say_pg_error("pause", pg, res, "reading pauses");
+                sl__ctl_pg_error("pause", pg, res, "reading pauses");
         } else {
                 printf("SOURCE\tACTIVE\tPAUSED_AT\tUNTIL\tPAUSED_BY\tREASON\n");
                 print_rows(res);
@@ -458,7 +402,7 @@ static int pause_history(const sl_conf_t *conf, const char *id)
                                            "BY id DESC",
             1, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-                say_pg_error("pause", pg, res, "reading pause_history");
+                sl__ctl_pg_error("pause", pg, res, "reading pause_history");
         } else {
                 printf("SOURCE\tPAUSED_AT\tUNTIL\tPAUSED_BY\tREASON\tRESUMED_AT\t"
                        "RESUMED_BY\n");
@@ -491,7 +435,7 @@ int sl_cmd_pause(sl_conf_t *conf, int argc, char **argv)
                 if (argc > 3)
                         return usage_error("pause", "unexpected argument '%s'", argv[3]);
                 if (argc == 3 &&
-                    check_text("pause", "source ID", argv[2], SL_SOURCE_ID_MAX))
+                    sl__ctl_check_text("pause", "source ID", argv[2], SL_SOURCE_ID_MAX))
                         return 2;
                 rc = pause_history(conf, argc == 3 ? argv[2] : NULL);
         } else {
@@ -519,7 +463,7 @@ int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv)
         rc = parse_source_args("resume", argc, argv, flags, 1, &id, vals);
         if (rc)
                 return rc;
-        if (vals[0] && check_text("resume", "--by", vals[0], SL_SOURCE_ID_MAX))
+        if (vals[0] && sl__ctl_check_text("resume", "--by", vals[0], SL_SOURCE_ID_MAX))
                 return 2;
         by = default_by(vals[0]);
         params[0] = id;
@@ -537,7 +481,7 @@ int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv)
                          "FROM old RETURNING reason, paused_by",
                          2, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-                say_pg_error("resume", pg, res, "resuming");
+                sl__ctl_pg_error("resume", pg, res, "resuming");
         } else if (PQntuples(res) == 0) {
                 fprintf(stderr, "sluicectl resume: source '%s' is not paused\n", id);
         } else {

@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "cmd_util.h"
 #include "cmds.h"
 #include "pg/pg.h"
 #include "retry/due.h"
@@ -50,44 +51,6 @@ static int usage_error(const char *fmt, const char *arg)
         return 2;
 }
 
-static int check_text(const char *what, const char *s)
-{
-        size_t len = strlen(s);
-
-        if (len == 0 || len > SL_TEXT_MAX) {
-                fprintf(stderr, "sluicectl retries: %s must be 1..%d characters\n", what,
-                        SL_TEXT_MAX);
-                return -1;
-        }
-        for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-                if (*c < 0x20 || *c == 0x7f) {
-                        fprintf(stderr, "sluicectl retries: %s contains a control character\n",
-                                what);
-                        return -1;
-                }
-        }
-        return 0;
-}
-
-/* "--name VALUE" or "--name=VALUE" at argv[*i]; NULL when argv[*i] is not --name. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-        size_t len = strlen(name);
-
-        *missing = false;
-        if (strncmp(argv[*i], name, len) != 0)
-                return NULL;
-        if (argv[*i][len] == '=')
-                return argv[*i] + len + 1;
-        if (argv[*i][len] != '\0')
-                return NULL;
-        if (*i + 1 >= argc) {
-                *missing = true;
-                return NULL;
-        }
-        return argv[++*i];
-}
-
 /* Parse argv[1..] into at most one positional (*pos) and the flags' values. */
 static int parse_args(int argc, char **argv, const char *const *flags, size_t nflags,
                       const char **pos, const char **vals)
@@ -96,7 +59,7 @@ static int parse_args(int argc, char **argv, const char *const *flags, size_t nf
                 bool matched = false, missing = false;
 
                 for (size_t f = 0; f < nflags && !matched; f++) {
-                        const char *v = opt_value(argc, argv, &i, flags[f], &missing);
+                        const char *v = sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
                         if (missing)
                                 return usage_error("%s needs a value", flags[f]);
                         if (v) {
@@ -143,12 +106,6 @@ static PGresult *query(PGconn *pg, const char *sql, int n, const char *const *pa
         return NULL;
 }
 
-static void put_field(const char *s)
-{
-        for (; *s; s++)
-                fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, stdout);
-}
-
 static int check_event_id(const char *id)
 {
         if (!id)
@@ -176,7 +133,7 @@ static int retries_list(const sl_conf_t *conf, int argc, char **argv)
                 return usage_error("--state: '%s' is not one of scheduled, due, completed, "
                                    "rescheduled, cancelled, exhausted",
                                    vals[0]);
-        if (vals[1] && check_text("--source", vals[1]))
+        if (vals[1] && sl__ctl_check_text("retries", "--source", vals[1], SL_TEXT_MAX))
                 return 2;
         if (vals[2]) {
                 char *end;
@@ -209,7 +166,7 @@ static int retries_list(const sl_conf_t *conf, int argc, char **argv)
                 for (int c = 0; c < PQnfields(res); c++) {
                         if (c)
                                 fputc('\t', stdout);
-                        put_field(PQgetvalue(res, r, c));
+                        sl__ctl_put_field(PQgetvalue(res, r, c));
                 }
                 fputc('\n', stdout);
         }
@@ -261,7 +218,7 @@ static int retries_show(const sl_conf_t *conf, int argc, char **argv)
         }
         for (int c = 0; c < PQnfields(res); c++) {
                 printf("%s: ", PQfname(res, c));
-                put_field(PQgetvalue(res, 0, c));
+                sl__ctl_put_field(PQgetvalue(res, 0, c));
                 fputc('\n', stdout);
         }
         PQclear(res);
@@ -281,9 +238,9 @@ static int retries_cancel(const sl_conf_t *conf, int argc, char **argv)
                 return rc;
         if ((rc = check_event_id(id)))
                 return rc;
-        if (vals[0] && check_text("--by", vals[0]))
+        if (vals[0] && sl__ctl_check_text("retries", "--by", vals[0], SL_TEXT_MAX))
                 return 2;
-        if (vals[1] && check_text("--reason", vals[1]))
+        if (vals[1] && sl__ctl_check_text("retries", "--reason", vals[1], SL_TEXT_MAX))
                 return 2;
         by = vals[0] ? vals[0] : user && *user ? user : "sluicectl";
         pg = connect_or_say(conf);

@@ -22,6 +22,7 @@
 
 #include <libpq-fe.h>
 
+#include "cmd_util.h"
 #include "cmds.h"
 #include "pg/pg.h"
 
@@ -108,46 +109,6 @@ static PGconn *connect_or_say(const sl_conf_t *conf)
         return pg;
 }
 
-/* A failed query: print what the server said, with a hint when the table is missing. */
-static void say_pg_error(PGconn *pg, PGresult *res, const char *what)
-{
-        const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-        fprintf(stderr, "sluicectl sources: %s: %s", what,
-                msg ? msg : PQerrorMessage(pg));
-        if (msg)
-                fputc('\n', stderr);
-        if (strcmp(sl_pg_sqlstate(res), "42P01") == 0)
-                fprintf(stderr, "sluicectl sources: run 'sluicectl migrate' first\n");
-}
-
-/* Tabs and newlines inside a field would break the line format. */
-static void put_field(const char *s)
-{
-        for (; *s; s++)
-                fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, stdout);
-}
-
-/* "--name VALUE" or "--name=VALUE" at argv[*i]; NULL when argv[*i] is not --name. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name,
-                             bool *missing)
-{
-        size_t len = strlen(name);
-
-        *missing = false;
-        if (strncmp(argv[*i], name, len) != 0)
-                return NULL;
-        if (argv[*i][len] == '=')
-                return argv[*i] + len + 1;
-        if (argv[*i][len] != '\0')
-                return NULL;
-        if (*i + 1 >= argc) {
-                *missing = true;
-                return NULL;
-        }
-        return argv[++*i];
-}
-
 static int sources_set(const sl_conf_t *conf, int argc, char **argv)
 {
         static const char *const flags[] = {"--limit",       "--window-ms",
@@ -166,7 +127,7 @@ static int sources_set(const sl_conf_t *conf, int argc, char **argv)
                 bool matched = false, missing = false;
 
                 for (size_t f = 0; f < 6 && !matched; f++) {
-                        const char *v = opt_value(argc, argv, &i, flags[f], &missing);
+                        const char *v = sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
                         if (missing)
                                 return usage_error("%s needs a value", flags[f]);
                         if (v) {
@@ -225,7 +186,7 @@ static int sources_set(const sl_conf_t *conf, int argc, char **argv)
             "RETURNING rate_limit, window_ms, pause_after, pause_ms",
             7, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-                say_pg_error(pg, res, "storing the source");
+                sl__ctl_pg_error("sources", pg, res, "storing the source");
         } else {
                 printf("source %s: limit %s per %s ms, auto-pause after %s throttled "
                        "for %s ms\n",
@@ -286,7 +247,7 @@ static int sources_get(const sl_conf_t *conf, const char *id)
                                                                                "$1",
             1, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-                say_pg_error(pg, res, "reading sources");
+                sl__ctl_pg_error("sources", pg, res, "reading sources");
         } else if (PQntuples(res) == 0) {
                 fprintf(stderr,
                         "sluicectl sources: no source '%s' (its events get the "
@@ -297,7 +258,7 @@ static int sources_get(const sl_conf_t *conf, const char *id)
                         if (PQgetisnull(res, 0, c))
                                 continue;
                         printf("%s\t", keys[c]);
-                        put_field(PQgetvalue(res, 0, c));
+                        sl__ctl_put_field(PQgetvalue(res, 0, c));
                         fputc('\n', stdout);
                 }
                 rc = 0;
@@ -325,7 +286,7 @@ static int sources_list(const sl_conf_t *conf)
                                        "s.id ORDER BY s.id",
             0, NULL, NULL, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-                say_pg_error(pg, res, "reading sources");
+                sl__ctl_pg_error("sources", pg, res, "reading sources");
         } else {
                 printf("ID\tLIMIT\tWINDOW_MS\tPAUSE_AFTER\tPAUSE_MS\tPAUSED\tUPDATED_AT\t"
                        "UPDATED_BY\tDESCRIPTION\n");
@@ -333,7 +294,7 @@ static int sources_list(const sl_conf_t *conf)
                         for (int c = 0; c < 9; c++) {
                                 if (c)
                                         fputc('\t', stdout);
-                                put_field(PQgetvalue(res, r, c));
+                                sl__ctl_put_field(PQgetvalue(res, r, c));
                         }
                         fputc('\n', stdout);
                 }
@@ -356,7 +317,7 @@ static int sources_rm(const sl_conf_t *conf, const char *id)
         res = PQexecParams(pg, "DELETE FROM sources WHERE id = $1", 1, NULL, params, NULL,
                            NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-                say_pg_error(pg, res, "removing the source");
+                sl__ctl_pg_error("sources", pg, res, "removing the source");
         } else if (strcmp(PQcmdTuples(res), "0") == 0) {
                 fprintf(stderr, "sluicectl sources: no source '%s'\n", id);
         } else {

@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "cmd_util.h"
 #include "cmds.h"
 #include "envelope/validate.h"
 #include "pg/pg.h"
@@ -114,18 +115,6 @@ static PGconn *connect_or_say(const sl_conf_t *conf)
         return pg;
 }
 
-/* A failed query: print what the server said, with a hint when the table is missing. */
-static void say_pg_error(PGconn *pg, PGresult *res, const char *what)
-{
-        const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-        fprintf(stderr, "sluicectl types: %s: %s", what, msg ? msg : PQerrorMessage(pg));
-        if (msg)
-                fputc('\n', stderr);
-        if (strcmp(sl_pg_sqlstate(res), "42P01") == 0)
-                fprintf(stderr, "sluicectl types: run 'sluicectl migrate' first\n");
-}
-
 static int types_set(const sl_conf_t *conf, int argc, char **argv)
 {
         const char *type = NULL, *file = NULL, *desc = NULL, *user = getenv("USER");
@@ -192,7 +181,7 @@ static int types_set(const sl_conf_t *conf, int argc, char **argv)
                     4, NULL, params, NULL, NULL, 0);
         }
         if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-                say_pg_error(pg, res, "storing the schema");
+                sl__ctl_pg_error("types", pg, res, "storing the schema");
         } else {
                 printf("event type %s: payload schema set from %s\n", type, file);
                 rc = 0;
@@ -215,7 +204,7 @@ static int types_get(const sl_conf_t *conf, const char *type)
         res = PQexecParams(pg, "SELECT payload_schema FROM event_types WHERE type = $1",
                            1, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-                say_pg_error(pg, res, "reading event_types");
+                sl__ctl_pg_error("types", pg, res, "reading event_types");
         } else if (PQntuples(res) == 0) {
                 fprintf(stderr, "sluicectl types: no event type '%s'\n", type);
         } else if (PQgetisnull(res, 0, 0)) {
@@ -235,13 +224,6 @@ static int types_get(const sl_conf_t *conf, const char *type)
         return rc;
 }
 
-/* Tabs and newlines inside a field would break the line format. */
-static void put_field(const char *s)
-{
-        for (; *s; s++)
-                fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, stdout);
-}
-
 static int types_list(const sl_conf_t *conf)
 {
         PGconn *pg = connect_or_say(conf);
@@ -259,14 +241,14 @@ static int types_list(const sl_conf_t *conf)
                            "FROM event_types ORDER BY type",
                            0, NULL, NULL, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-                say_pg_error(pg, res, "reading event_types");
+                sl__ctl_pg_error("types", pg, res, "reading event_types");
         } else {
                 printf("TYPE\tSCHEMA\tUPDATED_AT\tUPDATED_BY\tDESCRIPTION\n");
                 for (int r = 0; r < PQntuples(res); r++) {
                         for (int c = 0; c < 5; c++) {
                                 if (c)
                                         fputc('\t', stdout);
-                                put_field(PQgetvalue(res, r, c));
+                                sl__ctl_put_field(PQgetvalue(res, r, c));
                         }
                         fputc('\n', stdout);
                 }
@@ -289,7 +271,7 @@ static int types_rm(const sl_conf_t *conf, const char *type)
         res = PQexecParams(pg, "DELETE FROM event_types WHERE type = $1", 1, NULL, params,
                            NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-                say_pg_error(pg, res, "removing the type");
+                sl__ctl_pg_error("types", pg, res, "removing the type");
         } else if (strcmp(PQcmdTuples(res), "0") == 0) {
                 fprintf(stderr, "sluicectl types: no event type '%s'\n", type);
         } else {
