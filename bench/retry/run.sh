@@ -17,7 +17,7 @@ cleanup() {
         [ -n "$retry_pid" ] && kill "$retry_pid" 2>/dev/null && wait "$retry_pid" 2>/dev/null
         [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
         SLUICE_PG_DIR=$work/pg SLUICE_PG_PORT=$port "$root/scripts/pg.sh" stop >/dev/null 2>&1 || true
-        rm -rf "$work"
+        [ -n "${BENCH_KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 
