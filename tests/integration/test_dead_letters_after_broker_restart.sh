@@ -37,7 +37,7 @@ replayed() {
         curl -sf "http://127.0.0.1:$INGRESS_PORT/metrics" |
                 awk '/^sluice_ingress_replayed_total / { print $2 + 0 }'
 }
-wait_until "[ "\$(replayed)" -ge 2 ]" 30 || fail "the new group did not re-read the records"
+wait_until "[ \"\$(replayed)\" -ge 2 ]" 30 || fail "the new group did not re-read the records"
 assert_eq "replayed dead letters are not written twice" "4" \
         "$(psql_val 'select count(*) from dead_letters')"
 log "PASS"
