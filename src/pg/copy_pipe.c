@@ -55,7 +55,8 @@ typedef struct writer_s {
 
 struct sl_copy_pipe_s {
         char table[128];
-        char columns[512];
+        char columns[512]; /* "(a, b)" */
+        char select[512];  /* "a, b": the same list for INSERT ... SELECT */
         int nconn;
         writer_t *w;
         int next;
@@ -333,15 +334,7 @@ static bool replay_dedup(writer_t *w)
                 snprintf(sql, sizeof(sql),
                          "INSERT INTO %s %s SELECT %s FROM sl_stage_%s ON CONFLICT DO "
                          "NOTHING",
-                         w->cp->table, w->cp->columns, w->cp->columns, w->cp->table);
-                /* The column list doubles as a select list without its parentheses. */
-                char *p = strstr(sql, "SELECT (");
-                if (p) {
-                        p[7] = ' ';
-                        char *q = strstr(p, ") FROM");
-                        if (q)
-                                *q = ' ';
-                }
+                         w->cp->table, w->cp->columns, w->cp->select, w->cp->table);
                 ok = exec_ok(w, sql, PGRES_COMMAND_OK, &res);
                 if (ok) {
                         uint64_t inserted = strtoull(PQcmdTuples(res), NULL, 10);
@@ -457,6 +450,14 @@ sl_copy_pipe_t *sl_copy_pipe_new(const sl_conf_t *conf, const char *table,
         }
         snprintf(cp->table, sizeof(cp->table), "%s", table);
         snprintf(cp->columns, sizeof(cp->columns), "%s", columns);
+        {
+                size_t len = strlen(columns);
+                if (len >= 2 && columns[0] == '(' && columns[len - 1] == ')')
+                        snprintf(cp->select, sizeof(cp->select), "%.*s", (int)(len - 2),
+                                 columns + 1);
+                else
+                        snprintf(cp->select, sizeof(cp->select), "%s", columns);
+        }
         cp->nconn = nconn;
         cp->w = calloc((size_t)nconn, sizeof(*cp->w));
         cp->cur = chunk_new();

@@ -20,7 +20,6 @@
 #include "sluice/err.h"
 
 #define SL_RT_FLUSH_TIMEOUT_MS 60000
-#define SL_RT_TOPIC_CACHE      16
 /* Batches whose outputs may still be in flight while the next one is processed. */
 #define SL_RT_INFLIGHT 2
 
@@ -67,11 +66,11 @@ struct sl_runtime_s {
         size_t dr_failed;
         char dr_errstr[256];
 
-        struct {
+        struct sl_rt_topic_s {
                 char name[256];
                 rd_kafka_topic_t *rkt;
-        } topics[SL_RT_TOPIC_CACHE];
-        size_t topic_cnt;
+        } *topics; /* output topic handles, looked up by name */
+        size_t topic_cnt, topic_cap;
 
         sl_metric_t *m_batches, *m_records, *m_batch_seconds, *m_commit_errors,
                 *m_assigned, *m_rebalances, *m_produce_errors;
@@ -449,6 +448,7 @@ void sl_runtime_destroy(sl_runtime_t *rt)
         discard_batches(rt);
         for (size_t i = 0; i < rt->topic_cnt; i++)
                 rd_kafka_topic_destroy(rt->topics[i].rkt);
+        free(rt->topics);
         rd_kafka_destroy(rt->consumer);
         rd_kafka_destroy(rt->producer);
         sl_http_destroy(rt->http);
@@ -551,8 +551,16 @@ static rd_kafka_topic_t *topic_handle(sl_runtime_t *rt, const char *name)
         for (size_t i = 0; i < rt->topic_cnt; i++)
                 if (strcmp(rt->topics[i].name, name) == 0)
                         return rt->topics[i].rkt;
+        if (rt->topic_cnt == rt->topic_cap) {
+                size_t cap = rt->topic_cap ? rt->topic_cap * 2 : 8;
+                struct sl_rt_topic_s *t = realloc(rt->topics, cap * sizeof(*t));
+                if (!t)
+                        return NULL;
+                rt->topics = t;
+                rt->topic_cap = cap;
+        }
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(rt->producer, name, NULL);
-        if (rkt && rt->topic_cnt < SL_RT_TOPIC_CACHE) {
+        if (rkt) {
                 snprintf(rt->topics[rt->topic_cnt].name, sizeof(rt->topics[0].name), "%s",
                          name);
                 rt->topics[rt->topic_cnt++].rkt = rkt;
@@ -574,6 +582,12 @@ int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t pa
         rd_kafka_topic_t *rkt = topic_handle(rt, topic);
         rd_kafka_resp_err_t err;
 
+        if (!rkt) {
+                if (hdrs)
+                        rd_kafka_headers_destroy(hdrs);
+                sl_log_error("produce to %s: no topic handle", topic);
+                return SL_ERR_KAFKA;
+        }
         for (;;) {
                 err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt),
                                         RD_KAFKA_V_PARTITION(partition),

@@ -116,6 +116,20 @@ static size_t find(const part_t *p, const char *key)
         return i;
 }
 
+/* Append a slot index to the partition's dirty list. */
+static void dirty_push(part_t *p, size_t slot)
+{
+        if (p->dirty_cnt == p->dirty_cap) {
+                size_t dc = p->dirty_cap ? p->dirty_cap * 2 : 64;
+                size_t *d = realloc(p->dirty, dc * sizeof(*d));
+                if (!d)
+                        abort();
+                p->dirty = d;
+                p->dirty_cap = dc;
+        }
+        p->dirty[p->dirty_cnt++] = slot;
+}
+
 static int grow(part_t *p)
 {
         size_t cap = p->cap ? p->cap * 2 : 64;
@@ -134,17 +148,8 @@ static int grow(part_t *p)
                         continue;
                 size_t j = find(p, old[i].key);
                 p->slots[j] = old[i];
-                if (old[i].dirty) {
-                        if (p->dirty_cnt == p->dirty_cap) {
-                                size_t dc = p->dirty_cap ? p->dirty_cap * 2 : 64;
-                                size_t *d = realloc(p->dirty, dc * sizeof(*d));
-                                if (!d)
-                                        abort();
-                                p->dirty = d;
-                                p->dirty_cap = dc;
-                        }
-                        p->dirty[p->dirty_cnt++] = j;
-                }
+                if (old[i].dirty)
+                        dirty_push(p, j);
         }
         free(old);
         return SL_OK;
@@ -154,15 +159,7 @@ static void mark_dirty(part_t *p, size_t slot)
 {
         if (p->slots[slot].dirty)
                 return;
-        if (p->dirty_cnt == p->dirty_cap) {
-                size_t dc = p->dirty_cap ? p->dirty_cap * 2 : 64;
-                size_t *d = realloc(p->dirty, dc * sizeof(*d));
-                if (!d)
-                        abort();
-                p->dirty = d;
-                p->dirty_cap = dc;
-        }
-        p->dirty[p->dirty_cnt++] = slot;
+        dirty_push(p, slot);
         p->slots[slot].dirty = true;
 }
 

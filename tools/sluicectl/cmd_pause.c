@@ -176,16 +176,6 @@ static int parse_duration(const char *s, int64_t *out_ms)
         return 0;
 }
 
-static PGconn *connect_or_say(const char *cmd, const sl_conf_t *conf)
-{
-        char errstr[1024];
-        PGconn *pg = sl_pg_connect(conf, errstr, sizeof(errstr));
-
-        if (!pg)
-                fprintf(stderr, "sluicectl %s: %s\n", cmd, errstr);
-        return pg;
-}
-
 static void print_rows(PGresult *res)
 {
         for (int r = 0; r < PQntuples(res); r++) {
@@ -304,7 +294,7 @@ static int pause_source(const sl_conf_t *conf, int argc, char **argv)
                 snprintf(for_s, sizeof(for_s), "%lld", (long long)ms);
         }
 
-        pg = connect_or_say("pause", conf);
+        pg = sl__ctl_connect("pause", conf);
         if (!pg)
                 return 1;
         rc = 1;
@@ -356,7 +346,7 @@ out:
 
 static int pause_list(const sl_conf_t *conf)
 {
-        PGconn *pg = connect_or_say("pause", conf);
+        PGconn *pg = sl__ctl_connect("pause", conf);
         PGresult *res;
         int rc = 1;
 
@@ -385,7 +375,7 @@ static int pause_list(const sl_conf_t *conf)
 static int pause_history(const sl_conf_t *conf, const char *id)
 {
         const char *params[1] = {id};
-        PGconn *pg = connect_or_say("pause", conf);
+        PGconn *pg = sl__ctl_connect("pause", conf);
         PGresult *res;
         int rc = 1;
 
@@ -468,7 +458,7 @@ int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv)
         by = default_by(vals[0]);
         params[0] = id;
         params[1] = by;
-        pg = connect_or_say("resume", conf);
+        pg = sl__ctl_connect("resume", conf);
         if (!pg)
                 return 1;
         rc = 1;

@@ -78,16 +78,6 @@ static int parse_args(int argc, char **argv, const char *const *flags, size_t nf
         return 0;
 }
 
-static PGconn *connect_or_say(const sl_conf_t *conf)
-{
-        char errstr[1024];
-        PGconn *pg = sl_pg_connect(conf, errstr, sizeof(errstr));
-
-        if (!pg)
-                fprintf(stderr, "sluicectl retries: %s\n", errstr);
-        return pg;
-}
-
 /* The result of sql, or NULL after saying what failed. */
 static PGresult *query(PGconn *pg, const char *sql, int n, const char *const *params,
                        const char *what)
@@ -143,7 +133,7 @@ static int retries_list(const sl_conf_t *conf, int argc, char **argv)
                                            vals[2]);
                 snprintf(limit, sizeof(limit), "%ld", n);
         }
-        pg = connect_or_say(conf);
+        pg = sl__ctl_connect("retries", conf);
         if (!pg)
                 return 1;
         {
@@ -186,7 +176,7 @@ static int retries_show(const sl_conf_t *conf, int argc, char **argv)
                 return rc;
         if ((rc = check_event_id(id)))
                 return rc;
-        pg = connect_or_say(conf);
+        pg = sl__ctl_connect("retries", conf);
         if (!pg)
                 return 1;
         {
@@ -243,7 +233,7 @@ static int retries_cancel(const sl_conf_t *conf, int argc, char **argv)
         if (vals[1] && sl__ctl_check_text("retries", "--reason", vals[1], SL_TEXT_MAX))
                 return 2;
         by = vals[0] ? vals[0] : user && *user ? user : "sluicectl";
-        pg = connect_or_say(conf);
+        pg = sl__ctl_connect("retries", conf);
         if (!pg)
                 return 1;
         {

@@ -99,16 +99,6 @@ bad:
         return -1;
 }
 
-static PGconn *connect_or_say(const sl_conf_t *conf)
-{
-        char errstr[1024];
-        PGconn *pg = sl_pg_connect(conf, errstr, sizeof(errstr));
-
-        if (!pg)
-                fprintf(stderr, "sluicectl sources: %s\n", errstr);
-        return pg;
-}
-
 static int sources_set(const sl_conf_t *conf, int argc, char **argv)
 {
         static const char *const flags[] = {"--limit",       "--window-ms",
@@ -168,7 +158,7 @@ static int sources_set(const sl_conf_t *conf, int argc, char **argv)
         params[5] = vals[4];
         params[6] = vals[5] ? vals[5] : user && *user ? user : "sluicectl";
 
-        pg = connect_or_say(conf);
+        pg = sl__ctl_connect("sources", conf);
         if (!pg)
                 return 1;
         res = PQexecParams(
@@ -208,7 +198,7 @@ static int sources_get(const sl_conf_t *conf, const char *id)
             "description",  "updated_at", "updated_by",  "paused",      "paused_at",
             "paused_until", "paused_by",  "pause_reason"};
         const char *params[1] = {id};
-        PGconn *pg = connect_or_say(conf);
+        PGconn *pg = sl__ctl_connect("sources", conf);
         PGresult *res;
         int rc = 1;
 
@@ -270,7 +260,7 @@ static int sources_get(const sl_conf_t *conf, const char *id)
 
 static int sources_list(const sl_conf_t *conf)
 {
-        PGconn *pg = connect_or_say(conf);
+        PGconn *pg = sl__ctl_connect("sources", conf);
         PGresult *res;
         int rc = 1;
 
@@ -305,30 +295,6 @@ static int sources_list(const sl_conf_t *conf)
         return rc;
 }
 
-static int sources_rm(const sl_conf_t *conf, const char *id)
-{
-        const char *params[1] = {id};
-        PGconn *pg = connect_or_say(conf);
-        PGresult *res;
-        int rc = 1;
-
-        if (!pg)
-                return 1;
-        res = PQexecParams(pg, "DELETE FROM sources WHERE id = $1", 1, NULL, params, NULL,
-                           NULL, 0);
-        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-                sl__ctl_pg_error("sources", pg, res, "removing the source");
-        } else if (strcmp(PQcmdTuples(res), "0") == 0) {
-                fprintf(stderr, "sluicectl sources: no source '%s'\n", id);
-        } else {
-                printf("source %s removed (admission.default.* limits apply)\n", id);
-                rc = 0;
-        }
-        PQclear(res);
-        PQfinish(pg);
-        return rc;
-}
-
 int sl_cmd_sources(sl_conf_t *conf, int argc, char **argv)
 {
         const char *action = argc > 1 ? argv[1] : NULL;
@@ -347,8 +313,12 @@ int sl_cmd_sources(sl_conf_t *conf, int argc, char **argv)
                         return usage_error("%s needs exactly one source ID", action);
                 if (check_id(argv[2]))
                         return 2;
-                rc = action[0] == 'g' ? sources_get(conf, argv[2])
-                                      : sources_rm(conf, argv[2]);
+                if (action[0] == 'g')
+                        rc = sources_get(conf, argv[2]);
+                else
+                        rc = sl__ctl_delete_one(
+                                "sources", conf, "DELETE FROM sources WHERE id = $1", argv[2],
+                                "source", "source %s removed (admission.default.* limits apply)");
         } else if (strcmp(action, "list") == 0) {
                 if (argc != 2)
                         return usage_error("unexpected argument '%s'", argv[2]);

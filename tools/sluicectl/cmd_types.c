@@ -105,16 +105,6 @@ fail:
         return NULL;
 }
 
-static PGconn *connect_or_say(const sl_conf_t *conf)
-{
-        char errstr[1024];
-        PGconn *pg = sl_pg_connect(conf, errstr, sizeof(errstr));
-
-        if (!pg)
-                fprintf(stderr, "sluicectl types: %s\n", errstr);
-        return pg;
-}
-
 static int types_set(const sl_conf_t *conf, int argc, char **argv)
 {
         const char *type = NULL, *file = NULL, *desc = NULL, *user = getenv("USER");
@@ -161,7 +151,7 @@ static int types_set(const sl_conf_t *conf, int argc, char **argv)
         }
         sl_payload_schema_destroy(ps);
 
-        pg = connect_or_say(conf);
+        pg = sl__ctl_connect("types", conf);
         if (!pg) {
                 free(schema);
                 return 1;
@@ -195,7 +185,7 @@ static int types_set(const sl_conf_t *conf, int argc, char **argv)
 static int types_get(const sl_conf_t *conf, const char *type)
 {
         const char *params[1] = {type};
-        PGconn *pg = connect_or_say(conf);
+        PGconn *pg = sl__ctl_connect("types", conf);
         PGresult *res;
         int rc = 1;
 
@@ -226,7 +216,7 @@ static int types_get(const sl_conf_t *conf, const char *type)
 
 static int types_list(const sl_conf_t *conf)
 {
-        PGconn *pg = connect_or_say(conf);
+        PGconn *pg = sl__ctl_connect("types", conf);
         PGresult *res;
         int rc = 1;
 
@@ -259,30 +249,6 @@ static int types_list(const sl_conf_t *conf)
         return rc;
 }
 
-static int types_rm(const sl_conf_t *conf, const char *type)
-{
-        const char *params[1] = {type};
-        PGconn *pg = connect_or_say(conf);
-        PGresult *res;
-        int rc = 1;
-
-        if (!pg)
-                return 1;
-        res = PQexecParams(pg, "DELETE FROM event_types WHERE type = $1", 1, NULL, params,
-                           NULL, NULL, 0);
-        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-                sl__ctl_pg_error("types", pg, res, "removing the type");
-        } else if (strcmp(PQcmdTuples(res), "0") == 0) {
-                fprintf(stderr, "sluicectl types: no event type '%s'\n", type);
-        } else {
-                printf("event type %s removed\n", type);
-                rc = 0;
-        }
-        PQclear(res);
-        PQfinish(pg);
-        return rc;
-}
-
 int sl_cmd_types(sl_conf_t *conf, int argc, char **argv)
 {
         const char *action = argc > 1 ? argv[1] : NULL;
@@ -301,8 +267,12 @@ int sl_cmd_types(sl_conf_t *conf, int argc, char **argv)
                         return usage_error("%s needs exactly one TYPE", action);
                 if (check_type_name(argv[2]))
                         return 2;
-                rc =
-                    action[0] == 'g' ? types_get(conf, argv[2]) : types_rm(conf, argv[2]);
+                if (action[0] == 'g')
+                        rc = types_get(conf, argv[2]);
+                else
+                        rc = sl__ctl_delete_one("types", conf,
+                                                "DELETE FROM event_types WHERE type = $1",
+                                                argv[2], "event type", "event type %s removed");
         } else if (strcmp(action, "list") == 0) {
                 if (argc != 2)
                         return usage_error("unexpected argument '%s'", argv[2]);

@@ -58,3 +58,40 @@ void sl__ctl_pg_error(const char *cmd, PGconn *pg, PGresult *res, const char *wh
         if (strcmp(sl_pg_sqlstate(res), "42P01") == 0)
                 fprintf(stderr, "sluicectl %s: run 'sluicectl migrate' first\n", cmd);
 }
+
+PGconn *sl__ctl_connect(const char *cmd, const sl_conf_t *conf)
+{
+        char errstr[1024];
+        PGconn *pg = sl_pg_connect(conf, errstr, sizeof(errstr));
+
+        if (!pg)
+                fprintf(stderr, "sluicectl %s: %s\n", cmd, errstr);
+        return pg;
+}
+
+int sl__ctl_delete_one(const char *cmd, const sl_conf_t *conf, const char *sql,
+                       const char *key, const char *noun, const char *done_msg)
+{
+        const char *params[1] = {key};
+        char what[128];
+        PGconn *pg = sl__ctl_connect(cmd, conf);
+        PGresult *res;
+        int rc = 1;
+
+        if (!pg)
+                return 1;
+        res = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+                snprintf(what, sizeof(what), "removing the %s", noun);
+                sl__ctl_pg_error(cmd, pg, res, what);
+        } else if (strcmp(PQcmdTuples(res), "0") == 0) {
+                fprintf(stderr, "sluicectl %s: no %s '%s'\n", cmd, noun, key);
+        } else {
+                printf(done_msg, key);
+                putchar('\n');
+                rc = 0;
+        }
+        PQclear(res);
+        PQfinish(pg);
+        return rc;
+}

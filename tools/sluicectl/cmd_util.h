@@ -10,6 +10,8 @@
 
 #include <libpq-fe.h>
 
+#include "config/config.h"
+
 /* "--name VALUE" or "--name=VALUE" at argv[*i] (advancing *i past VALUE); NULL when
  * argv[*i] is not --name, or with *missing set when VALUE is absent. */
 const char *sl__ctl_opt_value(int argc, char **argv, int *i, const char *name,
@@ -24,5 +26,15 @@ void sl__ctl_put_field(const char *s);
 
 /* "sluicectl CMD: WHAT: <server's message>", plus a hint when the table is missing. */
 void sl__ctl_pg_error(const char *cmd, PGconn *pg, PGresult *res, const char *what);
+
+/* Connect with the pg.* keys; NULL after "sluicectl CMD: <why>" on stderr.  Caller
+ * frees with PQfinish(). */
+PGconn *sl__ctl_connect(const char *cmd, const sl_conf_t *conf);
+
+/* Run "DELETE ... WHERE key = $1" for one row.  Prints done_msg (a format with one %s
+ * for key) on success, "sluicectl CMD: no NOUN 'KEY'" when no row matched.  Returns
+ * the exit code (0 or 1). */
+int sl__ctl_delete_one(const char *cmd, const sl_conf_t *conf, const char *sql,
+                       const char *key, const char *noun, const char *done_msg);
 
 #endif
