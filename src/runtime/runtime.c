@@ -20,8 +20,10 @@
 #include "sluice/err.h"
 
 #define SL_RT_FLUSH_TIMEOUT_MS 60000
+/* Longest poll for more records while a deferred batch waits for the next process(). */
+#define SL_RT_DEFERRED_WAIT_MS 5
 /* Batches whose outputs may still be in flight while the next one is processed. */
-#define SL_RT_INFLIGHT 2
+#define SL_RT_INFLIGHT 4
 
 /* A processed batch waiting for its outputs to be delivered before its offsets are
  * committed.  Outputs carry a pointer to it as their message opaque. */
@@ -32,6 +34,8 @@ typedef struct sl_rt_batch_s {
         char errstr[256];
         size_t records;
         double t0;
+        bool deferred; /* sl_runtime_defer() and not yet sl_runtime_deferred_done() */
+        int stage_err; /* the error sl_runtime_deferred_done() was given */
 } sl_rt_batch_t;
 
 struct sl_runtime_s {
@@ -161,6 +165,28 @@ static void commit_offsets(sl_runtime_t *rt, rd_kafka_topic_partition_list_t *of
         }
 }
 
+static bool has_deferred(const sl_runtime_t *rt)
+{
+        for (size_t i = 0; i < rt->count; i++)
+                if (rt->ring[(rt->head + i) % (SL_RT_INFLIGHT + 1)].deferred)
+                        return true;
+        return false;
+}
+
+/* Have the stage complete its deferred batches (before waiting on any of them). */
+static void finish_deferred(sl_runtime_t *rt)
+{
+        if (!has_deferred(rt) || rt->fatal != SL_OK)
+                return;
+        int err = rt->stage->finish ? rt->stage->finish(rt->stage->opaque, rt) : SL_ERR_STATE;
+        if (err != SL_OK) {
+                sl_log_error("stage could not finish its deferred batches (%s): stopping "
+                             "without committing; the records will be re-read",
+                             sl_err2str(err));
+                rt->fatal = err;
+        }
+}
+
 /* Commit, in order, every processed batch whose outputs were all delivered; with
  * wait, first wait (serving delivery reports) until every batch is delivered.  A
  * batch with a failed output is never committed: the runtime stops and its records
@@ -184,6 +210,13 @@ static int complete_batches(sl_runtime_t *rt, bool wait)
                         }
                         rd_kafka_poll(rt->producer, 10);
                         continue;
+                }
+                if (b->stage_err != SL_OK) {
+                        sl_log_error("the stage failed a deferred batch (%s); stopping "
+                                     "without committing, the records will be re-read",
+                                     sl_err2str(b->stage_err));
+                        rt->fatal = b->stage_err;
+                        return rt->fatal;
                 }
                 if (b->failed || rt->dr_failed) {
                         size_t n = b->failed + rt->dr_failed;
@@ -232,11 +265,17 @@ static int finish_batch(sl_runtime_t *rt)
         size_t cnt = rt->pending;
         int err = SL_OK;
 
-        if (!cnt)
+        if (!cnt) {
+                /* Idle: commit what was delivered meanwhile, notice what failed. */
+                if (rt->count && rt->fatal == SL_OK)
+                        complete_batches(rt, false);
                 return SL_OK;
+        }
         complete_batches(rt, false);
         while (rt->fatal == SL_OK && rt->count == SL_RT_INFLIGHT) {
                 /* The oldest batch is still in flight: wait for it alone. */
+                if (rt->ring[rt->head].deferred)
+                        finish_deferred(rt);
                 rd_kafka_poll(rt->producer, 10);
                 complete_batches(rt, false);
         }
@@ -274,6 +313,7 @@ static int finish_batch(sl_runtime_t *rt)
 static int drain(sl_runtime_t *rt)
 {
         finish_batch(rt);
+        finish_deferred(rt);
         if (rt->fatal == SL_OK)
                 complete_batches(rt, true);
         if (rt->fatal != SL_OK)
@@ -473,13 +513,19 @@ int sl_runtime_run(sl_runtime_t *rt)
                         unsigned gen = rt->batch_gen;
                         ssize_t got;
 
+                        bool deferred = has_deferred(rt);
+
                         if (wait < 0)
                                 wait = 0;
+                        /* A deferred batch waits for this one: do not idle long on it. */
+                        if (deferred && wait > SL_RT_DEFERRED_WAIT_MS)
+                                wait = SL_RT_DEFERRED_WAIT_MS;
                         got = rd_kafka_consume_batch_queue(rt->queue, (int)wait,
                                                            rt->msgs + before, cap - before);
                         if (got < 0) {
                                 sl_log_error("consume: %s",
                                              rd_kafka_err2str(rd_kafka_last_error()));
+                                rt->fatal = SL_ERR_KAFKA;
                                 break;
                         }
                         /* A rebalance inside the call may have finished the batch in
@@ -501,9 +547,11 @@ int sl_runtime_run(sl_runtime_t *rt)
                                 }
                                 rt->pending++;
                         }
-                        if (wait == 0)
+                        if (wait == 0 || (deferred && got == 0))
                                 break;
                 }
+                if (!rt->pending)
+                        finish_deferred(rt); /* idle: nothing to overlap it with */
                 finish_batch(rt);
                 if (stage->tick && rt->fatal == SL_OK)
                         stage->tick(stage->opaque, rt);
@@ -575,9 +623,48 @@ int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key, siz
                                             value, value_len, hdrs);
 }
 
+static int produce(sl_runtime_t *rt, sl_rt_batch_t *b, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, const void *value, size_t value_len,
+                   rd_kafka_headers_t *hdrs);
+
 int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t partition,
                                  const void *key, size_t key_len, const void *value,
                                  size_t value_len, rd_kafka_headers_t *hdrs)
+{
+        return produce(rt, rt->cur, topic, partition, key, key_len, value, value_len, hdrs);
+}
+
+int sl_runtime_produce_to(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,
+                          const void *key, size_t key_len, const void *value,
+                          size_t value_len, rd_kafka_headers_t *hdrs)
+{
+        return produce(rt, b, topic, RD_KAFKA_PARTITION_UA, key, key_len, value, value_len,
+                       hdrs);
+}
+
+sl_runtime_batch_t *sl_runtime_defer(sl_runtime_t *rt)
+{
+        if (!rt->cur || rt->cur->deferred)
+                return rt->cur;
+        rt->cur->deferred = true;
+        rt->cur->outstanding++; /* released by sl_runtime_deferred_done() */
+        return rt->cur;
+}
+
+void sl_runtime_deferred_done(sl_runtime_t *rt, sl_runtime_batch_t *b, int err)
+{
+        (void)rt;
+        if (!b || !b->deferred)
+                return;
+        b->deferred = false;
+        b->outstanding--;
+        if (err != SL_OK && b->stage_err == SL_OK)
+                b->stage_err = err;
+}
+
+static int produce(sl_runtime_t *rt, sl_rt_batch_t *b, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, const void *value, size_t value_len,
+                   rd_kafka_headers_t *hdrs)
 {
         rd_kafka_topic_t *rkt = topic_handle(rt, topic);
         rd_kafka_resp_err_t err;
@@ -595,7 +682,7 @@ int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t pa
                                         RD_KAFKA_V_VALUE((void *)value, value_len),
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                         RD_KAFKA_V_HEADERS(hdrs),
-                                        RD_KAFKA_V_OPAQUE(rt->cur), RD_KAFKA_V_END);
+                                        RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         break;
                 rd_kafka_poll(rt->producer, 10);
@@ -606,8 +693,8 @@ int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t pa
                 sl_log_error("produce to %s: %s", topic, rd_kafka_err2str(err));
                 return SL_ERR_KAFKA;
         }
-        if (rt->cur)
-                rt->cur->outstanding++;
+        if (b)
+                b->outstanding++;
         return SL_OK;
 }
 

@@ -6,10 +6,11 @@
  *   process(batch)     decode, write Postgres, produce outputs with sl_runtime_produce()
  *   on_revoke(parts)   after the batch in hand was finished and committed (flush state)
  *   tick()             between batches and when idle (reload config, housekeeping)
+ *   finish()           complete work process() deferred (see sl_runtime_defer)
  *
  * Per batch the order of work is fixed: process (Postgres writes, then produces), then
  * every output delivered, then the batch's offsets committed.  The outputs of a batch
- * are delivered while the next batch is processed (two batches at most in flight), so
+ * are delivered while the next batch is processed (four batches at most in flight), so
  * the stage does not idle on each flush.  A batch whose outputs fail to deliver is not
  * committed: the runtime stops with an error and the records are re-read after a
  * restart (every effect is idempotent).  On revocation and on SIGTERM/SIGINT the batch
@@ -46,6 +47,11 @@ typedef struct sl_stage_s {
         int (*on_revoke)(void *opaque, sl_runtime_t *rt,
                          const rd_kafka_topic_partition_list_t *parts); /* may be NULL */
         void (*tick)(void *opaque, sl_runtime_t *rt);                   /* may be NULL */
+        /* Complete every batch deferred with sl_runtime_defer(); called before the
+         * runtime waits on one (a full pipeline, a revocation, a shutdown) and when a
+         * poll brought no records.  Returns SL_OK or an error that stops the runtime.
+         * May be NULL when the stage never defers. */
+        int (*finish)(void *opaque, sl_runtime_t *rt);
         bool (*healthy)(void *opaque);                                  /* may be NULL */
 } sl_stage_t;
 
@@ -76,6 +82,27 @@ int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key,
  * committed only after they were delivered too.  Only during process(). */
 void *sl_runtime_output_opaque(sl_runtime_t *rt);
 void sl_runtime_outputs_added(sl_runtime_t *rt, size_t n);
+
+/*
+ * Deferred outputs.  During process(), a stage whose outputs wait on work still running
+ * (a Postgres statement sent with PQsendQueryParams) takes a handle to the batch and
+ * returns: the runtime goes on polling the next batch while that work runs.  The stage
+ * produces the deferred batch's outputs later with sl_runtime_produce_to() and then
+ * calls sl_runtime_deferred_done(); the batch (and every batch after it) is committed
+ * only after that and after those outputs were delivered.  The runtime calls
+ * stage->finish() whenever it must not wait any longer.  A batch completed with an
+ * error stops the runtime with that error.  When process() itself fails, the runtime
+ * stops and the batch's handle is void (never complete it).
+ */
+typedef struct sl_rt_batch_s sl_runtime_batch_t;
+sl_runtime_batch_t *sl_runtime_defer(sl_runtime_t *rt);
+/* sl_runtime_produce() for an output of the deferred batch b. */
+int sl_runtime_produce_to(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,
+                          const void *key, size_t key_len, const void *value,
+                          size_t value_len, rd_kafka_headers_t *hdrs);
+/* Every output of b was produced; err != SL_OK fails b (never committed, the runtime
+ * stops and its records are re-read after a restart). */
+void sl_runtime_deferred_done(sl_runtime_t *rt, sl_runtime_batch_t *b, int err);
 
 /* During process(): m was not processed (a stage holding it back for later): the
  * batch's commit of m's partition stops before m, so m and what follows it are read

@@ -1,0 +1,465 @@
+/*
+ * The stage runtime (src/runtime/runtime.c) against an in-process mock cluster: plain
+ * batches are all produced and committed, deferred batches (sl_runtime_defer) are
+ * delivered exactly once and committed, the last one through finish() on the drain at
+ * stop, and a deferred batch that fails stops the runtime without being committed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "config/config.h"
+#include "kafka/kafka.h"
+#include "log/log.h"
+#include "runtime/runtime.h"
+#include "sluice/err.h"
+
+#define PARTITIONS 4
+#define RECORDS    5000
+#define BATCH      256
+/* A stage that has not seen every record by then stops the runtime itself. */
+#define RUN_TIMEOUT_MS 20000
+
+typedef struct fixture_s {
+        rd_kafka_t *mock_rk;
+        rd_kafka_mock_cluster_t *mc;
+        char bootstrap[512];
+        sl_conf_t *conf;
+} fixture_t;
+
+/* What one stage saw and did; the callbacks record, the test asserts afterwards. */
+typedef struct ctx_s {
+        const char *out;
+        size_t total;     /* records to see before calling sl_runtime_stop() */
+        bool defer;       /* defer every batch */
+        unsigned fail_at; /* complete this deferred batch (1-based) with SL_ERR_PG */
+        int64_t deadline_ms;
+
+        size_t seen, batches, finish_calls, errors;
+        bool timed_out;
+        size_t records_before_failed; /* in the batches before fail_at */
+
+        /* The deferred batch held back and the values of its records. */
+        sl_runtime_batch_t *held;
+        unsigned held_no;
+        bool held_last;
+        size_t held_cnt;
+        char held_vals[BATCH][16];
+        size_t held_lens[BATCH];
+        bool last_done_in_finish;
+
+        /* idle_check: do not stop at total; once idle for IDLE_MS, read the group's
+         * committed offsets (what a lag monitor sees), then stop. */
+        bool idle_check;
+        struct fixture_s *fx;
+        const char *group, *in;
+        size_t idle_seen;
+        int64_t idle_since, idle_committed;
+} ctx_t;
+
+#define IDLE_MS 1500
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int setup(void **state)
+{
+        static fixture_t fx;
+        char errstr[512];
+        rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+
+        sl_log_init("test", "error");
+        rd_kafka_conf_set(kconf, "test.mock.num.brokers", "1", errstr, sizeof(errstr));
+        rd_kafka_conf_set(kconf, "log_level", "0", errstr, sizeof(errstr));
+        fx.mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, sizeof(errstr));
+        assert_non_null(fx.mock_rk);
+        fx.mc = rd_kafka_handle_mock_cluster(fx.mock_rk);
+        snprintf(fx.bootstrap, sizeof(fx.bootstrap), "%s",
+                 rd_kafka_mock_cluster_bootstraps(fx.mc));
+        fx.conf = sl_conf_new();
+        assert_int_equal(sl_conf_set(fx.conf, "kafka.bootstrap.servers", fx.bootstrap,
+                                     errstr, sizeof(errstr)),
+                         SL_OK);
+        assert_int_equal(sl_conf_set(fx.conf, "http.port", "0", errstr, sizeof(errstr)),
+                         SL_OK);
+        assert_int_equal(sl_conf_set(fx.conf, "kafka.session.timeout.ms", "6000", errstr,
+                                     sizeof(errstr)),
+                         SL_OK);
+        assert_int_equal(sl_conf_set(fx.conf, "kafka.heartbeat.interval.ms", "500",
+                                     errstr, sizeof(errstr)),
+                         SL_OK);
+        *state = &fx;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        fixture_t *fx = *state;
+        sl_conf_destroy(fx->conf);
+        rd_kafka_destroy(fx->mock_rk);
+        return 0;
+}
+
+/* RECORDS records valued "0".."4999", spread round-robin over the input's partitions. */
+static void produce_input(fixture_t *fx, const char *in, const char *out)
+{
+        char errstr[512], val[16];
+        rd_kafka_t *producer;
+
+        assert_int_equal(rd_kafka_mock_topic_create(fx->mc, in, PARTITIONS, 1), 0);
+        assert_int_equal(rd_kafka_mock_topic_create(fx->mc, out, PARTITIONS, 1), 0);
+        producer = sl_kafka_producer_new(fx->conf, NULL, NULL, errstr, sizeof(errstr));
+        assert_non_null(producer);
+        for (int i = 0; i < RECORDS; i++) {
+                int n = snprintf(val, sizeof(val), "%d", i);
+                assert_int_equal(
+                    rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(in),
+                                      RD_KAFKA_V_PARTITION(i % PARTITIONS),
+                                      RD_KAFKA_V_VALUE(val, (size_t)n),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_END),
+                    RD_KAFKA_RESP_ERR_NO_ERROR);
+        }
+        assert_int_equal(rd_kafka_flush(producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_destroy(producer);
+}
+
+/* A plain consumer of the mock cluster in group (not joined: assign() or committed()
+ * only), reporting partition EOFs. */
+static rd_kafka_t *consumer_new(fixture_t *fx, const char *group)
+{
+        char errstr[512];
+        rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+
+        rd_kafka_conf_set_log_cb(kconf, sl_kafka_log_cb);
+        assert_int_equal(rd_kafka_conf_set(kconf, "bootstrap.servers", fx->bootstrap,
+                                           errstr, sizeof(errstr)),
+                         RD_KAFKA_CONF_OK);
+        assert_int_equal(
+            rd_kafka_conf_set(kconf, "group.id", group, errstr, sizeof(errstr)),
+            RD_KAFKA_CONF_OK);
+        assert_int_equal(rd_kafka_conf_set(kconf, "enable.auto.commit", "false", errstr,
+                                           sizeof(errstr)),
+                         RD_KAFKA_CONF_OK);
+        assert_int_equal(rd_kafka_conf_set(kconf, "enable.partition.eof", "true", errstr,
+                                           sizeof(errstr)),
+                         RD_KAFKA_CONF_OK);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, sizeof(errstr));
+        assert_non_null(rk);
+        return rk;
+}
+
+/* The sum over the input's partitions of group's committed offsets (none: 0). */
+static int64_t committed_sum(fixture_t *fx, const char *group, const char *in)
+{
+        rd_kafka_t *rk = consumer_new(fx, group);
+        rd_kafka_topic_partition_list_t *parts =
+            rd_kafka_topic_partition_list_new(PARTITIONS);
+        int64_t sum = 0;
+
+        for (int p = 0; p < PARTITIONS; p++)
+                rd_kafka_topic_partition_list_add(parts, in, p);
+        assert_int_equal(rd_kafka_committed(rk, parts, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        for (int i = 0; i < parts->cnt; i++) {
+                assert_int_equal(parts->elems[i].err, RD_KAFKA_RESP_ERR_NO_ERROR);
+                if (parts->elems[i].offset >= 0)
+                        sum += parts->elems[i].offset;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return sum;
+}
+
+/* Reads the whole output topic; counts[v] += 1 for every output valued v.  Returns the
+ * number of outputs. */
+static size_t read_outputs(fixture_t *fx, const char *out, unsigned *counts)
+{
+        rd_kafka_t *rk = consumer_new(fx, "t.rt-reader");
+        rd_kafka_topic_partition_list_t *parts =
+            rd_kafka_topic_partition_list_new(PARTITIONS);
+        int64_t deadline = now_ms() + 15000;
+        int eofs = 0;
+        size_t n = 0;
+
+        for (int p = 0; p < PARTITIONS; p++)
+                rd_kafka_topic_partition_list_add(parts, out, p)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+        assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_topic_partition_list_destroy(parts);
+        while (eofs < PARTITIONS && now_ms() < deadline) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                char val[16];
+                if (!m)
+                        continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        eofs++;
+                } else {
+                        assert_int_equal(m->err, RD_KAFKA_RESP_ERR_NO_ERROR);
+                        assert_true(m->len > 0 && m->len < sizeof(val));
+                        memcpy(val, m->payload, m->len);
+                        val[m->len] = '\0';
+                        long v = strtol(val, NULL, 10);
+                        assert_in_range(v, 0, RECORDS - 1);
+                        counts[v]++;
+                        n++;
+                }
+                rd_kafka_message_destroy(m);
+        }
+        assert_int_equal(eofs, PARTITIONS);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return n;
+}
+
+/* Every input record has exactly one output. */
+static void assert_outputs_exactly_once(fixture_t *fx, const char *out)
+{
+        unsigned *counts = calloc(RECORDS, sizeof(*counts));
+
+        assert_non_null(counts);
+        assert_int_equal(read_outputs(fx, out, counts), RECORDS);
+        for (int i = 0; i < RECORDS; i++)
+                if (counts[i] != 1)
+                        fail_msg("record %d has %u outputs", i, counts[i]);
+        free(counts);
+}
+
+/* The held deferred batch: produce its outputs and complete it (or fail it when it is
+ * batch fail_at, without outputs). */
+static void complete_held(ctx_t *ctx, sl_runtime_t *rt, bool in_finish)
+{
+        int err = SL_OK;
+
+        if (!ctx->held)
+                return;
+        if (ctx->held_no == ctx->fail_at) {
+                err = SL_ERR_PG;
+        } else {
+                for (size_t i = 0; i < ctx->held_cnt && err == SL_OK; i++)
+                        err = sl_runtime_produce_to(rt, ctx->held, ctx->out, NULL, 0,
+                                                    ctx->held_vals[i], ctx->held_lens[i],
+                                                    NULL);
+                if (err != SL_OK)
+                        ctx->errors++;
+        }
+        sl_runtime_deferred_done(rt, ctx->held, err);
+        if (ctx->held_last)
+                ctx->last_done_in_finish = in_finish;
+        ctx->held = NULL;
+}
+
+static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt)
+{
+        ctx_t *ctx = opaque;
+
+        ctx->batches++;
+        if (ctx->defer) {
+                /* The previous batch's work is done by now: deliver it, then defer this
+                 * one and keep its values for later. */
+                complete_held(ctx, rt, false);
+                ctx->held = sl_runtime_defer(rt);
+                if (!ctx->held || cnt > BATCH)
+                        ctx->errors++;
+                ctx->held_no = (unsigned)ctx->batches;
+                ctx->held_cnt = 0;
+                for (size_t i = 0; i < cnt && i < BATCH; i++) {
+                        if (msgs[i]->len >= sizeof(ctx->held_vals[0])) {
+                                ctx->errors++;
+                                continue;
+                        }
+                        memcpy(ctx->held_vals[ctx->held_cnt], msgs[i]->payload,
+                               msgs[i]->len);
+                        ctx->held_lens[ctx->held_cnt++] = msgs[i]->len;
+                }
+                if (ctx->fail_at && ctx->batches < ctx->fail_at)
+                        ctx->records_before_failed += cnt;
+        } else {
+                for (size_t i = 0; i < cnt; i++)
+                        if (sl_runtime_produce(rt, ctx->out, NULL, 0, msgs[i]->payload,
+                                               msgs[i]->len, NULL) != SL_OK)
+                                ctx->errors++;
+        }
+        ctx->seen += cnt;
+        if (ctx->seen >= ctx->total && !ctx->idle_check) {
+                ctx->held_last = ctx->defer;
+                sl_runtime_stop(rt);
+        }
+        return SL_OK;
+}
+
+static int finish(void *opaque, sl_runtime_t *rt)
+{
+        ctx_t *ctx = opaque;
+
+        ctx->finish_calls++;
+        complete_held(ctx, rt, true);
+        return SL_OK;
+}
+
+static int64_t committed_sum(fixture_t *fx, const char *group, const char *in);
+
+static void tick(void *opaque, sl_runtime_t *rt)
+{
+        ctx_t *ctx = opaque;
+
+        if (ctx->idle_check && ctx->seen >= ctx->total) {
+                if (ctx->seen != ctx->idle_seen) {
+                        ctx->idle_seen = ctx->seen;
+                        ctx->idle_since = now_ms();
+                } else if (now_ms() - ctx->idle_since > IDLE_MS) {
+                        ctx->idle_committed = committed_sum(ctx->fx, ctx->group, ctx->in);
+                        ctx->idle_check = false;
+                        sl_runtime_stop(rt);
+                }
+        }
+        if (now_ms() > ctx->deadline_ms && !ctx->timed_out) {
+                ctx->timed_out = true;
+                sl_runtime_stop(rt);
+        }
+}
+
+/* Runs a stage over in until it stops; returns sl_runtime_run()'s result. */
+static int run_stage(fixture_t *fx, ctx_t *ctx, const char *group, const char *in)
+{
+        const char *topics[] = {in, NULL};
+        sl_stage_t stage = {
+            .name = "rt_test",
+            .group_id = group,
+            .topics = topics,
+            .batch_size = BATCH,
+            .batch_ms = 20,
+            .opaque = ctx,
+            .process = process,
+            .tick = tick,
+            .finish = finish,
+        };
+        char errstr[512];
+        sl_runtime_t *rt;
+        int err;
+
+        ctx->deadline_ms = now_ms() + RUN_TIMEOUT_MS;
+        rt = sl_runtime_new(fx->conf, &stage, errstr, sizeof(errstr));
+        if (!rt)
+                fail_msg("sl_runtime_new: %s", errstr);
+        err = sl_runtime_run(rt);
+        sl_runtime_destroy(rt);
+        assert_false(ctx->timed_out);
+        assert_int_equal(ctx->errors, 0);
+        return err;
+}
+
+static void plain_batches_commit_everything(void **state)
+{
+        fixture_t *fx = *state;
+        ctx_t *ctx = calloc(1, sizeof(*ctx));
+
+        assert_non_null(ctx);
+        produce_input(fx, "t.rt-plain-in", "t.rt-plain-out");
+        ctx->out = "t.rt-plain-out";
+        ctx->total = RECORDS;
+        assert_int_equal(run_stage(fx, ctx, "t.rt-plain", "t.rt-plain-in"), SL_OK);
+        assert_int_equal(ctx->seen, RECORDS);
+        assert_true(ctx->batches > 1);
+        assert_int_equal(committed_sum(fx, "t.rt-plain", "t.rt-plain-in"), RECORDS);
+        assert_outputs_exactly_once(fx, "t.rt-plain-out");
+        free(ctx);
+}
+
+static void deferred_batches(void **state)
+{
+        fixture_t *fx = *state;
+        ctx_t *ctx = calloc(1, sizeof(*ctx));
+
+        assert_non_null(ctx);
+        produce_input(fx, "t.rt-defer-in", "t.rt-defer-out");
+        ctx->out = "t.rt-defer-out";
+        ctx->total = RECORDS;
+        ctx->defer = true;
+        assert_int_equal(run_stage(fx, ctx, "t.rt-defer", "t.rt-defer-in"), SL_OK);
+        assert_int_equal(ctx->seen, RECORDS);
+        assert_true(ctx->batches > 1);
+        /* The last batch was completed by the drain at stop, through finish(). */
+        assert_true(ctx->finish_calls >= 1);
+        assert_true(ctx->held_last);
+        assert_null(ctx->held);
+        assert_true(ctx->last_done_in_finish);
+        assert_int_equal(committed_sum(fx, "t.rt-defer", "t.rt-defer-in"), RECORDS);
+        assert_outputs_exactly_once(fx, "t.rt-defer-out");
+        free(ctx);
+}
+
+static void deferred_failure_is_not_committed(void **state)
+{
+        fixture_t *fx = *state;
+        ctx_t *ctx = calloc(1, sizeof(*ctx));
+        int64_t committed;
+
+        assert_non_null(ctx);
+        produce_input(fx, "t.rt-fail-in", "t.rt-fail-out");
+        ctx->out = "t.rt-fail-out";
+        ctx->total = RECORDS;
+        ctx->defer = true;
+        ctx->fail_at = 2;
+        /* The stage's own error, not a delivery failure. */
+        assert_int_equal(run_stage(fx, ctx, "t.rt-fail", "t.rt-fail-in"), SL_ERR_PG);
+        assert_true(ctx->batches >= 2);
+        assert_true(ctx->records_before_failed > 0);
+        committed = committed_sum(fx, "t.rt-fail", "t.rt-fail-in");
+        assert_true(committed < RECORDS);
+        assert_true(committed <= (int64_t)ctx->records_before_failed);
+        /* The batch before the failed one was completed and delivered: it is committed.
+         */
+        assert_int_equal(committed, ctx->records_before_failed);
+        free(ctx);
+}
+
+/* A runtime with nothing more to read still commits (and checks) what it delivered:
+ * a quiet topic's lag reaches zero without a stop. */
+static void idle_runtime_commits(void **state)
+{
+        fixture_t *fx = *state;
+        ctx_t *ctx = calloc(1, sizeof(*ctx));
+
+        assert_non_null(ctx);
+        produce_input(fx, "t.rt-idle-in", "t.rt-idle-out");
+        ctx->out = "t.rt-idle-out";
+        ctx->total = RECORDS;
+        ctx->defer = true;
+        ctx->idle_check = true;
+        ctx->fx = fx;
+        ctx->group = "t.rt-idle";
+        ctx->in = "t.rt-idle-in";
+        ctx->idle_committed = -1;
+        assert_int_equal(run_stage(fx, ctx, "t.rt-idle", "t.rt-idle-in"), SL_OK);
+        assert_int_equal(ctx->seen, RECORDS);
+        assert_int_equal(ctx->idle_committed, RECORDS);
+        free(ctx);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(plain_batches_commit_everything),
+            cmocka_unit_test(deferred_batches),
+            cmocka_unit_test(deferred_failure_is_not_committed),
+            cmocka_unit_test(idle_runtime_commits),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
