@@ -5,7 +5,9 @@
  *
  * One round is one UPDATE ... RETURNING over at most retry.reconcile.limit rows,
  * oldest next_attempt_at first, locked with SKIP LOCKED so concurrent workers split the
- * work:
+ * work.  It reads open rows only, through the partial index on next_attempt_at (0007),
+ * up to now + retry.due.tolerance.ms (a row is marked 'due' at most that long before
+ * its next_attempt_at, so no row worth picking lies above the bound).  Picked are:
  *   - 'scheduled'/'rescheduled' rows overdue by retry.reconcile.grace.ms: state kept,
  *     reconciled_at set, their wake-up produced again;
  *   - 'due' rows unchanged for retry.reconcile.due.grace.ms (re-injected, ingress never
@@ -30,7 +32,8 @@
 static const char reconcile_sql[] =
         "WITH picked AS ("
         " SELECT event_id, state = 'due' AS was_due FROM event_ingress_retries"
-        " WHERE ((state IN ('scheduled', 'rescheduled')"
+        " WHERE open AND next_attempt_at < now() + $5::bigint * interval '1 millisecond'"
+        "   AND ((state IN ('scheduled', 'rescheduled')"
         "         AND next_attempt_at < now() - $1::bigint * interval '1 millisecond')"
         "     OR (state = 'due'"
         "         AND updated_at < now() - $2::bigint * interval '1 millisecond'))"
@@ -49,8 +52,8 @@ static const char reconcile_sql[] =
 
 int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
 {
-        char p_grace[24], p_due[24], p_window[24], p_limit[24];
-        const char *params[4] = {p_grace, p_due, p_window, p_limit};
+        char p_grace[24], p_due[24], p_window[24], p_limit[24], p_tol[24];
+        const char *params[5] = {p_grace, p_due, p_window, p_limit, p_tol};
         /* A re-driven wake-up needs at least the shortest tier to come round. */
         int64_t window = rty->grace_ms > rty->reconcile_ms ? rty->grace_ms : rty->reconcile_ms;
         if (window < 2 * rty->tiers_ms[0])
@@ -65,7 +68,8 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
         snprintf(p_due, sizeof(p_due), "%lld", (long long)rty->due_grace_ms);
         snprintf(p_window, sizeof(p_window), "%lld", (long long)window);
         snprintf(p_limit, sizeof(p_limit), "%lld", (long long)rty->reconcile_limit);
-        res = sl__retry_exec(rty, reconcile_sql, 4, params);
+        snprintf(p_tol, sizeof(p_tol), "%lld", (long long)rty->timing.tolerance_ms);
+        res = sl__retry_exec(rty, reconcile_sql, 5, params);
         if (!res) {
                 sl_log_warn("reconciliation skipped this round: Postgres failed");
                 return SL_ERR_PG;
@@ -128,32 +132,49 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
         return err;
 }
 
-void sl__retry_update_gauges(sl_retry_t *rty)
+/* Count one group of states into rows[] (and the overdue / blind counts of waiting
+ * states); false when Postgres failed. */
+static bool count_rows(sl_retry_t *rty, const char *sql, double *rows, double *overdue,
+                       double *blind)
 {
-        static const char sql[] =
-                "SELECT state, count(*),"
-                " count(*) FILTER (WHERE next_attempt_at < now()),"
-                " count(*) FILTER (WHERE envelope IS NULL AND next_attempt_at < now())"
-                " FROM event_ingress_retries GROUP BY state";
-        double rows[SL_RETRY__STATE_CNT] = {0};
-        double overdue = 0, blind = 0;
         PGresult *res = sl__retry_exec(rty, sql, 0, NULL);
 
         if (!res)
-                return;
+                return false;
         for (int i = 0; i < PQntuples(res); i++) {
                 sl_retry_state_t s;
                 if (sl_retry_state_parse(PQgetvalue(res, i, 0), &s) != SL_OK)
                         continue;
                 rows[s] = strtod(PQgetvalue(res, i, 1), NULL);
-                if (sl_retry_state_waiting(s)) {
-                        overdue += strtod(PQgetvalue(res, i, 2), NULL);
-                        blind += strtod(PQgetvalue(res, i, 3), NULL);
+                if (overdue && sl_retry_state_waiting(s)) {
+                        *overdue += strtod(PQgetvalue(res, i, 2), NULL);
+                        *blind += strtod(PQgetvalue(res, i, 3), NULL);
                 }
         }
         PQclear(res);
+        return true;
+}
+
+void sl__retry_update_gauges(sl_retry_t *rty, bool ended)
+{
+        /* Open rows through the partial index: cheap at any table size. */
+        static const char open_sql[] =
+                "SELECT state, count(*),"
+                " count(*) FILTER (WHERE next_attempt_at < now()),"
+                " count(*) FILTER (WHERE envelope IS NULL AND next_attempt_at < now())"
+                " FROM event_ingress_retries WHERE open GROUP BY state";
+        /* Ended rows are the table's whole history: a full count, so only now and then. */
+        static const char ended_sql[] =
+                "SELECT state, count(*) FROM event_ingress_retries WHERE NOT open "
+                "GROUP BY state";
+        double rows[SL_RETRY__STATE_CNT] = {0};
+        double overdue = 0, blind = 0;
+
+        if (!count_rows(rty, open_sql, rows, &overdue, &blind))
+                return;
         for (int s = 0; s < SL_RETRY__STATE_CNT; s++)
-                sl_metrics_set(rty->m_rows[s], rows[s]);
+                if (!sl_retry_state_final((sl_retry_state_t)s))
+                        sl_metrics_set(rty->m_rows[s], rows[s]);
         sl_metrics_set(rty->m_scheduled, rows[SL_RETRY_SCHEDULED] + rows[SL_RETRY_RESCHEDULED]);
         sl_metrics_set(rty->m_overdue, overdue);
         if (blind > 0)
@@ -161,4 +182,9 @@ void sl__retry_update_gauges(sl_retry_t *rty)
                             "reconciled (rows written before migration 0005's envelope "
                             "column was filled)",
                             blind);
+        if (!ended || !count_rows(rty, ended_sql, rows, NULL, NULL))
+                return;
+        for (int s = 0; s < SL_RETRY__STATE_CNT; s++)
+                if (sl_retry_state_final((sl_retry_state_t)s))
+                        sl_metrics_set(rty->m_rows[s], rows[s]);
 }

@@ -24,10 +24,10 @@
 #include "retry.h"
 #include "retry_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "kafka/kafka.h"
@@ -119,25 +119,21 @@ static int due_grow(sl_retry_t *rty, size_t need)
         return SL_OK;
 }
 
-/* A row the UPDATE moved to 'due'. */
-typedef struct moved_s {
-        const char *event_id; /* into the PGresult */
-        int32_t attempt;
-        int64_t next_attempt_at;
-        int used;
-} moved_t;
-
-static int moved_cmp(const void *a, const void *b)
+/* Which of n connections moves the retry of event id: one row is only ever locked by
+ * one of them, so their updates never wait on each other. */
+static size_t shard_of(const char *id, size_t n)
 {
-        const moved_t *x = a, *y = b;
-        int c = strcasecmp(x->event_id, y->event_id);
-        return c ? c : (x->attempt > y->attempt) - (x->attempt < y->attempt);
+        unsigned char c = (unsigned char)id[35];
+        unsigned v = isdigit(c) ? (unsigned)(c - '0') : (unsigned)(tolower(c) - 'a' + 10);
+        return v % n;
 }
 
-/* Build '{a,b,...}' of the collected event ids and attempts. */
-static int build_arrays(const sl_retry_t *rty, size_t n, char **ids, char **attempts)
+/* Build '{a,b,...}' of the event ids and attempts of due[0..ndue) in shard k of n; *cnt
+ * gets how many, idx[j] the index in due of the shard's j-th record. */
+static int build_arrays(const sl__retry_due_t *due, size_t ndue, size_t k, size_t n,
+                        char **ids, char **attempts, size_t *idx, size_t *cnt)
 {
-        size_t idcap = n * 37 + 3, atcap = n * 12 + 3, il = 0, al = 0;
+        size_t idcap = ndue * 37 + 3, atcap = ndue * 12 + 3, il = 0, al = 0, m = 0;
         char *ib = malloc(idcap), *ab = malloc(atcap);
 
         if (!ib || !ab) {
@@ -147,14 +143,17 @@ static int build_arrays(const sl_retry_t *rty, size_t n, char **ids, char **atte
         }
         ib[il++] = '{';
         ab[al++] = '{';
-        for (size_t i = 0; i < n; i++) {
-                if (i) {
+        for (size_t i = 0; i < ndue; i++) {
+                if (shard_of(due[i].rr.event_id, n) != k)
+                        continue;
+                idx[m] = i;
+                if (m++) {
                         ib[il++] = ',';
                         ab[al++] = ',';
                 }
-                memcpy(ib + il, rty->due[i].rr.event_id, 36);
+                memcpy(ib + il, due[i].rr.event_id, 36);
                 il += 36;
-                al += (size_t)snprintf(ab + al, atcap - al, "%d", (int)rty->due[i].rr.attempt);
+                al += (size_t)snprintf(ab + al, atcap - al, "%d", (int)due[i].rr.attempt);
         }
         ib[il++] = '}';
         ib[il] = '\0';
@@ -162,36 +161,132 @@ static int build_arrays(const sl_retry_t *rty, size_t n, char **ids, char **atte
         ab[al] = '\0';
         *ids = ib;
         *attempts = ab;
+        *cnt = m;
         return SL_OK;
 }
 
+/* Returns, per row moved, the ordinal of its (id, attempt) in the arrays.  DISTINCT
+ * ON picks one of duplicate wake-ups in the arrays (the others are dropped); it also
+ * keeps the plan a nested loop over the primary key (a bare unnest() gets a hash join
+ * over the whole table: measured 60-70 ms instead of 15-20 ms per 2,000 rows). */
 static const char mark_due_sql[] =
         "UPDATE event_ingress_retries r SET state = 'due', updated_at = now() "
-        "FROM (SELECT DISTINCT * FROM unnest($1::uuid[], $2::int[])) AS u(event_id, attempt) "
-        "WHERE r.event_id = u.event_id AND r.attempt = u.attempt "
+        "FROM (SELECT DISTINCT ON (id, att) id, att, ord "
+        "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) u "
+        "WHERE r.event_id = u.id AND r.attempt = u.att "
         "AND r.state IN ('scheduled', 'rescheduled') "
-        "RETURNING r.event_id::text, r.attempt, "
-        "(extract(epoch FROM r.next_attempt_at) * 1000)::bigint";
+        "RETURNING u.ord, (date_part('epoch', r.next_attempt_at) * 1000)::bigint";
 
-/* Run the UPDATE once more after a reset when the connection was lost. */
-PGresult *sl__retry_exec(sl_retry_t *rty, const char *sql, int nparams,
-                         const char *const *params)
+/* Per session: with retry.pg.async.commit, commits do not wait for the WAL flush.  A
+ * 'due' mark lost in a Postgres crash leaves its row 'scheduled': ingress drops the
+ * re-injected attempt as stale and reconciliation produces the wake-up again, so the
+ * event still comes back exactly once (docs/retries.md). */
+static void session_setup(const sl_retry_t *rty, PGconn *pg)
 {
-        PGresult *res = PQexecParams(rty->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+        if (rty->async_commit && PQstatus(pg) == CONNECTION_OK)
+                PQclear(PQexec(pg, "SET synchronous_commit = off"));
+}
 
-        if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK &&
-            PQstatus(rty->pg) == CONNECTION_BAD) {
+static bool result_ok(const PGresult *res)
+{
+        return PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK;
+}
+
+/* res (consumed) was the result of sql on pg: when it failed because the connection
+ * was lost, reconnect and run sql once more; when it was chosen as a deadlock victim
+ * (two batches' UPDATEs meeting on duplicate wake-ups), run it once more.  NULL (error
+ * logged) on failure. */
+static PGresult *retry_lost(const sl_retry_t *rty, PGconn *pg, PGresult *res,
+                            const char *sql, int nparams, const char *const *params)
+{
+        if (!result_ok(res) && PQstatus(pg) == CONNECTION_BAD) {
                 PQclear(res);
                 sl_log_warn("Postgres connection lost: reconnecting");
-                PQreset(rty->pg);
-                res = PQexecParams(rty->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+                PQreset(pg);
+                session_setup(rty, pg);
+                res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
+        } else if (!result_ok(res) && strcmp(sl_pg_sqlstate(res), "40P01") == 0) {
+                PQclear(res);
+                sl_log_warn("Postgres: deadlock between two batches' updates: running "
+                            "this one again");
+                res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
         }
-        if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        if (!result_ok(res)) {
                 sl_log_error("Postgres: %s", PQresultErrorMessage(res));
                 PQclear(res);
                 return NULL;
         }
         return res;
+}
+
+PGresult *sl__retry_exec(sl_retry_t *rty, const char *sql, int nparams,
+                         const char *const *params)
+{
+        return retry_lost(rty, rty->pg,
+                          PQexecParams(rty->pg, sql, nparams, NULL, params, NULL, NULL, 0),
+                          sql, nparams, params);
+}
+
+/* The last result of the statement sent on pg (NULL when none came). */
+static PGresult *collect(PGconn *pg)
+{
+        PGresult *last = NULL, *r;
+
+        while ((r = PQgetResult(pg)) != NULL) {
+                PQclear(last);
+                last = r;
+        }
+        return last;
+}
+
+static void inflight_clear(sl__retry_inflight_t *f)
+{
+        for (size_t i = 0; i < f->n; i++)
+                sl_retry_record_clear(&f->due[i].rr);
+        f->n = 0;
+        for (size_t k = 0; k < SL_RETRY_MAX_CONNS; k++) {
+                free(f->arrays[k][0]);
+                free(f->arrays[k][1]);
+                f->arrays[k][0] = f->arrays[k][1] = NULL;
+                f->sent[k] = false;
+                f->cnt[k] = 0;
+        }
+        f->batch = NULL;
+}
+
+/* Step 2, sent: the ndue records collected in rty->due become in-flight batch f, and
+ * each of f's connections gets the 'due' UPDATE of its shard of them, all at once.
+ * The previous batch's results are taken and the runtime polls the next batch
+ * meanwhile; finish_one() takes f's. */
+static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, size_t ndue)
+{
+        sl__retry_due_t *due = f->due;
+        size_t cap = f->cap;
+        int err = SL_OK;
+
+        f->due = rty->due; /* swap buffers: rty->due fills with the next batch */
+        f->cap = rty->due_cap;
+        f->n = ndue;
+        rty->due = due;
+        rty->due_cap = cap;
+        f->batch = sl_runtime_defer(rt);
+        f->seq = ++rty->inflight_seq;
+        f->t0 = sl__retry_now(rty);
+        for (size_t k = 0; k < f->nconns && err == SL_OK; k++) {
+                size_t *idx = realloc(f->idx[k], ndue * sizeof(*idx));
+                if (!idx)
+                        return SL_ERR_NOMEM;
+                f->idx[k] = idx;
+                err = build_arrays(f->due, ndue, k, f->nconns, &f->arrays[k][0],
+                                   &f->arrays[k][1], idx, &f->cnt[k]);
+                if (err != SL_OK || !f->cnt[k])
+                        continue;
+                /* A send that fails (a lost connection) is run again in finish_one(). */
+                f->sent[k] = PQsendQueryParams(f->conns[k], mark_due_sql, 2, NULL,
+                                               (const char *const *)f->arrays[k], NULL, NULL,
+                                               0) == 1;
+        }
+        return err;
 }
 
 static rd_kafka_headers_t *inject_headers(const sl_retry_record_t *rr)
@@ -206,52 +301,59 @@ static rd_kafka_headers_t *inject_headers(const sl_retry_record_t *rr)
         return hdrs;
 }
 
-/* Steps 2 and 3 for the ndue collected records. */
-static int inject_due(sl_retry_t *rty, sl_runtime_t *rt, size_t ndue)
+/* Collect f's UPDATEs: res[k] gets connection k's result (NULL when it had no share).
+ * On failure every result is cleared. */
+static int collect_due(const sl_retry_t *rty, sl__retry_inflight_t *f, PGresult **res)
 {
-        char *ids, *attempts;
-        const char *params[2];
-        PGresult *res;
-        moved_t *moved = NULL;
-        int nmoved, err = SL_OK;
-        int64_t now;
-        size_t injected = 0, stale = 0;
+        int err = SL_OK;
 
-        if ((err = build_arrays(rty, ndue, &ids, &attempts)) != SL_OK)
-                return err;
-        params[0] = ids;
-        params[1] = attempts;
-        res = sl__retry_exec(rty, mark_due_sql, 2, params);
-        free(ids);
-        free(attempts);
-        if (!res)
-                return SL_ERR_PG;
-        nmoved = PQntuples(res);
-        if (nmoved > 0) {
-                moved = calloc((size_t)nmoved, sizeof(*moved));
-                if (!moved) {
-                        PQclear(res);
-                        return SL_ERR_NOMEM;
+        for (size_t k = 0; k < f->nconns; k++) {
+                res[k] = NULL;
+                if (f->sent[k])
+                        res[k] = collect(f->conns[k]);
+                else if (f->cnt[k])
+                        res[k] = PQmakeEmptyPGresult(f->conns[k], PGRES_FATAL_ERROR);
+                if (res[k] && !(res[k] = retry_lost(rty, f->conns[k], res[k], mark_due_sql, 2,
+                                                    (const char *const *)f->arrays[k])))
+                        err = SL_ERR_PG;
+        }
+        if (err != SL_OK)
+                for (size_t k = 0; k < f->nconns; k++) {
+                        PQclear(res[k]);
+                        res[k] = NULL;
                 }
-        }
-        for (int i = 0; i < nmoved; i++) {
-                moved[i].event_id = PQgetvalue(res, i, 0);
-                moved[i].attempt = (int32_t)atoi(PQgetvalue(res, i, 1));
-                moved[i].next_attempt_at = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-        }
-        if (nmoved > 1)
-                qsort(moved, (size_t)nmoved, sizeof(*moved), moved_cmp);
+        return err;
+}
 
-        now = sl__retry_now(rty);
-        for (size_t i = 0; i < ndue && err == SL_OK; i++) {
-                const sl_retry_record_t *rr = &rty->due[i].rr;
-                moved_t key = {.event_id = rr->event_id, .attempt = rr->attempt};
-                moved_t *mv = nmoved ? bsearch(&key, moved, (size_t)nmoved, sizeof(*moved),
-                                               moved_cmp)
-                                     : NULL;
+/* Step 3 for in-flight batch f: each record whose row moved to 'due' is re-injected as
+ * an output of that batch; the others are dropped. */
+static int inject_moved(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f,
+                        PGresult **res)
+{
+        size_t nmoved = 0, injected = 0, stale = 0;
+        int err = SL_OK;
+        int64_t now = sl__retry_now(rty);
+
+        for (size_t i = 0; i < f->n; i++)
+                f->due[i].planned = INT64_MIN;
+        for (size_t k = 0; k < f->nconns; k++)
+                for (int j = 0; res[k] && j < PQntuples(res[k]); j++) {
+                        long ord = strtol(PQgetvalue(res[k], j, 0), NULL, 10);
+                        if (ord < 1 || (size_t)ord > f->cnt[k])
+                                return SL_ERR_PG; /* not what the statement returns */
+                        f->due[f->idx[k][ord - 1]].planned =
+                                strtoll(PQgetvalue(res[k], j, 1), NULL, 10);
+                        nmoved++;
+                }
+        sl_log_debug("%zu wake-ups: %zu retries moved to 'due' in %lld ms", f->n, nmoved,
+                     (long long)(now - f->t0));
+
+        for (size_t i = 0; i < f->n && err == SL_OK; i++) {
+                const sl_retry_record_t *rr = &f->due[i].rr;
+                int64_t planned = f->due[i].planned;
                 sl_log_ctx_t ctx = {.event_id = rr->event_id, .source = rr->source};
 
-                if (!mv || mv->used) {
+                if (planned == INT64_MIN) {
                         stale++;
                         sl_log(SL_LOG_DEBUG, &ctx,
                                "dropped wake-up of attempt %d: the retry is not scheduled "
@@ -259,22 +361,54 @@ static int inject_due(sl_retry_t *rty, sl_runtime_t *rt, size_t ndue)
                                (int)rr->attempt);
                         continue;
                 }
-                mv->used = 1;
-                err = sl_runtime_produce(rt, rty->topic_in, rr->source, strlen(rr->source),
-                                         rr->envelope, rr->envelope_len, inject_headers(rr));
+                err = sl_runtime_produce_to(rt, f->batch, rty->topic_in, rr->source,
+                                            strlen(rr->source), rr->envelope, rr->envelope_len,
+                                            inject_headers(rr));
                 if (err != SL_OK)
                         break;
                 injected++;
-                sl_metrics_observe(rty->m_lateness, (double)(now - mv->next_attempt_at) / 1e3);
+                sl_metrics_observe(rty->m_lateness, (double)(now - planned) / 1e3);
                 sl_log(SL_LOG_INFO, &ctx,
                        "retry due: attempt %d re-injected (planned %lld ms ago, reason %s)",
-                       (int)rr->attempt, (long long)(now - mv->next_attempt_at), rr->reason);
+                       (int)rr->attempt, (long long)(now - planned), rr->reason);
         }
         sl_metrics_add(rty->m_due, injected);
         sl_metrics_add(rty->m_stale, stale);
-        free(moved);
-        PQclear(res);
         return err;
+}
+
+/* Steps 2 (collected) and 3 for in-flight batch f, if it holds one; then all of that
+ * batch's outputs are produced. */
+static int finish_one(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f)
+{
+        PGresult *res[SL_RETRY_MAX_CONNS];
+        int err;
+
+        if (!f->batch)
+                return SL_OK;
+        err = collect_due(rty, f, res);
+        if (err == SL_OK)
+                err = inject_moved(rty, rt, f, res);
+        for (size_t k = 0; k < f->nconns; k++)
+                PQclear(res[k]);
+        sl_runtime_deferred_done(rt, f->batch, err);
+        inflight_clear(f);
+        return err;
+}
+
+/* Every in-flight batch, oldest first: the runtime's finish(). */
+static int finish_inflight(void *opaque, sl_runtime_t *rt)
+{
+        sl_retry_t *rty = opaque;
+        sl__retry_inflight_t *a = &rty->inflight[0], *b = &rty->inflight[1];
+        int err;
+
+        if (b->batch && (!a->batch || b->seq < a->seq)) {
+                a = &rty->inflight[1];
+                b = &rty->inflight[0];
+        }
+        err = finish_one(rty, rt, a);
+        return err == SL_OK ? finish_one(rty, rt, b) : err;
 }
 
 static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt)
@@ -339,12 +473,24 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                         break;
                 }
         }
-        if (err == SL_OK && ndue)
-                err = inject_due(rty, rt, ndue);
-        for (size_t i = 0; i < ndue; i++)
-                sl_retry_record_clear(&rty->due[i].rr);
         sl_metrics_add(rty->m_hops, hops);
         sl_metrics_set(rty->m_held, (double)rty->holds.cnt);
+        /*
+         * The previous batch's UPDATEs ran while this one was polled and decoded.  This
+         * batch's go out first on the other connections (when there are two sets), so
+         * that Postgres works on them while the previous batch is re-injected.
+         */
+        sl__retry_inflight_t *next = &rty->inflight[rty->inflight_seq % 2];
+        sl__retry_inflight_t *prev = &rty->inflight[(rty->inflight_seq + 1) % 2];
+        if (err == SL_OK && (next->batch || next->conns == prev->conns))
+                err = finish_inflight(rty, rt); /* its connections are still busy */
+        if (err == SL_OK && ndue)
+                err = send_due(rty, rt, next, ndue);
+        else
+                for (size_t i = 0; i < ndue; i++)
+                        sl_retry_record_clear(&rty->due[i].rr);
+        if (err == SL_OK)
+                err = finish_one(rty, rt, prev);
         return err;
 }
 
@@ -395,21 +541,27 @@ static void tick(void *opaque, sl_runtime_t *rt)
                 resume_partitions(rt, awake, n);
         sl_metrics_set(rty->m_held, (double)rty->holds.cnt);
 
-        if (now >= rty->next_reconcile) {
+        bool round = now >= rty->next_reconcile;
+        if ((round || now >= rty->next_gauges) && finish_inflight(rty, rt) != SL_OK)
+                return; /* the runtime stops on the failed batch */
+        if (round) {
                 size_t redriven = 0;
                 rty->next_reconcile = now + rty->reconcile_ms;
                 sl_retry_reconcile(rty, rt, &redriven);
         }
-        if (now >= rty->next_gauges) {
+        if (round || now >= rty->next_gauges) {
                 rty->next_gauges = now + rty->gauges_ms;
-                sl__retry_update_gauges(rty);
+                sl__retry_update_gauges(rty, round);
         }
 }
 
 static bool healthy(void *opaque)
 {
         sl_retry_t *rty = opaque;
-        return PQstatus(rty->pg) == CONNECTION_OK;
+        for (size_t k = 0; k < rty->nconns; k++)
+                if (PQstatus(rty->conns[k]) != CONNECTION_OK)
+                        return false;
+        return true;
 }
 
 static void register_metrics(sl_retry_t *rty)
@@ -453,8 +605,8 @@ static void register_metrics(sl_retry_t *rty)
                 snprintf(labels, sizeof(labels), "state=\"%s\"", states[s]);
                 rty->m_rows[s] = sl_metrics_gauge(
                         "sluice_retry_rows", labels,
-                        "Rows of event_ingress_retries by state (counted every few "
-                        "seconds).");
+                        "Rows of event_ingress_retries by state (open states counted "
+                        "every few seconds, final states every retry.reconcile.ms).");
         }
         rty->m_lateness = sl_metrics_histogram(
                 "sluice_retry_lateness_seconds", NULL,
@@ -492,9 +644,21 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         rty->reconcile_limit = sl_conf_get_int(conf, "retry.reconcile.limit");
         rty->gauges_ms = rty->reconcile_ms < 5000 ? rty->reconcile_ms : 5000;
 
-        rty->pg = sl_pg_connect(conf, errstr, errstr_size);
-        if (!rty->pg)
-                goto fail_pg;
+        rty->nconns = (size_t)sl_conf_get_int(conf, "retry.pg.connections");
+        rty->async_commit = sl_conf_get_bool(conf, "retry.pg.async.commit");
+        for (size_t k = 0; k < rty->nconns; k++) {
+                if (!(rty->conns[k] = sl_pg_connect(conf, errstr, errstr_size)))
+                        goto fail_pg;
+                session_setup(rty, rty->conns[k]);
+        }
+        rty->pg = rty->conns[0];
+        /* Two sets of connections, so that one batch's UPDATEs overlap the previous
+         * batch's re-injection; with one connection both sets share it. */
+        for (size_t i = 0; i < 2; i++) {
+                size_t half = rty->nconns / 2;
+                rty->inflight[i].conns = half ? rty->conns + i * half : rty->conns;
+                rty->inflight[i].nconns = half ? (i ? rty->nconns - half : half) : 1;
+        }
         register_metrics(rty);
 
         rty->stage.name = "retry";
@@ -507,10 +671,13 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         rty->stage.on_assign = on_assign;
         rty->stage.on_revoke = on_revoke;
         rty->stage.tick = tick;
+        rty->stage.finish = finish_inflight;
         rty->stage.healthy = healthy;
         return rty;
 
 fail_pg:
+        for (size_t k = 0; k < rty->nconns; k++)
+                PQfinish(rty->conns[k]);
 fail_tiers:
         sl_retry_holds_close(&rty->holds);
         free(rty);
@@ -521,8 +688,15 @@ void sl_retry_destroy(sl_retry_t *rty)
 {
         if (!rty)
                 return;
-        PQfinish(rty->pg);
+        for (size_t k = 0; k < rty->nconns; k++)
+                PQfinish(rty->conns[k]);
         sl_retry_holds_close(&rty->holds);
+        for (size_t i = 0; i < 2; i++) {
+                inflight_clear(&rty->inflight[i]);
+                free(rty->inflight[i].due);
+                for (size_t k = 0; k < SL_RETRY_MAX_CONNS; k++)
+                        free(rty->inflight[i].idx[k]);
+        }
         free(rty->due);
         free(rty);
 }

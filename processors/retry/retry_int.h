@@ -14,18 +14,40 @@
 #include "retry/state.h"
 
 #define SL_RETRY_MAX_TIERS      16
+#define SL_RETRY_MAX_CONNS      8 /* retry.pg.connections' upper bound */
 #define SL_RETRY_HDR_ATTEMPT    "sluice.attempt"
 #define SL_RETRY_HDR_RETRY_ID   "sluice.retry.id"
 
 /* A record collected as due in the batch in hand. */
 typedef struct sl__retry_due_s {
         sl_retry_record_t rr;
+        int64_t planned; /* its row's next_attempt_at once moved to 'due'; else INT64_MIN */
 } sl__retry_due_t;
+
+/* A batch whose 'due' UPDATEs are running: sent in its process(), collected (and its
+ * events re-injected) in the next one, so Postgres works while the runtime polls and
+ * while the batch before is re-injected. */
+typedef struct sl__retry_inflight_s {
+        PGconn **conns; /* this set's connections (a slice of sl_retry_s.conns) */
+        size_t nconns;
+        sl__retry_due_t *due;
+        size_t n, cap;
+        sl_runtime_batch_t *batch; /* NULL: nothing in flight */
+        uint64_t seq;              /* send order */
+        char *arrays[SL_RETRY_MAX_CONNS][2]; /* per connection: ids, attempts */
+        size_t *idx[SL_RETRY_MAX_CONNS];     /* per connection: array slot -> due index */
+        size_t cnt[SL_RETRY_MAX_CONNS];      /* per connection: records sent */
+        bool sent[SL_RETRY_MAX_CONNS];
+        int64_t t0;
+} sl__retry_inflight_t;
 
 struct sl_retry_s {
         const sl_conf_t *conf;
         sl_stage_t stage;
-        PGconn *pg;
+        PGconn *pg; /* reconciliation and gauges; also conns[0] */
+        PGconn *conns[SL_RETRY_MAX_CONNS]; /* the batch's 'due' updates, in parallel */
+        size_t nconns;
+        bool async_commit; /* retry.pg.async.commit */
 
         char topics[SL_RETRY_MAX_TIERS][256];
         int64_t tiers_ms[SL_RETRY_MAX_TIERS];
@@ -35,8 +57,10 @@ struct sl_retry_s {
         sl_retry_timing_t timing;
 
         sl_retry_holds_t holds;
-        sl__retry_due_t *due;
+        sl__retry_due_t *due; /* the batch in hand's due records */
         size_t due_cap;
+        sl__retry_inflight_t inflight[2]; /* used alternately, by inflight_seq */
+        uint64_t inflight_seq;
 
         int64_t reconcile_ms, grace_ms, due_grace_ms, reconcile_limit, gauges_ms;
         int64_t next_reconcile, next_gauges;
@@ -54,7 +78,8 @@ int64_t sl__retry_now(const sl_retry_t *rty);
  * (error logged) on failure, else a result the caller PQclear()s. */
 PGresult *sl__retry_exec(sl_retry_t *rty, const char *sql, int nparams,
                          const char *const *params);
-/* Refresh the scheduled / overdue / per-state gauges with one count query. */
-void sl__retry_update_gauges(sl_retry_t *rty);
+/* Refresh the scheduled / overdue gauges and the open states' row counts; with ended,
+ * also the row counts of the final states (a count over the table's history). */
+void sl__retry_update_gauges(sl_retry_t *rty, bool ended);
 
 #endif

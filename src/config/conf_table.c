@@ -150,6 +150,14 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("retry.batch.ms", "50", 1, 60000,
             "Longest sluice-retry waits to fill a batch, in milliseconds; also how often "
             "it resumes partitions whose head record has woken up."),
+        INT("retry.pg.connections", "2", 1, 8,
+            "Postgres connections sluice-retry moves a batch's woken retries to 'due' "
+            "through in parallel (split by event id)."),
+        BOOL("retry.pg.async.commit", "true",
+             "sluice-retry's Postgres sessions commit without waiting for the WAL flush "
+             "(synchronous_commit off).  Safe: a 'due' mark lost in a Postgres crash "
+             "leaves the retry scheduled, ingress drops that re-injection as stale and "
+             "reconciliation produces the wake-up again."),
         INT("retry.due.tolerance.ms", "20", 0, 60000,
             "A wake-up this close to its planned retry time counts as due and is "
             "re-injected at once."),
