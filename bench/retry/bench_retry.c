@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 {
         long n = argc > 1 ? atol(argv[1]) : 100000, sources = argc > 2 ? atol(argv[2]) : 1000;
         char errstr[512], names[16][256], topic_in[256];
-        int64_t delays[16], first_due = INT64_MAX, last_back = 0;
+        int64_t delays[16], first_due = INT64_MAX, last_due = 0, last_back = 0;
         sl_conf_t *conf = sl_conf_new();
         ev_t *ev = calloc((size_t)n, sizeof(*ev));
         char *ids = malloc((size_t)n * 37 + 3), *srcs = malloc((size_t)n * 16 + 3);
@@ -131,6 +131,9 @@ int main(int argc, char **argv)
                 free(buf);
         }
         rd_kafka_flush(prod, 60000);
+        for (long i = 0; i < n; i++)
+                if (ev[i].due > last_due)
+                        last_due = ev[i].due;
         qsort(ev, (size_t)n, sizeof(*ev), by_id);
         for (int64_t deadline = wall_ms() + 120000; got < (size_t)n && wall_ms() < deadline;) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 200);
@@ -157,7 +160,9 @@ int main(int argc, char **argv)
                         if (ev[i].back)
                                 late[k++] = ev[i].back - ev[i].due;
                 qsort(late, k, sizeof(*late), cmp64);
-                printf("retries: %zu of %ld re-injected (%ld sources)\n", got, n, sources);
+                printf("retries: %zu of %ld re-injected (%ld sources); their due times "
+                       "span %.2f s\n",
+                       got, n, sources, (double)(last_due - first_due) / 1e3);
                 if (k) {
                         double secs = (double)(last_back - first_due) / 1e3;
                         printf("throughput: %.0f retries/s (first due to last re-injection "
