@@ -66,6 +66,23 @@ struct sl_runtime_s {
         } *stops;
         size_t nstops, stops_cap;
 
+        /* Offsets a stage keeps in memory past its batch (sl_runtime_hold_offset), and
+         * per partition with such a floor, what completed batches processed and what
+         * was committed. */
+        struct sl_rt_floor_s {
+                char topic[256];
+                int32_t partition;
+                int64_t offset;
+                const sl_rt_batch_t *release; /* goes when this batch is committed */
+        } *floors;
+        size_t nfloors, floors_cap;
+        struct sl_rt_part_s {
+                char topic[256];
+                int32_t partition;
+                int64_t done, committed;
+        } *parts;
+        size_t nparts, parts_cap;
+
         /* Delivery failures of untracked outputs (produced outside a batch). */
         size_t dr_failed;
         char dr_errstr[256];
@@ -187,6 +204,136 @@ static void finish_deferred(sl_runtime_t *rt)
         }
 }
 
+static struct sl_rt_part_s *part_get(sl_runtime_t *rt, const char *topic,
+                                     int32_t partition)
+{
+        for (size_t i = 0; i < rt->nparts; i++)
+                if (rt->parts[i].partition == partition &&
+                    strcmp(rt->parts[i].topic, topic) == 0)
+                        return &rt->parts[i];
+        if (rt->nparts == rt->parts_cap) {
+                size_t cap = rt->parts_cap ? rt->parts_cap * 2 : 16;
+                void *p = realloc(rt->parts, cap * sizeof(*rt->parts));
+                if (!p)
+                        return NULL;
+                rt->parts = p;
+                rt->parts_cap = cap;
+        }
+        struct sl_rt_part_s *pt = &rt->parts[rt->nparts++];
+        snprintf(pt->topic, sizeof(pt->topic), "%s", topic);
+        pt->partition = partition;
+        pt->done = pt->committed = -1;
+        return pt;
+}
+
+/* The lowest offset held in (topic, partition), INT64_MAX when none. */
+static int64_t floor_of(const sl_runtime_t *rt, const char *topic, int32_t partition)
+{
+        int64_t lo = INT64_MAX;
+        for (size_t i = 0; i < rt->nfloors; i++)
+                if (rt->floors[i].partition == partition && rt->floors[i].offset < lo &&
+                    strcmp(rt->floors[i].topic, topic) == 0)
+                        lo = rt->floors[i].offset;
+        return lo;
+}
+
+/*
+ * Commit batch b: each partition up to what the batches so far processed, but never at
+ * or past an offset a stage still holds.  Floors released by b go first, so a
+ * partition held back earlier moves on now (even when b has no record of it).
+ */
+static void commit_batch(sl_runtime_t *rt, const sl_rt_batch_t *b)
+{
+        rd_kafka_topic_partition_list_t *commit = rd_kafka_topic_partition_list_new(16);
+        size_t n = 0;
+
+        if (!rt->nfloors && !rt->nparts) {
+                /* The common case: nothing held, ever. */
+                if (b->offsets->cnt)
+                        commit_offsets(rt, b->offsets);
+                rd_kafka_topic_partition_list_destroy(commit);
+                return;
+        }
+        for (int i = 0; i < b->offsets->cnt; i++) {
+                const rd_kafka_topic_partition_t *tp = &b->offsets->elems[i];
+                struct sl_rt_part_s *pt = part_get(rt, tp->topic, tp->partition);
+                if (pt && tp->offset > pt->done)
+                        pt->done = tp->offset;
+        }
+        for (size_t i = 0; i < rt->nfloors;)
+                if (rt->floors[i].release == b)
+                        rt->floors[i] = rt->floors[--rt->nfloors];
+                else
+                        i++;
+        for (size_t i = 0; i < rt->nparts; i++) {
+                struct sl_rt_part_s *pt = &rt->parts[i];
+                int64_t lo = floor_of(rt, pt->topic, pt->partition);
+                int64_t to = pt->done < lo ? pt->done : lo;
+                if (to > pt->committed) {
+                        rd_kafka_topic_partition_list_add(commit, pt->topic, pt->partition)
+                                ->offset = to;
+                        pt->committed = to;
+                        n++;
+                }
+        }
+        if (n)
+                commit_offsets(rt, commit);
+        rd_kafka_topic_partition_list_destroy(commit);
+}
+
+/* Forget floors and progress of revoked partitions: their next owner starts at what
+ * was committed, which is below any floor. */
+static void forget_partitions(sl_runtime_t *rt, const rd_kafka_topic_partition_list_t *parts)
+{
+        for (int k = 0; k < parts->cnt; k++) {
+                const char *topic = parts->elems[k].topic;
+                int32_t partition = parts->elems[k].partition;
+                for (size_t i = 0; i < rt->nfloors;)
+                        if (rt->floors[i].partition == partition &&
+                            strcmp(rt->floors[i].topic, topic) == 0)
+                                rt->floors[i] = rt->floors[--rt->nfloors];
+                        else
+                                i++;
+                for (size_t i = 0; i < rt->nparts;)
+                        if (rt->parts[i].partition == partition &&
+                            strcmp(rt->parts[i].topic, topic) == 0)
+                                rt->parts[i] = rt->parts[--rt->nparts];
+                        else
+                                i++;
+        }
+}
+
+void sl_runtime_hold_offset(sl_runtime_t *rt, const rd_kafka_message_t *m)
+{
+        if (rt->nfloors == rt->floors_cap) {
+                size_t cap = rt->floors_cap ? rt->floors_cap * 2 : 256;
+                void *p = realloc(rt->floors, cap * sizeof(*rt->floors));
+                if (!p)
+                        abort();
+                rt->floors = p;
+                rt->floors_cap = cap;
+        }
+        struct sl_rt_floor_s *f = &rt->floors[rt->nfloors++];
+        snprintf(f->topic, sizeof(f->topic), "%s", rd_kafka_topic_name(m->rkt));
+        f->partition = m->partition;
+        f->offset = m->offset;
+        f->release = NULL;
+}
+
+void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,
+                               int32_t partition, int64_t offset)
+{
+        if (!b)
+                b = rt->cur;
+        for (size_t i = 0; i < rt->nfloors; i++)
+                if (!rt->floors[i].release && rt->floors[i].offset == offset &&
+                    rt->floors[i].partition == partition &&
+                    strcmp(rt->floors[i].topic, topic) == 0) {
+                        rt->floors[i].release = b;
+                        return;
+                }
+}
+
 /* Commit, in order, every processed batch whose outputs were all delivered; with
  * wait, first wait (serving delivery reports) until every batch is delivered.  A
  * batch with a failed output is never committed: the runtime stops and its records
@@ -228,7 +375,7 @@ static int complete_batches(sl_runtime_t *rt, bool wait)
                         return rt->fatal;
                 }
                 if (rt->fatal == SL_OK) {
-                        commit_offsets(rt, b->offsets);
+                        commit_batch(rt, b);
                         sl_metrics_add(rt->m_batches, 1);
                         sl_metrics_add(rt->m_records, b->records);
                         sl_metrics_observe(rt->m_batch_seconds, now_s() - b->t0);
@@ -265,12 +412,13 @@ static int finish_batch(sl_runtime_t *rt)
         size_t cnt = rt->pending;
         int err = SL_OK;
 
-        if (!cnt) {
+        if (!cnt && !(rt->stage->wait_ms && rt->stage->wait_ms(rt->stage->opaque) <= 0)) {
                 /* Idle: commit what was delivered meanwhile, notice what failed. */
                 if (rt->count && rt->fatal == SL_OK)
                         complete_batches(rt, false);
                 return SL_OK;
         }
+        /* With no records, a batch of none: the stage's timer is due (wait_ms). */
         complete_batches(rt, false);
         while (rt->fatal == SL_OK && rt->count == SL_RT_INFLIGHT) {
                 /* The oldest batch is still in flight: wait for it alone. */
@@ -354,6 +502,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 drain(rt);
                 if (stage->on_revoke)
                         stage->on_revoke(stage->opaque, rt, parts);
+                forget_partitions(rt, parts);
                 if (cooperative)
                         error = rd_kafka_incremental_unassign(rk, parts);
                 else
@@ -494,6 +643,8 @@ void sl_runtime_destroy(sl_runtime_t *rt)
         sl_http_destroy(rt->http);
         free(rt->msgs);
         free(rt->stops);
+        free(rt->floors);
+        free(rt->parts);
         free(rt);
 }
 
@@ -505,7 +656,10 @@ int sl_runtime_run(sl_runtime_t *rt)
         sl_log_info("%s running: group %s, batches of up to %zu records / %d ms", stage->name,
                     stage->group_id, cap, stage->batch_ms);
         while (!atomic_load(&rt->stop) && rt->fatal == SL_OK) {
-                int64_t deadline = now_ms() + stage->batch_ms;
+                int64_t wait_ms = stage->wait_ms ? stage->wait_ms(stage->opaque) : INT64_MAX;
+                int64_t deadline = now_ms() + (wait_ms < stage->batch_ms
+                                                       ? (wait_ms > 0 ? wait_ms : 0)
+                                                       : stage->batch_ms);
 
                 while (rt->pending < cap && !atomic_load(&rt->stop) && rt->fatal == SL_OK) {
                         int64_t wait = deadline - now_ms();

@@ -52,6 +52,11 @@ typedef struct sl_stage_s {
          * poll brought no records.  Returns SL_OK or an error that stops the runtime.
          * May be NULL when the stage never defers. */
         int (*finish)(void *opaque, sl_runtime_t *rt);
+        /* How long, at most, the runtime may wait for records before it calls tick()
+         * again (a stage's own timer, e.g. a paused partition to resume); a value
+         * >= batch_ms or NULL: batch_ms.  When it is <= 0 and no record came, the
+         * runtime calls process() with cnt 0, so the timer's work has a batch. */
+        int64_t (*wait_ms)(void *opaque);
         bool (*healthy)(void *opaque);                                  /* may be NULL */
 } sl_stage_t;
 
@@ -103,6 +108,18 @@ int sl_runtime_produce_to(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *t
 /* Every output of b was produced; err != SL_OK fails b (never committed, the runtime
  * stops and its records are re-read after a restart). */
 void sl_runtime_deferred_done(sl_runtime_t *rt, sl_runtime_batch_t *b, int err);
+
+/*
+ * Offsets kept in memory.  During process(), a stage that keeps m to act on it later
+ * (instead of pausing its partition) holds m's offset: no batch commits m's partition
+ * at or past m until the stage releases it, naming the batch whose outputs carry what
+ * it did with m (a deferred batch, or NULL: the one in process()); the floor goes when
+ * that batch is committed.  A revoked partition's floors are forgotten: its next owner reads
+ * again from below them.
+ */
+void sl_runtime_hold_offset(sl_runtime_t *rt, const rd_kafka_message_t *m);
+void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,
+                               int32_t partition, int64_t offset);
 
 /* During process(): m was not processed (a stage holding it back for later): the
  * batch's commit of m's partition stops before m, so m and what follows it are read

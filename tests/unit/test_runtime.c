@@ -65,9 +65,20 @@ typedef struct ctx_s {
         const char *group, *in;
         size_t idle_seen;
         int64_t idle_since, idle_committed;
+
+        int hold_mode;
+        bool held_offset, released, timer_armed;
+        char hold_topic[64];
+        size_t empty_batches;
 } ctx_t;
 
 #define IDLE_MS 1500
+
+/* hold_mode: the record at HOLD_OFFSET of partition 0 is held (sl_runtime_hold_offset)
+ * and released never (1), with the batch that sees the last record (2), or with a batch
+ * of no records the runtime runs on the stage's timer (3). */
+#define HOLD_OFFSET 100
+#define PER_PARTITION (RECORDS / PARTITIONS)
 
 static int64_t now_ms(void)
 {
@@ -270,6 +281,28 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
         ctx_t *ctx = opaque;
 
         ctx->batches++;
+        if (ctx->hold_mode) {
+                for (size_t i = 0; i < cnt; i++)
+                        if (msgs[i]->partition == 0 && msgs[i]->offset == HOLD_OFFSET) {
+                                sl_runtime_hold_offset(rt, msgs[i]);
+                                snprintf(ctx->hold_topic, sizeof(ctx->hold_topic), "%s",
+                                         rd_kafka_topic_name(msgs[i]->rkt));
+                                ctx->held_offset = true;
+                        }
+                if (!cnt)
+                        ctx->empty_batches++;
+                bool last = ctx->seen + cnt >= ctx->total;
+                if (ctx->held_offset && !ctx->released &&
+                    ((ctx->hold_mode == 2 && last) || (ctx->hold_mode == 3 && !cnt))) {
+                        sl_runtime_release_offset(rt, NULL, ctx->hold_topic, 0, HOLD_OFFSET);
+                        ctx->released = true;
+                        ctx->timer_armed = false;
+                        if (ctx->hold_mode == 3)
+                                sl_runtime_stop(rt);
+                }
+                if (ctx->hold_mode == 3 && last && cnt && !ctx->released)
+                        ctx->timer_armed = true; /* released by the next, empty, batch */
+        }
         if (ctx->defer) {
                 /* The previous batch's work is done by now: deliver it, then defer this
                  * one and keep its values for later. */
@@ -297,7 +330,7 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                                 ctx->errors++;
         }
         ctx->seen += cnt;
-        if (ctx->seen >= ctx->total && !ctx->idle_check) {
+        if (ctx->seen >= ctx->total && !ctx->idle_check && ctx->hold_mode != 3) {
                 ctx->held_last = ctx->defer;
                 sl_runtime_stop(rt);
         }
@@ -314,6 +347,12 @@ static int finish(void *opaque, sl_runtime_t *rt)
 }
 
 static int64_t committed_sum(fixture_t *fx, const char *group, const char *in);
+
+static int64_t wait_ms(void *opaque)
+{
+        ctx_t *ctx = opaque;
+        return ctx->timer_armed ? 0 : INT64_MAX;
+}
 
 static void tick(void *opaque, sl_runtime_t *rt)
 {
@@ -349,6 +388,7 @@ static int run_stage(fixture_t *fx, ctx_t *ctx, const char *group, const char *i
             .process = process,
             .tick = tick,
             .finish = finish,
+            .wait_ms = wait_ms,
         };
         char errstr[512];
         sl_runtime_t *rt;
@@ -453,6 +493,47 @@ static void idle_runtime_commits(void **state)
         free(ctx);
 }
 
+static void run_hold(fixture_t *fx, int mode, const char *group, const char *in,
+                     const char *out, int64_t want)
+{
+        ctx_t *ctx = calloc(1, sizeof(*ctx));
+
+        assert_non_null(ctx);
+        produce_input(fx, in, out);
+        ctx->out = out;
+        ctx->total = RECORDS;
+        ctx->hold_mode = mode;
+        assert_int_equal(run_stage(fx, ctx, group, in), SL_OK);
+        assert_int_equal(ctx->seen, RECORDS);
+        assert_true(ctx->held_offset);
+        assert_int_equal(ctx->released, mode != 1);
+        if (mode == 3)
+                assert_true(ctx->empty_batches >= 1);
+        assert_int_equal(committed_sum(fx, group, in), want);
+        assert_outputs_exactly_once(fx, out);
+        free(ctx);
+}
+
+/* A held offset is never committed past, even though every later record of its
+ * partition was processed and delivered. */
+static void held_offset_is_not_committed_past(void **state)
+{
+        run_hold(*state, 1, "t.rt-hold1", "t.rt-hold1-in", "t.rt-hold1-out",
+                 RECORDS - (PER_PARTITION - HOLD_OFFSET));
+}
+
+/* Released with a later batch: once that batch commits, the partition moves on. */
+static void released_offset_is_committed(void **state)
+{
+        run_hold(*state, 2, "t.rt-hold2", "t.rt-hold2-in", "t.rt-hold2-out", RECORDS);
+}
+
+/* Released by a batch of no records, run because the stage's timer was due. */
+static void timer_batch_releases(void **state)
+{
+        run_hold(*state, 3, "t.rt-hold3", "t.rt-hold3-in", "t.rt-hold3-out", RECORDS);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -460,6 +541,9 @@ int main(void)
             cmocka_unit_test(deferred_batches),
             cmocka_unit_test(deferred_failure_is_not_committed),
             cmocka_unit_test(idle_runtime_commits),
+            cmocka_unit_test(held_offset_is_not_committed_past),
+            cmocka_unit_test(released_offset_is_committed),
+            cmocka_unit_test(timer_batch_releases),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
