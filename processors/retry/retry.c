@@ -169,6 +169,7 @@ static int build_arrays(const sl__retry_due_t *due, size_t ndue, size_t k, size_
  * ON picks one of duplicate wake-ups in the arrays (the others are dropped); it also
  * keeps the plan a nested loop over the primary key (a bare unnest() gets a hash join
  * over the whole table: measured 60-70 ms instead of 15-20 ms per 2,000 rows). */
+#define MARK_DUE "sluice_mark_due"
 static const char mark_due_sql[] =
         "UPDATE event_ingress_retries r SET state = 'due', updated_at = now() "
         "FROM (SELECT DISTINCT ON (id, att) id, att, ord "
@@ -183,8 +184,12 @@ static const char mark_due_sql[] =
  * event still comes back exactly once (docs/retries.md). */
 static void session_setup(const sl_retry_t *rty, PGconn *pg)
 {
-        if (rty->async_commit && PQstatus(pg) == CONNECTION_OK)
+        if (PQstatus(pg) != CONNECTION_OK)
+                return;
+        if (rty->async_commit)
                 PQclear(PQexec(pg, "SET synchronous_commit = off"));
+        /* Parsed and planned once per session, not once per batch. */
+        PQclear(PQprepare(pg, MARK_DUE, mark_due_sql, 2, NULL));
 }
 
 static bool result_ok(const PGresult *res)
@@ -270,6 +275,10 @@ static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, 
         rty->due = due;
         rty->due_cap = cap;
         f->batch = sl_runtime_defer(rt);
+        for (size_t i = 0; i < ndue; i++)
+                if (f->due[i].tier >= 0)
+                        sl_runtime_release_offset(rt, f->batch, rty->topics[f->due[i].tier],
+                                                  f->due[i].partition, f->due[i].offset);
         f->seq = ++rty->inflight_seq;
         f->t0 = sl__retry_now(rty);
         for (size_t k = 0; k < f->nconns && err == SL_OK; k++) {
@@ -282,9 +291,9 @@ static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, 
                 if (err != SL_OK || !f->cnt[k])
                         continue;
                 /* A send that fails (a lost connection) is run again in finish_one(). */
-                f->sent[k] = PQsendQueryParams(f->conns[k], mark_due_sql, 2, NULL,
-                                               (const char *const *)f->arrays[k], NULL, NULL,
-                                               0) == 1;
+                f->sent[k] = PQsendQueryPrepared(f->conns[k], MARK_DUE, 2,
+                                                 (const char *const *)f->arrays[k], NULL,
+                                                 NULL, 0) == 1;
         }
         return err;
 }
@@ -411,6 +420,14 @@ static int finish_inflight(void *opaque, sl_runtime_t *rt)
         return err == SL_OK ? finish_one(rty, rt, b) : err;
 }
 
+/* Whether rr fits in the delay queue's memory bound (retry.delay.max.bytes). */
+static bool delay_room(const sl_retry_t *rty, const sl_retry_record_t *rr)
+{
+        size_t per = sizeof(sl_retry_delayed_t) + SL_RETRY_DELAYED_OVERHEAD;
+        size_t used = rty->delayq.bytes + sl_retry_delayq_count(&rty->delayq) * per;
+        return used + rr->envelope_len + per <= rty->delay_max_bytes;
+}
+
 static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt)
 {
         sl_retry_t *rty = opaque;
@@ -445,8 +462,28 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                 }
                 d = sl_retry_decide(&rty->timing, (size_t)tier,
                                     rd_kafka_message_timestamp(m, &tstype), rr->due_at, now);
+                if ((d.action == SL_RETRY_INJECT || d.action == SL_RETRY_DELAY) &&
+                    !sl_retry_uuid_valid(rr->event_id)) {
+                        sl_metrics_add(rty->m_invalid, 1);
+                        sl_log_warn("%s [%d] @%lld: event id '%.40s' is not a UUID: skipped",
+                                    topic, (int)m->partition, (long long)m->offset,
+                                    rr->event_id);
+                        sl_retry_record_clear(rr);
+                        continue;
+                }
+                if (d.action == SL_RETRY_DELAY && delay_room(rty, rr)) {
+                        /* In memory until due; its offset is held so nothing past it is
+                         * committed before it is re-injected. */
+                        if ((err = sl_retry_delayq_push(&rty->delayq, rr, d.wake_at, topic,
+                                                        m->partition, m->offset)) == SL_OK)
+                                sl_runtime_hold_offset(rt, m);
+                        else
+                                sl_retry_record_clear(rr);
+                        continue;
+                }
                 switch (d.action) {
                 case SL_RETRY_SLEEP:
+                case SL_RETRY_DELAY: /* the delay queue is full: hold the partition */
                         err = hold_partition(rty, rt, topic, m->partition, m->offset,
                                              d.wake_at);
                         sl_runtime_commit_before(rt, m);
@@ -460,21 +497,28 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                         sl_retry_record_clear(rr);
                         break;
                 case SL_RETRY_INJECT:
-                        if (!sl_retry_uuid_valid(rr->event_id)) {
-                                sl_metrics_add(rty->m_invalid, 1);
-                                sl_log_warn("%s [%d] @%lld: event id '%.40s' is not a UUID: "
-                                            "skipped",
-                                            topic, (int)m->partition, (long long)m->offset,
-                                            rr->event_id);
-                                sl_retry_record_clear(rr);
-                                break;
-                        }
+                        rty->due[ndue].tier = -1;
                         ndue++;
                         break;
                 }
         }
+        /* Delayed records now due join this batch; their offsets go with it. */
+        for (sl_retry_delayed_t dl; err == SL_OK && sl_retry_delayq_pop_due(&rty->delayq,
+                                                                            now, &dl);) {
+                if ((err = due_grow(rty, ndue + 1)) != SL_OK) {
+                        sl_retry_record_clear(&dl.rr);
+                        break;
+                }
+                rty->due[ndue].rr = dl.rr;
+                rty->due[ndue].tier =
+                        sl_retry_tier_of((const char(*)[256])rty->topics, rty->ntiers, dl.topic);
+                rty->due[ndue].partition = dl.partition;
+                rty->due[ndue].offset = dl.offset;
+                ndue++;
+        }
         sl_metrics_add(rty->m_hops, hops);
         sl_metrics_set(rty->m_held, (double)rty->holds.cnt);
+        sl_metrics_set(rty->m_delayed, (double)sl_retry_delayq_count(&rty->delayq));
         /*
          * The previous batch's UPDATEs ran while this one was polled and decoded.  This
          * batch's go out first on the other connections (when there are two sets), so
@@ -524,6 +568,12 @@ static int on_revoke(void *opaque, sl_runtime_t *rt,
                 sl_retry_holds_remove(&rty->holds, parts->elems[i].topic,
                                       parts->elems[i].partition);
         }
+        /* Delayed records of revoked partitions were never re-injected: the runtime
+         * forgets their floors, and the next owner reads them again. */
+        for (int i = 0; i < parts->cnt; i++)
+                sl_retry_delayq_drop_partition(&rty->delayq, parts->elems[i].topic,
+                                               parts->elems[i].partition);
+        sl_metrics_set(rty->m_delayed, (double)sl_retry_delayq_count(&rty->delayq));
         resume_partitions(rt, dropped, n);
         free(dropped);
         sl_metrics_set(rty->m_held, (double)rty->holds.cnt);
@@ -553,6 +603,18 @@ static void tick(void *opaque, sl_runtime_t *rt)
                 rty->next_gauges = now + rty->gauges_ms;
                 sl__retry_update_gauges(rty, round);
         }
+}
+
+/* Until the next held partition wakes (tick resumes it) or the next delayed record is
+ * due (process() with no records takes it). */
+static int64_t wait_ms(void *opaque)
+{
+        sl_retry_t *rty = opaque;
+        int64_t next = sl_retry_holds_next_wake(&rty->holds);
+        int64_t due = sl_retry_delayq_next_due(&rty->delayq);
+        if (due < next)
+                next = due;
+        return next == INT64_MAX ? INT64_MAX : next - sl__retry_now(rty);
 }
 
 static bool healthy(void *opaque)
@@ -595,6 +657,10 @@ static void register_metrics(sl_retry_t *rty)
                 "row was in.");
         rty->m_held = sl_metrics_gauge("sluice_retry_held_partitions", NULL,
                                        "Tier partitions paused until their head wakes.");
+        rty->m_delayed = sl_metrics_gauge(
+                "sluice_retry_delayed", NULL,
+                "Awake wake-ups kept in memory until due (less than the shortest tier "
+                "away).");
         rty->m_scheduled = sl_metrics_gauge(
                 "sluice_retry_scheduled", NULL,
                 "Retries waiting for their wake-up (scheduled or rescheduled).");
@@ -625,6 +691,7 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         rty->conf = conf;
         rty->clock = wall_ms;
         sl_retry_holds_init(&rty->holds);
+        sl_retry_delayq_init(&rty->delayq);
         rty->ntiers = sl_kafka_retry_topics(conf, rty->topics, rty->tiers_ms,
                                             SL_RETRY_MAX_TIERS);
         if (!rty->ntiers) {
@@ -644,6 +711,7 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         rty->reconcile_limit = sl_conf_get_int(conf, "retry.reconcile.limit");
         rty->gauges_ms = rty->reconcile_ms < 5000 ? rty->reconcile_ms : 5000;
 
+        rty->delay_max_bytes = (size_t)sl_conf_get_int(conf, "retry.delay.max.bytes");
         rty->nconns = (size_t)sl_conf_get_int(conf, "retry.pg.connections");
         rty->async_commit = sl_conf_get_bool(conf, "retry.pg.async.commit");
         for (size_t k = 0; k < rty->nconns; k++) {
@@ -672,6 +740,7 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         rty->stage.on_revoke = on_revoke;
         rty->stage.tick = tick;
         rty->stage.finish = finish_inflight;
+        rty->stage.wait_ms = wait_ms;
         rty->stage.healthy = healthy;
         return rty;
 
@@ -680,6 +749,7 @@ fail_pg:
                 PQfinish(rty->conns[k]);
 fail_tiers:
         sl_retry_holds_close(&rty->holds);
+        sl_retry_delayq_close(&rty->delayq);
         free(rty);
         return NULL;
 }
@@ -691,6 +761,7 @@ void sl_retry_destroy(sl_retry_t *rty)
         for (size_t k = 0; k < rty->nconns; k++)
                 PQfinish(rty->conns[k]);
         sl_retry_holds_close(&rty->holds);
+        sl_retry_delayq_close(&rty->delayq);
         for (size_t i = 0; i < 2; i++) {
                 inflight_clear(&rty->inflight[i]);
                 free(rty->inflight[i].due);

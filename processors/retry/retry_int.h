@@ -8,6 +8,7 @@
 
 #include "metrics/metrics.h"
 #include "retry.h"
+#include "retry/delayq.h"
 #include "retry/due.h"
 #include "retry/holds.h"
 #include "retry/retry_record.h"
@@ -22,7 +23,14 @@
 typedef struct sl__retry_due_s {
         sl_retry_record_t rr;
         int64_t planned; /* its row's next_attempt_at once moved to 'due'; else INT64_MIN */
+        int tier;        /* >= 0: it was delayed, its offset held in that tier's ... */
+        int32_t partition; /* ... partition: released with the batch that injects it */
+        int64_t offset;
 } sl__retry_due_t;
+
+/* Bytes counted per delayed record besides its envelope (the decoded record's strings,
+ * allocator overhead), for retry.delay.max.bytes. */
+#define SL_RETRY_DELAYED_OVERHEAD 128
 
 /* A batch whose 'due' UPDATEs are running: sent in its process(), collected (and its
  * events re-injected) in the next one, so Postgres works while the runtime polls and
@@ -57,6 +65,8 @@ struct sl_retry_s {
         sl_retry_timing_t timing;
 
         sl_retry_holds_t holds;
+        sl_retry_delayq_t delayq; /* awake, not yet due, in memory */
+        size_t delay_max_bytes;
         sl__retry_due_t *due; /* the batch in hand's due records */
         size_t due_cap;
         sl__retry_inflight_t inflight[2]; /* used alternately, by inflight_seq */
@@ -69,7 +79,7 @@ struct sl_retry_s {
         void *clock_opaque;
 
         sl_metric_t *m_due, *m_stale, *m_hops, *m_invalid, *m_reconciled, *m_redriven_due,
-                *m_held, *m_scheduled, *m_overdue, *m_lateness;
+                *m_held, *m_delayed, *m_scheduled, *m_overdue, *m_lateness;
         sl_metric_t *m_rows[SL_RETRY__STATE_CNT];
 };
 

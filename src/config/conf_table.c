@@ -150,6 +150,10 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("retry.batch.ms", "50", 1, 60000,
             "Longest sluice-retry waits to fill a batch, in milliseconds; also how often "
             "it resumes partitions whose head record has woken up."),
+        INT("retry.delay.max.bytes", "67108864", 0, 17179869184,
+            "Memory sluice-retry may use to keep awake wake-ups that are due within the "
+            "shortest tier (so one does not hold back its whole partition); past it, the "
+            "partition is paused on such a record instead.  0: always pause."),
         INT("retry.pg.connections", "2", 1, 8,
             "Postgres connections sluice-retry moves a batch's woken retries to 'due' "
             "through in parallel (split by event id)."),

@@ -25,7 +25,7 @@ sl_retry_decision_t sl_retry_decide(const sl_retry_timing_t *t, size_t tier, int
                 d.tier = sl_backoff_tier(t->tiers_ms, t->ntiers, remaining);
                 return d;
         }
-        d.action = SL_RETRY_SLEEP;
+        d.action = SL_RETRY_DELAY;
         d.wake_at = due_at - t->tolerance_ms;
         return d;
 }

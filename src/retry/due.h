@@ -11,9 +11,13 @@
  *   due_at <= now + tolerance           INJECT: mark the row due, re-inject the event
  *   due_at - now >= shortest tier       HOP: re-produce the same record to the longest
  *                                       tier <= the remaining delay
- *   otherwise (less than a tier left)   SLEEP until due_at - tolerance (the partition
- *                                       stays paused on this head; never early, late
- *                                       by less than the shortest tier at most)
+ *   otherwise (less than a tier left)   DELAY until due_at - tolerance: the stage keeps
+ *                                       the record in memory (or, when its memory
+ *                                       bound is reached, pauses the partition on it)
+ *                                       and re-injects it then; never early
+ *
+ * Not yet awake (ts + T > now) is SLEEP until ts + T: the partition is paused on it,
+ * and on every record after it, which wake later still.
  */
 #ifndef SL_RETRY_DUE_H
 #define SL_RETRY_DUE_H
@@ -24,13 +28,14 @@
 
 typedef enum sl_retry_action {
         SL_RETRY_SLEEP,  /* not awake: pause the partition until wake_at */
-        SL_RETRY_HOP,    /* awake but not due: re-produce to tier */
+        SL_RETRY_HOP,    /* awake, due a tier or more later: re-produce to tier */
+        SL_RETRY_DELAY,  /* awake, due within the shortest tier: wait until wake_at */
         SL_RETRY_INJECT, /* due: re-inject into events.in */
 } sl_retry_action_t;
 
 typedef struct sl_retry_decision_s {
         sl_retry_action_t action;
-        int64_t wake_at; /* SLEEP: when to look at the head again (ms since the epoch) */
+        int64_t wake_at; /* SLEEP, DELAY: when to look again (ms since the epoch) */
         size_t tier;     /* HOP: index of the tier to re-produce to */
 } sl_retry_decision_t;
 

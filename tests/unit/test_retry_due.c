@@ -63,12 +63,12 @@ static void hops_to_longest_tier_not_past_remaining(void **state)
         assert_int_equal(d.tier, 0);
 }
 
-static void sleeps_on_head_when_less_than_a_tier_remains(void **state)
+static void delays_when_less_than_a_tier_remains(void **state)
 {
         (void)state;
         clock_now = T0 + 1000;
         sl_retry_decision_t d = sl_retry_decide(&timing, 0, T0, clock_now + 300, clock_now);
-        assert_int_equal(d.action, SL_RETRY_SLEEP);
+        assert_int_equal(d.action, SL_RETRY_DELAY);
         assert_int_equal(d.wake_at, clock_now + 300 - 20); /* never more than tolerance early */
         /* Advance the clock to the wake-up: now it is due. */
         clock_now = d.wake_at;
@@ -98,7 +98,7 @@ static void walk_through_tiers_with_clock(void **state)
                 for (;;) {
                         sl_retry_decision_t d = sl_retry_decide(&timing, tier, ts, due,
                                                                 clock_now);
-                        if (d.action == SL_RETRY_SLEEP) {
+                        if (d.action == SL_RETRY_SLEEP || d.action == SL_RETRY_DELAY) {
                                 assert_true(d.wake_at > clock_now);
                                 clock_now = d.wake_at;
                                 continue;
@@ -236,7 +236,7 @@ int main(void)
                 cmocka_unit_test(asleep_until_timestamp_plus_tier),
                 cmocka_unit_test(due_once_awake),
                 cmocka_unit_test(hops_to_longest_tier_not_past_remaining),
-                cmocka_unit_test(sleeps_on_head_when_less_than_a_tier_remains),
+                cmocka_unit_test(delays_when_less_than_a_tier_remains),
                 cmocka_unit_test(unknown_timestamp_counts_as_awake),
                 cmocka_unit_test(walk_through_tiers_with_clock),
                 cmocka_unit_test(transitions),
