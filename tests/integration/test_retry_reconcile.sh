@@ -3,7 +3,9 @@
 # wake-ups produced meanwhile never reach it (it restarts as a new group that starts at
 # the end of the retry topics, as if the topics had been emptied), and still every
 # overdue scheduled row comes back exactly once:
-#   1. worker A (group sluice-retry) re-injects 50 retries normally, then stops;
+#   1. worker A (group sluice-retry, retry.delay.max.bytes=0: it pauses a partition on
+#      each wake-up not yet due instead of keeping it in memory) re-injects 50 retries,
+#      none early, then stops;
 #   2. while it is down, 200 retries fall due and 30 are scheduled 2 minutes out; the
 #      wake-ups of all 230 are produced to the tier topics, as ingress does;
 #   3. worker B (group sluice-retry-b, auto.offset.reset=latest) never reads them.
@@ -22,11 +24,15 @@ start_devbroker
 start_pg
 
 # 1. Worker A serves 50 retries.
-start_retry -X retry.reconcile.ms=1000 -X retry.reconcile.grace.ms=1000
+start_retry -X retry.reconcile.ms=1000 -X retry.reconcile.grace.ms=1000 \
+        -X retry.delay.max.bytes=0
 "$WAKE" rows 50 10 500 1000 1 >"$T/served.tsv"
 load_rows "$T/served.tsv" >/dev/null || fail "load served rows"
 "$WAKE" produce "$T/served.tsv" >/dev/null 2>&1 || fail "produce served wake-ups"
 wait_until "[ \$(due_count) -eq 50 ]" 30 || fail "worker A: $(due_count) of 50 due"
+assert_eq "re-injected early (worker A)" 0 "$(psql_val "select count(*) from event_ingress_retries
+        where state = 'due' and updated_at < next_attempt_at - interval '20 ms'")"
+[ "$(metric sluice_retry_delayed)" = 0 ] || fail "worker A kept records in memory"
 stop_pid "$RETRY_PID" || fail "worker A did not stop cleanly: $(tail -n 3 "$RETRY_LOG")"
 log "worker A re-injected 50 and stopped"
 
