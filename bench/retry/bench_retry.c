@@ -10,7 +10,11 @@
  * the wake-ups' due_at (written before them), so sluice-retry's own lateness metric
  * is not the figure here.
  *
- *   bench-retry [N [SOURCES]]     defaults 100000, 1000
+ *   bench-retry [N [SOURCES [RATE]]]     defaults 100000, 1000, 0
+ *
+ * RATE 0 produces the wake-ups as fast as possible (a burst: all N fall due within a
+ * few hundred ms); RATE > 0 paces them at RATE per second, as a flood held back by
+ * ingress at that rate would.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +83,96 @@ static long injected(rd_kafka_t *rk, const char *topic, int nparts)
         return sum;
 }
 
+/*
+ * The baseline, measured in the same run: sluice-retry's own 'due' statement alone, on a
+ * copy of the table (same columns, indexes and fillfactor) holding the same n rows,
+ * in batches of 2,000 over two connections at once, committing as the stage does
+ * (synchronous_commit off), with the stage's default settings.
+ * The floor of what the stage can do on this machine, without Kafka.  Rows/s, or -1.
+ */
+static double baseline_updates(const sl_conf_t *conf, const ev_t *ev, long n)
+{
+        static const char upd[] =
+                "UPDATE bench_retry_baseline r SET state = 'due', updated_at = now() "
+                "FROM (SELECT DISTINCT ON (id, att) id, att, ord "
+                "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) u "
+                "WHERE r.event_id = u.id AND r.attempt = u.att "
+                "AND r.state IN ('scheduled', 'rescheduled') "
+                "RETURNING u.ord, (date_part('epoch', r.next_attempt_at) * 1000)::bigint";
+        char errstr[512];
+        PGconn *c[2] = {sl_pg_connect(conf, errstr, sizeof(errstr)),
+                        sl_pg_connect(conf, errstr, sizeof(errstr))};
+        size_t cap = 2000 * 37 + 3;
+        char *ids[2] = {malloc(cap), malloc(cap)}, *att[2] = {malloc(2000 * 2 + 3),
+                                                             malloc(2000 * 2 + 3)};
+        long next[2] = {0, 1}; /* connection k takes every other batch of 2,000 */
+        double rate = -1;
+        int64_t t0;
+        PGresult *res;
+
+        if (!c[0] || !c[1] || !ids[0] || !ids[1] || !att[0] || !att[1])
+                goto out;
+        res = PQexec(c[0], "DROP TABLE IF EXISTS bench_retry_baseline;"
+                           "CREATE TABLE bench_retry_baseline (LIKE event_ingress_retries "
+                           "INCLUDING ALL) WITH (fillfactor = 70);"
+                           "INSERT INTO bench_retry_baseline (event_id, source, occurred_at, "
+                           "attempt, next_attempt_at, reason, state, envelope) "
+                           "SELECT event_id, source, occurred_at, 1, next_attempt_at, reason, "
+                           "'scheduled', envelope FROM event_ingress_retries");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                fprintf(stderr, "bench-retry: baseline table: %s", PQresultErrorMessage(res));
+                PQclear(res);
+                goto out;
+        }
+        PQclear(res);
+        for (int k = 0; k < 2; k++) /* as sluice-retry's sessions (retry.pg.async.commit) */
+                PQclear(PQexec(c[k], "SET synchronous_commit = off"));
+        t0 = wall_ms();
+        while (next[0] * 2000 < n || next[1] * 2000 < n) {
+                bool sent[2] = {false, false};
+                for (int k = 0; k < 2; k++) {
+                        long from = next[k] * 2000, to = from + 2000 < n ? from + 2000 : n;
+                        size_t il = 0, al = 0;
+                        if (from >= n)
+                                continue;
+                        ids[k][il++] = '{';
+                        att[k][al++] = '{';
+                        for (long i = from; i < to; i++) {
+                                il += (size_t)sprintf(ids[k] + il, "%s%s", i > from ? "," : "",
+                                                      ev[i].id);
+                                al += (size_t)sprintf(att[k] + al, "%s1", i > from ? "," : "");
+                        }
+                        strcpy(ids[k] + il, "}");
+                        strcpy(att[k] + al, "}");
+                        const char *p[2] = {ids[k], att[k]};
+                        sent[k] = PQsendQueryParams(c[k], upd, 2, NULL, p, NULL, NULL, 0) == 1;
+                        next[k] += 2;
+                }
+                for (int k = 0; k < 2; k++)
+                        while (sent[k] && (res = PQgetResult(c[k])) != NULL) {
+                                if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                                        fprintf(stderr, "bench-retry: baseline: %s",
+                                                PQresultErrorMessage(res));
+                                PQclear(res);
+                        }
+        }
+        rate = (double)n / ((double)(wall_ms() - t0) / 1e3);
+        PQclear(PQexec(c[0], "DROP TABLE bench_retry_baseline"));
+out:
+        PQfinish(c[0]);
+        PQfinish(c[1]);
+        for (int k = 0; k < 2; k++) {
+                free(ids[k]);
+                free(att[k]);
+        }
+        return rate;
+}
+
 int main(int argc, char **argv)
 {
         long n = argc > 1 ? atol(argv[1]) : 100000, sources = argc > 2 ? atol(argv[2]) : 1000;
+        long rate = argc > 3 ? atol(argv[3]) : 0;
+        int64_t start;
         char errstr[512], names[16][256], topic_in[256];
         int64_t delays[16], first_due = INT64_MAX, last_due = 0, last_back = 0;
         sl_conf_t *conf = sl_conf_new();
@@ -94,7 +185,7 @@ int main(int argc, char **argv)
         PGresult *res;
         rd_kafka_t *prod, *cons;
 
-        if (n < 1 || sources < 1 || !ev || !ids || !srcs)
+        if (n < 1 || sources < 1 || rate < 0 || !ev || !ids || !srcs)
                 return 2;
         if (sl_conf_load_env(conf, environ, errstr, sizeof(errstr)) != SL_OK ||
             !(pg = sl_pg_connect(conf, errstr, sizeof(errstr)))) {
@@ -142,10 +233,14 @@ int main(int argc, char **argv)
                 return 1;
         }
         base = injected(prod, topic_in, nparts);
+        start = wall_ms();
         for (long i = 0; i < n; i++) {
                 char src[32];
                 void *buf;
                 size_t len;
+                /* Paced: wake-ups produced (held back, as ingress would) at rate/s. */
+                while (rate > 0 && wall_ms() < start + (int64_t)(i * 1000 / rate))
+                        rd_kafka_poll(prod, 1);
                 snprintf(src, sizeof(src), "src-%ld", i % sources);
                 ev[i].due = wall_ms() + 1000 + (i * 7919) % 200;
                 if (ev[i].due < first_due)
@@ -217,6 +312,12 @@ int main(int argc, char **argv)
                                "(target p99 < 1000 ms)\n",
                                (long long)late[k / 2], (long long)late[(size_t)(k * 0.99)],
                                (long long)late[k - 1]);
+                        double base_rate = baseline_updates(conf, ev, n);
+                        if (base_rate > 0)
+                                printf("baseline: the 'due' UPDATE alone, 2 connections: "
+                                       "%.0f rows/s (sluice-retry: %.2fx of it)\n",
+                                       base_rate,
+                                       secs > 0 ? (double)k / secs / base_rate : 0.0);
                 }
                 free(late);
         }

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # bench/retry: a private devbroker and Postgres, migrations, sluice-retry, then
 # bench-retry: N held-back events across SOURCES sources through the 1 s tier; prints
-# retries/s and p50/p99 lateness.
-# usage: bench/retry/run.sh [N [SOURCES]]   (defaults 100000, 1000)
+# retries/s and p50/p99 lateness.  RATE 0 (default): the wake-ups come as one burst;
+# RATE > 0: paced at RATE per second.
+# usage: bench/retry/run.sh [N [SOURCES [RATE]]]   (defaults 100000, 1000, 0)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${SLUICE_BUILD_DIR:-$root/build}
 n=${1:-100000}
 sources=${2:-1000}
+rate=${3:-0}
 work=$(mktemp -d /tmp/sluice-bench-retry.XXXXXX)
 chmod 755 "$work"
 port=$((57000 + RANDOM % 1000))
@@ -38,4 +40,4 @@ export SLUICE_PG_PORT=$port
         >"$work/retry.log" 2>&1 &
 retry_pid=$!
 sleep 5 # the group's first assignment (the mock delays it ~3 s)
-"$build/bench/bench-retry" "$n" "$sources"
+"$build/bench/bench-retry" "$n" "$sources" "$rate"
