@@ -36,6 +36,12 @@ typedef struct sl_rt_batch_s {
         double t0;
         bool deferred; /* sl_runtime_defer() and not yet sl_runtime_deferred_done() */
         int stage_err; /* the error sl_runtime_deferred_done() was given */
+        /* held offsets released with this batch: index into parts, offset */
+        struct sl_rt_release_s {
+                size_t part;
+                int64_t offset;
+        } *releases;
+        size_t nreleases, releases_cap;
 } sl_rt_batch_t;
 
 struct sl_runtime_s {
@@ -66,20 +72,16 @@ struct sl_runtime_s {
         } *stops;
         size_t nstops, stops_cap;
 
-        /* Offsets a stage keeps in memory past its batch (sl_runtime_hold_offset), and
-         * per partition with such a floor, what completed batches processed and what
-         * was committed. */
-        struct sl_rt_floor_s {
-                char topic[256];
-                int32_t partition;
-                int64_t offset;
-                const sl_rt_batch_t *release; /* goes when this batch is committed */
-        } *floors;
-        size_t nfloors, floors_cap;
+        /* Per partition a stage held an offset of (sl_runtime_hold_offset): the held
+         * offsets in ascending order (a queue: the front is the floor), and what
+         * completed batches processed and what was committed. */
         struct sl_rt_part_s {
                 char topic[256];
                 int32_t partition;
                 int64_t done, committed;
+                int64_t *held;       /* held[head..cnt), ascending */
+                unsigned char *gone; /* released and its batch committed */
+                size_t head, cnt, cap;
         } *parts;
         size_t nparts, parts_cap;
 
@@ -204,37 +206,54 @@ static void finish_deferred(sl_runtime_t *rt)
         }
 }
 
-static struct sl_rt_part_s *part_get(sl_runtime_t *rt, const char *topic,
-                                     int32_t partition)
+/* The index of (topic, partition) in rt->parts, added when new; (size_t)-1 when out of
+ * memory. */
+static size_t part_index(sl_runtime_t *rt, const char *topic, int32_t partition)
 {
         for (size_t i = 0; i < rt->nparts; i++)
                 if (rt->parts[i].partition == partition &&
                     strcmp(rt->parts[i].topic, topic) == 0)
-                        return &rt->parts[i];
+                        return i;
         if (rt->nparts == rt->parts_cap) {
                 size_t cap = rt->parts_cap ? rt->parts_cap * 2 : 16;
                 void *p = realloc(rt->parts, cap * sizeof(*rt->parts));
                 if (!p)
-                        return NULL;
+                        return (size_t)-1;
                 rt->parts = p;
                 rt->parts_cap = cap;
         }
-        struct sl_rt_part_s *pt = &rt->parts[rt->nparts++];
+        struct sl_rt_part_s *pt = &rt->parts[rt->nparts];
+        memset(pt, 0, sizeof(*pt));
         snprintf(pt->topic, sizeof(pt->topic), "%s", topic);
         pt->partition = partition;
         pt->done = pt->committed = -1;
-        return pt;
+        return rt->nparts++;
 }
 
-/* The lowest offset held in (topic, partition), INT64_MAX when none. */
-static int64_t floor_of(const sl_runtime_t *rt, const char *topic, int32_t partition)
+/* The partition's floor: its lowest offset still held, INT64_MAX when none. */
+static int64_t floor_of(struct sl_rt_part_s *pt)
 {
-        int64_t lo = INT64_MAX;
-        for (size_t i = 0; i < rt->nfloors; i++)
-                if (rt->floors[i].partition == partition && rt->floors[i].offset < lo &&
-                    strcmp(rt->floors[i].topic, topic) == 0)
-                        lo = rt->floors[i].offset;
-        return lo;
+        while (pt->head < pt->cnt && pt->gone[pt->head])
+                pt->head++;
+        return pt->head < pt->cnt ? pt->held[pt->head] : INT64_MAX;
+}
+
+/* Mark offset released in pt (the first not yet gone equal to it, by binary search). */
+static void floor_drop(struct sl_rt_part_s *pt, int64_t offset)
+{
+        size_t lo = pt->head, hi = pt->cnt;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (pt->held[mid] < offset)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        for (; lo < pt->cnt && pt->held[lo] == offset; lo++)
+                if (!pt->gone[lo]) {
+                        pt->gone[lo] = 1;
+                        return;
+                }
 }
 
 /*
@@ -242,32 +261,31 @@ static int64_t floor_of(const sl_runtime_t *rt, const char *topic, int32_t parti
  * or past an offset a stage still holds.  Floors released by b go first, so a
  * partition held back earlier moves on now (even when b has no record of it).
  */
-static void commit_batch(sl_runtime_t *rt, const sl_rt_batch_t *b)
+static void commit_batch(sl_runtime_t *rt, sl_rt_batch_t *b)
 {
-        rd_kafka_topic_partition_list_t *commit = rd_kafka_topic_partition_list_new(16);
+        rd_kafka_topic_partition_list_t *commit;
         size_t n = 0;
 
-        if (!rt->nfloors && !rt->nparts) {
+        if (!rt->nparts) {
                 /* The common case: nothing held, ever. */
                 if (b->offsets->cnt)
                         commit_offsets(rt, b->offsets);
-                rd_kafka_topic_partition_list_destroy(commit);
                 return;
         }
         for (int i = 0; i < b->offsets->cnt; i++) {
                 const rd_kafka_topic_partition_t *tp = &b->offsets->elems[i];
-                struct sl_rt_part_s *pt = part_get(rt, tp->topic, tp->partition);
-                if (pt && tp->offset > pt->done)
-                        pt->done = tp->offset;
+                size_t k = part_index(rt, tp->topic, tp->partition);
+                if (k != (size_t)-1 && tp->offset > rt->parts[k].done)
+                        rt->parts[k].done = tp->offset;
         }
-        for (size_t i = 0; i < rt->nfloors;)
-                if (rt->floors[i].release == b)
-                        rt->floors[i] = rt->floors[--rt->nfloors];
-                else
-                        i++;
+        for (size_t i = 0; i < b->nreleases; i++)
+                if (b->releases[i].part < rt->nparts)
+                        floor_drop(&rt->parts[b->releases[i].part], b->releases[i].offset);
+        b->nreleases = 0;
+        commit = rd_kafka_topic_partition_list_new((int)rt->nparts);
         for (size_t i = 0; i < rt->nparts; i++) {
                 struct sl_rt_part_s *pt = &rt->parts[i];
-                int64_t lo = floor_of(rt, pt->topic, pt->partition);
+                int64_t lo = floor_of(pt);
                 int64_t to = pt->done < lo ? pt->done : lo;
                 if (to > pt->committed) {
                         rd_kafka_topic_partition_list_add(commit, pt->topic, pt->partition)
@@ -275,63 +293,86 @@ static void commit_batch(sl_runtime_t *rt, const sl_rt_batch_t *b)
                         pt->committed = to;
                         n++;
                 }
+                if (pt->head == pt->cnt)
+                        pt->head = pt->cnt = 0; /* nothing held: reuse from the start */
         }
         if (n)
                 commit_offsets(rt, commit);
         rd_kafka_topic_partition_list_destroy(commit);
 }
 
-/* Forget floors and progress of revoked partitions: their next owner starts at what
- * was committed, which is below any floor. */
+/* Forget held offsets and progress of revoked partitions: their next owner starts at
+ * what was committed, which is below any floor.  Called after the drain, so no batch
+ * in flight refers to a part by index. */
 static void forget_partitions(sl_runtime_t *rt, const rd_kafka_topic_partition_list_t *parts)
 {
-        for (int k = 0; k < parts->cnt; k++) {
-                const char *topic = parts->elems[k].topic;
-                int32_t partition = parts->elems[k].partition;
-                for (size_t i = 0; i < rt->nfloors;)
-                        if (rt->floors[i].partition == partition &&
-                            strcmp(rt->floors[i].topic, topic) == 0)
-                                rt->floors[i] = rt->floors[--rt->nfloors];
-                        else
-                                i++;
+        for (int k = 0; k < parts->cnt; k++)
                 for (size_t i = 0; i < rt->nparts;)
-                        if (rt->parts[i].partition == partition &&
-                            strcmp(rt->parts[i].topic, topic) == 0)
+                        if (rt->parts[i].partition == parts->elems[k].partition &&
+                            strcmp(rt->parts[i].topic, parts->elems[k].topic) == 0) {
+                                free(rt->parts[i].held);
+                                free(rt->parts[i].gone);
                                 rt->parts[i] = rt->parts[--rt->nparts];
-                        else
+                        } else {
                                 i++;
-        }
+                        }
 }
 
 void sl_runtime_hold_offset(sl_runtime_t *rt, const rd_kafka_message_t *m)
 {
-        if (rt->nfloors == rt->floors_cap) {
-                size_t cap = rt->floors_cap ? rt->floors_cap * 2 : 256;
-                void *p = realloc(rt->floors, cap * sizeof(*rt->floors));
-                if (!p)
-                        abort();
-                rt->floors = p;
-                rt->floors_cap = cap;
+        size_t k = part_index(rt, rd_kafka_topic_name(m->rkt), m->partition), at;
+        struct sl_rt_part_s *pt;
+
+        if (k == (size_t)-1)
+                abort();
+        pt = &rt->parts[k];
+        if (pt->cnt == pt->cap && pt->head > 0) {
+                /* Compact: what is before head is gone. */
+                memmove(pt->held, pt->held + pt->head, (pt->cnt - pt->head) * sizeof(*pt->held));
+                memmove(pt->gone, pt->gone + pt->head, pt->cnt - pt->head);
+                pt->cnt -= pt->head;
+                pt->head = 0;
         }
-        struct sl_rt_floor_s *f = &rt->floors[rt->nfloors++];
-        snprintf(f->topic, sizeof(f->topic), "%s", rd_kafka_topic_name(m->rkt));
-        f->partition = m->partition;
-        f->offset = m->offset;
-        f->release = NULL;
+        if (pt->cnt == pt->cap) {
+                size_t cap = pt->cap ? pt->cap * 2 : 256;
+                int64_t *held = realloc(pt->held, cap * sizeof(*held));
+                unsigned char *gone = held ? realloc(pt->gone, cap) : NULL;
+                if (!held || !gone)
+                        abort();
+                pt->held = held;
+                pt->gone = gone;
+                pt->cap = cap;
+        }
+        /* Held in offset order as records are processed; keep it sorted regardless. */
+        for (at = pt->cnt; at > pt->head && pt->held[at - 1] > m->offset; at--) {
+                pt->held[at] = pt->held[at - 1];
+                pt->gone[at] = pt->gone[at - 1];
+        }
+        pt->held[at] = m->offset;
+        pt->gone[at] = 0;
+        pt->cnt++;
 }
 
 void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,
                                int32_t partition, int64_t offset)
 {
+        size_t k = part_index(rt, topic, partition);
+
         if (!b)
                 b = rt->cur;
-        for (size_t i = 0; i < rt->nfloors; i++)
-                if (!rt->floors[i].release && rt->floors[i].offset == offset &&
-                    rt->floors[i].partition == partition &&
-                    strcmp(rt->floors[i].topic, topic) == 0) {
-                        rt->floors[i].release = b;
-                        return;
-                }
+        if (!b || k == (size_t)-1)
+                return;
+        if (b->nreleases == b->releases_cap) {
+                size_t cap = b->releases_cap ? b->releases_cap * 2 : 256;
+                void *p = realloc(b->releases, cap * sizeof(*b->releases));
+                if (!p)
+                        abort();
+                b->releases = p;
+                b->releases_cap = cap;
+        }
+        b->releases[b->nreleases].part = k;
+        b->releases[b->nreleases].offset = offset;
+        b->nreleases++;
 }
 
 /* Commit, in order, every processed batch whose outputs were all delivered; with
@@ -429,7 +470,11 @@ static int finish_batch(sl_runtime_t *rt)
         }
         if (rt->fatal == SL_OK) {
                 sl_rt_batch_t *b = &rt->ring[(rt->head + rt->count) % (SL_RT_INFLIGHT + 1)];
+                struct sl_rt_release_s *releases = b->releases;
+                size_t releases_cap = b->releases_cap;
                 memset(b, 0, sizeof(*b));
+                b->releases = releases; /* the buffer is kept from batch to batch */
+                b->releases_cap = releases_cap;
                 b->t0 = now_s();
                 b->records = cnt;
                 rt->cur = b;
@@ -643,8 +688,13 @@ void sl_runtime_destroy(sl_runtime_t *rt)
         sl_http_destroy(rt->http);
         free(rt->msgs);
         free(rt->stops);
-        free(rt->floors);
+        for (size_t i = 0; i < rt->nparts; i++) {
+                free(rt->parts[i].held);
+                free(rt->parts[i].gone);
+        }
         free(rt->parts);
+        for (size_t i = 0; i < SL_RT_INFLIGHT + 1; i++)
+                free(rt->ring[i].releases);
         free(rt);
 }
 
