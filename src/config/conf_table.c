@@ -148,8 +148,9 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("retry.batch.size", "2000", 1, 1000000,
             "Most records sluice-retry processes in one batch."),
         INT("retry.batch.ms", "50", 1, 60000,
-            "Longest sluice-retry waits to fill a batch, in milliseconds; also how often "
-            "it resumes partitions whose head record has woken up."),
+            "Longest sluice-retry waits to fill a batch, in milliseconds (paused "
+            "partitions are resumed, and delayed wake-ups taken, when they fall due, "
+            "not on this period)."),
         INT("retry.delay.max.bytes", "67108864", 0, 17179869184,
             "Memory sluice-retry may use to keep awake wake-ups that are due within the "
             "shortest tier (so one does not hold back its whole partition); past it, the "
