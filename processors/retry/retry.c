@@ -2,22 +2,30 @@
  * sluice-retry's stage (see retry.h, docs/retries.md).  Per batch:
  *
  *   1. For each record, in offset order per partition: a partition held paused skips
- *      its records from the held offset on.  Otherwise sl_retry_decide() on the head:
- *      SLEEP pauses the partition and seeks it back to the head (the head and what
- *      follows are fetched again after the resume), HOP re-produces the record to a
- *      tier, INJECT collects it.
- *   2. One UPDATE ... FROM unnest() moves every collected (event id, attempt) whose row
- *      is 'scheduled' or 'rescheduled' to 'due'; a record without such a row is a
- *      duplicate, stale or cancelled wake-up and is dropped.
- *   3. Each row that moved is re-injected into events.in with headers sluice.attempt
- *      and sluice.retry.id.  The runtime then delivers and commits.
+ *      its records from the held offset on.  Otherwise sl_retry_decide():
+ *      SLEEP (not awake) pauses the partition and seeks it back to the record (it and
+ *      what follows are fetched again after the resume); DELAY (awake, due within the
+ *      shortest tier) keeps the record in the delay queue with its offset held by the
+ *      runtime, or pauses the partition when the queue is full; HOP re-produces the
+ *      record to a tier; INJECT collects it.  Delayed records now due are collected
+ *      too.
+ *   2. The collected (event id, attempt) pairs are split by event id over the
+ *      connections of one of two sets, and each gets the prepared UPDATE that moves
+ *      its rows from 'scheduled'/'rescheduled' to 'due', sent asynchronously; the batch
+ *      is deferred.
+ *   3. The previous batch's UPDATEs (sent on the other set) are collected: each row
+ *      that moved is re-injected into events.in with headers sluice.attempt and
+ *      sluice.retry.id, as an output of that previous batch; a record without such a
+ *      row is a duplicate, stale or cancelled wake-up and is dropped.  The runtime
+ *      then delivers and commits, in batch order.
  *
- * Held records are never committed past: each is passed to sl_runtime_commit_before(),
- * so the batch's commit of its partition stops at the held head.  On
- * revocation the holds of the revoked partitions are dropped (and the partitions
- * resumed, so the pause does not outlive the assignment); the next owner starts at the
- * committed head.  tick() resumes partitions whose head woke up; the runtime's batch
- * wait (retry.batch.ms) bounds how late that is.
+ * So Postgres works on one batch while the stage polls the next and re-injects the one
+ * before.  Paused records are never committed past (sl_runtime_commit_before), delayed
+ * ones neither (held offsets, released with the batch that re-injects them).  On
+ * revocation the holds and delayed records of the revoked partitions are dropped (the
+ * partitions resumed, so the pause does not outlive the assignment); the next owner
+ * starts at the committed offset.  The runtime's poll wait follows the next hold or
+ * delayed record (wait_ms), so neither is late by more than a poll.
  *
  * Reconciliation (tick, at start and every retry.reconcile.ms) is in reconcile.c.
  */
