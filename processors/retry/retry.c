@@ -578,9 +578,14 @@ static int on_revoke(void *opaque, sl_runtime_t *rt,
         }
         /* Delayed records of revoked partitions were never re-injected: the runtime
          * forgets their floors, and the next owner reads them again. */
+        size_t ndelayed = 0;
         for (int i = 0; i < parts->cnt; i++)
-                sl_retry_delayq_drop_partition(&rty->delayq, parts->elems[i].topic,
-                                               parts->elems[i].partition);
+                ndelayed += sl_retry_delayq_drop_partition(&rty->delayq, parts->elems[i].topic,
+                                                           parts->elems[i].partition);
+        if (ndelayed)
+                sl_log_info("revoked: %zu delayed wake-ups dropped uncommitted (the next "
+                            "owner reads them again)",
+                            ndelayed);
         sl_metrics_set(rty->m_delayed, (double)sl_retry_delayq_count(&rty->delayq));
         resume_partitions(rt, dropped, n);
         free(dropped);
