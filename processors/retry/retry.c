@@ -190,14 +190,27 @@ static const char mark_due_sql[] =
  * 'due' mark lost in a Postgres crash leaves its row 'scheduled': ingress drops the
  * re-injected attempt as stale and reconciliation produces the wake-up again, so the
  * event still comes back exactly once (docs/retries.md). */
-static void session_setup(const sl_retry_t *rty, PGconn *pg)
+static int session_setup(const sl_retry_t *rty, PGconn *pg, char *errstr, size_t errstr_size)
 {
+        PGresult *res;
+        int err = SL_OK;
+
         if (PQstatus(pg) != CONNECTION_OK)
-                return;
+                return SL_ERR_PG;
         if (rty->async_commit)
                 PQclear(PQexec(pg, "SET synchronous_commit = off"));
         /* Parsed and planned once per session, not once per batch. */
-        PQclear(PQprepare(pg, MARK_DUE, mark_due_sql, 2, NULL));
+        res = PQprepare(pg, MARK_DUE, mark_due_sql, 2, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                const char *msg = PQresultErrorMessage(res);
+                snprintf(errstr, errstr_size,
+                         "Postgres: preparing the 'due' update: %.*s (is the schema "
+                         "migrated? sluicectl migrate)",
+                         (int)strcspn(msg, "\n"), msg);
+                err = SL_ERR_PG;
+        }
+        PQclear(res);
+        return err;
 }
 
 static bool result_ok(const PGresult *res)
@@ -215,8 +228,10 @@ static PGresult *retry_lost(const sl_retry_t *rty, PGconn *pg, PGresult *res,
         if (!result_ok(res) && PQstatus(pg) == CONNECTION_BAD) {
                 PQclear(res);
                 sl_log_warn("Postgres connection lost: reconnecting");
+                char errstr[512];
                 PQreset(pg);
-                session_setup(rty, pg);
+                if (session_setup(rty, pg, errstr, sizeof(errstr)) != SL_OK)
+                        sl_log_warn("%s", errstr);
                 res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
         } else if (!result_ok(res) && strcmp(sl_pg_sqlstate(res), "40P01") == 0) {
                 PQclear(res);
@@ -728,9 +743,9 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         rty->nconns = (size_t)sl_conf_get_int(conf, "retry.pg.connections");
         rty->async_commit = sl_conf_get_bool(conf, "retry.pg.async.commit");
         for (size_t k = 0; k < rty->nconns; k++) {
-                if (!(rty->conns[k] = sl_pg_connect(conf, errstr, errstr_size)))
+                if (!(rty->conns[k] = sl_pg_connect(conf, errstr, errstr_size)) ||
+                    session_setup(rty, rty->conns[k], errstr, errstr_size) != SL_OK)
                         goto fail_pg;
-                session_setup(rty, rty->conns[k]);
         }
         rty->pg = rty->conns[0];
         /* Two sets of connections, so that one batch's UPDATEs overlap the previous
