@@ -26,7 +26,9 @@
 #include "config/config.h"
 #include "kafka/kafka.h"
 #include "pg/pg.h"
+#include "pg/pgarray.h"
 #include "retry/retry_record.h"
+#include "retry/state.h"
 #include "sluice/err.h"
 
 extern char **environ;
@@ -92,25 +94,17 @@ static long injected(rd_kafka_t *rk, const char *topic, int nparts)
  */
 static double baseline_updates(const sl_conf_t *conf, const ev_t *ev, long n)
 {
-        static const char upd[] =
-                "UPDATE bench_retry_baseline r SET state = 'due', updated_at = now() "
-                "FROM (SELECT DISTINCT ON (id, att) id, att, ord "
-                "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) u "
-                "WHERE r.event_id = u.id AND r.attempt = u.att "
-                "AND r.state IN ('scheduled', 'rescheduled') "
-                "RETURNING u.ord, (date_part('epoch', r.next_attempt_at) * 1000)::bigint";
+        static const char upd[] = SL_RETRY_MARK_DUE_SQL("bench_retry_baseline");
         char errstr[512];
         PGconn *c[2] = {sl_pg_connect(conf, errstr, sizeof(errstr)),
                         sl_pg_connect(conf, errstr, sizeof(errstr))};
-        size_t cap = 2000 * 37 + 3;
-        char *ids[2] = {malloc(cap), malloc(cap)}, *att[2] = {malloc(2000 * 2 + 3),
-                                                             malloc(2000 * 2 + 3)};
+        sl_pgarr_t ids[2] = {{0}}, att[2] = {{0}};
         long next[2] = {0, 1}; /* connection k takes every other batch of 2,000 */
         double rate = -1;
         int64_t t0;
         PGresult *res;
 
-        if (!c[0] || !c[1] || !ids[0] || !ids[1] || !att[0] || !att[1])
+        if (!c[0] || !c[1])
                 goto out;
         res = PQexec(c[0], "DROP TABLE IF EXISTS bench_retry_baseline;"
                            "CREATE TABLE bench_retry_baseline (LIKE event_ingress_retries "
@@ -132,19 +126,15 @@ static double baseline_updates(const sl_conf_t *conf, const ev_t *ev, long n)
                 bool sent[2] = {false, false};
                 for (int k = 0; k < 2; k++) {
                         long from = next[k] * 2000, to = from + 2000 < n ? from + 2000 : n;
-                        size_t il = 0, al = 0;
                         if (from >= n)
                                 continue;
-                        ids[k][il++] = '{';
-                        att[k][al++] = '{';
+                        sl_pgarr_begin(&ids[k]);
+                        sl_pgarr_begin(&att[k]);
                         for (long i = from; i < to; i++) {
-                                il += (size_t)sprintf(ids[k] + il, "%s%s", i > from ? "," : "",
-                                                      ev[i].id);
-                                al += (size_t)sprintf(att[k] + al, "%s1", i > from ? "," : "");
+                                sl_pgarr_text(&ids[k], ev[i].id);
+                                sl_pgarr_num(&att[k], 1);
                         }
-                        strcpy(ids[k] + il, "}");
-                        strcpy(att[k] + al, "}");
-                        const char *p[2] = {ids[k], att[k]};
+                        const char *p[2] = {sl_pgarr_end(&ids[k]), sl_pgarr_end(&att[k])};
                         sent[k] = PQsendQueryParams(c[k], upd, 2, NULL, p, NULL, NULL, 0) == 1;
                         next[k] += 2;
                 }
@@ -162,8 +152,8 @@ out:
         PQfinish(c[0]);
         PQfinish(c[1]);
         for (int k = 0; k < 2; k++) {
-                free(ids[k]);
-                free(att[k]);
+                sl_pgarr_free(&ids[k]);
+                sl_pgarr_free(&att[k]);
         }
         return rate;
 }
@@ -177,15 +167,15 @@ int main(int argc, char **argv)
         int64_t delays[16], first_due = INT64_MAX, last_due = 0, last_back = 0;
         sl_conf_t *conf = sl_conf_new();
         ev_t *ev = calloc((size_t)n, sizeof(*ev));
-        char *ids = malloc((size_t)n * 37 + 3), *srcs = malloc((size_t)n * 16 + 3);
-        size_t il = 0, sl = 0, got = 0;
+        sl_pgarr_t ids = {0}, srcs = {0};
+        size_t got = 0;
         int nparts;
         long base;
         PGconn *pg;
         PGresult *res;
         rd_kafka_t *prod, *cons;
 
-        if (n < 1 || sources < 1 || rate < 0 || !ev || !ids || !srcs)
+        if (n < 1 || sources < 1 || rate < 0 || !ev)
                 return 2;
         if (sl_conf_load_env(conf, environ, errstr, sizeof(errstr)) != SL_OK ||
             !(pg = sl_pg_connect(conf, errstr, sizeof(errstr)))) {
@@ -195,19 +185,19 @@ int main(int argc, char **argv)
         sl_kafka_retry_topics(conf, names, delays, 16);
         sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, topic_in, sizeof(topic_in));
 
-        ids[il++] = '{';
-        srcs[sl++] = '{';
+        sl_pgarr_begin(&ids);
+        sl_pgarr_begin(&srcs);
         for (long i = 0; i < n; i++) {
                 uuid_t u;
+                char src[32];
                 uuid_generate_random(u);
                 uuid_unparse_lower(u, ev[i].id);
-                il += (size_t)sprintf(ids + il, "%s%s", i ? "," : "", ev[i].id);
-                sl += (size_t)sprintf(srcs + sl, "%ssrc-%ld", i ? "," : "", i % sources);
+                snprintf(src, sizeof(src), "src-%ld", i % sources);
+                sl_pgarr_text(&ids, ev[i].id);
+                sl_pgarr_text(&srcs, src);
         }
-        strcpy(ids + il, "}");
-        strcpy(srcs + sl, "}");
         {
-                const char *p[2] = {ids, srcs};
+                const char *p[2] = {sl_pgarr_end(&ids), sl_pgarr_end(&srcs)};
                 res = PQexecParams(pg,
                                    "INSERT INTO event_ingress_retries (event_id, source, "
                                    "occurred_at, attempt, next_attempt_at, reason, state, "
@@ -220,6 +210,8 @@ int main(int argc, char **argv)
                         return 1;
                 }
                 PQclear(res);
+                sl_pgarr_free(&ids);
+                sl_pgarr_free(&srcs);
         }
         prod = sl_kafka_producer_new(conf, NULL, NULL, errstr, sizeof(errstr));
         cons = sl_kafka_consumer_new(conf, "bench-retry-reader", NULL, NULL, errstr,

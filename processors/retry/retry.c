@@ -41,6 +41,7 @@
 #include "kafka/kafka.h"
 #include "log/log.h"
 #include "pg/pg.h"
+#include "pg/pgarray.h"
 #include "sluice/err.h"
 
 static int64_t wall_ms(void *opaque)
@@ -136,55 +137,8 @@ static size_t shard_of(const char *id, size_t n)
         return v % n;
 }
 
-/* Build '{a,b,...}' of the event ids and attempts of due[0..ndue) in shard k of n; *cnt
- * gets how many, idx[j] the index in due of the shard's j-th record. */
-static int build_arrays(const sl__retry_due_t *due, size_t ndue, size_t k, size_t n,
-                        char **ids, char **attempts, size_t *idx, size_t *cnt)
-{
-        size_t idcap = ndue * 37 + 3, atcap = ndue * 12 + 3, il = 0, al = 0, m = 0;
-        char *ib = malloc(idcap), *ab = malloc(atcap);
-
-        if (!ib || !ab) {
-                free(ib);
-                free(ab);
-                return SL_ERR_NOMEM;
-        }
-        ib[il++] = '{';
-        ab[al++] = '{';
-        for (size_t i = 0; i < ndue; i++) {
-                if (shard_of(due[i].rr.event_id, n) != k)
-                        continue;
-                idx[m] = i;
-                if (m++) {
-                        ib[il++] = ',';
-                        ab[al++] = ',';
-                }
-                memcpy(ib + il, due[i].rr.event_id, 36);
-                il += 36;
-                al += (size_t)snprintf(ab + al, atcap - al, "%d", (int)due[i].rr.attempt);
-        }
-        ib[il++] = '}';
-        ib[il] = '\0';
-        ab[al++] = '}';
-        ab[al] = '\0';
-        *ids = ib;
-        *attempts = ab;
-        *cnt = m;
-        return SL_OK;
-}
-
-/* Returns, per row moved, the ordinal of its (id, attempt) in the arrays.  DISTINCT
- * ON picks one of duplicate wake-ups in the arrays (the others are dropped); it also
- * keeps the plan a nested loop over the primary key (a bare unnest() gets a hash join
- * over the whole table: measured 60-70 ms instead of 15-20 ms per 2,000 rows). */
 #define MARK_DUE "sluice_mark_due"
-static const char mark_due_sql[] =
-        "UPDATE event_ingress_retries r SET state = 'due', updated_at = now() "
-        "FROM (SELECT DISTINCT ON (id, att) id, att, ord "
-        "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) u "
-        "WHERE r.event_id = u.id AND r.attempt = u.att "
-        "AND r.state IN ('scheduled', 'rescheduled') "
-        "RETURNING u.ord, (date_part('epoch', r.next_attempt_at) * 1000)::bigint";
+static const char mark_due_sql[] = SL_RETRY_MARK_DUE_SQL("event_ingress_retries");
 
 /* Per session: with retry.pg.async.commit, commits do not wait for the WAL flush.  A
  * 'due' mark lost in a Postgres crash leaves its row 'scheduled': ingress drops the
@@ -273,9 +227,6 @@ static void inflight_clear(sl__retry_inflight_t *f)
                 sl_retry_record_clear(&f->due[i].rr);
         f->n = 0;
         for (size_t k = 0; k < SL_RETRY_MAX_CONNS; k++) {
-                free(f->arrays[k][0]);
-                free(f->arrays[k][1]);
-                f->arrays[k][0] = f->arrays[k][1] = NULL;
                 f->sent[k] = false;
                 f->cnt[k] = 0;
         }
@@ -290,7 +241,6 @@ static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, 
 {
         sl__retry_due_t *due = f->due;
         size_t cap = f->cap;
-        int err = SL_OK;
 
         f->due = rty->due; /* swap buffers: rty->due fills with the next batch */
         f->cap = rty->due_cap;
@@ -304,21 +254,32 @@ static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, 
                                                   f->due[i].partition, f->due[i].offset);
         f->seq = ++rty->inflight_seq;
         f->t0 = sl__retry_now(rty);
-        for (size_t k = 0; k < f->nconns && err == SL_OK; k++) {
+        /* One pass: each record to its connection's arrays (ids, attempts), and where
+         * it stands in them (the UPDATE returns that ordinal). */
+        for (size_t k = 0; k < f->nconns; k++) {
                 size_t *idx = realloc(f->idx[k], ndue * sizeof(*idx));
                 if (!idx)
                         return SL_ERR_NOMEM;
                 f->idx[k] = idx;
-                err = build_arrays(f->due, ndue, k, f->nconns, &f->arrays[k][0],
-                                   &f->arrays[k][1], idx, &f->cnt[k]);
-                if (err != SL_OK || !f->cnt[k])
+                sl_pgarr_begin(&f->ids[k]);
+                sl_pgarr_begin(&f->atts[k]);
+        }
+        for (size_t i = 0; i < ndue; i++) {
+                size_t k = shard_of(f->due[i].rr.event_id, f->nconns);
+                f->idx[k][f->cnt[k]++] = i;
+                sl_pgarr_text(&f->ids[k], f->due[i].rr.event_id);
+                sl_pgarr_num(&f->atts[k], f->due[i].rr.attempt);
+        }
+        for (size_t k = 0; k < f->nconns; k++) {
+                if (!f->cnt[k])
                         continue;
+                f->params[k][0] = sl_pgarr_end(&f->ids[k]);
+                f->params[k][1] = sl_pgarr_end(&f->atts[k]);
                 /* A send that fails (a lost connection) is run again in finish_one(). */
-                f->sent[k] = PQsendQueryPrepared(f->conns[k], MARK_DUE, 2,
-                                                 (const char *const *)f->arrays[k], NULL,
+                f->sent[k] = PQsendQueryPrepared(f->conns[k], MARK_DUE, 2, f->params[k], NULL,
                                                  NULL, 0) == 1;
         }
-        return err;
+        return SL_OK;
 }
 
 static rd_kafka_headers_t *inject_headers(const sl_retry_record_t *rr)
@@ -346,7 +307,7 @@ static int collect_due(const sl_retry_t *rty, sl__retry_inflight_t *f, PGresult 
                 else if (f->cnt[k])
                         res[k] = PQmakeEmptyPGresult(f->conns[k], PGRES_FATAL_ERROR);
                 if (res[k] && !(res[k] = retry_lost(rty, f->conns[k], res[k], mark_due_sql, 2,
-                                                    (const char *const *)f->arrays[k])))
+                                                    f->params[k])))
                         err = SL_ERR_PG;
         }
         if (err != SL_OK)
@@ -793,8 +754,11 @@ void sl_retry_destroy(sl_retry_t *rty)
         for (size_t i = 0; i < 2; i++) {
                 inflight_clear(&rty->inflight[i]);
                 free(rty->inflight[i].due);
-                for (size_t k = 0; k < SL_RETRY_MAX_CONNS; k++)
+                for (size_t k = 0; k < SL_RETRY_MAX_CONNS; k++) {
                         free(rty->inflight[i].idx[k]);
+                        sl_pgarr_free(&rty->inflight[i].ids[k]);
+                        sl_pgarr_free(&rty->inflight[i].atts[k]);
+                }
         }
         free(rty->due);
         free(rty);

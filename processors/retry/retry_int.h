@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "metrics/metrics.h"
+#include "pg/pgarray.h"
 #include "retry.h"
 #include "retry/delayq.h"
 #include "retry/due.h"
@@ -42,9 +43,12 @@ typedef struct sl__retry_inflight_s {
         size_t n, cap;
         sl_runtime_batch_t *batch; /* NULL: nothing in flight */
         uint64_t seq;              /* send order */
-        char *arrays[SL_RETRY_MAX_CONNS][2]; /* per connection: ids, attempts */
-        size_t *idx[SL_RETRY_MAX_CONNS];     /* per connection: array slot -> due index */
-        size_t cnt[SL_RETRY_MAX_CONNS];      /* per connection: records sent */
+        /* Per connection: the arrays sent (kept from batch to batch), the parameters
+         * pointing into them, each array slot's index in due, how many. */
+        sl_pgarr_t ids[SL_RETRY_MAX_CONNS], atts[SL_RETRY_MAX_CONNS];
+        const char *params[SL_RETRY_MAX_CONNS][2];
+        size_t *idx[SL_RETRY_MAX_CONNS];
+        size_t cnt[SL_RETRY_MAX_CONNS];
         bool sent[SL_RETRY_MAX_CONNS];
         int64_t t0;
 } sl__retry_inflight_t;

@@ -49,6 +49,23 @@ const char *sl_retry_event_str(sl_retry_event_t ev);
  * in from (a duplicate or stale wake-up, a cancel of a finished retry, ...). */
 int sl_retry_transition(sl_retry_state_t from, sl_retry_event_t ev, sl_retry_state_t *to);
 
+/*
+ * The wake transition for a batch, on table: $1 uuid[] of event ids, $2 int[] of their
+ * attempts.  Returns, per row moved to 'due', the ordinal of its (id, attempt) in the
+ * arrays and its next_attempt_at in ms.  DISTINCT ON picks one of duplicate wake-ups
+ * (the others are not moved, so they are dropped); it also keeps the plan a nested loop
+ * over the primary key, where a bare unnest() gets a hash join over the whole table
+ * (measured 60-70 ms instead of 15-20 ms per 2,000 rows).  A macro so that
+ * bench/retry's baseline runs the very statement sluice-retry runs, on a copy.
+ */
+#define SL_RETRY_MARK_DUE_SQL(table)                                                      \
+        "UPDATE " table " r SET state = 'due', updated_at = now() "                        \
+        "FROM (SELECT DISTINCT ON (id, att) id, att, ord "                                 \
+        "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) u "  \
+        "WHERE r.event_id = u.id AND r.attempt = u.att "                                   \
+        "AND r.state IN ('scheduled', 'rescheduled') "                                     \
+        "RETURNING u.ord, (date_part('epoch', r.next_attempt_at) * 1000)::bigint"
+
 /* Waiting for a wake-up: scheduled or rescheduled. */
 bool sl_retry_state_waiting(sl_retry_state_t s);
 /* completed, cancelled or exhausted: nothing will ever change it again. */
