@@ -16,10 +16,7 @@ static const char usage[] =
         "SIGTERM or SIGINT finishes the batch in hand and exits 0.\n"
         "\n"
         "Options:\n"
-        "  -c, --config FILE   properties file (also SLUICE_CONFIG)\n"
-        "  -X key=value        set a configuration key (repeatable)\n"
-        "  --print-config      print the effective configuration and exit\n"
-        "  -h, --help          this text\n";
+        SL_CONF_ARGS_HELP;
 
 static void *create(const sl_conf_t *conf, char *errstr, size_t errstr_size)
 {

@@ -78,6 +78,14 @@ const sl_conf_prop_t *sl_conf_props(size_t *count);
 /* The configuration reference in Markdown (docs/configuration.md is its output). */
 void sl_conf_docs(FILE *fp);
 
+/* The --help lines of the flags sl_conf_from_args() takes, for each executable's usage
+ * text ("Options:\n" SL_CONF_ARGS_HELP). */
+#define SL_CONF_ARGS_HELP                                                     \
+        "  -c, --config FILE   properties file (also SLUICE_CONFIG)\n"        \
+        "  -X key=value        set a configuration key (repeatable)\n"       \
+        "  --print-config      print the effective configuration and exit\n" \
+        "  -h, --help          this text\n"
+
 /*
  * The command line every executable shares:
  *   -c FILE | --config FILE     properties file (also SLUICE_CONFIG)

@@ -25,10 +25,7 @@ static const char usage[] =
     "removes the file.\n"
     "\n"
     "Options:\n"
-    "  -c, --config FILE   properties file (also SLUICE_CONFIG)\n"
-    "  -X key=value        set a configuration key (repeatable)\n"
-    "  --print-config      print the effective configuration and exit\n"
-    "  -h, --help          this text\n"
+    SL_CONF_ARGS_HELP
     "\n"
     "Keys: devbroker.brokers (3), devbroker.bootstrap.file (.sluice/bootstrap.txt),\n"
     "      topic.prefix, topic.partitions, topic.replication, log.level.\n"

@@ -32,10 +32,7 @@ static const char usage[] =
         "usage: sluicectl [-c FILE] [-X key=value]... COMMAND [ARGS]\n"
         "\n"
         "Options:\n"
-        "  -c, --config FILE   properties file (also SLUICE_CONFIG)\n"
-        "  -X key=value        set a configuration key (repeatable)\n"
-        "  --print-config      print the effective configuration and exit\n"
-        "  -h, --help          this text\n"
+        SL_CONF_ARGS_HELP
         "\n"
         "Commands:\n"
         "  publish [FILE|-]        publish JSON-lines envelopes\n"
