@@ -32,6 +32,7 @@
 #include "pg/pgarray.h"
 #include "pg/types_registry.h"
 #include "retry/retry_record.h"
+#include "retry/state.h"
 #include "sluice/err.h"
 
 #define SL_INGRESS_MAINT_MS (3600 * 1000)
@@ -43,7 +44,6 @@ static const char retries_columns[] =
         "(event_id, source, occurred_at, attempt, next_attempt_at, reason, state, envelope)";
 
 #define SL_INGRESS_MAX_TIERS 16
-#define SL_HDR_ATTEMPT      "sluice.attempt"
 static const char dead_letters_columns[] =
         "(topic, kafka_partition, kafka_offset, kafka_key, raw, reason, message, "
         "event_id, event_type, source, headers)";
@@ -330,7 +330,7 @@ static int32_t attempt_of(const rd_kafka_message_t *m)
         char buf[16];
 
         if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-            rd_kafka_header_get_last(hdrs, SL_HDR_ATTEMPT, &val, &size) !=
+            rd_kafka_header_get_last(hdrs, SL_RETRY_HDR_ATTEMPT, &val, &size) !=
                     RD_KAFKA_RESP_ERR_NO_ERROR ||
             !val || size == 0 || size >= sizeof(buf))
                 return 0;
@@ -640,7 +640,8 @@ enum { UPD_EV_ID, UPD_EV_OCC, UPD_EV_STATUS, UPD_EV_REASON, UPD_EV_DEC, UPD_EV_A
        UPD_R_ID, UPD_R_ATT, UPD_R_STATE, UPD_R_NEXT_ATT, UPD_R_NEXT_AT, UPD_R_REASON };
 
 /* Queue the updates of a freshly decided re-injected event: its row gets the new
- * decision for attempt N, its retry row moves on from 'due'. */
+ * decision for attempt N, its retry row moves on from 'due' (or from 'scheduled' /
+ * 'rescheduled' when the 'due' mark has not landed yet). */
 static void queue_retried_update(sl_ingress_t *ing, const slot_t *s, const char *retry_state)
 {
         const sl_admit_event_t *ad = &s->ad;
@@ -697,7 +698,7 @@ static int apply_retried_updates(sl_ingress_t *ing, char *errstr, size_t errstr_
                         "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], "
                         "$5::bigint[], $6::text[]) AS u(id, att, state, next_att, next_at, "
                         "reason) WHERE r.event_id = u.id AND r.attempt = u.att "
-                        "AND r.state = 'due'",
+                        "AND r.state IN ('scheduled', 'rescheduled', 'due')",
                         6, rr, errstr, errstr_size);
         if (err == SL_OK)
                 err = sl_pg_exec(ing->maint, "COMMIT", 0, NULL, errstr, errstr_size);
@@ -706,6 +707,12 @@ static int apply_retried_updates(sl_ingress_t *ing, char *errstr, size_t errstr_
         for (size_t i = 0; i < sizeof(ing->upd) / sizeof(ing->upd[0]); i++)
                 ing->upd[i].n = 0;
         return err;
+}
+
+static bool retry_open(const char *state)
+{
+        sl_retry_state_t st;
+        return sl_retry_state_parse(state, &st) == SL_OK && !sl_retry_state_final(st);
 }
 
 /* Decide a re-injected event: only the attempt its retry row is due for counts; a
@@ -718,9 +725,11 @@ static void decide_retried(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_
         int32_t n = s->ad.attempt;
         bool recorded = r && r->event_attempt == n && r->decision != SL_DECISION_NONE;
 
-        /* A second copy of the same attempt in this batch is a duplicate wake-up. */
-        if (!r || (!recorded && (r->taken || strcmp(r->state, "due") != 0 ||
-                                 r->retry_attempt != n))) {
+        /* Only an open row waiting on attempt n counts: 'due', or still 'scheduled' /
+         * 'rescheduled' when sluice-retry's 'due' mark, written behind the re-injection,
+         * has not landed yet.  A second copy of the same attempt in this batch is a
+         * duplicate wake-up. */
+        if (!r || (!recorded && (r->taken || !retry_open(r->state) || r->retry_attempt != n))) {
                 sl_log_ctx_t ctx = {.event_id = s->env.id, .source = s->env.source,
                                     .correlation_id = s->env.correlation_id};
                 sl_log(SL_LOG_DEBUG, &ctx, "attempt %d dropped: retry row is %s (attempt %d)",

@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The headers of an event sluice-retry re-injects into events.in: the attempt (decimal
+ * text) ingress decides, and the wake-up's id. */
+#define SL_RETRY_HDR_ATTEMPT  "sluice.attempt"
+#define SL_RETRY_HDR_RETRY_ID "sluice.retry.id"
+
 typedef struct sl_retry_record_s {
         const char *event_id;
         const char *source;

@@ -14,11 +14,15 @@ static const char *const event_names[SL_RETRY__EV_CNT] = {"wake",    "admit",   
 /* next[from][ev]: the state after ev, or -1 when not allowed. */
 #define NO -1
 static const int next[SL_RETRY__STATE_CNT][SL_RETRY__EV_CNT] = {
-        [SL_RETRY_SCHEDULED] = {SL_RETRY_DUE, NO, NO, NO, NO, SL_RETRY_CANCELLED},
+        /* admit / hold / exhaust from a waiting state: ingress decided the re-injected
+         * attempt before sluice-retry's 'due' mark landed. */
+        [SL_RETRY_SCHEDULED] = {SL_RETRY_DUE, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED,
+                                SL_RETRY_EXHAUSTED, NO, SL_RETRY_CANCELLED},
         [SL_RETRY_DUE] = {NO, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED, SL_RETRY_EXHAUSTED,
                           SL_RETRY_SCHEDULED, SL_RETRY_CANCELLED},
         [SL_RETRY_COMPLETED] = {NO, NO, NO, NO, NO, NO},
-        [SL_RETRY_RESCHEDULED] = {SL_RETRY_DUE, NO, NO, NO, NO, SL_RETRY_CANCELLED},
+        [SL_RETRY_RESCHEDULED] = {SL_RETRY_DUE, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED,
+                                  SL_RETRY_EXHAUSTED, NO, SL_RETRY_CANCELLED},
         [SL_RETRY_CANCELLED] = {NO, NO, NO, NO, NO, NO},
         [SL_RETRY_EXHAUSTED] = {NO, NO, NO, NO, NO, NO},
 };

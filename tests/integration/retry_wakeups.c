@@ -11,6 +11,12 @@
  *       for each line of FILE (the format above), produces its RetryRecord (attempt 1)
  *       COPIES times (default 1) to the tier ingress would pick (the longest tier <=
  *       due - now), key = source, and waits for delivery.  Prints "produced N".
+ *   reinject FILE [COPIES]
+ *       for each line of FILE (event id, source, attempt, envelope bytes as hex,
+ *       tab-separated: what `select event_id, source, attempt, encode(envelope, 'hex')
+ *       from event_ingress_retries` prints), produces the envelope to events.in COPIES
+ *       times with the headers sluice-retry re-injects with, and no 'due' mark: as if
+ *       ingress met the re-injection before sluice-retry's mark landed.
  *
  * Bootstrap and topic names come from the usual configuration (SLUICE_* variables).
  */
@@ -76,6 +82,18 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                 fprintf(stderr, "not delivered: %s\n", rd_kafka_err2str(m->err));
 }
 
+/* Hex text into out (at most cap bytes); the byte count. */
+static size_t unhex(const char *hex, unsigned char *out, size_t cap)
+{
+        size_t len = 0;
+        for (; hex[0] && hex[1] && len < cap; hex += 2, len++) {
+                unsigned v;
+                sscanf(hex, "%2x", &v);
+                out[len] = (unsigned char)v;
+        }
+        return len;
+}
+
 static int produce(int argc, char **argv)
 {
         char errstr[512], line[512], names[16][256];
@@ -102,17 +120,13 @@ static int produce(int argc, char **argv)
                 char *id = strtok(line, "\t\n"), *src = strtok(NULL, "\t\n"),
                      *due = strtok(NULL, "\t\n"), *hex = strtok(NULL, "\t\n");
                 unsigned char env[256];
-                size_t len = 0;
+                size_t len;
                 void *buf;
                 size_t blen;
 
                 if (!id || !src || !due || !hex)
                         continue;
-                for (; hex[0] && hex[1] && len < sizeof(env); hex += 2, len++) {
-                        unsigned v;
-                        sscanf(hex, "%2x", &v);
-                        env[len] = (unsigned char)v;
-                }
+                len = unhex(hex, env, sizeof(env));
                 sl_retry_record_t rr = {.event_id = id, .source = src, .attempt = 1,
                                         .due_at = atoll(due), .reason = "throttled",
                                         .envelope = env, .envelope_len = len};
@@ -139,6 +153,60 @@ static int produce(int argc, char **argv)
         return dr_failed ? 1 : 0;
 }
 
+static int reinject(int argc, char **argv)
+{
+        char errstr[512], line[8192], topic[256];
+        sl_conf_t *conf = sl_conf_new();
+        size_t produced = 0;
+        int copies = argc > 3 ? atoi(argv[3]) : 1;
+        FILE *fp = argc > 2 ? fopen(argv[2], "r") : NULL;
+        rd_kafka_t *rk;
+
+        if (!fp || copies < 1)
+                return 2;
+        if (sl_conf_load_env(conf, environ, errstr, sizeof(errstr)) != SL_OK) {
+                fprintf(stderr, "%s\n", errstr);
+                return 1;
+        }
+        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, topic, sizeof(topic));
+        if (!(rk = sl_kafka_producer_new(conf, dr_cb, NULL, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "producer: %s\n", errstr);
+                return 1;
+        }
+        while (fgets(line, sizeof(line), fp)) {
+                char *id = strtok(line, "\t\n"), *src = strtok(NULL, "\t\n"),
+                     *att = strtok(NULL, "\t\n"), *hex = strtok(NULL, "\t\n");
+                unsigned char env[4096];
+                char rid[128];
+                size_t len;
+
+                if (!id || !src || !att || !hex)
+                        continue;
+                len = unhex(hex, env, sizeof(env));
+                sl_retry_record_id(id, atoi(att), rid, sizeof(rid));
+                for (int c = 0; c < copies; c++) {
+                        rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+                        rd_kafka_header_add(h, SL_RETRY_HDR_ATTEMPT, -1, att, -1);
+                        rd_kafka_header_add(h, SL_RETRY_HDR_RETRY_ID, -1, rid, -1);
+                        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                                 RD_KAFKA_V_KEY(src, strlen(src)),
+                                                 RD_KAFKA_V_VALUE(env, len),
+                                                 RD_KAFKA_V_HEADERS(h),
+                                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                 RD_KAFKA_V_END) ==
+                               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                                rd_kafka_poll(rk, 10);
+                        produced++;
+                }
+        }
+        fclose(fp);
+        rd_kafka_flush(rk, 30000);
+        rd_kafka_destroy(rk);
+        sl_conf_destroy(conf);
+        printf("re-injected %zu\n", produced);
+        return dr_failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
         int rc = 2;
@@ -147,8 +215,10 @@ int main(int argc, char **argv)
                 rc = rows(argc, argv);
         else if (argc > 1 && strcmp(argv[1], "produce") == 0)
                 rc = produce(argc, argv);
+        else if (argc > 1 && strcmp(argv[1], "reinject") == 0)
+                rc = reinject(argc, argv);
         if (rc == 2)
                 fprintf(stderr, "usage: sluice-it-retry_wakeups rows N SOURCES MIN_MS MAX_MS "
-                                "[SEED] | produce FILE [COPIES]\n");
+                                "[SEED] | produce FILE [COPIES] | reinject FILE [COPIES]\n");
         return rc;
 }

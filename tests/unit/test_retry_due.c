@@ -133,6 +133,17 @@ static void transitions(void **state)
         assert_int_equal(to, SL_RETRY_EXHAUSTED);
         assert_int_equal(sl_retry_transition(SL_RETRY_DUE, SL_RETRY_EV_REDRIVE, &to), SL_OK);
         assert_int_equal(to, SL_RETRY_SCHEDULED);
+        /* Ingress may decide a re-injected attempt before its 'due' mark lands. */
+        static const sl_retry_state_t waiting[] = {SL_RETRY_SCHEDULED, SL_RETRY_RESCHEDULED};
+        for (size_t k = 0; k < 2; k++) {
+                sl_retry_state_t s = waiting[k];
+                assert_int_equal(sl_retry_transition(s, SL_RETRY_EV_ADMIT, &to), SL_OK);
+                assert_int_equal(to, SL_RETRY_COMPLETED);
+                assert_int_equal(sl_retry_transition(s, SL_RETRY_EV_HOLD, &to), SL_OK);
+                assert_int_equal(to, SL_RETRY_RESCHEDULED);
+                assert_int_equal(sl_retry_transition(s, SL_RETRY_EV_EXHAUST, &to), SL_OK);
+                assert_int_equal(to, SL_RETRY_EXHAUSTED);
+        }
         for (int s = SL_RETRY_SCHEDULED; s <= SL_RETRY_RESCHEDULED; s++) {
                 if (s == SL_RETRY_COMPLETED)
                         continue;
@@ -148,10 +159,10 @@ static void duplicates_and_finals_refused(void **state)
         /* A second wake-up of the same attempt finds the row due: refused. */
         assert_int_equal(sl_retry_transition(SL_RETRY_DUE, SL_RETRY_EV_WAKE, &to),
                          SL_ERR_STATE);
-        /* Ingress may only finish a due attempt. */
-        assert_int_equal(sl_retry_transition(SL_RETRY_SCHEDULED, SL_RETRY_EV_ADMIT, &to),
+        /* Only a re-injected attempt is re-driven. */
+        assert_int_equal(sl_retry_transition(SL_RETRY_SCHEDULED, SL_RETRY_EV_REDRIVE, &to),
                          SL_ERR_STATE);
-        assert_int_equal(sl_retry_transition(SL_RETRY_RESCHEDULED, SL_RETRY_EV_HOLD, &to),
+        assert_int_equal(sl_retry_transition(SL_RETRY_RESCHEDULED, SL_RETRY_EV_REDRIVE, &to),
                          SL_ERR_STATE);
         for (int s = 0; s < SL_RETRY__STATE_CNT; s++) {
                 if (!sl_retry_state_final((sl_retry_state_t)s))
