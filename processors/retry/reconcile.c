@@ -1,23 +1,23 @@
 /*
  * sluice-retry's reconciliation: Postgres is the truth, Kafka only carries wake-ups,
- * so a wake-up lost from Kafka (a tier topic emptied, a worker that died after marking
- * a row due but before its re-injection was delivered) is produced again from the row.
+ * so a wake-up lost from Kafka (a tier topic emptied, a new group started at the end,
+ * a re-injection that was never delivered) is produced again from the row.
  *
  * One round is one UPDATE ... RETURNING over at most retry.reconcile.limit rows,
  * oldest next_attempt_at first, locked with SKIP LOCKED so concurrent workers split the
  * work.  It reads open rows only, through the partial index on next_attempt_at (0007),
- * up to now + retry.due.tolerance.ms (a row is marked 'due' at most that long before
+ * up to now + retry.due.tolerance.ms (a row is re-injected at most that long before
  * its next_attempt_at, so no row worth picking lies above the bound).  Picked are:
  *   - 'scheduled'/'rescheduled' rows overdue by retry.reconcile.grace.ms: state kept,
  *     reconciled_at set, their wake-up produced again;
  *   - 'due' rows unchanged for retry.reconcile.due.grace.ms (re-injected, ingress never
  *     finished them): set back to 'scheduled' with the same attempt, wake-up produced
- *     again.  An earlier re-injection that still reaches ingress then finds the row not
- *     'due' and is dropped; the new wake-up makes it due again.
+ *     again.  Should the earlier re-injection still reach ingress, ingress decides the
+ *     attempt from whichever copy comes first and drops the other.
  * A row is re-driven at most once per max(grace, retry.reconcile.ms, twice the shortest
  * tier) (reconciled_at).
- * Every wake-up goes through the guarded UPDATE to 'due', so duplicates are harmless
- * and a round is idempotent.  Rows without their envelope bytes cannot be re-driven
+ * Every wake-up goes through the guard, and ingress decides an attempt once, so
+ * duplicates are harmless and a round is idempotent.  Rows without their envelope bytes cannot be re-driven
  * and are only counted (the gauges query logs them).
  */
 #include <stdio.h>

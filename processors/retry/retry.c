@@ -10,17 +10,20 @@
  *      record to a tier; INJECT collects it.  Delayed records now due are collected
  *      too.
  *   2. The collected (event id, attempt) pairs are split by event id over the
- *      connections of one of two sets, and each gets the prepared UPDATE that moves
- *      its rows from 'scheduled'/'rescheduled' to 'due', sent asynchronously; the batch
- *      is deferred.
- *   3. The previous batch's UPDATEs (sent on the other set) are collected: each row
- *      that moved is re-injected into events.in with headers sluice.attempt and
- *      sluice.retry.id, as an output of that previous batch; a record without such a
- *      row is a duplicate, stale or cancelled wake-up and is dropped.  The runtime
- *      then delivers and commits, in batch order.
+ *      connections of one of two sets, and each gets the prepared wake-up guard, a
+ *      read of which rows wait ('scheduled'/'rescheduled') for that very attempt, sent
+ *      asynchronously; the batch is deferred.
+ *   3. The previous batch's guards (sent on the other set) are collected: each record
+ *      whose row waits for its attempt is re-injected into events.in with headers
+ *      sluice.attempt and sluice.retry.id, as an output of that previous batch, and its
+ *      'due' mark collected (marks.c writes them behind the re-injections); a record
+ *      without such a row is a duplicate, stale or cancelled wake-up and is dropped.
+ *      The runtime then delivers and commits, in batch order.
  *
  * So Postgres works on one batch while the stage polls the next and re-injects the one
- * before.  Paused records are never committed past (sl_runtime_commit_before), delayed
+ * before, and the only write per retry, the 'due' mark, is off that path.  A duplicate
+ * wake-up checked before the mark of its first copy landed is re-injected twice;
+ * ingress decides an attempt once and drops the second copy (docs/retries.md).  Paused records are never committed past (sl_runtime_commit_before), delayed
  * ones neither (held offsets, released with the batch that re-injects them).  On
  * revocation the holds and delayed records of the revoked partitions are dropped (the
  * partitions resumed, so the pause does not outlive the assignment); the next owner
@@ -137,16 +140,18 @@ static size_t shard_of(const char *id, size_t n)
         return v % n;
 }
 
-#define MARK_DUE "sluice_mark_due"
+static const char guard_sql[] = SL_RETRY_GUARD_SQL("event_ingress_retries");
 static const char mark_due_sql[] = SL_RETRY_MARK_DUE_SQL("event_ingress_retries");
 
 /* Per session: with retry.pg.async.commit, commits do not wait for the WAL flush.  A
- * 'due' mark lost in a Postgres crash leaves its row 'scheduled': ingress drops the
- * re-injected attempt as stale and reconciliation produces the wake-up again, so the
- * event still comes back exactly once (docs/retries.md). */
+ * 'due' mark lost in a Postgres crash leaves its row waiting: ingress still decides the
+ * re-injected attempt (docs/retries.md). */
 static int session_setup(const sl_retry_t *rty, PGconn *pg, char *errstr, size_t errstr_size)
 {
-        PGresult *res;
+        static const struct {
+                const char *name, *sql, *what;
+        } stmts[] = {{SL_RETRY_GUARD, guard_sql, "the wake-up guard"},
+                     {SL_RETRY_MARK_DUE, mark_due_sql, "the 'due' mark"}};
         int err = SL_OK;
 
         if (PQstatus(pg) != CONNECTION_OK)
@@ -154,17 +159,29 @@ static int session_setup(const sl_retry_t *rty, PGconn *pg, char *errstr, size_t
         if (rty->async_commit)
                 PQclear(PQexec(pg, "SET synchronous_commit = off"));
         /* Parsed and planned once per session, not once per batch. */
-        res = PQprepare(pg, MARK_DUE, mark_due_sql, 2, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                const char *msg = PQresultErrorMessage(res);
-                snprintf(errstr, errstr_size,
-                         "Postgres: preparing the 'due' update: %.*s (is the schema "
-                         "migrated? sluicectl migrate)",
-                         (int)strcspn(msg, "\n"), msg);
-                err = SL_ERR_PG;
+        for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]) && err == SL_OK; i++) {
+                PGresult *res = PQprepare(pg, stmts[i].name, stmts[i].sql, 2, NULL);
+                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                        const char *msg = PQresultErrorMessage(res);
+                        snprintf(errstr, errstr_size,
+                                 "Postgres: preparing %s: %.*s (is the schema migrated? "
+                                 "sluicectl migrate)",
+                                 stmts[i].what, (int)strcspn(msg, "\n"), msg);
+                        err = SL_ERR_PG;
+                }
+                PQclear(res);
         }
-        PQclear(res);
         return err;
+}
+
+void sl__retry_reset(const sl_retry_t *rty, PGconn *pg)
+{
+        char errstr[512];
+
+        sl_log_warn("Postgres connection lost: reconnecting");
+        PQreset(pg);
+        if (session_setup(rty, pg, errstr, sizeof(errstr)) != SL_OK)
+                sl_log_warn("%s", errstr);
 }
 
 static bool result_ok(const PGresult *res)
@@ -174,23 +191,18 @@ static bool result_ok(const PGresult *res)
 
 /* res (consumed) was the result of sql on pg: when it failed because the connection
  * was lost, reconnect and run sql once more; when it was chosen as a deadlock victim
- * (two batches' UPDATEs meeting on duplicate wake-ups), run it once more.  NULL (error
+ * (reconciliation's UPDATE meeting another worker's), run it once more.  NULL (error
  * logged) on failure. */
 static PGresult *retry_lost(const sl_retry_t *rty, PGconn *pg, PGresult *res,
                             const char *sql, int nparams, const char *const *params)
 {
         if (!result_ok(res) && PQstatus(pg) == CONNECTION_BAD) {
                 PQclear(res);
-                sl_log_warn("Postgres connection lost: reconnecting");
-                char errstr[512];
-                PQreset(pg);
-                if (session_setup(rty, pg, errstr, sizeof(errstr)) != SL_OK)
-                        sl_log_warn("%s", errstr);
+                sl__retry_reset(rty, pg);
                 res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
         } else if (!result_ok(res) && strcmp(sl_pg_sqlstate(res), "40P01") == 0) {
                 PQclear(res);
-                sl_log_warn("Postgres: deadlock between two batches' updates: running "
-                            "this one again");
+                sl_log_warn("Postgres: deadlock: running the statement again");
                 res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
         }
         if (!result_ok(res)) {
@@ -234,7 +246,7 @@ static void inflight_clear(sl__retry_inflight_t *f)
 }
 
 /* Step 2, sent: the ndue records collected in rty->due become in-flight batch f, and
- * each of f's connections gets the 'due' UPDATE of its shard of them, all at once.
+ * each of f's connections gets the wake-up guard of its shard of them, all at once.
  * The previous batch's results are taken and the runtime polls the next batch
  * meanwhile; finish_one() takes f's. */
 static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, size_t ndue)
@@ -276,8 +288,8 @@ static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, 
                 f->params[k][0] = sl_pgarr_end(&f->ids[k]);
                 f->params[k][1] = sl_pgarr_end(&f->atts[k]);
                 /* A send that fails (a lost connection) is run again in finish_one(). */
-                f->sent[k] = PQsendQueryPrepared(f->conns[k], MARK_DUE, 2, f->params[k], NULL,
-                                                 NULL, 0) == 1;
+                f->sent[k] = PQsendQueryPrepared(f->conns[k], SL_RETRY_GUARD, 2, f->params[k],
+                                                 NULL, NULL, 0) == 1;
         }
         return SL_OK;
 }
@@ -294,7 +306,7 @@ static rd_kafka_headers_t *inject_headers(const sl_retry_record_t *rr)
         return hdrs;
 }
 
-/* Collect f's UPDATEs: res[k] gets connection k's result (NULL when it had no share).
+/* Collect f's guards: res[k] gets connection k's result (NULL when it had no share).
  * On failure every result is cleared. */
 static int collect_due(const sl_retry_t *rty, sl__retry_inflight_t *f, PGresult **res)
 {
@@ -306,7 +318,7 @@ static int collect_due(const sl_retry_t *rty, sl__retry_inflight_t *f, PGresult 
                         res[k] = collect(f->conns[k]);
                 else if (f->cnt[k])
                         res[k] = PQmakeEmptyPGresult(f->conns[k], PGRES_FATAL_ERROR);
-                if (res[k] && !(res[k] = retry_lost(rty, f->conns[k], res[k], mark_due_sql, 2,
+                if (res[k] && !(res[k] = retry_lost(rty, f->conns[k], res[k], guard_sql, 2,
                                                     f->params[k])))
                         err = SL_ERR_PG;
         }
@@ -318,12 +330,13 @@ static int collect_due(const sl_retry_t *rty, sl__retry_inflight_t *f, PGresult 
         return err;
 }
 
-/* Step 3 for in-flight batch f: each record whose row moved to 'due' is re-injected as
- * an output of that batch; the others are dropped. */
-static int inject_moved(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f,
+/* Step 3 for in-flight batch f: each record whose row waits for its attempt is
+ * re-injected as an output of that batch, and its 'due' mark collected; the others are
+ * dropped. */
+static int inject_waiting(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f,
                         PGresult **res)
 {
-        size_t nmoved = 0, injected = 0, stale = 0;
+        size_t nwaiting = 0, injected = 0, stale = 0;
         int err = SL_OK;
         int64_t now = sl__retry_now(rty);
 
@@ -336,10 +349,10 @@ static int inject_moved(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t 
                                 return SL_ERR_PG; /* not what the statement returns */
                         f->due[f->idx[k][ord - 1]].planned =
                                 strtoll(PQgetvalue(res[k], j, 1), NULL, 10);
-                        nmoved++;
+                        nwaiting++;
                 }
-        sl_log_debug("%zu wake-ups: %zu retries moved to 'due' in %lld ms", f->n, nmoved,
-                     (long long)(now - f->t0));
+        sl_log_debug("%zu wake-ups: %zu retries waiting for them, checked in %lld ms", f->n,
+                     nwaiting, (long long)(now - f->t0));
 
         for (size_t i = 0; i < f->n && err == SL_OK; i++) {
                 const sl_retry_record_t *rr = &f->due[i].rr;
@@ -354,12 +367,21 @@ static int inject_moved(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t 
                                (int)rr->attempt);
                         continue;
                 }
+                if (sl__retry_marks_pending(rty, rr->event_id, rr->attempt)) {
+                        stale++;
+                        sl_log(SL_LOG_DEBUG, &ctx,
+                               "dropped wake-up of attempt %d: a duplicate, re-injected "
+                               "moments ago (its 'due' mark is on its way)",
+                               (int)rr->attempt);
+                        continue;
+                }
                 err = sl_runtime_produce_to(rt, f->batch, rty->topic_in, rr->source,
                                             strlen(rr->source), rr->envelope, rr->envelope_len,
                                             inject_headers(rr));
                 if (err != SL_OK)
                         break;
                 injected++;
+                sl__retry_marks_add(rty, rr->event_id, rr->attempt);
                 sl_metrics_observe(rty->m_lateness, (double)(now - planned) / 1e3);
                 sl_log(SL_LOG_INFO, &ctx,
                        "retry due: attempt %d re-injected (planned %lld ms ago, reason %s)",
@@ -381,7 +403,7 @@ static int finish_one(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f
                 return SL_OK;
         err = collect_due(rty, f, res);
         if (err == SL_OK)
-                err = inject_moved(rty, rt, f, res);
+                err = inject_waiting(rty, rt, f, res);
         for (size_t k = 0; k < f->nconns; k++)
                 PQclear(res[k]);
         sl_runtime_deferred_done(rt, f->batch, err);
@@ -519,6 +541,7 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                         sl_retry_record_clear(&rty->due[i].rr);
         if (err == SL_OK)
                 err = finish_one(rty, rt, prev);
+        sl__retry_marks_pump(rty, next->batch != NULL);
         return err;
 }
 
@@ -541,6 +564,10 @@ static int on_revoke(void *opaque, sl_runtime_t *rt,
         sl_retry_t *rty = opaque;
         sl_retry_hold_t *dropped = calloc((size_t)parts->cnt + 1, sizeof(*dropped));
         size_t n = 0;
+
+        /* The runtime drained: every re-injection of these partitions is done.  Their
+         * marks land before the next owner's guard reads the rows. */
+        sl__retry_marks_flush(rty);
 
         for (int i = 0; i < parts->cnt; i++) {
                 const sl_retry_hold_t *h = sl_retry_holds_find(
@@ -579,6 +606,7 @@ static void tick(void *opaque, sl_runtime_t *rt)
         while ((n = sl_retry_holds_take_awake(&rty->holds, now, awake, 64)) > 0)
                 resume_partitions(rt, awake, n);
         sl_metrics_set(rty->m_held, (double)rty->holds.cnt);
+        sl__retry_marks_pump(rty, rty->inflight[0].batch || rty->inflight[1].batch);
 
         bool round = now >= rty->next_reconcile;
         if ((round || now >= rty->next_gauges) && finish_inflight(rty, rt) != SL_OK)
@@ -612,7 +640,7 @@ static bool healthy(void *opaque)
         for (size_t k = 0; k < rty->nconns; k++)
                 if (PQstatus(rty->conns[k]) != CONNECTION_OK)
                         return false;
-        return true;
+        return PQstatus(rty->marks.pg) == CONNECTION_OK;
 }
 
 static void register_metrics(sl_retry_t *rty)
@@ -625,7 +653,12 @@ static void register_metrics(sl_retry_t *rty)
 
         rty->m_due = sl_metrics_counter(
                 "sluice_retry_due_total", NULL,
-                "Retries sluice-retry moved to 'due' and re-injected into events.in.");
+                "Retries sluice-retry found waiting for their wake-up's attempt and "
+                "re-injected into events.in.");
+        rty->m_marked = sl_metrics_counter(
+                "sluice_retry_marked_total", NULL,
+                "Re-injected retries sluice-retry marked 'due' (the others were decided "
+                "by ingress before their mark was written).");
         rty->m_stale = sl_metrics_counter(
                 "sluice_retry_stale_total", NULL,
                 "Wake-ups dropped because their retry was no longer scheduled for that "
@@ -703,11 +736,15 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         rty->delay_max_bytes = (size_t)sl_conf_get_int(conf, "retry.delay.max.bytes");
         rty->nconns = (size_t)sl_conf_get_int(conf, "retry.pg.connections");
         rty->async_commit = sl_conf_get_bool(conf, "retry.pg.async.commit");
+        rty->marks.delay_ms = sl_conf_get_int(conf, "retry.due.mark.ms");
         for (size_t k = 0; k < rty->nconns; k++) {
                 if (!(rty->conns[k] = sl_pg_connect(conf, errstr, errstr_size)) ||
                     session_setup(rty, rty->conns[k], errstr, errstr_size) != SL_OK)
                         goto fail_pg;
         }
+        if (!(rty->marks.pg = sl_pg_connect(conf, errstr, errstr_size)) ||
+            session_setup(rty, rty->marks.pg, errstr, errstr_size) != SL_OK)
+                goto fail_pg;
         rty->pg = rty->conns[0];
         /* Two sets of connections, so that one batch's UPDATEs overlap the previous
          * batch's re-injection; with one connection both sets share it. */
@@ -736,6 +773,7 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
 fail_pg:
         for (size_t k = 0; k < rty->nconns; k++)
                 PQfinish(rty->conns[k]);
+        PQfinish(rty->marks.pg);
 fail_tiers:
         sl_retry_holds_close(&rty->holds);
         sl_retry_delayq_close(&rty->delayq);
@@ -747,8 +785,11 @@ void sl_retry_destroy(sl_retry_t *rty)
 {
         if (!rty)
                 return;
+        sl__retry_marks_flush(rty); /* the runtime drained: the last re-injections' marks */
         for (size_t k = 0; k < rty->nconns; k++)
                 PQfinish(rty->conns[k]);
+        PQfinish(rty->marks.pg);
+        sl__retry_marks_free(&rty->marks);
         sl_retry_holds_close(&rty->holds);
         sl_retry_delayq_close(&rty->delayq);
         for (size_t i = 0; i < 2; i++) {

@@ -1,8 +1,9 @@
 /*
  * sluice-retry's stage logic: consume the retry tier topics, hold each partition
  * paused until its head record wakes up, and re-inject due events into
- * sluice.events.in after marking their event_ingress_retries row 'due' (Postgres
- * first, then produce; the runtime delivers and commits).  Also the reconciliation
+ * sluice.events.in once their event_ingress_retries row is read to wait for that
+ * attempt (the runtime delivers and commits), marking the rows 'due' behind the
+ * re-injections (marks.c).  Also the reconciliation
  * that produces lost wake-ups again from Postgres.  main.c wires it to the runtime;
  * tests and the benchmark link it directly.  See docs/retries.md.
  */

@@ -2,6 +2,7 @@
 #ifndef SL_RETRY_INT_H
 #define SL_RETRY_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <libpq-fe.h>
@@ -12,18 +13,23 @@
 #include "retry/delayq.h"
 #include "retry/due.h"
 #include "retry/holds.h"
+#include "retry/idset.h"
 #include "retry/retry_record.h"
 #include "retry/state.h"
 
 #define SL_RETRY_MAX_TIERS      16
 #define SL_RETRY_MAX_CONNS      8 /* retry.pg.connections' upper bound */
-#define SL_RETRY_HDR_ATTEMPT    "sluice.attempt"
-#define SL_RETRY_HDR_RETRY_ID   "sluice.retry.id"
+/* Names of the statements prepared on every connection (state.h has their SQL). */
+#define SL_RETRY_GUARD          "sluice_wake_guard"
+#define SL_RETRY_MARK_DUE       "sluice_mark_due"
+/* Collected 'due' marks past which adding one waits for Postgres to catch up. */
+#define SL_RETRY_MARKS_MAX      500000
 
 /* A record collected as due in the batch in hand. */
 typedef struct sl__retry_due_s {
         sl_retry_record_t rr;
-        int64_t planned; /* its row's next_attempt_at once moved to 'due'; else INT64_MIN */
+        int64_t planned; /* its row's next_attempt_at when it waits for this attempt;
+                          * else INT64_MIN */
         int tier;        /* >= 0: it was delayed, its offset held in that tier's ... */
         int32_t partition; /* ... partition: released with the batch that injects it */
         int64_t offset;
@@ -33,7 +39,7 @@ typedef struct sl__retry_due_s {
  * allocator overhead), for retry.delay.max.bytes. */
 #define SL_RETRY_DELAYED_OVERHEAD 128
 
-/* A batch whose 'due' UPDATEs are running: sent in its process(), collected (and its
+/* A batch whose wake-up guards are running: sent in its process(), collected (and its
  * events re-injected) in the next one, so Postgres works while the runtime polls and
  * while the batch before is re-injected. */
 typedef struct sl__retry_inflight_s {
@@ -53,11 +59,25 @@ typedef struct sl__retry_inflight_s {
         int64_t t0;
 } sl__retry_inflight_t;
 
+/* The 'due' marks of re-injected retries, written behind the re-injection (marks.c). */
+typedef struct sl__retry_marks_s {
+        PGconn *pg;                 /* a connection of their own */
+        sl_pgarr_t ids[2], atts[2]; /* [fill] collects while the other is in flight */
+        sl_retry_idset_t recent[2]; /* the same attempts, until their mark has landed */
+        int fill;
+        size_t n;                   /* collected, not yet sent */
+        int64_t oldest;             /* when the first of them was collected */
+        bool busy;                  /* an UPDATE in flight ... */
+        size_t sent;                /* ... for this many */
+        const char *params[2];
+        int64_t delay_ms;           /* retry.due.mark.ms */
+} sl__retry_marks_t;
+
 struct sl_retry_s {
         const sl_conf_t *conf;
         sl_stage_t stage;
         PGconn *pg; /* reconciliation and gauges; also conns[0] */
-        PGconn *conns[SL_RETRY_MAX_CONNS]; /* the batch's 'due' updates, in parallel */
+        PGconn *conns[SL_RETRY_MAX_CONNS]; /* the batch's wake-up guards, in parallel */
         size_t nconns;
         bool async_commit; /* retry.pg.async.commit */
 
@@ -75,6 +95,7 @@ struct sl_retry_s {
         size_t due_cap;
         sl__retry_inflight_t inflight[2]; /* used alternately, by inflight_seq */
         uint64_t inflight_seq;
+        sl__retry_marks_t marks;
 
         int64_t reconcile_ms, grace_ms, due_grace_ms, reconcile_limit, gauges_ms;
         int64_t next_reconcile, next_gauges;
@@ -83,7 +104,7 @@ struct sl_retry_s {
         void *clock_opaque;
 
         sl_metric_t *m_due, *m_stale, *m_hops, *m_invalid, *m_reconciled, *m_redriven_due,
-                *m_held, *m_delayed, *m_scheduled, *m_overdue, *m_lateness;
+                *m_held, *m_delayed, *m_marked, *m_scheduled, *m_overdue, *m_lateness;
         sl_metric_t *m_rows[SL_RETRY__STATE_CNT];
 };
 
@@ -92,6 +113,21 @@ int64_t sl__retry_now(const sl_retry_t *rty);
  * (error logged) on failure, else a result the caller PQclear()s. */
 PGresult *sl__retry_exec(sl_retry_t *rty, const char *sql, int nparams,
                          const char *const *params);
+/* After a lost connection: reconnect pg and set its session up again (logged). */
+void sl__retry_reset(const sl_retry_t *rty, PGconn *pg);
+
+/* Collect the 'due' mark of a re-injected attempt (marks.c). */
+void sl__retry_marks_add(sl_retry_t *rty, const char *event_id, int32_t attempt);
+/* Whether this worker re-injected (event_id, attempt) and its mark has not landed. */
+bool sl__retry_marks_pending(const sl_retry_t *rty, const char *event_id, int32_t attempt);
+/* Take a finished mark's result; send what was collected when the connection is free
+ * and either no wake-up check is in flight (!checking) or the oldest waited
+ * retry.due.mark.ms. */
+void sl__retry_marks_pump(sl_retry_t *rty, bool checking);
+/* Write every collected mark now and wait for it (revocation, shutdown). */
+void sl__retry_marks_flush(sl_retry_t *rty);
+void sl__retry_marks_free(sl__retry_marks_t *mk);
+
 /* Refresh the scheduled / overdue gauges and the open states' row counts; with ended,
  * also the row counts of the final states (a count over the table's history). */
 void sl__retry_update_gauges(sl_retry_t *rty, bool ended);

@@ -156,13 +156,18 @@ const sl__conf_def_t sl__conf_table[] = {
             "shortest tier (so one does not hold back its whole partition); past it, the "
             "partition is paused on such a record instead.  0: always pause."),
         INT("retry.pg.connections", "2", 1, 8,
-            "Postgres connections sluice-retry moves a batch's woken retries to 'due' "
-            "through in parallel (split by event id)."),
+            "Postgres connections sluice-retry checks a batch's wake-ups through in "
+            "parallel (split by event id); one more writes the 'due' marks."),
         BOOL("retry.pg.async.commit", "true",
              "sluice-retry's Postgres sessions commit without waiting for the WAL flush "
              "(synchronous_commit off).  Safe: a 'due' mark lost in a Postgres crash "
-             "leaves the retry scheduled, ingress drops that re-injection as stale and "
-             "reconciliation produces the wake-up again."),
+             "leaves the retry scheduled, and ingress decides the re-injected attempt "
+             "all the same."),
+        INT("retry.due.mark.ms", "1000", 0, 3600000,
+            "Longest sluice-retry defers the 'due' marks of re-injected retries while it "
+            "is checking wake-ups (a flood), so they do not share Postgres with the "
+            "re-injections; between batches they are written at once.  0: never "
+            "deferred."),
         INT("retry.due.tolerance.ms", "20", 0, 60000,
             "A wake-up this close to its planned retry time counts as due and is "
             "re-injected at once."),

@@ -4,7 +4,7 @@
  * whose WHERE clause is sl_retry_transition()'s "from" set, so this table and the SQL
  * of sluice-retry, sluice-ingress and `sluicectl retries` say the same thing.
  *
- *   scheduled   --wake-->      due          sluice-retry: the wake-up came, event re-injected
+ *   scheduled   --wake-->      due          sluice-retry: the event was re-injected
  *   rescheduled --wake-->      due
  *   due         --admit-->     completed    ingress admitted the re-injected attempt
  *   due         --hold-->      rescheduled  held back again: attempt + 1
@@ -12,6 +12,10 @@
  *   due         --redrive-->   scheduled    reconciliation: re-injected but never finished
  *   scheduled, rescheduled, due --cancel--> cancelled   (sluicectl retries cancel)
  *
+ * sluice-retry re-injects an attempt once a read of its row finds it waiting for that
+ * attempt, and writes the 'due' mark behind the re-injection, off the latency path; so
+ * ingress may decide the attempt before the mark lands, and admit / hold / exhaust are
+ * allowed from scheduled and rescheduled too (the late mark then matches nothing).
  * completed, cancelled and exhausted are final.
  */
 #ifndef SL_RETRY_STATE_H
@@ -50,21 +54,33 @@ const char *sl_retry_event_str(sl_retry_event_t ev);
 int sl_retry_transition(sl_retry_state_t from, sl_retry_event_t ev, sl_retry_state_t *to);
 
 /*
- * The wake transition for a batch, on table: $1 uuid[] of event ids, $2 int[] of their
- * attempts.  Returns, per row moved to 'due', the ordinal of its (id, attempt) in the
- * arrays and its next_attempt_at in ms.  DISTINCT ON picks one of duplicate wake-ups
- * (the others are not moved, so they are dropped); it also keeps the plan a nested loop
- * over the primary key, where a bare unnest() gets a hash join over the whole table
- * (measured 60-70 ms instead of 15-20 ms per 2,000 rows).  A macro so that
- * bench/retry's baseline runs the very statement sluice-retry runs, on a copy.
+ * The wake-up guard for a batch, on table: $1 uuid[] of event ids, $2 int[] of their
+ * attempts.  Returns, per (id, attempt) whose row waits for that attempt ('scheduled'
+ * or 'rescheduled'), its ordinal in the arrays and its next_attempt_at in ms; the
+ * others are duplicate, stale or cancelled wake-ups.  DISTINCT ON returns one of
+ * duplicate wake-ups in the batch; it also keeps the plan a nested loop over the
+ * primary key, where a bare unnest() gets a hash join over the whole table.  Read-only:
+ * the 'due' mark (below) is written after the re-injection.
+ */
+#define SL_RETRY_GUARD_SQL(table)                                                         \
+        "SELECT u.ord, (date_part('epoch', r.next_attempt_at) * 1000)::bigint "            \
+        "FROM (SELECT DISTINCT ON (id, att) id, att, ord "                                 \
+        "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) u "  \
+        "JOIN " table " r ON r.event_id = u.id AND r.attempt = u.att "                     \
+        "WHERE r.state IN ('scheduled', 'rescheduled')"
+
+/*
+ * The wake transition for re-injected attempts, on table: $1 uuid[], $2 int[] as above.
+ * A row ingress has decided meanwhile (or cancelled, or moved to a later attempt) is
+ * left alone.  Macros so that bench/retry's baseline runs the very statements
+ * sluice-retry runs, on a copy.
  */
 #define SL_RETRY_MARK_DUE_SQL(table)                                                      \
         "UPDATE " table " r SET state = 'due', updated_at = now() "                        \
-        "FROM (SELECT DISTINCT ON (id, att) id, att, ord "                                 \
-        "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) u "  \
+        "FROM (SELECT DISTINCT ON (id, att) id, att "                                      \
+        "      FROM unnest($1::uuid[], $2::int[]) AS x(id, att)) u "                       \
         "WHERE r.event_id = u.id AND r.attempt = u.att "                                   \
-        "AND r.state IN ('scheduled', 'rescheduled') "                                     \
-        "RETURNING u.ord, (date_part('epoch', r.next_attempt_at) * 1000)::bigint"
+        "AND r.state IN ('scheduled', 'rescheduled')"
 
 /* Waiting for a wake-up: scheduled or rescheduled. */
 bool sl_retry_state_waiting(sl_retry_state_t s);
