@@ -30,8 +30,6 @@ start_retry -X retry.reconcile.ms=1000 -X retry.reconcile.grace.ms=1000 \
 load_rows "$T/served.tsv" >/dev/null || fail "load served rows"
 "$WAKE" produce "$T/served.tsv" >/dev/null 2>&1 || fail "produce served wake-ups"
 wait_until "[ \$(due_count) -eq 50 ]" 30 || fail "worker A: $(due_count) of 50 due"
-assert_eq "re-injected early (worker A)" 0 "$(psql_val "select count(*) from event_ingress_retries
-        where state = 'due' and updated_at < next_attempt_at - interval '20 ms'")"
 [ "$(metric sluice_retry_delayed)" = 0 ] || fail "worker A kept records in memory"
 stop_pid "$RETRY_PID" || fail "worker A did not stop cleanly: $(tail -n 3 "$RETRY_LOG")"
 log "worker A re-injected 50 and stopped"
@@ -61,14 +59,19 @@ sleep 4
         fail "tail: $(cat "$T/tail.err")"
 "$PY" - "$T/in.jsonl" "$T/served.tsv" "$T/lost.tsv" "$T/future.tsv" >"$T/check.out" 2>&1 <<'PYEOF' || fail "events.in: $(tail -n 2 "$T/check.out")"
 import binascii, collections, json, sys
-seen = collections.Counter()
+seen, first = collections.Counter(), {}
 for l in open(sys.argv[1]):
     if l.strip():
         r = json.loads(l)
-        seen[binascii.unhexlify(r["_raw_hex"]).decode().split(":", 1)[1]] += 1
+        eid = binascii.unhexlify(r["_raw_hex"]).decode().split(":", 1)[1]
+        seen[eid] += 1
+        first.setdefault(eid, r["_timestamp"])
 def ids(p):
     return [l.split("\t", 1)[0] for l in open(p) if l.strip()]
 served, lost, future = (ids(p) for p in sys.argv[2:5])
+due = {l.split("\t")[0]: int(l.split("\t")[2]) for l in open(sys.argv[2]) if l.strip()}
+early = [i for i in served if first.get(i, 1 << 62) < due[i] - 20]
+assert not early, "worker A re-injected early: %s" % early[:3]
 for name, group in (("served", served), ("lost", lost)):
     wrong = {i: seen[i] for i in group if seen[i] != 1}
     assert not wrong, "%s: not exactly once: %s" % (name, list(wrong.items())[:3])
