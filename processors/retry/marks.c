@@ -30,12 +30,22 @@
 #include "retry_int.h"
 #include "sluice/err.h"
 
-void sl__retry_marks_add(sl_retry_t *rty, const char *event_id, int32_t attempt)
+bool sl__retry_marks_claim(sl_retry_t *rty, const char *event_id, int32_t attempt)
 {
         sl__retry_marks_t *mk = &rty->marks;
+        sl_retry_idkey_t key;
+        bool added = true;
 
         if (mk->n >= SL_RETRY_MARKS_MAX)
                 sl__retry_marks_flush(rty); /* far behind: let it catch up */
+        if (sl_retry_idkey(event_id, attempt, &key) == SL_OK) {
+                if (sl_retry_idset_has(&mk->recent[!mk->fill], &key))
+                        return false;
+                /* Out of memory: a duplicate would reach ingress, which drops it. */
+                (void)sl_retry_idset_add(&mk->recent[mk->fill], &key, &added);
+                if (!added)
+                        return false;
+        }
         if (!mk->n) {
                 sl_pgarr_begin(&mk->ids[mk->fill]);
                 sl_pgarr_begin(&mk->atts[mk->fill]);
@@ -44,14 +54,7 @@ void sl__retry_marks_add(sl_retry_t *rty, const char *event_id, int32_t attempt)
         sl_pgarr_text(&mk->ids[mk->fill], event_id);
         sl_pgarr_num(&mk->atts[mk->fill], attempt);
         mk->n++;
-        /* Out of memory: that duplicate would reach ingress, which drops it. */
-        (void)sl_retry_idset_add(&mk->recent[mk->fill], event_id, attempt);
-}
-
-bool sl__retry_marks_pending(const sl_retry_t *rty, const char *event_id, int32_t attempt)
-{
-        return sl_retry_idset_has(&rty->marks.recent[0], event_id, attempt) ||
-               sl_retry_idset_has(&rty->marks.recent[1], event_id, attempt);
+        return true;
 }
 
 static void send_marks(sl_retry_t *rty)

@@ -367,7 +367,7 @@ static int inject_waiting(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_
                                (int)rr->attempt);
                         continue;
                 }
-                if (sl__retry_marks_pending(rty, rr->event_id, rr->attempt)) {
+                if (!sl__retry_marks_claim(rty, rr->event_id, rr->attempt)) {
                         stale++;
                         sl_log(SL_LOG_DEBUG, &ctx,
                                "dropped wake-up of attempt %d: a duplicate, re-injected "
@@ -381,7 +381,6 @@ static int inject_waiting(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_
                 if (err != SL_OK)
                         break;
                 injected++;
-                sl__retry_marks_add(rty, rr->event_id, rr->attempt);
                 sl_metrics_observe(rty->m_lateness, (double)(now - planned) / 1e3);
                 sl_log(SL_LOG_INFO, &ctx,
                        "retry due: attempt %d re-injected (planned %lld ms ago, reason %s)",

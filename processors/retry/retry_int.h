@@ -116,10 +116,10 @@ PGresult *sl__retry_exec(sl_retry_t *rty, const char *sql, int nparams,
 /* After a lost connection: reconnect pg and set its session up again (logged). */
 void sl__retry_reset(const sl_retry_t *rty, PGconn *pg);
 
-/* Collect the 'due' mark of a re-injected attempt (marks.c). */
-void sl__retry_marks_add(sl_retry_t *rty, const char *event_id, int32_t attempt);
-/* Whether this worker re-injected (event_id, attempt) and its mark has not landed. */
-bool sl__retry_marks_pending(const sl_retry_t *rty, const char *event_id, int32_t attempt);
+/* Before re-injecting (event_id, attempt): false when this worker re-injected it
+ * already and its mark has not landed (a duplicate wake-up: drop it); else true, and
+ * its 'due' mark is collected (marks.c). */
+bool sl__retry_marks_claim(sl_retry_t *rty, const char *event_id, int32_t attempt);
 /* Take a finished mark's result; send what was collected when the connection is free
  * and either no wake-up check is in flight (!checking) or the oldest waited
  * retry.due.mark.ms. */

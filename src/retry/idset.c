@@ -6,25 +6,61 @@
 
 #include "sluice/err.h"
 
-/* FNV-1a over the id, then the attempt's bytes. */
-static uint64_t hash(const char *id, int32_t attempt)
+static int hexval(char c)
 {
-        uint64_t h = 14695981039346656037ULL;
-        for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-                h = (h ^ *p) * 1099511628211ULL;
-        for (int i = 0; i < 4; i++)
-                h = (h ^ (((uint32_t)attempt >> (8 * i)) & 0xff)) * 1099511628211ULL;
-        return h;
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
 }
 
-/* The slot holding (id, attempt), or the free slot where it would go. */
-static sl_retry_idset_slot_t *find(const sl_retry_idset_t *s, const char *id,
-                                   int32_t attempt)
+int sl_retry_idkey(const char *id, int32_t attempt, sl_retry_idkey_t *k)
+{
+        uint64_t half[2] = {0, 0};
+        int nibbles = 0;
+
+        for (int i = 0; i < 36; i++) {
+                int v;
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (id[i] != '-')
+                                return SL_ERR_INVALID;
+                        continue;
+                }
+                if ((v = hexval(id[i])) < 0)
+                        return SL_ERR_INVALID; /* also the end of a shorter string */
+                half[nibbles / 16] = half[nibbles / 16] << 4 | (uint64_t)v;
+                nibbles++;
+        }
+        if (id[36])
+                return SL_ERR_INVALID;
+        k->hi = half[0];
+        k->lo = half[1];
+        k->attempt = attempt;
+        k->used = 1;
+        return SL_OK;
+}
+
+/* Random UUIDs are already uniform, but ids need not be random (v1, v7 have clock
+ * bits): mix both halves and the attempt (the splitmix64 finaliser). */
+static uint64_t hash(const sl_retry_idkey_t *k)
+{
+        uint64_t h = k->hi ^ (k->lo * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)(uint32_t)k->attempt;
+        h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+        return h ^ (h >> 31);
+}
+
+/* The slot holding k, or the free slot where it would go. */
+static sl_retry_idkey_t *find(const sl_retry_idset_t *s, const sl_retry_idkey_t *k)
 {
         size_t mask = s->cap - 1;
-        for (size_t i = hash(id, attempt) & mask;; i = (i + 1) & mask) {
-                sl_retry_idset_slot_t *slot = &s->v[i];
-                if (!slot->id[0] || (slot->attempt == attempt && strcmp(slot->id, id) == 0))
+        for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
+                sl_retry_idkey_t *slot = &s->v[i];
+                if (!slot->used ||
+                    (slot->hi == k->hi && slot->lo == k->lo && slot->attempt == k->attempt))
                         return slot;
         }
 }
@@ -36,40 +72,39 @@ void sl_retry_idset_init(sl_retry_idset_t *s)
 
 static int grow(sl_retry_idset_t *s)
 {
-        sl_retry_idset_t bigger = {.cap = s->cap ? s->cap * 2 : 64};
+        sl_retry_idset_t bigger = {.cap = s->cap ? s->cap * 2 : 1024};
 
         if (!(bigger.v = calloc(bigger.cap, sizeof(*bigger.v))))
                 return SL_ERR_NOMEM;
         for (size_t i = 0; i < s->cap; i++)
-                if (s->v[i].id[0])
-                        *find(&bigger, s->v[i].id, s->v[i].attempt) = s->v[i];
+                if (s->v[i].used)
+                        *find(&bigger, &s->v[i]) = s->v[i];
         bigger.cnt = s->cnt;
         free(s->v);
         *s = bigger;
         return SL_OK;
 }
 
-int sl_retry_idset_add(sl_retry_idset_t *s, const char *id, int32_t attempt)
+int sl_retry_idset_add(sl_retry_idset_t *s, const sl_retry_idkey_t *k, bool *added)
 {
-        sl_retry_idset_slot_t *slot;
-        size_t len = strlen(id);
+        sl_retry_idkey_t *slot;
 
-        if (!len || len > SL_RETRY_IDSET_ID_MAX)
-                return SL_ERR_INVALID;
         if ((s->cnt + 1) * 2 > s->cap && grow(s) != SL_OK)
                 return SL_ERR_NOMEM;
-        slot = find(s, id, attempt);
-        if (!slot->id[0]) {
-                memcpy(slot->id, id, len + 1);
-                slot->attempt = attempt;
+        slot = find(s, k);
+        if (added)
+                *added = !slot->used;
+        if (!slot->used) {
+                *slot = *k;
+                slot->used = 1;
                 s->cnt++;
         }
         return SL_OK;
 }
 
-bool sl_retry_idset_has(const sl_retry_idset_t *s, const char *id, int32_t attempt)
+bool sl_retry_idset_has(const sl_retry_idset_t *s, const sl_retry_idkey_t *k)
 {
-        return s->cnt && find(s, id, attempt)->id[0];
+        return s->cnt && find(s, k)->used;
 }
 
 void sl_retry_idset_clear(sl_retry_idset_t *s)
