@@ -163,7 +163,7 @@ const sl__conf_def_t sl__conf_table[] = {
              "(synchronous_commit off).  Safe: a 'due' mark lost in a Postgres crash "
              "leaves the retry scheduled, and ingress decides the re-injected attempt "
              "all the same."),
-        INT("retry.due.mark.ms", "1000", 0, 3600000,
+        INT("retry.due.mark.ms", "2000", 0, 3600000,
             "Longest sluice-retry defers the 'due' marks of re-injected retries while it "
             "is checking wake-ups (a flood), so they do not share Postgres with the "
             "re-injections; between batches they are written at once.  0: never "
