@@ -72,15 +72,19 @@ int sl_retry_transition(sl_retry_state_t from, sl_retry_event_t ev, sl_retry_sta
 /*
  * The wake transition for re-injected attempts, on table: $1 uuid[], $2 int[] as above.
  * A row ingress has decided meanwhile (or cancelled, or moved to a later attempt) is
- * left alone.  Macros so that bench/retry's baseline runs the very statements
- * sluice-retry runs, on a copy.
+ * left alone, and so is one locked right now (SKIP LOCKED: ingress deciding it, a
+ * reconciliation round, a cancel; the mark is moot then), so the mark never waits on
+ * ingress's transaction and the two cannot deadlock.  Macros so that bench/retry's
+ * baseline runs the very statements sluice-retry runs, on a copy.
  */
 #define SL_RETRY_MARK_DUE_SQL(table)                                                      \
-        "UPDATE " table " r SET state = 'due', updated_at = now() "                        \
-        "FROM (SELECT DISTINCT ON (id, att) id, att "                                      \
-        "      FROM unnest($1::uuid[], $2::int[]) AS x(id, att)) u "                       \
-        "WHERE r.event_id = u.id AND r.attempt = u.att "                                   \
-        "AND r.state IN ('scheduled', 'rescheduled')"
+        "WITH l AS (SELECT r.event_id "                                                    \
+        "  FROM (SELECT DISTINCT ON (id, att) id, att "                                    \
+        "        FROM unnest($1::uuid[], $2::int[]) AS x(id, att)) u "                     \
+        "  JOIN " table " r ON r.event_id = u.id AND r.attempt = u.att "                   \
+        "  WHERE r.state IN ('scheduled', 'rescheduled') FOR UPDATE OF r SKIP LOCKED) "    \
+        "UPDATE " table " r SET state = 'due', updated_at = now() FROM l "                 \
+        "WHERE r.event_id = l.event_id AND r.state IN ('scheduled', 'rescheduled')"
 
 /* Waiting for a wake-up: scheduled or rescheduled. */
 bool sl_retry_state_waiting(sl_retry_state_t s);

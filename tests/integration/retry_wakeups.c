@@ -17,6 +17,10 @@
  *       from event_ingress_retries` prints), produces the envelope to events.in COPIES
  *       times with the headers sluice-retry re-injects with, and no 'due' mark: as if
  *       ingress met the re-injection before sluice-retry's mark landed.
+ *   mark FILE
+ *       runs sluice-retry's 'due' mark statement (SL_RETRY_MARK_DUE_SQL) once for the
+ *       (event id, attempt) of each line of FILE (the reinject format) and prints
+ *       "marked N" with the rows it moved.
  *
  * Bootstrap and topic names come from the usual configuration (SLUICE_* variables).
  */
@@ -28,6 +32,9 @@
 #include <uuid/uuid.h>
 
 #include "config/config.h"
+#include "pg/pg.h"
+#include "pg/pgarray.h"
+#include "retry/state.h"
 #include "kafka/kafka.h"
 #include "limits/backoff.h"
 #include "retry/retry_record.h"
@@ -207,6 +214,51 @@ static int reinject(int argc, char **argv)
         return dr_failed ? 1 : 0;
 }
 
+static int mark(int argc, char **argv)
+{
+        char errstr[512], line[8192];
+        sl_conf_t *conf = sl_conf_new();
+        sl_pgarr_t ids = {0}, atts = {0};
+        FILE *fp = argc > 2 ? fopen(argv[2], "r") : NULL;
+        PGconn *pg;
+        PGresult *res;
+        int rc = 0;
+
+        if (!fp)
+                return 2;
+        if (sl_conf_load_env(conf, environ, errstr, sizeof(errstr)) != SL_OK ||
+            !(pg = sl_pg_connect(conf, errstr, sizeof(errstr)))) {
+                fprintf(stderr, "%s\n", errstr);
+                return 1;
+        }
+        sl_pgarr_begin(&ids);
+        sl_pgarr_begin(&atts);
+        while (fgets(line, sizeof(line), fp)) {
+                char *id = strtok(line, "\t\n"), *src = strtok(NULL, "\t\n"),
+                     *att = strtok(NULL, "\t\n");
+                if (id && src && att) {
+                        sl_pgarr_text(&ids, id);
+                        sl_pgarr_num(&atts, atoi(att));
+                }
+        }
+        fclose(fp);
+        const char *params[2] = {sl_pgarr_end(&ids), sl_pgarr_end(&atts)};
+        res = PQexecParams(pg, SL_RETRY_MARK_DUE_SQL("event_ingress_retries"), 2, NULL, params,
+                           NULL, NULL, 0);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+                printf("marked %s\n", PQcmdTuples(res));
+        } else {
+                fprintf(stderr, "mark: %s", PQresultErrorMessage(res));
+                rc = 1;
+        }
+        PQclear(res);
+        PQfinish(pg);
+        sl_pgarr_free(&ids);
+        sl_pgarr_free(&atts);
+        sl_conf_destroy(conf);
+        return rc;
+}
+
 int main(int argc, char **argv)
 {
         int rc = 2;
@@ -217,8 +269,10 @@ int main(int argc, char **argv)
                 rc = produce(argc, argv);
         else if (argc > 1 && strcmp(argv[1], "reinject") == 0)
                 rc = reinject(argc, argv);
+        else if (argc > 1 && strcmp(argv[1], "mark") == 0)
+                rc = mark(argc, argv);
         if (rc == 2)
                 fprintf(stderr, "usage: sluice-it-retry_wakeups rows N SOURCES MIN_MS MAX_MS "
-                                "[SEED] | produce FILE [COPIES] | reinject FILE [COPIES]\n");
+                                "[SEED] | produce FILE [COPIES] | reinject FILE [COPIES] | mark FILE\n");
         return rc;
 }

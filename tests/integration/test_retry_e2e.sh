@@ -41,7 +41,7 @@ gen can 3 >"$T/can.jsonl"
 gen exh 2 >"$T/exh.jsonl"
 cat "$T"/{thr,pau,can,exh}.jsonl | "$SLUICECTL" publish --count-only - >"$T/pub.log" 2>&1 ||
         fail "publish: $(cat "$T/pub.log")"
-CANCEL_ID=$(ids_of "$T/can.jsonl" | head -n 1)
+CANCEL_ID=$(ids_of "$T/can.jsonl" | sed -n 1p) # all of it read: no SIGPIPE under pipefail
 wait_until "[ \"\$(psql_val \"select state from event_ingress_retries where event_id = '$CANCEL_ID'\")\" = scheduled ] ||
             [ \"\$(psql_val \"select state from event_ingress_retries where event_id = '$CANCEL_ID'\")\" = rescheduled ]" 20 ||
         fail "no retry row for $CANCEL_ID"

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # sluice-retry writes the 'due' mark behind the re-injection, so ingress may meet a
 # re-injected attempt whose row is still 'scheduled'.  Here the re-injections come with
-# no mark at all (sluice-it-retry_wakeups reinject, sluice-retry not running yet):
-#   - 20 events of a paused source are held back (rows 'scheduled', attempt 1), the
-#     source is resumed, and each is re-injected twice for attempt 1, and 5 of them
-#     once more for attempt 2, which their rows do not wait for;
+# its mark not landed (sluice-it-retry_wakeups reinject, sluice-retry not running yet):
+#   - 20 events of a paused source are held back (rows 'scheduled', attempt 1) and the
+#     source is resumed;
+#   - sluice-retry's mark statement runs while 5 of the rows are locked (as ingress
+#     deciding them would lock them): it does not wait, marks the 15 others 'due' and
+#     leaves the 5 'scheduled' (SKIP LOCKED: the two can never deadlock);
+#   - each is re-injected twice for attempt 1, and 5 once more for attempt 2, which
+#     their rows do not wait for;
 #   - ingress decides attempt 1 of each exactly once (accepted, row 'completed'),
-#     and drops the copies for attempt 2 as stale;
+#     from 'due' and from 'scheduled' alike, and drops the copies for attempt 2;
 #   - then sluice-retry starts and reads ingress's original wake-ups: their rows are
 #     decided, so all 20 are dropped and none comes back.
 . "$(dirname "$0")/lib.sh"
@@ -38,9 +42,26 @@ wait_until "[ \$(waiting) -eq $N ]" 20 || fail "only $(waiting) of $N held back"
 psql_val "select event_id, source, attempt, encode(envelope, 'hex') from event_ingress_retries
           order by event_id" | tr '|' '\t' >"$T/rows.tsv"
 head -n 5 "$T/rows.tsv" | awk -F'\t' -v OFS='\t' '{ $3 = 2; print }' >"$T/wrong.tsv"
+
+# The mark, with 5 rows locked by another transaction for 4 s.
+LOCKED="'$(cut -f1 "$T/rows.tsv" | tail -n 5 | paste -sd, | sed "s/,/','/g")'"
+psql_val "begin; select event_id from event_ingress_retries where event_id in ($LOCKED)
+          for update; select pg_sleep(4); commit" >"$T/lock.out" 2>&1 &
+LOCK_PID=$!
+wait_until "[ \$(psql_val \"select count(*) from pg_locks l join pg_class c on c.oid = l.relation
+        where c.relname = 'event_ingress_retries' and l.mode = 'RowShareLock'\") -ge 1 ]" 10 ||
+        fail "the locking transaction did not start"
+T0=$(date +%s%N)
+"$WAKE" mark "$T/rows.tsv" >"$T/mark.log" 2>&1 || fail "mark: $(cat "$T/mark.log")"
+MARK_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+[ "$MARK_MS" -lt 2000 ] || fail "the mark waited on the locked rows: $MARK_MS ms"
+assert_eq "mark beside 5 locked rows" "marked 15" "$(cat "$T/mark.log")"
+assert_eq "locked rows left scheduled" 5 "$(psql_val "select count(*) from event_ingress_retries
+        where event_id in ($LOCKED) and state = 'scheduled'")"
+log "the mark took $MARK_MS ms with 5 rows locked"
 "$WAKE" reinject "$T/wrong.tsv" 1 >"$T/wrong.log" 2>&1 || fail "reinject: $(cat "$T/wrong.log")"
 "$WAKE" reinject "$T/rows.tsv" 2 >"$T/reinject.log" 2>&1 || fail "reinject: $(cat "$T/reinject.log")"
-log "$(cat "$T/reinject.log") copies for attempt 1, $(cat "$T/wrong.log") for attempt 2, none marked 'due'"
+log "$(cat "$T/reinject.log") copies for attempt 1 (15 rows 'due', 5 'scheduled'), $(cat "$T/wrong.log") for attempt 2"
 
 done_count() { psql_val "select count(*) from event_ingress_retries where state = 'completed'"; }
 wait_until "[ \$(done_count) -eq $N ]" 20 ||
@@ -54,6 +75,7 @@ assert_eq "rescheduled" 0 "$(imetric 'sluice_ingress_retried_total{outcome="resc
 STALE=$(imetric 'sluice_ingress_retried_total{outcome="stale"}')
 [ "$STALE" -ge 5 ] || fail "copies for attempt 2 not dropped: stale $STALE"
 log "ok: stale copies dropped = $STALE (>= 5: the attempt-2 copies, and second copies met in the same batch)"
+wait "$LOCK_PID" || fail "locking transaction: $(cat "$T/lock.out")"
 assert_eq "events accepted once, attempt 1" $N "$(psql_val "select count(*) from workflow_events
         where source = 'unm' and status = 'accepted' and attempt = 1")"
 
