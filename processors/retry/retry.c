@@ -359,20 +359,18 @@ static int inject_waiting(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_
                 int64_t planned = f->due[i].planned;
                 sl_log_ctx_t ctx = {.event_id = rr->event_id, .source = rr->source};
 
-                if (planned == INT64_MIN) {
+                const char *stale_why =
+                        planned == INT64_MIN
+                                ? "the retry is not scheduled for it (duplicate, cancelled "
+                                  "or finished)"
+                        : !sl__retry_marks_claim(rty, rr->event_id, rr->attempt)
+                                ? "a duplicate, re-injected moments ago (its 'due' mark is "
+                                  "on its way)"
+                                : NULL;
+                if (stale_why) {
                         stale++;
-                        sl_log(SL_LOG_DEBUG, &ctx,
-                               "dropped wake-up of attempt %d: the retry is not scheduled "
-                               "for it (duplicate, cancelled or finished)",
-                               (int)rr->attempt);
-                        continue;
-                }
-                if (!sl__retry_marks_claim(rty, rr->event_id, rr->attempt)) {
-                        stale++;
-                        sl_log(SL_LOG_DEBUG, &ctx,
-                               "dropped wake-up of attempt %d: a duplicate, re-injected "
-                               "moments ago (its 'due' mark is on its way)",
-                               (int)rr->attempt);
+                        sl_log(SL_LOG_DEBUG, &ctx, "dropped wake-up of attempt %d: %s",
+                               (int)rr->attempt, stale_why);
                         continue;
                 }
                 err = sl_runtime_produce_to(rt, f->batch, rty->topic_in, rr->source,

@@ -101,29 +101,58 @@ static size_t unhex(const char *hex, unsigned char *out, size_t cap)
         return len;
 }
 
-static int produce(int argc, char **argv)
-{
-        char errstr[512], line[512], names[16][256];
-        int64_t delays[16];
-        sl_conf_t *conf = sl_conf_new();
-        size_t ntiers, produced = 0;
-        int copies = argc > 3 ? atoi(argv[3]) : 1;
-        FILE *fp = argc > 2 ? fopen(argv[2], "r") : NULL;
+/* What produce and reinject share: FILE (argv[2]), COPIES (argv[3]), the
+ * configuration from the environment and a producer. */
+typedef struct job_s {
+        sl_conf_t *conf;
+        FILE *fp;
+        int copies;
         rd_kafka_t *rk;
+} job_t;
 
-        if (!fp || copies < 1)
+/* 0, 2 for bad arguments, 1 for a failure (said on stderr). */
+static int job_open(job_t *j, int argc, char **argv)
+{
+        char errstr[512];
+
+        j->copies = argc > 3 ? atoi(argv[3]) : 1;
+        if (!(j->fp = argc > 2 ? fopen(argv[2], "r") : NULL) || j->copies < 1)
                 return 2;
-        if (sl_conf_load_env(conf, environ, errstr, sizeof(errstr)) != SL_OK) {
+        j->conf = sl_conf_new();
+        if (sl_conf_load_env(j->conf, environ, errstr, sizeof(errstr)) != SL_OK ||
+            !(j->rk = sl_kafka_producer_new(j->conf, dr_cb, NULL, errstr, sizeof(errstr)))) {
                 fprintf(stderr, "%s\n", errstr);
                 return 1;
         }
-        ntiers = sl_kafka_retry_topics(conf, names, delays, 16);
-        rk = sl_kafka_producer_new(conf, dr_cb, NULL, errstr, sizeof(errstr));
-        if (!rk || !ntiers) {
-                fprintf(stderr, "producer: %s\n", errstr);
+        return 0;
+}
+
+/* Deliver everything, print "VERB N", and free j; 1 when a record was not delivered. */
+static int job_close(job_t *j, const char *verb, size_t n)
+{
+        fclose(j->fp);
+        rd_kafka_flush(j->rk, 30000);
+        rd_kafka_destroy(j->rk);
+        sl_conf_destroy(j->conf);
+        printf("%s %zu\n", verb, n);
+        return dr_failed ? 1 : 0;
+}
+
+static int produce(int argc, char **argv)
+{
+        char line[512], names[16][256];
+        int64_t delays[16];
+        size_t ntiers, produced = 0;
+        job_t j;
+        int rc;
+
+        if ((rc = job_open(&j, argc, argv)) != 0)
+                return rc;
+        if (!(ntiers = sl_kafka_retry_topics(j.conf, names, delays, 16))) {
+                fprintf(stderr, "retry.tiers: no tiers\n");
                 return 1;
         }
-        while (fgets(line, sizeof(line), fp)) {
+        while (fgets(line, sizeof(line), j.fp)) {
                 char *id = strtok(line, "\t\n"), *src = strtok(NULL, "\t\n"),
                      *due = strtok(NULL, "\t\n"), *hex = strtok(NULL, "\t\n");
                 unsigned char env[256];
@@ -140,47 +169,32 @@ static int produce(int argc, char **argv)
                 size_t tier = sl_backoff_tier(delays, ntiers, rr.due_at - wall_ms());
                 if (sl_retry_record_encode(&rr, &buf, &blen) != SL_OK)
                         return 1;
-                for (int c = 0; c < copies; c++) {
-                        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(names[tier]),
+                for (int c = 0; c < j.copies; c++) {
+                        while (rd_kafka_producev(j.rk, RD_KAFKA_V_TOPIC(names[tier]),
                                                  RD_KAFKA_V_KEY(src, strlen(src)),
                                                  RD_KAFKA_V_VALUE(buf, blen),
                                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                                  RD_KAFKA_V_END) ==
                                RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                                rd_kafka_poll(rk, 10);
+                                rd_kafka_poll(j.rk, 10);
                         produced++;
                 }
                 free(buf);
         }
-        fclose(fp);
-        rd_kafka_flush(rk, 30000);
-        rd_kafka_destroy(rk);
-        sl_conf_destroy(conf);
-        printf("produced %zu\n", produced);
-        return dr_failed ? 1 : 0;
+        return job_close(&j, "produced", produced);
 }
 
 static int reinject(int argc, char **argv)
 {
-        char errstr[512], line[8192], topic[256];
-        sl_conf_t *conf = sl_conf_new();
+        char line[8192], topic[256];
         size_t produced = 0;
-        int copies = argc > 3 ? atoi(argv[3]) : 1;
-        FILE *fp = argc > 2 ? fopen(argv[2], "r") : NULL;
-        rd_kafka_t *rk;
+        job_t j;
+        int rc;
 
-        if (!fp || copies < 1)
-                return 2;
-        if (sl_conf_load_env(conf, environ, errstr, sizeof(errstr)) != SL_OK) {
-                fprintf(stderr, "%s\n", errstr);
-                return 1;
-        }
-        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, topic, sizeof(topic));
-        if (!(rk = sl_kafka_producer_new(conf, dr_cb, NULL, errstr, sizeof(errstr)))) {
-                fprintf(stderr, "producer: %s\n", errstr);
-                return 1;
-        }
-        while (fgets(line, sizeof(line), fp)) {
+        if ((rc = job_open(&j, argc, argv)) != 0)
+                return rc;
+        sl_kafka_topic_name(j.conf, SL_TOPIC_EVENTS_IN, topic, sizeof(topic));
+        while (fgets(line, sizeof(line), j.fp)) {
                 char *id = strtok(line, "\t\n"), *src = strtok(NULL, "\t\n"),
                      *att = strtok(NULL, "\t\n"), *hex = strtok(NULL, "\t\n");
                 unsigned char env[4096];
@@ -191,27 +205,22 @@ static int reinject(int argc, char **argv)
                         continue;
                 len = unhex(hex, env, sizeof(env));
                 sl_retry_record_id(id, atoi(att), rid, sizeof(rid));
-                for (int c = 0; c < copies; c++) {
+                for (int c = 0; c < j.copies; c++) {
                         rd_kafka_headers_t *h = rd_kafka_headers_new(2);
                         rd_kafka_header_add(h, SL_RETRY_HDR_ATTEMPT, -1, att, -1);
                         rd_kafka_header_add(h, SL_RETRY_HDR_RETRY_ID, -1, rid, -1);
-                        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                        while (rd_kafka_producev(j.rk, RD_KAFKA_V_TOPIC(topic),
                                                  RD_KAFKA_V_KEY(src, strlen(src)),
                                                  RD_KAFKA_V_VALUE(env, len),
                                                  RD_KAFKA_V_HEADERS(h),
                                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                                  RD_KAFKA_V_END) ==
                                RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                                rd_kafka_poll(rk, 10);
+                                rd_kafka_poll(j.rk, 10);
                         produced++;
                 }
         }
-        fclose(fp);
-        rd_kafka_flush(rk, 30000);
-        rd_kafka_destroy(rk);
-        sl_conf_destroy(conf);
-        printf("re-injected %zu\n", produced);
-        return dr_failed ? 1 : 0;
+        return job_close(&j, "re-injected", produced);
 }
 
 static int mark(int argc, char **argv)
