@@ -1,5 +1,8 @@
 # Helpers of the retry stage's integration tests (sourced after lib.sh).
 
+# Their Python checks import reinjections.py (what came back on events.in).
+export PYTHONPATH="$SRC/tests/integration${PYTHONPATH:+:$PYTHONPATH}"
+
 # start_retry [extra args...]: sluice-retry in the background on a free HTTP port, log
 # in $T/retry.N.log; waits for /healthz and the first assignment.  Sets RETRY_PID and RETRY_PORT.
 _sl_retry_n=0

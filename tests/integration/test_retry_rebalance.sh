@@ -44,14 +44,9 @@ sleep 3 # a duplicate re-injection would be on events.in by now
 stop_pid $TAIL_PID || true
 
 "$PY" - "$T/in.jsonl" "$T/rows.tsv" >"$T/check.out" 2>&1 <<'PYEOF' || fail "events.in: $(tail -n 2 "$T/check.out")"
-import binascii, collections, json, sys
-first, seen = {}, collections.Counter()
-for l in open(sys.argv[1]):
-    if l.strip():
-        r = json.loads(l)
-        eid = binascii.unhexlify(r["_raw_hex"]).decode().split(":", 1)[1]
-        seen[eid] += 1
-        first.setdefault(eid, r["_timestamp"])
+import reinjections, sys
+recs = reinjections.read(sys.argv[1])
+seen, first = reinjections.counts(recs), reinjections.first_seen(recs)
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2]) if l.strip()]
 wrong = {r[0]: seen[r[0]] for r in rows if seen[r[0]] != 1}
 assert not wrong, "not exactly once: %d, e.g. %s" % (len(wrong), list(wrong.items())[:3])

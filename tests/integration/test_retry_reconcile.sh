@@ -58,14 +58,9 @@ sleep 4
 "$SLUICECTL" tail events.in --from-beginning --timeout-ms 3000 >"$T/in.jsonl" 2>"$T/tail.err" ||
         fail "tail: $(cat "$T/tail.err")"
 "$PY" - "$T/in.jsonl" "$T/served.tsv" "$T/lost.tsv" "$T/future.tsv" >"$T/check.out" 2>&1 <<'PYEOF' || fail "events.in: $(tail -n 2 "$T/check.out")"
-import binascii, collections, json, sys
-seen, first = collections.Counter(), {}
-for l in open(sys.argv[1]):
-    if l.strip():
-        r = json.loads(l)
-        eid = binascii.unhexlify(r["_raw_hex"]).decode().split(":", 1)[1]
-        seen[eid] += 1
-        first.setdefault(eid, r["_timestamp"])
+import reinjections, sys
+recs = reinjections.read(sys.argv[1])
+seen, first = reinjections.counts(recs), reinjections.first_seen(recs)
 def ids(p):
     return [l.split("\t", 1)[0] for l in open(p) if l.strip()]
 served, lost, future = (ids(p) for p in sys.argv[2:5])

@@ -58,19 +58,16 @@ wait $TAIL_PID || true
 untrack_pid $TAIL_PID
 
 "$PY" - "$T/in.jsonl" "$T/fast.tsv" "$T/slow.tsv" "$T/lost.tsv" "$T/cancel.tsv" >"$T/check.out" 2>&1 <<'PYEOF' || fail "events.in: $(tail -n 2 "$T/check.out")"
-import binascii, json, sys
-recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+import reinjections, sys
 def rows(p):
     return [l.rstrip("\n").split("\t") for l in open(p) if l.strip()]
 fast, slow, lost, cancel = (rows(p) for p in sys.argv[2:6])
-seen = {}
-for r in recs:
-    env = binascii.unhexlify(r["_raw_hex"]).decode()
-    eid = env.split(":", 1)[1]
-    h = r["_headers"]
-    assert h.get("sluice.attempt") == "1", h
-    assert h.get("sluice.retry.id") == "event-retry:%s:1" % eid, h
-    seen.setdefault(eid, []).append(r)
+seen = reinjections.read(sys.argv[1])
+for eid, rs in seen.items():
+    for r in rs:
+        h = r["_headers"]
+        assert h.get("sluice.attempt") == "1", h
+        assert h.get("sluice.retry.id") == "event-retry:%s:1" % eid, h
 dups = [k for k, v in seen.items() if len(v) > 1]
 assert not dups, "injected twice: %s" % dups[:3]
 for name, rs in (("fast", fast), ("slow", slow), ("lost", lost)):
