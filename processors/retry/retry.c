@@ -46,6 +46,7 @@
 #include "pg/pg.h"
 #include "pg/pgarray.h"
 #include "sluice/err.h"
+#include "util/array.h"
 
 static int64_t wall_ms(void *opaque)
 {
@@ -118,16 +119,10 @@ static void resume_partitions(sl_runtime_t *rt, const sl_retry_hold_t *held, siz
 
 static int due_grow(sl_retry_t *rty, size_t need)
 {
-        if (need <= rty->due_cap)
-                return SL_OK;
-        size_t cap = rty->due_cap ? rty->due_cap * 2 : 256;
-        while (cap < need)
-                cap *= 2;
-        sl__retry_due_t *v = realloc(rty->due, cap * sizeof(*v));
+        sl__retry_due_t *v = sl_array_grow(rty->due, &rty->due_cap, need, sizeof(*v), 256);
         if (!v)
                 return SL_ERR_NOMEM;
         rty->due = v;
-        rty->due_cap = cap;
         return SL_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sluice/err.h"
+#include "util/array.h"
 
 void sl_retry_delayq_init(sl_retry_delayq_t *q)
 {
@@ -66,17 +67,10 @@ int sl_retry_delayq_push(sl_retry_delayq_t *q, sl_retry_record_t *rr, int64_t du
 {
         sl_retry_delayed_t *e;
 
-        if (q->cnt == q->cap) {
-                size_t cap = q->cap ? q->cap * 2 : 16;
-                sl_retry_delayed_t *v;
-                if (cap < q->cap || cap > SIZE_MAX / sizeof(*v))
-                        return SL_ERR_NOMEM;
-                v = realloc(q->v, cap * sizeof(*v));
-                if (!v)
-                        return SL_ERR_NOMEM;
-                q->v = v;
-                q->cap = cap;
-        }
+        sl_retry_delayed_t *v = sl_array_grow(q->v, &q->cap, q->cnt + 1, sizeof(*v), 16);
+        if (!v)
+                return SL_ERR_NOMEM;
+        q->v = v;
         e = &q->v[q->cnt];
         e->rr = *rr;
         e->due_at = due_at;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sluice/err.h"
+#include "util/array.h"
 
 void sl_retry_holds_init(sl_retry_holds_t *h)
 {
@@ -32,14 +33,10 @@ int sl_retry_holds_put(sl_retry_holds_t *h, const char *topic, int32_t partition
         sl_retry_hold_t *e = find(h, topic, partition);
 
         if (!e) {
-                if (h->cnt == h->cap) {
-                        size_t cap = h->cap ? h->cap * 2 : 16;
-                        sl_retry_hold_t *v = realloc(h->v, cap * sizeof(*v));
-                        if (!v)
-                                return SL_ERR_NOMEM;
-                        h->v = v;
-                        h->cap = cap;
-                }
+                sl_retry_hold_t *v = sl_array_grow(h->v, &h->cap, h->cnt + 1, sizeof(*v), 16);
+                if (!v)
+                        return SL_ERR_NOMEM;
+                h->v = v;
                 e = &h->v[h->cnt++];
                 snprintf(e->topic, sizeof(e->topic), "%s", topic);
                 e->partition = partition;

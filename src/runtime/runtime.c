@@ -18,6 +18,7 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "sluice/err.h"
+#include "util/array.h"
 
 #define SL_RT_FLUSH_TIMEOUT_MS 60000
 /* Longest poll for more records while a deferred batch waits for the next process(). */
@@ -158,14 +159,9 @@ static rd_kafka_topic_partition_list_t *batch_offsets(sl_runtime_t *rt,
 
 void sl_runtime_commit_before(sl_runtime_t *rt, const rd_kafka_message_t *m)
 {
-        if (rt->nstops == rt->stops_cap) {
-                size_t cap = rt->stops_cap ? rt->stops_cap * 2 : 16;
-                void *p = realloc(rt->stops, cap * sizeof(*rt->stops));
-                if (!p)
-                        abort();
-                rt->stops = p;
-                rt->stops_cap = cap;
-        }
+        if (!(rt->stops = sl_array_grow(rt->stops, &rt->stops_cap, rt->nstops + 1,
+                                        sizeof(*rt->stops), 16)))
+                abort();
         rt->stops[rt->nstops].rkt = m->rkt;
         rt->stops[rt->nstops].partition = m->partition;
         rt->stops[rt->nstops].offset = m->offset;
@@ -214,14 +210,11 @@ static size_t part_index(sl_runtime_t *rt, const char *topic, int32_t partition)
                 if (rt->parts[i].partition == partition &&
                     strcmp(rt->parts[i].topic, topic) == 0)
                         return i;
-        if (rt->nparts == rt->parts_cap) {
-                size_t cap = rt->parts_cap ? rt->parts_cap * 2 : 16;
-                void *p = realloc(rt->parts, cap * sizeof(*rt->parts));
-                if (!p)
-                        return (size_t)-1;
-                rt->parts = p;
-                rt->parts_cap = cap;
-        }
+        void *p = sl_array_grow(rt->parts, &rt->parts_cap, rt->nparts + 1, sizeof(*rt->parts),
+                                16);
+        if (!p)
+                return (size_t)-1;
+        rt->parts = p;
         struct sl_rt_part_s *pt = &rt->parts[rt->nparts];
         memset(pt, 0, sizeof(*pt));
         snprintf(pt->topic, sizeof(pt->topic), "%s", topic);
@@ -362,14 +355,9 @@ void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const ch
                 b = rt->cur;
         if (!b || k == (size_t)-1)
                 return;
-        if (b->nreleases == b->releases_cap) {
-                size_t cap = b->releases_cap ? b->releases_cap * 2 : 256;
-                void *p = realloc(b->releases, cap * sizeof(*b->releases));
-                if (!p)
-                        abort();
-                b->releases = p;
-                b->releases_cap = cap;
-        }
+        if (!(b->releases = sl_array_grow(b->releases, &b->releases_cap, b->nreleases + 1,
+                                          sizeof(*b->releases), 256)))
+                abort();
         b->releases[b->nreleases].part = k;
         b->releases[b->nreleases].offset = offset;
         b->nreleases++;
@@ -803,14 +791,11 @@ static rd_kafka_topic_t *topic_handle(sl_runtime_t *rt, const char *name)
         for (size_t i = 0; i < rt->topic_cnt; i++)
                 if (strcmp(rt->topics[i].name, name) == 0)
                         return rt->topics[i].rkt;
-        if (rt->topic_cnt == rt->topic_cap) {
-                size_t cap = rt->topic_cap ? rt->topic_cap * 2 : 8;
-                struct sl_rt_topic_s *t = realloc(rt->topics, cap * sizeof(*t));
-                if (!t)
-                        return NULL;
-                rt->topics = t;
-                rt->topic_cap = cap;
-        }
+        struct sl_rt_topic_s *t = sl_array_grow(rt->topics, &rt->topic_cap, rt->topic_cnt + 1,
+                                                sizeof(*t), 8);
+        if (!t)
+                return NULL;
+        rt->topics = t;
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(rt->producer, name, NULL);
         if (rkt) {
                 snprintf(rt->topics[rt->topic_cnt].name, sizeof(rt->topics[0].name), "%s",
