@@ -16,6 +16,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "mock_cluster.h"
+
 #include "envelope/envelope.h"
 #include "kafka/kafka.h"
 #include "sluice/err.h"
@@ -47,17 +49,9 @@ static void dr_cb(const char *id, int err, const char *errstr, void *opaque)
 static int setup(void **state)
 {
         fixture_t *fx = calloc(1, sizeof(*fx));
-        rd_kafka_conf_t *kconf = rd_kafka_conf_new();
-        char errstr[256];
 
-        rd_kafka_conf_set(kconf, "test.mock.num.brokers", "1", errstr, sizeof(errstr));
-        rd_kafka_conf_set(kconf, "log_level", "0", errstr, sizeof(errstr));
-        fx->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, sizeof(errstr));
-        assert_non_null(fx->mock_rk);
-        fx->mcluster = rd_kafka_handle_mock_cluster(fx->mock_rk);
-        assert_non_null(fx->mcluster);
-        snprintf(fx->bootstraps, sizeof(fx->bootstraps), "%s",
-                 rd_kafka_mock_cluster_bootstraps(fx->mcluster));
+        assert_non_null(fx);
+        fx->mock_rk = mock_cluster_new(&fx->mcluster, fx->bootstraps, sizeof(fx->bootstraps));
         assert_int_equal(
             rd_kafka_mock_topic_create(fx->mcluster, "t.events.in", PARTS, 1), 0);
         *state = fx;

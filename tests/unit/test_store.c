@@ -14,6 +14,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "mock_cluster.h"
+
 #include "config/config.h"
 #include "kafka/kafka.h"
 #include "log/log.h"
@@ -32,15 +34,10 @@ static int setup(void **state)
 {
         static fixture_t fx;
         char errstr[512], bootstrap[512];
-        rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+        rd_kafka_mock_cluster_t *mc;
 
         sl_log_init("test", "error");
-        rd_kafka_conf_set(kconf, "test.mock.num.brokers", "1", errstr, sizeof(errstr));
-        rd_kafka_conf_set(kconf, "log_level", "0", errstr, sizeof(errstr));
-        fx.mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, sizeof(errstr));
-        assert_non_null(fx.mock_rk);
-        rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(fx.mock_rk);
-        snprintf(bootstrap, sizeof(bootstrap), "%s", rd_kafka_mock_cluster_bootstraps(mc));
+        fx.mock_rk = mock_cluster_new(&mc, bootstrap, sizeof(bootstrap));
         assert_int_equal(rd_kafka_mock_topic_create(mc, CHANGELOG, 4, 1), 0);
         fx.conf = sl_conf_new();
         assert_int_equal(sl_conf_set(fx.conf, "kafka.bootstrap.servers", bootstrap, errstr,
