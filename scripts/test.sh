@@ -4,7 +4,10 @@
 #   1. scripts/install-deps.sh
 #   2. build/: -DSLUICE_WERROR=ON, build everything, ctest (unit + integration; the
 #      integration tests share RESOURCE_LOCK stack, so they run one at a time)
-#   3. build/asan/: AddressSanitizer + UndefinedBehaviorSanitizer build, unit tests again
+#   3. build/asan/: AddressSanitizer + UndefinedBehaviorSanitizer build, unit tests again,
+#      then the integration tests labelled "replay" (crash, restart, rebalance and replay
+#      paths; the list is in tests/CMakeLists.txt) with every process sanitized: a
+#      sanitizer report in any process's log fails the test (tests/integration/lib.sh)
 #
 # Exits non-zero when any step fails; the last line is a one-line summary.
 # SLUICE_TEST_SKIP_ASAN=1 skips step 3 (for quick local runs, never in CI).
@@ -49,6 +52,10 @@ if [ "${SLUICE_TEST_SKIP_ASAN:-0}" != 1 ]; then
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
                         step "asan-unit" ctest --test-dir "$ROOT/build/asan" -L unit \
                                                --output-on-failure -j"$JOBS"
+                ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+                        step "asan-replay" ctest --test-dir "$ROOT/build/asan" -L replay \
+                                                 --output-on-failure
         fi
 fi
 

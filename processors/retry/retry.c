@@ -195,7 +195,7 @@ static PGresult *retry_lost(const sl_retry_t *rty, PGconn *pg, PGresult *res,
                 PQclear(res);
                 sl__retry_reset(rty, pg);
                 res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
-        } else if (!result_ok(res) && strcmp(sl_pg_sqlstate(res), "40P01") == 0) {
+        } else if (!result_ok(res) && sl_sqlstate_is(sl_pg_sqlstate(res), "40P01")) {
                 PQclear(res);
                 sl_log_warn("Postgres: deadlock: running the statement again");
                 res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);

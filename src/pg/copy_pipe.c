@@ -353,7 +353,7 @@ static bool replay_dedup(writer_t *w)
 static void end_batch(writer_t *w)
 {
         PGresult *res = NULL;
-        const char *state = "";
+        sl_sqlstate_t state = {{0}};
 
         w->rows = w->dups = 0;
         if (!w->sent)
@@ -365,15 +365,15 @@ static void end_batch(writer_t *w)
                         PQclear(res);
                         goto done;
                 }
-                state = res ? sl_pg_sqlstate(res) : "";
+                state = sl_pg_sqlstate(res); /* a copy: res is cleared below */
                 if (res)
                         set_err(w, "COPY", PQresultErrorMessage(res));
                 PQclear(res);
         }
         /* A replayed key (23505), the same key in two writers' shares (40P01), or a
          * broken stream or connection: replay this share with dedup. */
-        if (w->in_copy && PQstatus(w->pg) == CONNECTION_OK && strcmp(state, "23505") &&
-            strcmp(state, "40P01") && !w->broken)
+        if (w->in_copy && PQstatus(w->pg) == CONNECTION_OK &&
+            !sl_sqlstate_is(state, "23505") && !sl_sqlstate_is(state, "40P01") && !w->broken)
                 goto done; /* any other server error is not ours to retry */
         for (int attempt = 0; attempt < SL_COPY_RETRIES; attempt++) {
                 char first[512];

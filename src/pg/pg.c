@@ -216,8 +216,17 @@ int sl_pg_ensure_partitions(PGconn *pg, int days_back, int days_ahead, char *err
         return SL_OK;
 }
 
-const char *sl_pg_sqlstate(const PGresult *res)
+sl_sqlstate_t sl_pg_sqlstate(const PGresult *res)
 {
+        sl_sqlstate_t st = {{0}};
         const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        return s ? s : "";
+
+        if (s)
+                snprintf(st.s, sizeof(st.s), "%s", s);
+        return st;
+}
+
+bool sl_sqlstate_is(sl_sqlstate_t st, const char *code)
+{
+        return strcmp(st.s, code) == 0;
 }

@@ -5,6 +5,7 @@
 #ifndef SL_PG_H
 #define SL_PG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
@@ -31,7 +32,14 @@ int sl_pg_exec(PGconn *pg, const char *sql, int nparams, const char *const *para
 int sl_pg_ensure_partitions(PGconn *pg, int days_back, int days_ahead, char *errstr,
                             size_t errstr_size);
 
-/* The SQLSTATE of a failed result, "" when none. */
-const char *sl_pg_sqlstate(const PGresult *res);
+/* The SQLSTATE of a failed result, copied: "" when none.  A value, not a pointer
+ * into res, so it stays valid after PQclear(res) (a pointer kept past PQclear was a
+ * use-after-free on the COPY replay path). */
+typedef struct sl_sqlstate_s {
+        char s[6];
+} sl_sqlstate_t;
+sl_sqlstate_t sl_pg_sqlstate(const PGresult *res);
+/* True when st is the five-character code code ("23505"). */
+bool sl_sqlstate_is(sl_sqlstate_t st, const char *code);
 
 #endif

@@ -58,6 +58,17 @@ _sl_cleanup() {
         if [ "$_sl_pg_started" = 1 ]; then
                 pg_sh stop >/dev/null 2>&1
         fi
+        # A sanitizer report in any process's log fails the test, even when the data
+        # came out right (scripts/test.sh runs some tests on the ASan+UBSan build).
+        local f
+        for f in "$T"/*.log; do
+                [ -f "$f" ] || continue
+                if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+                        echo "$TEST_NAME: sanitizer report in $f:" >&2
+                        grep -m 1 -A 12 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" >&2
+                        [ "$rc" -ne 0 ] || rc=1
+                fi
+        done
         kill "$_sl_guard_pid" 2>/dev/null
         if [ "$rc" -ne 0 ] || [ "${SLUICE_KEEP_TMP:-0}" = 1 ]; then
                 for f in "$T"/*.log; do

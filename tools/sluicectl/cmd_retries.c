@@ -89,8 +89,8 @@ static PGresult *query(PGconn *pg, const char *sql, int n, const char *const *pa
         const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         fprintf(stderr, "sluicectl retries: %s: %s%s", what, msg ? msg : PQerrorMessage(pg),
                 msg ? "\n" : "");
-        if (strcmp(sl_pg_sqlstate(res), "42P01") == 0 ||
-            strcmp(sl_pg_sqlstate(res), "42703") == 0)
+        if (sl_sqlstate_is(sl_pg_sqlstate(res), "42P01") ||
+            sl_sqlstate_is(sl_pg_sqlstate(res), "42703"))
                 fprintf(stderr, "sluicectl retries: run 'sluicectl migrate' first\n");
         PQclear(res);
         return NULL;

@@ -55,7 +55,7 @@ void sl__ctl_pg_error(const char *cmd, PGconn *pg, PGresult *res, const char *wh
         fprintf(stderr, "sluicectl %s: %s: %s", cmd, what, msg ? msg : PQerrorMessage(pg));
         if (msg)
                 fputc('\n', stderr);
-        if (strcmp(sl_pg_sqlstate(res), "42P01") == 0)
+        if (sl_sqlstate_is(sl_pg_sqlstate(res), "42P01"))
                 fprintf(stderr, "sluicectl %s: run 'sluicectl migrate' first\n", cmd);
 }
 
