@@ -9,7 +9,8 @@ set -euo pipefail
 
 required=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
           libpq-dev libcmocka-dev libcivetweb-dev uuid-dev postgresql
-          python3-confluent-kafka python3-avro curl)
+          python3-confluent-kafka python3-avro curl
+          openjdk-17-jre-headless maven)
 optional=(kcat)
 
 installed() {

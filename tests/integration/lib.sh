@@ -23,6 +23,9 @@ PY=/usr/bin/python3
 SLUICECTL=$BUILD/sluicectl
 TEST_NAME=$(basename "${0%.sh}")
 
+# The broker tier (start_devbroker); not exported: SLUICE_* variables are config keys.
+_SL_BROKER=${SLUICE_TEST_BROKER:-devbroker}
+unset SLUICE_TEST_BROKER
 # Clients must not pick up the dev stack or a user's config by accident.
 unset SLUICE_CONFIG SLUICE_KAFKA_BOOTSTRAP_SERVERS SLUICE_PG_PORT SLUICE_PG_DIR \
       SLUICE_HTTP_PORT SLUICE_DEVBROKER_BOOTSTRAP_FILE 2>/dev/null || true
@@ -55,6 +58,10 @@ _sl_cleanup() {
                 kill -KILL "$pid" 2>/dev/null
                 wait "$pid" 2>/dev/null
         done
+        if [ "$_sl_kafka_started" = 1 ]; then
+                kafka_sh stop >/dev/null 2>&1
+                cp "$T/kafka/kafka.log" "$T/kafka-broker.log" 2>/dev/null
+        fi
         if [ "$_sl_pg_started" = 1 ]; then
                 pg_sh stop >/dev/null 2>&1
         fi
@@ -93,6 +100,7 @@ trap 'exit 130' INT TERM
         while kill -0 $$ 2>/dev/null; do sleep 1; done
         [ -f "$T/.pids" ] && while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$T/.pids"
         [ -d "$T/pg/data" ] && SLUICE_PG_DIR=$T/pg "$SRC/scripts/pg.sh" stop
+        [ -f "$T/kafka/kafka.pid" ] && SLUICE_KAFKA_DIR=$T/kafka "$SRC/scripts/kafka.sh" stop
 ) </dev/null >/dev/null 2>&1 &
 _sl_guard_pid=$!
 
@@ -119,9 +127,17 @@ untrack_pid() {
         _sl_pids=("${keep[@]}")
 }
 
-# start_devbroker [extra -X args...]: own bootstrap file; exports
-# SLUICE_DEVBROKER_BOOTSTRAP_FILE and SLUICE_KAFKA_BOOTSTRAP_SERVERS.
+# start_devbroker [extra -X args...]: the test's broker.  By default sluice-devbroker
+# with its own bootstrap file (exports SLUICE_DEVBROKER_BOOTSTRAP_FILE); with
+# SLUICE_TEST_BROKER=kafka (the fidelity tier) Apache Kafka itself, one KRaft node in
+# $T/kafka (scripts/kafka.sh), its topics made by `sluicectl topics ensure` with the
+# same -X args.  Either way exports SLUICE_KAFKA_BOOTSTRAP_SERVERS and sets
+# DEVBROKER_PID, the broker's pid.
 start_devbroker() {
+        if [ "$_SL_BROKER" = kafka ]; then
+                _sl_start_kafka "$@"
+                return
+        fi
         local bf=$T/bootstrap.txt
         "$BUILD/sluice-devbroker" -X devbroker.bootstrap.file="$bf" "$@" \
                 >"$T/devbroker.log" 2>&1 &
@@ -133,6 +149,21 @@ start_devbroker() {
         SLUICE_KAFKA_BOOTSTRAP_SERVERS=${SLUICE_KAFKA_BOOTSTRAP_SERVERS#bootstrap.servers=}
         export SLUICE_KAFKA_BOOTSTRAP_SERVERS
         log "devbroker $DEVBROKER_PID at $SLUICE_KAFKA_BOOTSTRAP_SERVERS"
+}
+
+_sl_kafka_started=0
+kafka_sh() { SLUICE_KAFKA_DIR=$T/kafka SLUICE_KAFKA_HEAP=384m "$SRC/scripts/kafka.sh" "$@"; }
+_sl_start_kafka() {
+        _sl_kafka_started=1
+        kafka_sh start >"$T/kafka-start.log" 2>&1 ||
+                fail "scripts/kafka.sh start failed: $(tail -n 5 "$T/kafka-start.log")"
+        DEVBROKER_PID=$(cat "$T/kafka/kafka.pid")
+        echo "$DEVBROKER_PID" >>"$T/.pids" # for the guard; the trap stops it by kafka.sh
+        SLUICE_KAFKA_BOOTSTRAP_SERVERS=$(cat "$T/kafka/bootstrap.txt")
+        export SLUICE_KAFKA_BOOTSTRAP_SERVERS
+        "$SLUICECTL" "$@" topics ensure >"$T/topics-ensure.log" 2>&1 ||
+                fail "sluicectl topics ensure: $(tail -n 5 "$T/topics-ensure.log")"
+        log "Apache Kafka $DEVBROKER_PID at $SLUICE_KAFKA_BOOTSTRAP_SERVERS, topics ensured"
 }
 
 # pg_sh ARGS...: scripts/pg.sh on this test's instance.  SLUICE_PG_DIR and
