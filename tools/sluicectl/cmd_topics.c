@@ -7,8 +7,12 @@
  * says so; an existing topic is fine.  The devbroker (librdkafka's mock cluster) has no
  * CreateTopics: when the request is refused as a whole, the topics are looked up in the
  * metadata instead.  Either way it finishes by checking the metadata: every topic must
- * exist with at least its catalogue partitions.  Prints one line per topic; exit 0 when
- * all are there, 1 otherwise.
+ * exist with exactly its catalogue partitions (more would move sources to other
+ * partitions than murmur2 gives them and break co-partitioning; Kafka cannot shrink a
+ * topic, so a wrong count is reported, never silently used), and on a cluster that
+ * answers DescribeConfigs every changelog must have cleanup.policy=compact.  Prints
+ * one line per topic; exit 0 when all are right, 1 otherwise.  Running it again
+ * creates and changes nothing.
  *
  * list: name and partition count of every sluice topic the cluster knows (catalogue
  * topics that are missing are listed as such); exit 1 if any is missing.
@@ -113,8 +117,8 @@ done:
 }
 
 /* Print "NAME PARTITIONS" per catalogue topic from the cluster's metadata.  Returns how
- * many are missing or have fewer partitions than the catalogue (if check_parts), or -1
- * when the metadata cannot be read. */
+ * many are missing or have another partition count than the catalogue (if
+ * check_parts), or -1 when the metadata cannot be read. */
 static int check_topics(rd_kafka_t *rk, const sl_topic_spec_t *specs, size_t n,
                         int check_parts, int quiet)
 {
@@ -135,13 +139,14 @@ static int check_topics(rd_kafka_t *rk, const sl_topic_spec_t *specs, size_t n,
                                 t = &md->topics[j];
                 if (quiet) {
                         bad += !t || t->err ||
-                               (check_parts && t->partition_cnt < specs[i].partitions);
+                               (check_parts && t->partition_cnt != specs[i].partitions);
                 } else if (!t || t->err) {
                         printf("%-40s missing%s%s\n", specs[i].name, t ? ": " : "",
                                t ? rd_kafka_err2str(t->err) : "");
                         bad++;
-                } else if (check_parts && t->partition_cnt < specs[i].partitions) {
-                        printf("%-40s %d partitions (fewer than the %d configured)\n",
+                } else if (check_parts && t->partition_cnt != specs[i].partitions) {
+                        printf("%-40s %d partitions, not the %d configured (recreate it, "
+                               "or set the partition count to match)\n",
                                specs[i].name, t->partition_cnt, specs[i].partitions);
                         bad++;
                 } else {
@@ -150,6 +155,65 @@ static int check_topics(rd_kafka_t *rk, const sl_topic_spec_t *specs, size_t n,
                 }
         }
         rd_kafka_metadata_destroy(md);
+        return bad;
+}
+
+/* DescribeConfigs of every compacted catalogue topic: prints each one whose
+ * cleanup.policy lacks "compact".  Returns how many, or -1 when the cluster did not
+ * answer. */
+static int check_compaction(rd_kafka_t *rk, const sl_topic_spec_t *specs, size_t n)
+{
+        rd_kafka_ConfigResource_t *crs[SL_KAFKA_CATALOGUE_MAX];
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_AdminOptions_t *opts =
+            rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+        const rd_kafka_ConfigResource_t **res;
+        rd_kafka_event_t *ev;
+        size_t cnt = 0, made = 0;
+        char kerr[256];
+        int bad = -1;
+
+        rd_kafka_AdminOptions_set_request_timeout(opts, TOPICS_TIMEOUT_MS, kerr,
+                                                  sizeof(kerr));
+        for (size_t i = 0; i < n; i++)
+                if (specs[i].compact)
+                        crs[made++] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
+                                                                  specs[i].name);
+        rd_kafka_DescribeConfigs(rk, crs, made, opts, q);
+        ev = rd_kafka_queue_poll(q, TOPICS_TIMEOUT_MS + 5000);
+        if (!ev || rd_kafka_event_error(ev)) {
+                fprintf(stderr, "sluicectl topics: DescribeConfigs: %s\n",
+                        ev ? rd_kafka_event_error_string(ev) : "no answer");
+                goto done;
+        }
+        res = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(ev), &cnt);
+        bad = 0;
+        for (size_t i = 0; i < cnt; i++) {
+                const rd_kafka_ConfigEntry_t **ents;
+                const char *policy = NULL;
+                size_t ne = 0;
+
+                ents = rd_kafka_ConfigResource_configs(res[i], &ne);
+                for (size_t j = 0; j < ne; j++)
+                        if (!strcmp(rd_kafka_ConfigEntry_name(ents[j]), "cleanup.policy"))
+                                policy = rd_kafka_ConfigEntry_value(ents[j]);
+                if (rd_kafka_ConfigResource_error(res[i]) || !policy ||
+                    !strstr(policy, "compact")) {
+                        printf("%-40s cleanup.policy=%s, not compact (a changelog must be "
+                               "compacted: kafka-configs --alter --add-config "
+                               "cleanup.policy=compact)\n",
+                               rd_kafka_ConfigResource_name(res[i]),
+                               policy ? policy : "?");
+                        bad++;
+                }
+        }
+done:
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        rd_kafka_ConfigResource_destroy_array(crs, made);
+        rd_kafka_AdminOptions_destroy(opts);
+        rd_kafka_queue_destroy(q);
         return bad;
 }
 
@@ -175,7 +239,7 @@ int sl_cmd_topics(sl_conf_t *conf, int argc, char **argv)
         size_t n = sl_kafka_topic_catalogue(conf, specs, SL_KAFKA_CATALOGUE_MAX);
         char errstr[512];
         rd_kafka_t *rk;
-        int ensure, bad, rc;
+        int ensure, bad, rc, ctrl;
 
         if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
                 fputs(topics_usage, stdout);
@@ -194,10 +258,11 @@ int sl_cmd_topics(sl_conf_t *conf, int argc, char **argv)
         }
         rc = SL_OK;
         bad = ensure ? check_topics(rk, specs, n, 1, 1) : 0;
+        ctrl = ensure && has_controller(rk);
         if (bad > 0) {
                 /* Something to create.  No controller means no CreateTopics (the
                  * devbroker's mock cluster): say so instead of waiting it out. */
-                if (!has_controller(rk)) {
+                if (!ctrl) {
                         printf("no controller: this cluster cannot create topics "
                                "(sluice-devbroker creates its own at start)\n");
                 } else {
@@ -215,12 +280,17 @@ int sl_cmd_topics(sl_conf_t *conf, int argc, char **argv)
                 return 1;
         }
         bad = check_topics(rk, specs, n, ensure, 0);
+        /* The mock cluster keeps no topic configs (and compacts nothing). */
+        if (bad >= 0 && ctrl) {
+                int uncompacted = check_compaction(rk, specs, n);
+                bad = uncompacted < 0 ? -1 : bad + uncompacted;
+        }
         rd_kafka_destroy(rk);
         if (bad < 0)
                 return 1;
         if (bad) {
                 fprintf(stderr, "sluicectl topics: %d of %zu topics missing%s\n", bad, n,
-                        ensure ? " or too small" : "");
+                        ensure ? " or not as configured" : "");
                 return 1;
         }
         return rc == SL_ERR_KAFKA ? 1 : 0;
