@@ -2,9 +2,10 @@
 # Run every sluice test (README command 2; CI runs exactly this).
 #
 #   1. scripts/install-deps.sh
-#   2. build/: -DSLUICE_WERROR=ON, build everything, ctest (unit + integration; the
+#   2. java: Apache Kafka's jars (scripts/kafka.sh fetch) and examples/java (mvn)
+#   3. build/: -DSLUICE_WERROR=ON, build everything, ctest (unit + integration; the
 #      integration tests share RESOURCE_LOCK stack, so they run one at a time)
-#   3. build/asan/: AddressSanitizer + UndefinedBehaviorSanitizer build, unit tests again,
+#   4. build/asan/: AddressSanitizer + UndefinedBehaviorSanitizer build, unit tests again,
 #      then the integration tests labelled "replay" (crash, restart, rebalance and replay
 #      paths; the list is in tests/CMakeLists.txt) with every process sanitized: a
 #      sanitizer report in any process's log fails the test (tests/integration/lib.sh)
@@ -37,6 +38,10 @@ step() { # step NAME CMD...
 }
 
 step "install-deps" ./scripts/install-deps.sh || exit 1
+
+# The Java side of the fidelity tier: Apache Kafka's broker and the Java publisher
+# example, from Maven Central (the local Maven cache makes later runs offline).
+step "java" bash -c "./scripts/kafka.sh fetch && mvn -q -B -f examples/java/pom.xml package"
 
 if step "build" bash -c "cmake -S '$ROOT' -B '$ROOT/build' -DSLUICE_WERROR=ON >/dev/null &&
                          cmake --build '$ROOT/build' -j$JOBS"; then
