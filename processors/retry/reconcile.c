@@ -61,7 +61,8 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
         int64_t now = sl__retry_now(rty);
         size_t n_sched = 0, n_due = 0;
         PGresult *res;
-        int err = SL_OK;
+        char errstr[512];
+        int err;
 
         *redriven = 0;
         snprintf(p_grace, sizeof(p_grace), "%lld", (long long)rty->grace_ms);
@@ -69,10 +70,11 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
         snprintf(p_window, sizeof(p_window), "%lld", (long long)window);
         snprintf(p_limit, sizeof(p_limit), "%lld", (long long)rty->reconcile_limit);
         snprintf(p_tol, sizeof(p_tol), "%lld", (long long)rty->timing.tolerance_ms);
-        res = sl__retry_exec(rty, reconcile_sql, 5, params);
-        if (!res) {
-                sl_log_warn("reconciliation skipped this round: Postgres failed");
-                return SL_ERR_PG;
+        err = sl_pg_session_exec(rty->pg, reconcile_sql, 5, params, &res, errstr,
+                                 sizeof(errstr));
+        if (err != SL_OK) {
+                sl_log_warn("reconciliation skipped this round: Postgres: %s", errstr);
+                return err;
         }
         for (int i = 0; i < PQntuples(res) && err == SL_OK; i++) {
                 size_t env_len = 0;
@@ -137,10 +139,13 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
 static bool count_rows(sl_retry_t *rty, const char *sql, double *rows, double *overdue,
                        double *blind)
 {
-        PGresult *res = sl__retry_exec(rty, sql, 0, NULL);
+        PGresult *res;
+        char errstr[512];
 
-        if (!res)
+        if (sl_pg_session_exec(rty->pg, sql, 0, NULL, &res, errstr, sizeof(errstr)) != SL_OK) {
+                sl_log_error("Postgres: retry gauges: %s", errstr);
                 return false;
+        }
         for (int i = 0; i < PQntuples(res); i++) {
                 sl_retry_state_t s;
                 if (sl_retry_state_parse(PQgetvalue(res, i, 0), &s) != SL_OK)
