@@ -31,18 +31,20 @@
 
 static const char reconcile_sql[] =
         "WITH picked AS ("
-        " SELECT event_id, state = 'due' AS was_due FROM event_ingress_retries"
+        " SELECT event_id, state IN " SL_RETRY_SQL_REDRIVABLE " AS was_due"
+        " FROM event_ingress_retries"
         " WHERE open AND next_attempt_at < now() + $5::bigint * interval '1 millisecond'"
-        "   AND ((state IN ('scheduled', 'rescheduled')"
+        "   AND ((state IN " SL_RETRY_SQL_WAITING
         "         AND next_attempt_at < now() - $1::bigint * interval '1 millisecond')"
-        "     OR (state = 'due'"
+        "     OR (state IN " SL_RETRY_SQL_REDRIVABLE
         "         AND updated_at < now() - $2::bigint * interval '1 millisecond'))"
         "   AND envelope IS NOT NULL"
         "   AND (reconciled_at IS NULL"
         "        OR reconciled_at < now() - $3::bigint * interval '1 millisecond')"
         " ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
         "UPDATE event_ingress_retries r"
-        " SET state = CASE WHEN picked.was_due THEN 'scheduled' ELSE r.state END,"
+        " SET state = CASE WHEN picked.was_due THEN " SL_RETRY_SQL_REDRIVE_TO
+        "                  ELSE r.state END,"
         "     updated_at = CASE WHEN picked.was_due THEN now() ELSE r.updated_at END,"
         "     reconciled_at = now(), reconcile_count = r.reconcile_count + 1"
         " FROM picked WHERE r.event_id = picked.event_id "

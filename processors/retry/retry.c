@@ -589,8 +589,6 @@ static void register_metrics(sl_retry_t *rty)
 {
         static const double bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                         2.5,  5,     10,   30,  60,   300};
-        static const char *const states[SL_RETRY__STATE_CNT] = {
-                "scheduled", "due", "completed", "rescheduled", "cancelled", "exhausted"};
         char labels[64];
 
         rty->m_due = sl_metrics_counter(
@@ -632,7 +630,8 @@ static void register_metrics(sl_retry_t *rty)
                 "sluice_retry_overdue", NULL,
                 "Waiting retries whose next_attempt_at has passed.");
         for (int s = 0; s < SL_RETRY__STATE_CNT; s++) {
-                snprintf(labels, sizeof(labels), "state=\"%s\"", states[s]);
+                snprintf(labels, sizeof(labels), "state=\"%s\"",
+                         sl_retry_state_str((sl_retry_state_t)s));
                 rty->m_rows[s] = sl_metrics_gauge(
                         "sluice_retry_rows", labels,
                         "Rows of event_ingress_retries by state (open states counted "
