@@ -23,6 +23,8 @@ typedef enum sl_err {
         SL_ERR_REJECTED = -10, /* input is well-formed but fails validation */
         SL_ERR_STATE = -11,   /* called in the wrong state */
         SL_ERR_DUPLICATE = -12, /* already there */
+        SL_ERR_PG_TRANSIENT = -13, /* Postgres failed in a way worth retrying: connection
+                                    * lost, serialization failure, deadlock */
 } sl_err_t;
 
 /* A static, never-NULL description of err. */

@@ -57,9 +57,20 @@ bool sl__retry_marks_claim(sl_retry_t *rty, const char *event_id, int32_t attemp
         return true;
 }
 
+/* After a lost connection: reconnect and prepare again (the marks in flight are
+ * dropped, see above). */
+static void reset(sl__retry_marks_t *mk)
+{
+        char errstr[512];
+
+        if (sl_pg_session_reset(mk->ses, errstr, sizeof(errstr)) != SL_OK)
+                sl_log_warn("%s", errstr);
+}
+
 static void send_marks(sl_retry_t *rty)
 {
         sl__retry_marks_t *mk = &rty->marks;
+        PGconn *pg = sl_pg_session_conn(mk->ses);
         int k = mk->fill;
 
         mk->params[0] = sl_pgarr_end(&mk->ids[k]);
@@ -67,16 +78,16 @@ static void send_marks(sl_retry_t *rty)
         mk->sent = mk->n;
         mk->n = 0;
         mk->fill = !k; /* collect into the other pair while this one is in flight */
-        mk->busy = PQsendQueryPrepared(mk->pg, SL_RETRY_MARK_DUE, 2, mk->params, NULL, NULL,
+        mk->busy = PQsendQueryPrepared(pg, SL_RETRY_MARK_DUE, 2, mk->params, NULL, NULL,
                                        0) == 1;
         if (!mk->busy) {
                 /* Lost connection: reconnect now; these marks are dropped (see above). */
                 sl_log_warn("Postgres: 'due' marks of %zu re-injected retries not written: "
                             "%.*s",
-                            mk->sent, (int)strcspn(PQerrorMessage(mk->pg), "\n"),
-                            PQerrorMessage(mk->pg));
+                            mk->sent, (int)strcspn(PQerrorMessage(pg), "\n"),
+                            PQerrorMessage(pg));
                 sl_retry_idset_clear(&mk->recent[k]);
-                sl__retry_reset(rty, mk->pg);
+                reset(mk);
         }
 }
 
@@ -84,14 +95,14 @@ static void send_marks(sl_retry_t *rty)
 static void collect_marks(sl_retry_t *rty, bool wait)
 {
         sl__retry_marks_t *mk = &rty->marks;
+        PGconn *pg = sl_pg_session_conn(mk->ses);
         PGresult *res, *last = NULL;
 
         if (!mk->busy)
                 return;
-        if (!wait && (!PQconsumeInput(mk->pg) || PQisBusy(mk->pg)) &&
-            PQstatus(mk->pg) == CONNECTION_OK)
+        if (!wait && (!PQconsumeInput(pg) || PQisBusy(pg)) && PQstatus(pg) == CONNECTION_OK)
                 return;
-        while ((res = PQgetResult(mk->pg)) != NULL) {
+        while ((res = PQgetResult(pg)) != NULL) {
                 PQclear(last);
                 last = res;
         }
@@ -104,12 +115,12 @@ static void collect_marks(sl_retry_t *rty, bool wait)
                              "already decided by ingress)",
                              rows, mk->sent);
         } else {
-                const char *msg = last ? PQresultErrorMessage(last) : PQerrorMessage(mk->pg);
+                const char *msg = last ? PQresultErrorMessage(last) : PQerrorMessage(pg);
                 sl_log_warn("Postgres: 'due' marks of %zu re-injected retries not written: "
                             "%.*s",
                             mk->sent, (int)strcspn(msg, "\n"), msg);
-                if (PQstatus(mk->pg) == CONNECTION_BAD)
-                        sl__retry_reset(rty, mk->pg);
+                if (PQstatus(pg) == CONNECTION_BAD)
+                        reset(mk);
         }
         PQclear(last);
 }

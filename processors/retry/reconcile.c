@@ -31,18 +31,20 @@
 
 static const char reconcile_sql[] =
         "WITH picked AS ("
-        " SELECT event_id, state = 'due' AS was_due FROM event_ingress_retries"
+        " SELECT event_id, state IN " SL_RETRY_SQL_REDRIVABLE " AS was_due"
+        " FROM event_ingress_retries"
         " WHERE open AND next_attempt_at < now() + $5::bigint * interval '1 millisecond'"
-        "   AND ((state IN ('scheduled', 'rescheduled')"
+        "   AND ((state IN " SL_RETRY_SQL_WAITING
         "         AND next_attempt_at < now() - $1::bigint * interval '1 millisecond')"
-        "     OR (state = 'due'"
+        "     OR (state IN " SL_RETRY_SQL_REDRIVABLE
         "         AND updated_at < now() - $2::bigint * interval '1 millisecond'))"
         "   AND envelope IS NOT NULL"
         "   AND (reconciled_at IS NULL"
         "        OR reconciled_at < now() - $3::bigint * interval '1 millisecond')"
         " ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
         "UPDATE event_ingress_retries r"
-        " SET state = CASE WHEN picked.was_due THEN 'scheduled' ELSE r.state END,"
+        " SET state = CASE WHEN picked.was_due THEN " SL_RETRY_SQL_REDRIVE_TO
+        "                  ELSE r.state END,"
         "     updated_at = CASE WHEN picked.was_due THEN now() ELSE r.updated_at END,"
         "     reconciled_at = now(), reconcile_count = r.reconcile_count + 1"
         " FROM picked WHERE r.event_id = picked.event_id "
@@ -61,7 +63,8 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
         int64_t now = sl__retry_now(rty);
         size_t n_sched = 0, n_due = 0;
         PGresult *res;
-        int err = SL_OK;
+        char errstr[512];
+        int err;
 
         *redriven = 0;
         snprintf(p_grace, sizeof(p_grace), "%lld", (long long)rty->grace_ms);
@@ -69,10 +72,11 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
         snprintf(p_window, sizeof(p_window), "%lld", (long long)window);
         snprintf(p_limit, sizeof(p_limit), "%lld", (long long)rty->reconcile_limit);
         snprintf(p_tol, sizeof(p_tol), "%lld", (long long)rty->timing.tolerance_ms);
-        res = sl__retry_exec(rty, reconcile_sql, 5, params);
-        if (!res) {
-                sl_log_warn("reconciliation skipped this round: Postgres failed");
-                return SL_ERR_PG;
+        err = sl_pg_session_exec(rty->pg, reconcile_sql, 5, params, &res, errstr,
+                                 sizeof(errstr));
+        if (err != SL_OK) {
+                sl_log_warn("reconciliation skipped this round: Postgres: %s", errstr);
+                return err;
         }
         for (int i = 0; i < PQntuples(res) && err == SL_OK; i++) {
                 size_t env_len = 0;
@@ -137,10 +141,13 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
 static bool count_rows(sl_retry_t *rty, const char *sql, double *rows, double *overdue,
                        double *blind)
 {
-        PGresult *res = sl__retry_exec(rty, sql, 0, NULL);
+        PGresult *res;
+        char errstr[512];
 
-        if (!res)
+        if (sl_pg_session_exec(rty->pg, sql, 0, NULL, &res, errstr, sizeof(errstr)) != SL_OK) {
+                sl_log_error("Postgres: retry gauges: %s", errstr);
                 return false;
+        }
         for (int i = 0; i < PQntuples(res); i++) {
                 sl_retry_state_t s;
                 if (sl_retry_state_parse(PQgetvalue(res, i, 0), &s) != SL_OK)

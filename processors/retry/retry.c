@@ -138,82 +138,23 @@ static size_t shard_of(const char *id, size_t n)
 static const char guard_sql[] = SL_RETRY_GUARD_SQL("event_ingress_retries");
 static const char mark_due_sql[] = SL_RETRY_MARK_DUE_SQL("event_ingress_retries");
 
-/* Per session: with retry.pg.async.commit, commits do not wait for the WAL flush.  A
- * 'due' mark lost in a Postgres crash leaves its row waiting: ingress still decides the
- * re-injected attempt (docs/retries.md). */
-static int session_setup(const sl_retry_t *rty, PGconn *pg, char *errstr, size_t errstr_size)
+/* Every session prepares the wake-up guard and the 'due' mark: parsed and planned once
+ * per session, not once per batch.  With retry.pg.async.commit, commits do not wait for
+ * the WAL flush: a 'due' mark lost in a Postgres crash leaves its row waiting, and
+ * ingress still decides the re-injected attempt (docs/retries.md). */
+static const sl_pg_stmt_t session_stmts[] = {
+        {SL_RETRY_GUARD, guard_sql, 2, "the wake-up guard"},
+        {SL_RETRY_MARK_DUE, mark_due_sql, 2, "the 'due' mark"}};
+
+static sl_pg_session_t *session_new(const sl_conf_t *conf, char *errstr, size_t errstr_size)
 {
-        static const struct {
-                const char *name, *sql, *what;
-        } stmts[] = {{SL_RETRY_GUARD, guard_sql, "the wake-up guard"},
-                     {SL_RETRY_MARK_DUE, mark_due_sql, "the 'due' mark"}};
-        int err = SL_OK;
-
-        if (PQstatus(pg) != CONNECTION_OK)
-                return SL_ERR_PG;
-        if (rty->async_commit)
-                PQclear(PQexec(pg, "SET synchronous_commit = off"));
-        /* Parsed and planned once per session, not once per batch. */
-        for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]) && err == SL_OK; i++) {
-                PGresult *res = PQprepare(pg, stmts[i].name, stmts[i].sql, 2, NULL);
-                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                        const char *msg = PQresultErrorMessage(res);
-                        snprintf(errstr, errstr_size,
-                                 "Postgres: preparing %s: %.*s (is the schema migrated? "
-                                 "sluicectl migrate)",
-                                 stmts[i].what, (int)strcspn(msg, "\n"), msg);
-                        err = SL_ERR_PG;
-                }
-                PQclear(res);
-        }
-        return err;
-}
-
-void sl__retry_reset(const sl_retry_t *rty, PGconn *pg)
-{
-        char errstr[512];
-
-        sl_log_warn("Postgres connection lost: reconnecting");
-        PQreset(pg);
-        if (session_setup(rty, pg, errstr, sizeof(errstr)) != SL_OK)
-                sl_log_warn("%s", errstr);
-}
-
-static bool result_ok(const PGresult *res)
-{
-        return PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK;
-}
-
-/* res (consumed) was the result of sql on pg: when it failed because the connection
- * was lost, reconnect and run sql once more; when it was chosen as a deadlock victim
- * (reconciliation's UPDATE meeting another worker's), run it once more.  NULL (error
- * logged) on failure. */
-static PGresult *retry_lost(const sl_retry_t *rty, PGconn *pg, PGresult *res,
-                            const char *sql, int nparams, const char *const *params)
-{
-        if (!result_ok(res) && PQstatus(pg) == CONNECTION_BAD) {
-                PQclear(res);
-                sl__retry_reset(rty, pg);
-                res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
-        } else if (!result_ok(res) && sl_sqlstate_is(sl_pg_sqlstate(res), "40P01")) {
-                PQclear(res);
-                sl_log_warn("Postgres: deadlock: running the statement again");
-                res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
-        }
-        if (!result_ok(res)) {
-                sl_log_error("Postgres: %s", PQresultErrorMessage(res));
-                PQclear(res);
-                return NULL;
-        }
-        return res;
-}
-
-PGresult *sl__retry_exec(sl_retry_t *rty, const char *sql, int nparams,
-                         const char *const *params)
-{
-        return retry_lost(rty, rty->pg,
-                          PQexecParams(rty->pg, sql, nparams, NULL, params, NULL, NULL, 0),
-                          sql, nparams, params);
+        sl_pg_session_opts_t opts = {
+                .setup_sql = sl_conf_get_bool(conf, "retry.pg.async.commit")
+                                     ? "SET synchronous_commit = off"
+                                     : NULL,
+                .stmts = session_stmts,
+                .nstmts = sizeof(session_stmts) / sizeof(session_stmts[0])};
+        return sl_pg_session_new(conf, &opts, errstr, errstr_size);
 }
 
 /* The last result of the statement sent on pg (NULL when none came). */
@@ -283,8 +224,9 @@ static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, 
                 f->params[k][0] = sl_pgarr_end(&f->ids[k]);
                 f->params[k][1] = sl_pgarr_end(&f->atts[k]);
                 /* A send that fails (a lost connection) is run again in finish_one(). */
-                f->sent[k] = PQsendQueryPrepared(f->conns[k], SL_RETRY_GUARD, 2, f->params[k],
-                                                 NULL, NULL, 0) == 1;
+                f->sent[k] = PQsendQueryPrepared(sl_pg_session_conn(f->conns[k]),
+                                                 SL_RETRY_GUARD, 2, f->params[k], NULL, NULL,
+                                                 0) == 1;
         }
         return SL_OK;
 }
@@ -301,21 +243,29 @@ static rd_kafka_headers_t *inject_headers(const sl_retry_record_t *rr)
         return hdrs;
 }
 
-/* Collect f's guards: res[k] gets connection k's result (NULL when it had no share).
- * On failure every result is cleared. */
-static int collect_due(const sl_retry_t *rty, sl__retry_inflight_t *f, PGresult **res)
+/* Collect f's guards: res[k] gets connection k's result (NULL when it had no share); a
+ * send or a result that failed transiently is run again (sl_pg_session_settle).  On
+ * failure every result is cleared and the error logged. */
+static int collect_due(sl__retry_inflight_t *f, PGresult **res)
 {
+        char errstr[512];
         int err = SL_OK;
 
         for (size_t k = 0; k < f->nconns; k++) {
+                PGresult *r;
+                int e;
+
                 res[k] = NULL;
-                if (f->sent[k])
-                        res[k] = collect(f->conns[k]);
-                else if (f->cnt[k])
-                        res[k] = PQmakeEmptyPGresult(f->conns[k], PGRES_FATAL_ERROR);
-                if (res[k] && !(res[k] = retry_lost(rty, f->conns[k], res[k], guard_sql, 2,
-                                                    f->params[k])))
-                        err = SL_ERR_PG;
+                if (!f->sent[k] && !f->cnt[k])
+                        continue;
+                r = f->sent[k] ? collect(sl_pg_session_conn(f->conns[k])) : NULL;
+                e = sl_pg_session_settle(f->conns[k], r, guard_sql, 2, f->params[k], &res[k],
+                                         errstr, sizeof(errstr));
+                if (e != SL_OK) {
+                        sl_log_error("Postgres: the wake-up guard: %s", errstr);
+                        if (err == SL_OK || e == SL_ERR_PG)
+                                err = e;
+                }
         }
         if (err != SL_OK)
                 for (size_t k = 0; k < f->nconns; k++) {
@@ -393,7 +343,7 @@ static int finish_one(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f
 
         if (!f->batch)
                 return SL_OK;
-        err = collect_due(rty, f, res);
+        err = collect_due(f, res);
         if (err == SL_OK)
                 err = inject_waiting(rty, rt, f, res);
         for (size_t k = 0; k < f->nconns; k++)
@@ -630,17 +580,15 @@ static bool healthy(void *opaque)
 {
         sl_retry_t *rty = opaque;
         for (size_t k = 0; k < rty->nconns; k++)
-                if (PQstatus(rty->conns[k]) != CONNECTION_OK)
+                if (PQstatus(sl_pg_session_conn(rty->conns[k])) != CONNECTION_OK)
                         return false;
-        return PQstatus(rty->marks.pg) == CONNECTION_OK;
+        return PQstatus(sl_pg_session_conn(rty->marks.ses)) == CONNECTION_OK;
 }
 
 static void register_metrics(sl_retry_t *rty)
 {
         static const double bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                         2.5,  5,     10,   30,  60,   300};
-        static const char *const states[SL_RETRY__STATE_CNT] = {
-                "scheduled", "due", "completed", "rescheduled", "cancelled", "exhausted"};
         char labels[64];
 
         rty->m_due = sl_metrics_counter(
@@ -682,7 +630,8 @@ static void register_metrics(sl_retry_t *rty)
                 "sluice_retry_overdue", NULL,
                 "Waiting retries whose next_attempt_at has passed.");
         for (int s = 0; s < SL_RETRY__STATE_CNT; s++) {
-                snprintf(labels, sizeof(labels), "state=\"%s\"", states[s]);
+                snprintf(labels, sizeof(labels), "state=\"%s\"",
+                         sl_retry_state_str((sl_retry_state_t)s));
                 rty->m_rows[s] = sl_metrics_gauge(
                         "sluice_retry_rows", labels,
                         "Rows of event_ingress_retries by state (open states counted "
@@ -727,15 +676,11 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
 
         rty->delay_max_bytes = (size_t)sl_conf_get_int(conf, "retry.delay.max.bytes");
         rty->nconns = (size_t)sl_conf_get_int(conf, "retry.pg.connections");
-        rty->async_commit = sl_conf_get_bool(conf, "retry.pg.async.commit");
         rty->marks.delay_ms = sl_conf_get_int(conf, "retry.due.mark.ms");
-        for (size_t k = 0; k < rty->nconns; k++) {
-                if (!(rty->conns[k] = sl_pg_connect(conf, errstr, errstr_size)) ||
-                    session_setup(rty, rty->conns[k], errstr, errstr_size) != SL_OK)
+        for (size_t k = 0; k < rty->nconns; k++)
+                if (!(rty->conns[k] = session_new(conf, errstr, errstr_size)))
                         goto fail_pg;
-        }
-        if (!(rty->marks.pg = sl_pg_connect(conf, errstr, errstr_size)) ||
-            session_setup(rty, rty->marks.pg, errstr, errstr_size) != SL_OK)
+        if (!(rty->marks.ses = session_new(conf, errstr, errstr_size)))
                 goto fail_pg;
         rty->pg = rty->conns[0];
         /* Two sets of connections, so that one batch's UPDATEs overlap the previous
@@ -764,8 +709,8 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
 
 fail_pg:
         for (size_t k = 0; k < rty->nconns; k++)
-                PQfinish(rty->conns[k]);
-        PQfinish(rty->marks.pg);
+                sl_pg_session_destroy(rty->conns[k]);
+        sl_pg_session_destroy(rty->marks.ses);
 fail_tiers:
         sl_retry_holds_close(&rty->holds);
         sl_retry_delayq_close(&rty->delayq);
@@ -779,8 +724,8 @@ void sl_retry_destroy(sl_retry_t *rty)
                 return;
         sl__retry_marks_flush(rty); /* the runtime drained: the last re-injections' marks */
         for (size_t k = 0; k < rty->nconns; k++)
-                PQfinish(rty->conns[k]);
-        PQfinish(rty->marks.pg);
+                sl_pg_session_destroy(rty->conns[k]);
+        sl_pg_session_destroy(rty->marks.ses);
         sl__retry_marks_free(&rty->marks);
         sl_retry_holds_close(&rty->holds);
         sl_retry_delayq_close(&rty->delayq);

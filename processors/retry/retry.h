@@ -32,7 +32,7 @@ void sl_retry_set_clock(sl_retry_t *rty, int64_t (*clock)(void *opaque), void *o
 
 /* One reconciliation round now (tick() runs one at start and every
  * retry.reconcile.ms): produces the wake-ups of overdue rows through rt.  *redriven
- * gets how many.  SL_OK or SL_ERR_PG / SL_ERR_KAFKA. */
+ * gets how many.  SL_OK or SL_ERR_PG / SL_ERR_PG_TRANSIENT / SL_ERR_KAFKA. */
 int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "metrics/metrics.h"
 #include "pg/pgarray.h"
+#include "pg/session.h"
 #include "retry.h"
 #include "retry/delayq.h"
 #include "retry/due.h"
@@ -43,7 +44,7 @@ typedef struct sl__retry_due_s {
  * events re-injected) in the next one, so Postgres works while the runtime polls and
  * while the batch before is re-injected. */
 typedef struct sl__retry_inflight_s {
-        PGconn **conns; /* this set's connections (a slice of sl_retry_s.conns) */
+        sl_pg_session_t **conns; /* this set's sessions (a slice of sl_retry_s.conns) */
         size_t nconns;
         sl__retry_due_t *due;
         size_t n, cap;
@@ -61,7 +62,7 @@ typedef struct sl__retry_inflight_s {
 
 /* The 'due' marks of re-injected retries, written behind the re-injection (marks.c). */
 typedef struct sl__retry_marks_s {
-        PGconn *pg;                 /* a connection of their own */
+        sl_pg_session_t *ses;       /* a session of their own */
         sl_pgarr_t ids[2], atts[2]; /* [fill] collects while the other is in flight */
         sl_retry_idset_t recent[2]; /* the same attempts, until their mark has landed */
         int fill;
@@ -76,10 +77,9 @@ typedef struct sl__retry_marks_s {
 struct sl_retry_s {
         const sl_conf_t *conf;
         sl_stage_t stage;
-        PGconn *pg; /* reconciliation and gauges; also conns[0] */
-        PGconn *conns[SL_RETRY_MAX_CONNS]; /* the batch's wake-up guards, in parallel */
+        sl_pg_session_t *pg; /* reconciliation and gauges; also conns[0] */
+        sl_pg_session_t *conns[SL_RETRY_MAX_CONNS]; /* the batch's wake-up guards */
         size_t nconns;
-        bool async_commit; /* retry.pg.async.commit */
 
         char topics[SL_RETRY_MAX_TIERS][256];
         int64_t tiers_ms[SL_RETRY_MAX_TIERS];
@@ -109,12 +109,6 @@ struct sl_retry_s {
 };
 
 int64_t sl__retry_now(const sl_retry_t *rty);
-/* A statement on the stage's connection, reconnecting once when it was lost; NULL
- * (error logged) on failure, else a result the caller PQclear()s. */
-PGresult *sl__retry_exec(sl_retry_t *rty, const char *sql, int nparams,
-                         const char *const *params);
-/* After a lost connection: reconnect pg and set its session up again (logged). */
-void sl__retry_reset(const sl_retry_t *rty, PGconn *pg);
 
 /* Before re-injecting (event_id, attempt): false when this worker re-injected it
  * already and its mark has not landed (a duplicate wake-up: drop it); else true, and

@@ -1,6 +1,7 @@
 /* The retry lifecycle's transition table (see state.h). */
 #include "retry/state.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "sluice/err.h"
@@ -57,12 +58,37 @@ int sl_retry_transition(sl_retry_state_t from, sl_retry_event_t ev, sl_retry_sta
         return SL_OK;
 }
 
+/* Waiting: a wake-up may move it. */
 bool sl_retry_state_waiting(sl_retry_state_t s)
 {
-        return s == SL_RETRY_SCHEDULED || s == SL_RETRY_RESCHEDULED;
+        return (unsigned)s < SL_RETRY__STATE_CNT && next[s][SL_RETRY_EV_WAKE] != NO;
 }
 
+/* Final: no event moves it. */
 bool sl_retry_state_final(sl_retry_state_t s)
 {
-        return s == SL_RETRY_COMPLETED || s == SL_RETRY_CANCELLED || s == SL_RETRY_EXHAUSTED;
+        if ((unsigned)s >= SL_RETRY__STATE_CNT)
+                return false;
+        for (int ev = 0; ev < SL_RETRY__EV_CNT; ev++)
+                if (next[s][ev] != NO)
+                        return false;
+        return true;
+}
+
+int sl_retry_state_set_sql(sl_retry_event_t ev, char *buf, size_t size)
+{
+        size_t n = 0;
+        int len = 0;
+
+        if ((unsigned)ev >= SL_RETRY__EV_CNT)
+                return -1;
+        for (int s = 0; s < SL_RETRY__STATE_CNT; s++) {
+                if (next[s][ev] == NO)
+                        continue;
+                len += snprintf(buf + n, size > n ? size - n : 0, "%s'%s'", len ? ", " : "(",
+                                state_names[s]);
+                n = (size_t)len < size ? (size_t)len : size;
+        }
+        len += snprintf(buf + n, size > n ? size - n : 0, len ? ")" : "()");
+        return len;
 }

@@ -22,6 +22,7 @@
 #define SL_RETRY_STATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum sl_retry_state {
         SL_RETRY_SCHEDULED,
@@ -54,6 +55,26 @@ const char *sl_retry_event_str(sl_retry_event_t ev);
 int sl_retry_transition(sl_retry_state_t from, sl_retry_event_t ev, sl_retry_state_t *to);
 
 /*
+ * The state sets the stages' SQL uses, as SQL literals.  They are the transition
+ * table's "from" sets (and "to" states): test_retry_due checks them against
+ * sl_retry_state_set_sql() and sl_retry_transition(), so a change to the table that
+ * the SQL does not follow fails the unit tests.
+ *   WAITING    from-set of wake: rows waiting for a wake-up
+ *   DECIDABLE  from-set of admit, hold, exhaust and cancel: the open rows
+ *   REDRIVABLE from-set of redrive
+ *   WAKE_TO, REDRIVE_TO  the state wake and redrive move a row to
+ */
+#define SL_RETRY_SQL_WAITING    "('scheduled', 'rescheduled')"
+#define SL_RETRY_SQL_DECIDABLE  "('scheduled', 'due', 'rescheduled')"
+#define SL_RETRY_SQL_REDRIVABLE "('due')"
+#define SL_RETRY_SQL_WAKE_TO    "'due'"
+#define SL_RETRY_SQL_REDRIVE_TO "'scheduled'"
+
+/* Render ev's "from" set as an SQL list literal ("('scheduled', 'rescheduled')"), the
+ * states in enum order.  The length written (as snprintf), -1 when ev is out of range. */
+int sl_retry_state_set_sql(sl_retry_event_t ev, char *buf, size_t size);
+
+/*
  * The wake-up guard for a batch, on table: $1 uuid[] of event ids, $2 int[] of their
  * attempts.  Returns, per (id, attempt) whose row waits for that attempt ('scheduled'
  * or 'rescheduled'), its ordinal in the arrays and its next_attempt_at in ms; the
@@ -67,7 +88,7 @@ int sl_retry_transition(sl_retry_state_t from, sl_retry_event_t ev, sl_retry_sta
         "FROM (SELECT DISTINCT ON (id, att) id, att, ord "                                 \
         "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) u "  \
         "JOIN " table " r ON r.event_id = u.id AND r.attempt = u.att "                     \
-        "WHERE r.state IN ('scheduled', 'rescheduled')"
+        "WHERE r.state IN " SL_RETRY_SQL_WAITING
 
 /*
  * The wake transition for re-injected attempts, on table: $1 uuid[], $2 int[] as above.
@@ -82,9 +103,9 @@ int sl_retry_transition(sl_retry_state_t from, sl_retry_event_t ev, sl_retry_sta
         "  FROM (SELECT DISTINCT ON (id, att) id, att "                                    \
         "        FROM unnest($1::uuid[], $2::int[]) AS x(id, att)) u "                     \
         "  JOIN " table " r ON r.event_id = u.id AND r.attempt = u.att "                   \
-        "  WHERE r.state IN ('scheduled', 'rescheduled') FOR UPDATE OF r SKIP LOCKED) "    \
-        "UPDATE " table " r SET state = 'due', updated_at = now() FROM l "                 \
-        "WHERE r.event_id = l.event_id AND r.state IN ('scheduled', 'rescheduled')"
+        "  WHERE r.state IN " SL_RETRY_SQL_WAITING " FOR UPDATE OF r SKIP LOCKED) "        \
+        "UPDATE " table " r SET state = " SL_RETRY_SQL_WAKE_TO ", updated_at = now() "     \
+        "FROM l WHERE r.event_id = l.event_id AND r.state IN " SL_RETRY_SQL_WAITING
 
 /* Waiting for a wake-up: scheduled or rescheduled. */
 bool sl_retry_state_waiting(sl_retry_state_t s);

@@ -2,8 +2,10 @@
  * injected clock, the lifecycle's transitions, the paused-partition set. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -194,6 +196,56 @@ static void state_names_round_trip(void **state)
         assert_string_equal(sl_retry_state_str((sl_retry_state_t)42), "?");
 }
 
+/* The state sets the stages' SQL is written with (state.h's SL_RETRY_SQL_*) are the
+ * transition table's: rendered from it, they must read the same. */
+static void sql_state_sets_follow_the_table(void **state)
+{
+        char buf[128];
+        sl_retry_state_t to;
+        (void)state;
+
+        assert_true(sl_retry_state_set_sql(SL_RETRY_EV_WAKE, buf, sizeof(buf)) > 0);
+        assert_string_equal(buf, SL_RETRY_SQL_WAITING);
+        for (sl_retry_event_t ev = SL_RETRY_EV_ADMIT; ev <= SL_RETRY_EV_EXHAUST; ev++) {
+                sl_retry_state_set_sql(ev, buf, sizeof(buf));
+                assert_string_equal(buf, SL_RETRY_SQL_DECIDABLE);
+        }
+        sl_retry_state_set_sql(SL_RETRY_EV_CANCEL, buf, sizeof(buf));
+        assert_string_equal(buf, SL_RETRY_SQL_DECIDABLE);
+        sl_retry_state_set_sql(SL_RETRY_EV_REDRIVE, buf, sizeof(buf));
+        assert_string_equal(buf, SL_RETRY_SQL_REDRIVABLE);
+
+        assert_int_equal(sl_retry_transition(SL_RETRY_SCHEDULED, SL_RETRY_EV_WAKE, &to), SL_OK);
+        snprintf(buf, sizeof(buf), "'%s'", sl_retry_state_str(to));
+        assert_string_equal(buf, SL_RETRY_SQL_WAKE_TO);
+        assert_int_equal(sl_retry_transition(SL_RETRY_DUE, SL_RETRY_EV_REDRIVE, &to), SL_OK);
+        snprintf(buf, sizeof(buf), "'%s'", sl_retry_state_str(to));
+        assert_string_equal(buf, SL_RETRY_SQL_REDRIVE_TO);
+
+        /* The guard and the mark read and move exactly the waiting rows. */
+        assert_non_null(strstr(SL_RETRY_GUARD_SQL("t"), "state IN " SL_RETRY_SQL_WAITING));
+        assert_non_null(strstr(SL_RETRY_MARK_DUE_SQL("t"), "SET state = " SL_RETRY_SQL_WAKE_TO));
+
+        /* waiting and final are the table's too. */
+        for (int s = 0; s < SL_RETRY__STATE_CNT; s++) {
+                bool any = false;
+                for (int ev = 0; ev < SL_RETRY__EV_CNT; ev++)
+                        any |= sl_retry_transition((sl_retry_state_t)s, (sl_retry_event_t)ev,
+                                                   &to) == SL_OK;
+                assert_int_equal(sl_retry_state_final((sl_retry_state_t)s), !any);
+                assert_int_equal(sl_retry_state_waiting((sl_retry_state_t)s),
+                                 sl_retry_transition((sl_retry_state_t)s, SL_RETRY_EV_WAKE,
+                                                     &to) == SL_OK);
+        }
+
+        /* Rendering into a short buffer truncates and reports the full length. */
+        char small[8];
+        int len = sl_retry_state_set_sql(SL_RETRY_EV_WAKE, small, sizeof(small));
+        assert_int_equal(len, (int)strlen(SL_RETRY_SQL_WAITING));
+        assert_int_equal(strlen(small), sizeof(small) - 1);
+        assert_int_equal(sl_retry_state_set_sql((sl_retry_event_t)99, buf, sizeof(buf)), -1);
+}
+
 static void holds_wake_in_order(void **state)
 {
         sl_retry_holds_t h;
@@ -252,6 +304,7 @@ int main(void)
                 cmocka_unit_test(transitions),
                 cmocka_unit_test(duplicates_and_finals_refused),
                 cmocka_unit_test(state_names_round_trip),
+                cmocka_unit_test(sql_state_sets_follow_the_table),
                 cmocka_unit_test(holds_wake_in_order),
                 cmocka_unit_test(uuid_check),
         };
