@@ -39,13 +39,10 @@ static bool result_ok(const PGresult *res)
  * The SQLSTATE is copied before the caller clears res. */
 static bool failure(PGconn *pg, const PGresult *res, char *errstr, size_t errstr_size)
 {
-        const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        char state[6] = "";
+        sl_sqlstate_t state = sl_pg_sqlstate(res);
 
-        if (s)
-                snprintf(state, sizeof(state), "%s", s);
         sl__pg_errstr(pg, res, errstr, errstr_size);
-        return PQstatus(pg) == CONNECTION_BAD || sl_pg_sqlstate_transient(state);
+        return PQstatus(pg) == CONNECTION_BAD || sl_pg_sqlstate_transient(state.s);
 }
 
 static int setup(sl_pg_session_t *ses, char *errstr, size_t errstr_size)
