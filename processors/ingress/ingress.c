@@ -30,6 +30,7 @@
 #include "pg/copy_pipe.h"
 #include "pg/pg.h"
 #include "pg/pgarray.h"
+#include "pg/sources_watch.h"
 #include "pg/types_registry.h"
 #include "retry/retry_record.h"
 #include "retry/state.h"
