@@ -638,89 +638,24 @@ int sl_admit_flush(sl_admit_t *ad, rd_kafka_t *producer, void *msg_opaque,
 
 /* --- mirror and gauges ------------------------------------------------------------ */
 
-typedef struct abuf_s {
-        char *p;
-        size_t len, cap;
-} abuf_t;
-
-static void abuf_put(abuf_t *b, const char *s, size_t n)
-{
-        if (b->len + n + 1 > b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 4096;
-                while (cap < b->len + n + 1)
-                        cap *= 2;
-                char *p = realloc(b->p, cap);
-                if (!p)
-                        abort();
-                b->p = p;
-                b->cap = cap;
-        }
-        memcpy(b->p + b->len, s, n);
-        b->len += n;
-        b->p[b->len] = '\0';
-}
-
-static void abuf_str(abuf_t *b, const char *s)
-{
-        abuf_put(b, s, strlen(s));
-}
-
-/* A Prometheus label value, quoted and escaped. */
-static void abuf_label(abuf_t *b, const char *s)
-{
-        abuf_put(b, "\"", 1);
-        for (; *s; s++) {
-                if (*s == '"' || *s == '\\')
-                        abuf_put(b, "\\", 1);
-                if (*s == '\n') {
-                        abuf_put(b, "\\n", 2);
-                        continue;
-                }
-                abuf_put(b, s, 1);
-        }
-        abuf_put(b, "\"", 1);
-}
-
-static int top_cmp(const void *a, const void *b)
-{
-        const touched_t *x = *(const touched_t *const *)a, *y = *(const touched_t *const *)b;
-        return (y->admitted > x->admitted) - (y->admitted < x->admitted);
-}
-
 static void render_top(sl_admit_t *ad, double secs)
 {
-        touched_t **list = malloc((ad->touched_cnt + 1) * sizeof(*list));
+        sl_metrics_top_t *top = malloc((ad->touched_cnt + 1) * sizeof(*top));
         size_t n = 0;
-        abuf_t b = {0};
-        int64_t other = 0;
-        char line[64];
 
-        if (!list)
+        if (!top)
                 return;
         for (size_t i = 0; i < ad->touched_cap; i++)
                 if (ad->touched[i].source)
-                        list[n++] = &ad->touched[i];
-        qsort(list, n, sizeof(*list), top_cmp);
-        abuf_str(&b, "# HELP sluice_ingress_top_source_admissions_per_second Admissions per "
-                     "second of the admission.top.sources busiest sources over the last "
-                     "mirror interval; the rest are summed under source=\"_other\".\n");
-        abuf_str(&b, "# TYPE sluice_ingress_top_source_admissions_per_second gauge\n");
-        for (size_t i = 0; i < n; i++) {
-                if ((int)i >= ad->top_k) {
-                        other += list[i]->admitted;
-                        continue;
-                }
-                abuf_str(&b, "sluice_ingress_top_source_admissions_per_second{source=");
-                abuf_label(&b, list[i]->source);
-                snprintf(line, sizeof(line), "} %.3f\n", (double)list[i]->admitted / secs);
-                abuf_str(&b, line);
-        }
-        snprintf(line, sizeof(line), "%.3f\n", (double)other / secs);
-        abuf_str(&b, "sluice_ingress_top_source_admissions_per_second{source=\"_other\"} ");
-        abuf_str(&b, line);
-        sl_metrics_set_block("ingress_top_sources", b.p);
-        free(b.p);
-        free(list);
+                        top[n++] = (sl_metrics_top_t){.label = ad->touched[i].source,
+                                                      .count = ad->touched[i].admitted};
+        sl_metrics_set_top("ingress_top_sources",
+                           "sluice_ingress_top_source_admissions_per_second",
+                           "Admissions per second of the admission.top.sources busiest "
+                           "sources over the last mirror interval; the rest are summed "
+                           "under source=\"_other\".",
+                           "source", top, n, (size_t)ad->top_k, secs);
+        free(top);
 }
 
 typedef struct paused_count_s {
