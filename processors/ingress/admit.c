@@ -16,7 +16,7 @@
 #include "limits/backoff.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
-#include "pg/pgarray.h"
+#include "pg/state_mirror.h"
 #include "sluice/err.h"
 #include "state/store.h"
 
@@ -72,9 +72,8 @@ struct sl_admit_s {
 
         sl_backoff_t backoff;
         uint64_t rng;
-        int64_t mirror_ms, next_mirror;
+        sl_state_mirror_t *mirror;
         int top_k;
-        char worker[128];
 
         sl_metric_t *m_decisions[4], *m_restore_seconds, *m_restore_records, *m_paused,
                 *m_replayed, *m_mirror_errors, *m_auto_pauses;
@@ -172,7 +171,6 @@ sl_admit_t *sl_admit_new(const sl_conf_t *conf, const char *changelog, char *err
                          size_t errstr_size)
 {
         sl_admit_t *ad = calloc(1, sizeof(*ad));
-        char host[64] = "";
 
         if (!ad) {
                 snprintf(errstr, errstr_size, "out of memory");
@@ -190,11 +188,15 @@ sl_admit_t *sl_admit_new(const sl_conf_t *conf, const char *changelog, char *err
         ad->backoff.multiplier = sl_conf_get_double(conf, "retry.backoff.multiplier");
         ad->backoff.jitter = sl_conf_get_double(conf, "retry.backoff.jitter");
         ad->backoff.max_attempts = (int)sl_conf_get_int(conf, "retry.max.attempts");
-        ad->mirror_ms = sl_conf_get_int(conf, "admission.mirror.ms");
+        ad->mirror = sl_state_mirror_new("ingress", sl_conf_get_int(conf, "admission.mirror.ms"),
+                                         errstr, errstr_size);
+        if (!ad->mirror) {
+                sl_store_destroy(ad->st);
+                free(ad);
+                return NULL;
+        }
         ad->top_k = (int)sl_conf_get_int(conf, "admission.top.sources");
         ad->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
-        gethostname(host, sizeof(host) - 1);
-        snprintf(ad->worker, sizeof(ad->worker), "%s:%d", host, (int)getpid());
         register_metrics(ad);
         return ad;
 }
@@ -204,6 +206,7 @@ void sl_admit_destroy(sl_admit_t *ad)
         if (!ad)
                 return;
         sl_store_destroy(ad->st);
+        sl_state_mirror_destroy(ad->mirror);
         for (size_t i = 0; i < ad->touched_cap; i++)
                 free(ad->touched[i].source);
         free(ad->touched);
@@ -675,19 +678,11 @@ static void count_paused(const char *key, const void *val, size_t len, void *opa
 void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t now,
                    bool force)
 {
-        int64_t t = mono_ms();
-        sl_pgarr_t k = {0}, p = {0}, ws = {0}, c = {0}, th = {0}, pu = {0}, ua = {0};
-        sl_pgarr_t *cols[] = {&k, &p, &ws, &c, &th, &pu, &ua};
-        size_t rows = 0;
+        char errstr[512];
         double secs;
 
-        if (!force && t < ad->next_mirror)
+        if (!sl_state_mirror_due(ad->mirror, mono_ms(), force, &secs))
                 return;
-        secs = ad->next_mirror ? (double)(t - ad->next_mirror + ad->mirror_ms) / 1000.0 : 1.0;
-        if (secs <= 0)
-                secs = 1.0;
-        ad->next_mirror = t + ad->mirror_ms;
-
         paused_count_t pc = {.now = now};
         for (int32_t i = 0; i < ad->nparts; i++)
                 if (ad->assigned[i])
@@ -697,8 +692,6 @@ void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t 
         if (!ad->touched_cnt)
                 return;
 
-        for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
-                sl_pgarr_begin(cols[i]);
         for (size_t i = 0; i < ad->touched_cap; i++) {
                 touched_t *e = &ad->touched[i];
                 char key[1040];
@@ -713,49 +706,21 @@ void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t 
                             ? sl_store_get(ad->st, e->partition, key, &len)
                             : NULL;
                 if (v && sl_admission_state_decode(v, len, &st) == SL_OK) {
-                        rows++;
-                        sl_pgarr_text(&k, e->source);
-                        sl_pgarr_num(&p, e->partition);
-                        sl_pgarr_num(&ws, st.window_start);
-                        sl_pgarr_num(&c, st.count);
-                        sl_pgarr_num(&th, st.throttled);
-                        sl_pgarr_num(&pu, st.paused_until);
-                        sl_pgarr_num(&ua, st.updated_at);
+                        sl_state_mirror_row_t row = {.key = e->source,
+                                                     .partition = e->partition,
+                                                     .window_start = st.window_start,
+                                                     .window_count = st.count,
+                                                     .throttled = st.throttled,
+                                                     .paused_until = st.paused_until,
+                                                     .updated_at = st.updated_at};
+                        sl_state_mirror_add(ad->mirror, &row);
                 }
                 free(e->source);
                 e->source = NULL;
         }
         ad->touched_cnt = 0;
-        if (rows) {
-                const char *params[8];
-                for (size_t i = 0; i < 7; i++)
-                        params[i] = sl_pgarr_end(cols[i]);
-                params[7] = ad->worker;
-                PGresult *res = PQexecParams(
-                        pg,
-                        "INSERT INTO scheduler_state AS s (stage, key, kafka_partition, "
-                        "window_start, window_count, throttled, paused_until, updated_at, "
-                        "worker) "
-                        "SELECT 'ingress', u.k, u.p, to_timestamp(u.ws / 1000.0), u.c, u.t, "
-                        "CASE WHEN u.pu > 0 THEN to_timestamp(u.pu / 1000.0) END, "
-                        "to_timestamp(u.ua / 1000.0), $8 "
-                        "FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], "
-                        "$5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, p, ws, c, t, pu, ua) "
-                        "ON CONFLICT (stage, key) DO UPDATE SET "
-                        "kafka_partition = EXCLUDED.kafka_partition, "
-                        "window_start = EXCLUDED.window_start, "
-                        "window_count = EXCLUDED.window_count, "
-                        "throttled = EXCLUDED.throttled, paused_until = EXCLUDED.paused_until, "
-                        "updated_at = EXCLUDED.updated_at, worker = EXCLUDED.worker, "
-                        "mirrored_at = now() WHERE s.updated_at <= EXCLUDED.updated_at",
-                        8, NULL, params, NULL, NULL, 0);
-                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                        sl_metrics_add(ad->m_mirror_errors, 1);
-                        sl_log_warn("scheduler_state mirror of %zu sources failed: %s", rows,
-                                    PQresultErrorMessage(res));
-                }
-                PQclear(res);
+        if (sl_state_mirror_write(ad->mirror, pg, errstr, sizeof(errstr)) != SL_OK) {
+                sl_metrics_add(ad->m_mirror_errors, 1);
+                sl_log_warn("%s", errstr);
         }
-        for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
-                sl_pgarr_free(cols[i]);
 }
