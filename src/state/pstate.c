@@ -123,6 +123,7 @@ sl_pstate_t *sl_pstate_new(const sl_conf_t *conf, const sl_pstate_conf_t *pc, ch
         ps->st = sl_store_new(conf, pc->name, pc->changelog);
         if (!ps->st)
                 goto fail_nomem;
+        ps->pc.changelog = NULL; /* the store has its copy; the caller's may go */
         snprintf(name, sizeof(name), "sluice_%s_state_restore_seconds", pc->stage);
         snprintf(help, sizeof(help),
                  "Time to restore one partition's %s state from its changelog.", pc->name);

@@ -56,7 +56,8 @@ typedef struct sl_pstate_conf_s {
 typedef struct sl_pstate_s sl_pstate_t;
 
 /* conf is borrowed for the state's life (the restore consumer is built from it); pc
- * is copied, its strings and callbacks must outlive the state.  NULL with errstr set.
+ * is copied, its changelog too; its other strings and callbacks must outlive the
+ * state (literals and functions, as a rule).  NULL with errstr set.
  * Caller frees with sl_pstate_destroy(). */
 sl_pstate_t *sl_pstate_new(const sl_conf_t *conf, const sl_pstate_conf_t *pc, char *errstr,
                            size_t errstr_size);
