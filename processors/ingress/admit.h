@@ -1,7 +1,8 @@
 /*
  * Admission inside sluice-ingress: per input partition, the admission state of every
- * source it owns (src/limits/admission.h) in a changelog-backed store
- * (src/state/store.h), replay-safe decisions, and the scheduler_state mirror.
+ * source it owns (src/limits/admission.h) kept as a stage's partitioned state
+ * (src/state/pstate.h), replay-safe decisions (the table of src/state/replay.h), and
+ * the scheduler_state mirror (src/pg/state_mirror.h, stage 'ingress').
  *
  * Replay safety.  Each partition's state carries the last input offset it includes
  * (the progress record).  After an assignment the partition is in verify mode: the

@@ -26,6 +26,7 @@
 #include "pg/copy_pipe.h"
 #include "pg/pgarray.h"
 #include "pg/session.h"
+#include "pg/sources_watch.h"
 #include "pg/types_registry.h"
 
 #define SL_INGRESS_MAX_TIERS 16

@@ -330,3 +330,75 @@ int sl_metrics_set_block(const char *name, const char *text)
         pthread_mutex_unlock(&reg_lock);
         return rc;
 }
+
+/* A Prometheus label value, quoted and escaped (backslash, double quote, newline). */
+static void put_label_value(buf_t *b, const char *s)
+{
+        bprintf(b, "\"");
+        for (; *s; s++) {
+                if (*s == '"' || *s == '\\')
+                        bprintf(b, "\\%c", *s);
+                else if (*s == '\n')
+                        bprintf(b, "\\n");
+                else
+                        bprintf(b, "%c", *s);
+        }
+        bprintf(b, "\"");
+}
+
+/* Highest count first; equal counts by label, so the rendering is deterministic. */
+static int top_cmp(const void *a, const void *b)
+{
+        const sl_metrics_top_t *x = a, *y = b;
+
+        if (x->count != y->count)
+                return (y->count > x->count) - (y->count < x->count);
+        return strcmp(x->label, y->label);
+}
+
+char *sl_metrics_top_render(const char *name, const char *help, const char *label,
+                            sl_metrics_top_t *entries, size_t n, size_t k, double secs)
+{
+        buf_t b = {.p = malloc(1024), .len = 0, .cap = 1024, .ok = 1};
+        int64_t other = 0;
+
+        if (!b.p)
+                return NULL;
+        b.p[0] = '\0';
+        if (!(secs > 0))
+                secs = 1.0;
+        if (n)
+                qsort(entries, n, sizeof(*entries), top_cmp);
+        bprintf(&b, "# HELP %s ", name);
+        put_help(&b, help);
+        bprintf(&b, "\n# TYPE %s gauge\n", name);
+        for (size_t i = 0; i < n; i++) {
+                if (i >= k) {
+                        other += entries[i].count;
+                        continue;
+                }
+                bprintf(&b, "%s{%s=", name, label);
+                put_label_value(&b, entries[i].label);
+                bprintf(&b, "} %.3f\n", (double)entries[i].count / secs);
+        }
+        bprintf(&b, "%s{%s=\"_other\"} %.3f\n", name, label, (double)other / secs);
+        if (!b.ok) {
+                free(b.p);
+                return NULL;
+        }
+        return b.p;
+}
+
+int sl_metrics_set_top(const char *block, const char *name, const char *help,
+                       const char *label, sl_metrics_top_t *entries, size_t n, size_t k,
+                       double secs)
+{
+        char *text = sl_metrics_top_render(name, help, label, entries, n, k, secs);
+        int rc;
+
+        if (!text)
+                return -1;
+        rc = sl_metrics_set_block(block, text);
+        free(text);
+        return rc;
+}

@@ -1,7 +1,9 @@
 /*
  * Prometheus metrics: counters, gauges and histograms in one process-wide registry,
  * rendered in the Prometheus text exposition format.  Updates are lock-free atomics,
- * safe from any thread; registration happens at start-up.
+ * safe from any thread; registration happens at start-up.  Families whose label sets
+ * change (the busiest sources) are rendered as bounded top-k blocks
+ * (sl_metrics_set_top).
  */
 #ifndef SL_METRICS_H
 #define SL_METRICS_H
@@ -30,6 +32,24 @@ void sl_metrics_observe(sl_metric_t *m, double v); /* histogram */
  * the owner re-renders the whole block.  Thread-safe.  0, or -1 when all block
  * slots are taken. */
 int sl_metrics_set_block(const char *name, const char *text);
+
+/* A gauge family of bounded cardinality: one series per label value for the k
+ * entries with the highest counts (value count / secs, per second over the interval
+ * the counts cover), and every other entry summed under label="_other", which is
+ * always present.  Label values are escaped; entries (borrowed) are sorted in place,
+ * highest count first, equal counts by label.  secs <= 0 counts as 1.  Caller frees
+ * the text with free(); NULL when out of memory. */
+typedef struct sl_metrics_top_s {
+        const char *label; /* the label value, e.g. a source id */
+        int64_t count;
+} sl_metrics_top_t;
+char *sl_metrics_top_render(const char *name, const char *help, const char *label,
+                            sl_metrics_top_t *entries, size_t n, size_t k, double secs);
+/* sl_metrics_top_render() published as block (sl_metrics_set_block).  0, or -1 when
+ * out of memory or out of block slots. */
+int sl_metrics_set_top(const char *block, const char *name, const char *help,
+                       const char *label, sl_metrics_top_t *entries, size_t n, size_t k,
+                       double secs);
 
 /* The whole registry in text format.  Caller frees with free(). */
 char *sl_metrics_render(void);

@@ -9,7 +9,7 @@
  * loaded snapshot or an error at start).  What the snapshot is belongs to the user:
  * a build callback makes one from the query's rows, a destroy callback frees it.
  * The event-type registry (types_registry.c) and the sources / pauses config
- * (src/limits/sources.c) are its users.
+ * (sources_watch.c) are its users.
  *
  * Threading: not thread-safe; one thread polls.  The snapshot sl_pg_watch_poll()
  * returns stays valid until the next poll or sl_pg_watch_destroy().

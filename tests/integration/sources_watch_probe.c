@@ -19,7 +19,7 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "limits/sources.h"
+#include "pg/sources_watch.h"
 #include "log/log.h"
 
 extern char **environ;

@@ -1,6 +1,6 @@
 /* Unit tests for src/metrics: the exact exposition text of a counter, a gauge and a
- * histogram, one HELP/TYPE per name across label sets, re-registration, and counts
- * that stay exact under concurrent updates. */
+ * histogram, one HELP/TYPE per name across label sets, re-registration, counts
+ * that stay exact under concurrent updates, and the bounded top-k families. */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -203,6 +203,65 @@ static void concurrent_updates_are_exact(void **state)
         free(b);
 }
 
+/* The k busiest get a series each, the rest one "_other" series, per second. */
+static void top_keeps_k_and_sums_the_rest(void **state)
+{
+        sl_metrics_top_t e[] = {{"a", 10}, {"b", 40}, {"c", 20}, {"d", 30}, {"e", 4}};
+        char *t;
+
+        (void)state;
+        t = sl_metrics_top_render("t_top", "Top sources.", "source", e, 5, 2, 2.0);
+        assert_non_null(t);
+        assert_string_equal(t, "# HELP t_top Top sources.\n"
+                               "# TYPE t_top gauge\n"
+                               "t_top{source=\"b\"} 20.000\n"
+                               "t_top{source=\"d\"} 15.000\n"
+                               "t_top{source=\"_other\"} 17.000\n");
+        free(t);
+}
+
+/* Equal counts sort by label; k larger than n; no entries at all; secs <= 0. */
+static void top_is_deterministic_and_total(void **state)
+{
+        sl_metrics_top_t e[] = {{"y", 5}, {"x", 5}};
+        char *t;
+
+        (void)state;
+        t = sl_metrics_top_render("t_top", "H.", "source", e, 2, 20, 1.0);
+        assert_string_equal(t, "# HELP t_top H.\n# TYPE t_top gauge\n"
+                               "t_top{source=\"x\"} 5.000\n"
+                               "t_top{source=\"y\"} 5.000\n"
+                               "t_top{source=\"_other\"} 0.000\n");
+        free(t);
+        t = sl_metrics_top_render("t_top", "H.", "source", NULL, 0, 20, 0);
+        assert_string_equal(t, "# HELP t_top H.\n# TYPE t_top gauge\n"
+                               "t_top{source=\"_other\"} 0.000\n");
+        free(t);
+        t = sl_metrics_top_render("t_top", "H.", "source", e, 2, 0, 0);
+        assert_non_null(strstr(t, "t_top{source=\"_other\"} 10.000\n"));
+        assert_null(strstr(t, "source=\"x\""));
+        free(t);
+}
+
+/* Label values are escaped: a source id may hold quotes, backslashes, newlines. */
+static void top_escapes_label_values(void **state)
+{
+        sl_metrics_top_t e[] = {{"a\"b\\c\nd", 1}};
+        char *t, *all;
+
+        (void)state;
+        t = sl_metrics_top_render("t_top", "H.", "source", e, 1, 1, 1.0);
+        assert_non_null(strstr(t, "t_top{source=\"a\\\"b\\\\c\\nd\"} 1.000\n"));
+        free(t);
+        assert_int_equal(sl_metrics_set_top("t_top_block", "t_top2", "H.", "source", e, 1, 1,
+                                            1.0),
+                         0);
+        all = sl_metrics_render();
+        assert_non_null(strstr(all, "# TYPE t_top2 gauge\n"));
+        free(all);
+        assert_int_equal(sl_metrics_set_block("t_top_block", NULL), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -212,6 +271,9 @@ int main(void)
             cmocka_unit_test(label_sets_share_help_and_type),
             cmocka_unit_test(concurrent_updates_are_exact),
             cmocka_unit_test(blocks_are_appended_and_replaced),
+            cmocka_unit_test(top_keeps_k_and_sums_the_rest),
+            cmocka_unit_test(top_is_deterministic_and_total),
+            cmocka_unit_test(top_escapes_label_values),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "limits/admission.h"
 #include "limits/sources.h"
+#include "pg/sources_watch.h"
 #include "pg/watch.h"
 
 static const sl_limits_t defaults = {
