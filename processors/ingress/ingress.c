@@ -34,6 +34,7 @@
 #include "retry/retry_record.h"
 #include "retry/state.h"
 #include "sluice/err.h"
+#include "util/uuid.h"
 
 #define SL_INGRESS_MAINT_MS (3600 * 1000)
 
@@ -138,33 +139,6 @@ static int64_t mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static inline int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-/* Canonical UUID text (validated already) to 16 bytes. */
-static void uuid_bytes(const char *s, unsigned char out[16])
-{
-        int n = 0;
-        for (int i = 0; s[i] && n < 32; i++) {
-                int v = hexval(s[i]);
-                if (v < 0)
-                        continue;
-                if (n % 2 == 0)
-                        out[n / 2] = (unsigned char)(v << 4);
-                else
-                        out[n / 2] |= (unsigned char)v;
-                n++;
-        }
-}
-
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
 static size_t utf8_seq(const unsigned char *s, size_t left)
 {
@@ -254,11 +228,11 @@ static void write_event_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
                             const sl_envelope_t *env, const sl_admit_event_t *ad)
 {
         sl_copy_pipe_t *cp = ing->events;
-        unsigned char uuid[16];
+        uint8_t uuid[16];
         const char *status = sl_decision_str(ad->decision);
         const char *reason = sl_admit_reason_str(ad->reason);
 
-        uuid_bytes(env->id, uuid);
+        sl_uuid_parse(env->id, uuid); /* validated already */
         sl_copy_row_begin(cp, 14);
         sl_copy_field_uuid(cp, uuid);
         sl_copy_field(cp, env->type, strlen(env->type));
@@ -305,10 +279,10 @@ static void write_retry_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
                             const sl_envelope_t *env, const sl_admit_event_t *ad)
 {
         sl_copy_pipe_t *cp = ing->retries;
-        unsigned char uuid[16];
+        uint8_t uuid[16];
         const char *reason = sl_admit_reason_str(ad->reason);
 
-        uuid_bytes(env->id, uuid);
+        sl_uuid_parse(env->id, uuid); /* validated already */
         sl_copy_row_begin(cp, 8);
         sl_copy_field_uuid(cp, uuid);
         sl_copy_field(cp, env->source, strlen(env->source));

@@ -23,13 +23,13 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <uuid/uuid.h>
 
 #include "cmds.h"
 #include "config/config.h"
 #include "envelope/envelope.h"
 #include "kafka/kafka.h"
 #include "sluice/err.h"
+#include "util/uuid.h"
 
 static const char tail_usage[] =
     "usage: sluicectl tail TOPIC [--from-beginning] [--max N] [--timeout-ms T]\n"
@@ -284,11 +284,9 @@ int sl_cmd_tail(sl_conf_t *conf, int argc, char **argv)
                                      sizeof(errstr)) != SL_OK)
                 goto fail;
         if (!group) {
-                uuid_t uu;
                 char us[37];
 
-                uuid_generate_random(uu);
-                uuid_unparse_lower(uu, us);
+                sl_uuid_random(us);
                 snprintf(group_buf, sizeof(group_buf), "sluicectl-tail-%s", us);
         } else if (sl_conf_set(conf, "kafka.auto.offset.reset",
                                from_beginning ? "earliest" : "latest", errstr,
