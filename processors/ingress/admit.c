@@ -668,17 +668,17 @@ static void abuf_str(abuf_t *b, const char *s)
 /* A Prometheus label value, quoted and escaped. */
 static void abuf_label(abuf_t *b, const char *s)
 {
-        abuf_put(b, "\"", 1);
-        for (; *s; s++) {
-                if (*s == '"' || *s == '\\')
-                        abuf_put(b, "\\", 1);
-                if (*s == '\n') {
-                        abuf_put(b, "\\n", 2);
-                        continue;
-                }
-                abuf_put(b, s, 1);
+        char small[256], *q = small;
+        size_t n = sl_metrics_label_escape(small, sizeof(small), s);
+
+        if (n >= sizeof(small)) {
+                if (!(q = malloc(n + 1)))
+                        abort();
+                sl_metrics_label_escape(q, n + 1, s);
         }
-        abuf_put(b, "\"", 1);
+        abuf_put(b, q, n);
+        if (q != small)
+                free(q);
 }
 
 static int top_cmp(const void *a, const void *b)

@@ -35,6 +35,7 @@
 #include "retry/state.h"
 #include "sluice/err.h"
 #include "util/uuid.h"
+#include "util/utf8.h"
 
 #define SL_INGRESS_MAINT_MS (3600 * 1000)
 
@@ -139,40 +140,6 @@ static int64_t mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-        unsigned char c = s[0];
-        size_t n;
-        uint32_t cp;
-
-        if (c < 0x80)
-                return c ? 1 : 0;
-        if ((c & 0xe0) == 0xc0) {
-                n = 2;
-                cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-                n = 3;
-                cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-                n = 4;
-                cp = c & 0x07;
-        } else {
-                return 0;
-        }
-        if (n > left)
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return n;
-}
-
 /* Append s to the open field, as JSON string content when json, replacing anything
  * that is not valid UTF-8 (and NUL) with '?': dead letters hold arbitrary bytes and
  * Postgres text must not fail the batch. */
@@ -182,7 +149,7 @@ static void append_clean(sl_copy_pipe_t *cp, const char *s, size_t len, bool jso
         size_t i = 0, run = 0;
 
         while (i < len) {
-                size_t n = utf8_seq(p + i, len - i);
+                size_t n = sl_utf8_seq(p + i, len - i);
                 bool esc = json && n == 1 && (p[i] < 0x20 || p[i] == '"' || p[i] == '\\');
                 if (n && !esc) {
                         i += n;

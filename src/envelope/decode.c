@@ -17,6 +17,7 @@
 #include "envelope/codec_int.h"
 #include "sluice/err.h"
 #include "util/varint.h"
+#include "util/utf8.h"
 
 #define SL_DECODE_MAX_NESTING 100
 
@@ -98,7 +99,7 @@ static inline int sl_rd_index(sl_rd_t *r, size_t cnt, size_t *idx)
 static inline int sl_rd_text(sl_rd_t *r, const char *p, size_t len, const char *what,
                              const char **out)
 {
-        ptrdiff_t bad = sl__utf8_check(p, len);
+        ptrdiff_t bad = sl_utf8_check(p, len);
         if (bad >= 0)
                 return sl_rd_fail(r, SL_REJECT_BAD_TEXT, "%s: %s at byte %td", what,
                                   p[bad] ? "invalid UTF-8" : "NUL character", bad);

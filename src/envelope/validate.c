@@ -15,6 +15,7 @@
 #include "envelope/validate.h"
 #include "sluice/err.h"
 #include "util/uuid.h"
+#include "util/utf8.h"
 
 #define SL_DEFAULT_MIN_OCCURRED_AT 946684800000LL /* 2000-01-01T00:00:00Z */
 #define SL_DEFAULT_MAX_FUTURE_MS   300000LL       /* 5 minutes */
@@ -31,7 +32,7 @@ static int sl_reject(sl_reject_t *rej, sl_reject_code_t code, const char *fmt, .
 
 static int sl_text_bad(const char *what, const char *s, size_t len, sl_reject_t *rej)
 {
-        ptrdiff_t bad = sl__utf8_check(s, len);
+        ptrdiff_t bad = sl_utf8_check(s, len);
         if (bad < 0)
                 return 0;
         sl_reject(rej, SL_REJECT_BAD_TEXT, "%s: %s at byte %td", what,

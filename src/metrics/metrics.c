@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,16 +220,61 @@ static const char *fmt_double(double v, char *out, size_t size)
         return out;
 }
 
+/* The exposition format's escaping: backslash and newline always, double quote in
+ * label values (quoted) only; the rest as in snprintf (see sl_metrics_label_escape). */
+static size_t escape(char *out, size_t size, const char *s, bool quoted)
+{
+        size_t n = 0;
+
+#define SL_PUT(c)                                                                         \
+        do {                                                                              \
+                if (n + 1 < size)                                                         \
+                        out[n] = (c);                                                     \
+                n++;                                                                      \
+        } while (0)
+        if (quoted)
+                SL_PUT('"');
+        for (; *s; s++) {
+                if (*s == '\\' || (quoted && *s == '"')) {
+                        SL_PUT('\\');
+                        SL_PUT(*s);
+                } else if (*s == '\n') {
+                        SL_PUT('\\');
+                        SL_PUT('n');
+                } else {
+                        SL_PUT(*s);
+                }
+        }
+        if (quoted)
+                SL_PUT('"');
+#undef SL_PUT
+        if (size)
+                out[n < size ? n : size - 1] = '\0';
+        return n;
+}
+
+size_t sl_metrics_label_escape(char *out, size_t size, const char *s)
+{
+        return escape(out, size, s, true);
+}
+
 static void put_help(buf_t *b, const char *help)
 {
-        for (const char *c = help; *c; c++) {
-                if (*c == '\\')
-                        bprintf(b, "\\\\");
-                else if (*c == '\n')
-                        bprintf(b, "\\n");
-                else
-                        bprintf(b, "%c", *c);
+        char small[512];
+        size_t n = escape(small, sizeof(small), help, false);
+
+        if (n < sizeof(small)) {
+                bprintf(b, "%s", small);
+                return;
         }
+        char *big = malloc(n + 1);
+        if (!big) {
+                b->ok = 0;
+                return;
+        }
+        escape(big, n + 1, help, false);
+        bprintf(b, "%s", big);
+        free(big);
 }
 
 static void render_one(buf_t *b, const sl_metric_t *m)

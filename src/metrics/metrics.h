@@ -31,6 +31,13 @@ void sl_metrics_observe(sl_metric_t *m, double v); /* histogram */
  * slots are taken. */
 int sl_metrics_set_block(const char *name, const char *text);
 
+/* s as a Prometheus label value, quoted, with backslash, double quote and newline
+ * escaped, into out (size bytes, always NUL-terminated when size > 0, truncated when
+ * short); returns the length the whole text needs, as snprintf does.  out may be NULL
+ * when size is 0.  The one label escaper: every label value that is not a constant
+ * goes through it. */
+size_t sl_metrics_label_escape(char *out, size_t size, const char *s);
+
 /* The whole registry in text format.  Caller frees with free(). */
 char *sl_metrics_render(void);
 

@@ -30,6 +30,7 @@
 #include "kafka/kafka.h"
 #include "sluice/err.h"
 #include "util/uuid.h"
+#include "util/utf8.h"
 
 static const char tail_usage[] =
     "usage: sluicectl tail TOPIC [--from-beginning] [--max N] [--timeout-ms T]\n"
@@ -67,10 +68,10 @@ static json_t *bytes_json(const void *p, size_t len)
 {
         static const char digits[] = "0123456789abcdef";
         const unsigned char *b = p;
-        json_t *s = json_stringn(p, len);
+        json_t *s;
         char *hex;
 
-        if (s)
+        if (sl_utf8_check(p, len) < 0 && (s = json_stringn(p, len)))
                 return s;
         hex = malloc(len * 2 + 5);
         if (!hex)
