@@ -19,6 +19,7 @@
 #include "pg/pgarray.h"
 #include "sluice/err.h"
 #include "state/store.h"
+#include "util/hmap.h"
 
 #define SL_ADMIT_MAX_TIERS 16
 
@@ -82,9 +83,7 @@ struct sl_admit_s {
 
 static uint64_t hash_str(const char *s)
 {
-        uint64_t h = 1469598103934665603ULL;
-        while (*s)
-                h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+        uint64_t h = sl_hash_str(s);
         return h ? h : 1;
 }
 
