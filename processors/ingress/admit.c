@@ -20,6 +20,8 @@
 #include "sluice/err.h"
 #include "state/store.h"
 #include "util/hmap.h"
+#include "util/array.h"
+#include "util/fatal.h"
 
 #define SL_ADMIT_MAX_TIERS 16
 
@@ -320,7 +322,7 @@ static void touched_grow(sl_admit_t *ad)
         size_t cap = ad->touched_cap ? ad->touched_cap * 2 : 1024;
         touched_t *t = calloc(cap, sizeof(*t));
         if (!t)
-                abort();
+                sl_oom("admission: touched sources");
         for (size_t i = 0; i < ad->touched_cap; i++) {
                 if (!ad->touched[i].source)
                         continue;
@@ -492,7 +494,7 @@ void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev)
         bool is_new, started = false;
 
         if (ensure_parts(ad, p) != SL_OK)
-                abort();
+                sl_oom("admission: partitions");
         lim = sl_sources_limits(src, ev->source);
         pause = sl_sources_pause(src, ev->source);
         w = work_get(ad, p, ev->source);
@@ -550,7 +552,7 @@ void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
         work_t *w;
 
         if (ensure_parts(ad, p) != SL_OK)
-                abort();
+                sl_oom("admission: partitions");
         lim = sl_sources_limits(ad->src, ev->source);
         w = work_get(ad, p, ev->source);
         ev->decision = d;
@@ -644,16 +646,8 @@ typedef struct abuf_s {
 
 static void abuf_put(abuf_t *b, const char *s, size_t n)
 {
-        if (b->len + n + 1 > b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 4096;
-                while (cap < b->len + n + 1)
-                        cap *= 2;
-                char *p = realloc(b->p, cap);
-                if (!p)
-                        abort();
-                b->p = p;
-                b->cap = cap;
-        }
+        if (!(b->p = sl_array_grow(b->p, &b->cap, b->len + n + 1, 1, 4096)))
+                sl_oom("admission: metrics text");
         memcpy(b->p + b->len, s, n);
         b->len += n;
         b->p[b->len] = '\0';
@@ -672,7 +666,7 @@ static void abuf_label(abuf_t *b, const char *s)
 
         if (n >= sizeof(small)) {
                 if (!(q = malloc(n + 1)))
-                        abort();
+                        sl_oom("admission: label value");
                 sl_metrics_label_escape(q, n + 1, s);
         }
         abuf_put(b, q, n);

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "metrics/metrics.h"
+#include "util/array.h"
+#include "util/fatal.h"
 
 typedef enum { SL_METRIC_COUNTER, SL_METRIC_GAUGE, SL_METRIC_HISTOGRAM } sl_metric_type_t;
 
@@ -71,9 +73,9 @@ static sl_metric_t *metric_register(sl_metric_type_t type, const char *name,
                 if (strcmp(m->name, name) != 0)
                         continue;
                 if (m->type != type) {
-                        fprintf(stderr, "sl_metrics: %s registered as a %s and as a %s\n",
-                                name, type_names[m->type], type_names[type]);
-                        abort(); /* a programming error, caught at start-up */
+                        /* a programming error, caught at start-up */
+                        sl_bug("sl_metrics: %s registered as a %s and as a %s", name,
+                               type_names[m->type], type_names[type]);
                 }
                 if (strcmp(m->labels, labels) == 0)
                         goto done;
@@ -189,14 +191,13 @@ static void bprintf(buf_t *b, const char *fmt, ...)
                         b->len += (size_t)n;
                         return;
                 }
-                char *grown = realloc(b->p, b->cap * 2 + (size_t)n);
+                char *grown = sl_array_grow(b->p, &b->cap, b->len + (size_t)n + 1, 1, 4096);
 
                 if (!grown) {
                         b->ok = 0;
                         return;
                 }
                 b->p = grown;
-                b->cap = b->cap * 2 + (size_t)n;
         }
 }
 
