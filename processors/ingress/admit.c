@@ -19,9 +19,9 @@
 #include "pg/pgarray.h"
 #include "sluice/err.h"
 #include "state/store.h"
-#include "util/hmap.h"
 #include "util/array.h"
 #include "util/fatal.h"
+#include "util/hmap.h"
 
 #define SL_ADMIT_MAX_TIERS 16
 

@@ -34,8 +34,8 @@
 #include "retry/retry_record.h"
 #include "retry/state.h"
 #include "sluice/err.h"
-#include "util/uuid.h"
 #include "util/utf8.h"
+#include "util/uuid.h"
 
 #define SL_INGRESS_MAINT_MS (3600 * 1000)
 
