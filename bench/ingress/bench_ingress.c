@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
-#include <uuid/uuid.h>
 
 #include "config/config.h"
 #include "envelope/envelope.h"
@@ -32,6 +31,7 @@
 #include "pg/pg.h"
 #include "sluice/err.h"
 #include "state/store.h"
+#include "util/uuid.h"
 
 extern char **environ;
 
@@ -71,9 +71,7 @@ static void gen_events(ev_t *evs, size_t n, int sources)
 {
         int64_t now = wall_ms();
         for (size_t i = 0; i < n; i++) {
-                uuid_t u;
-                uuid_generate_random(u);
-                uuid_unparse_lower(u, evs[i].id);
+                sl_uuid_random(evs[i].id);
                 snprintf(evs[i].source, sizeof(evs[i].source), "svc-%04d",
                          (int)(i % (size_t)sources));
                 snprintf(evs[i].payload, sizeof(evs[i].payload),

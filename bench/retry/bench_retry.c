@@ -21,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <uuid/uuid.h>
 
 #include "config/config.h"
 #include "kafka/kafka.h"
@@ -30,6 +29,7 @@
 #include "retry/retry_record.h"
 #include "retry/state.h"
 #include "sluice/err.h"
+#include "util/uuid.h"
 
 extern char **environ;
 
@@ -229,10 +229,8 @@ int main(int argc, char **argv)
         sl_pgarr_begin(&ids);
         sl_pgarr_begin(&srcs);
         for (long i = 0; i < n; i++) {
-                uuid_t u;
                 char src[32];
-                uuid_generate_random(u);
-                uuid_unparse_lower(u, ev[i].id);
+                sl_uuid_random(ev[i].id);
                 snprintf(src, sizeof(src), "src-%ld", i % sources);
                 sl_pgarr_text(&ids, ev[i].id);
                 sl_pgarr_text(&srcs, src);

@@ -21,6 +21,7 @@
 #include "pg/state_mirror.h"
 #include "sluice/err.h"
 #include "state/pstate.h"
+#include "util/fatal.h"
 
 #define SL_ADMIT_KEY_PREFIX "s:" /* changelog key of a source's state: "s:<source>" */
 
@@ -315,7 +316,7 @@ void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev)
         bool started = false;
 
         if (!st)
-                abort();
+                sl_oom("admission: a source's working state");
         if (sl_pstate_verifying(ad->ps, p))
                 f = found_get(ad->found, ad->nfound, ev->event_id);
         act = sl_pstate_replay(ad->ps, p, ev->offset, record_of(f, ev->attempt));
@@ -363,7 +364,7 @@ void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
         sl_source_state_t *st = sl_pstate_work(ad->ps, p, ev->source);
 
         if (!st)
-                abort();
+                sl_oom("admission: a source's working state");
         ev->decision = d;
         ev->reason = reason;
         ev->decided_at = decided_at;

@@ -12,67 +12,8 @@
 #include "ingress_int.h"
 #include "limits/admission.h"
 #include "retry/state.h"
-
-static inline int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-/* Canonical UUID text (validated already) to 16 bytes. */
-static void uuid_bytes(const char *s, unsigned char out[16])
-{
-        int n = 0;
-        for (int i = 0; s[i] && n < 32; i++) {
-                int v = hexval(s[i]);
-                if (v < 0)
-                        continue;
-                if (n % 2 == 0)
-                        out[n / 2] = (unsigned char)(v << 4);
-                else
-                        out[n / 2] |= (unsigned char)v;
-                n++;
-        }
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-        unsigned char c = s[0];
-        size_t n;
-        uint32_t cp;
-
-        if (c < 0x80)
-                return c ? 1 : 0;
-        if ((c & 0xe0) == 0xc0) {
-                n = 2;
-                cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-                n = 3;
-                cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-                n = 4;
-                cp = c & 0x07;
-        } else {
-                return 0;
-        }
-        if (n > left)
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return n;
-}
+#include "util/utf8.h"
+#include "util/uuid.h"
 
 /* Append s to the open field, as JSON string content when json, replacing anything
  * that is not valid UTF-8 (and NUL) with '?': dead letters hold arbitrary bytes and
@@ -83,7 +24,7 @@ static void append_clean(sl_copy_pipe_t *cp, const char *s, size_t len, bool jso
         size_t i = 0, run = 0;
 
         while (i < len) {
-                size_t n = utf8_seq(p + i, len - i);
+                size_t n = sl_utf8_seq(p + i, len - i);
                 bool esc = json && n == 1 && (p[i] < 0x20 || p[i] == '"' || p[i] == '\\');
                 if (n && !esc) {
                         i += n;
@@ -133,7 +74,7 @@ void sl__ingress_write_event_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
         const char *status = sl_decision_str(ad->decision);
         const char *reason = sl_admit_reason_str(ad->reason);
 
-        uuid_bytes(env->id, uuid);
+        sl_uuid_parse(env->id, uuid); /* validated already */
         sl_copy_row_begin(cp, 14);
         sl_copy_field_uuid(cp, uuid);
         sl_copy_field(cp, env->type, strlen(env->type));
@@ -183,7 +124,7 @@ void sl__ingress_write_retry_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
         const char *reason = sl_admit_reason_str(ad->reason);
         const char *state = sl_retry_state_str(SL_RETRY_SCHEDULED); /* a new retry */
 
-        uuid_bytes(env->id, uuid);
+        sl_uuid_parse(env->id, uuid); /* validated already */
         sl_copy_row_begin(cp, 8);
         sl_copy_field_uuid(cp, uuid);
         sl_copy_field(cp, env->source, strlen(env->source));

@@ -47,6 +47,7 @@
 #include "pg/pgarray.h"
 #include "sluice/err.h"
 #include "util/array.h"
+#include "util/uuid.h"
 
 static int64_t wall_ms(void *opaque)
 {
@@ -411,7 +412,7 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                 d = sl_retry_decide(&rty->timing, (size_t)tier,
                                     rd_kafka_message_timestamp(m, &tstype), rr->due_at, now);
                 if ((d.action == SL_RETRY_INJECT || d.action == SL_RETRY_DELAY) &&
-                    !sl_retry_uuid_valid(rr->event_id)) {
+                    !sl_uuid_valid(rr->event_id)) {
                         sl_metrics_add(rty->m_invalid, 1);
                         sl_log_warn("%s [%d] @%lld: event id '%.40s' is not a UUID: skipped",
                                     topic, (int)m->partition, (long long)m->offset,

@@ -16,6 +16,8 @@
 
 #include "config/conf_int.h"
 #include "sluice/err.h"
+#include "util/array.h"
+#include "util/fatal.h"
 
 #define SL_REDACTED "[redacted]"
 
@@ -293,15 +295,11 @@ static int extra_put(sl_conf_t *conf, const char *key, const char *val, char *er
                 e->val = v;
                 return SL_OK;
         }
-        if (conf->extra_cnt == conf->extra_cap) {
-                size_t cap = conf->extra_cap ? conf->extra_cap * 2 : 16;
-                conf_extra_t *grown = realloc(conf->extra, cap * sizeof(*grown));
-
-                if (!grown)
-                        goto fail_grow;
-                conf->extra = grown;
-                conf->extra_cap = cap;
-        }
+        conf_extra_t *grown = sl_array_grow(conf->extra, &conf->extra_cap,
+                                            conf->extra_cnt + 1, sizeof(*grown), 16);
+        if (!grown)
+                goto fail_grow;
+        conf->extra = grown;
         e = &conf->extra[conf->extra_cnt];
         e->key = strdup(key);
         if (!e->key)
@@ -547,8 +545,7 @@ const char *sl_conf_get(const sl_conf_t *conf, const char *key)
                 e = extra_find(conf, key);
                 return e ? e->val : NULL;
         }
-        fprintf(stderr, "sl_conf_get: \"%s\" is not a configuration key\n", key);
-        abort();
+        sl_bug("sl_conf_get: \"%s\" is not a configuration key", key);
 }
 
 int64_t sl_conf_get_int(const sl_conf_t *conf, const char *key)
@@ -600,15 +597,11 @@ static int conninfo_add(char **buf, size_t *len, size_t *cap, const char *kw,
 {
         size_t need = *len + strlen(kw) + 2 * strlen(val) + 5;
 
-        if (need > *cap) {
-                size_t ncap = need * 2;
-                char *grown = realloc(*buf, ncap);
+        char *grown = sl_array_grow(*buf, cap, need, 1, 256);
 
-                if (!grown)
-                        return -1;
-                *buf = grown;
-                *cap = ncap;
-        }
+        if (!grown)
+                return -1;
+        *buf = grown;
         if (*len)
                 (*buf)[(*len)++] = ' ';
         *len += (size_t)sprintf(*buf + *len, "%s='", kw);

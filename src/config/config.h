@@ -47,7 +47,7 @@ int sl_conf_load_env(sl_conf_t *conf, char **envp, char *errstr, size_t errstr_s
 /* Values: borrowed, valid until the key is set again or conf is destroyed.
  * kafka.* and pg.* keys outside the table give NULL while unset (0 / false for the
  * typed getters).  Asking for any other key that is not in the table is a
- * programming error (abort()). */
+ * programming error (sl_bug(), util/fatal.h). */
 const char *sl_conf_get(const sl_conf_t *conf, const char *key);
 int64_t sl_conf_get_int(const sl_conf_t *conf, const char *key);
 bool sl_conf_get_bool(const sl_conf_t *conf, const char *key);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "envelope/envelope_int.h"
+#include "util/array.h"
 
 #define SL_AVRO_MAX_NESTING 200
 
@@ -65,18 +66,12 @@ static void sl_sbuf_put(sl_aparse_t *ap, sl_sbuf_t *sb, const char *s, size_t n)
 {
         if (ap->failed)
                 return;
-        if (sb->len + n + 1 > sb->cap) {
-                size_t cap = sb->cap ? sb->cap : 256;
-                while (cap < sb->len + n + 1)
-                        cap *= 2;
-                char *b = realloc(sb->buf, cap);
-                if (!b) {
-                        sl_aparse_fail(ap, "out of memory");
-                        return;
-                }
-                sb->buf = b;
-                sb->cap = cap;
+        char *b = sl_array_grow(sb->buf, &sb->cap, sb->len + n + 1, 1, 256);
+        if (!b) {
+                sl_aparse_fail(ap, "out of memory");
+                return;
         }
+        sb->buf = b;
         memcpy(sb->buf + sb->len, s, n);
         sb->len += n;
         sb->buf[sb->len] = '\0';
@@ -211,16 +206,13 @@ static int sl_named_define(sl_aparse_t *ap, sl__avro_node_t *n, json_t *j, const
                 sl_aparse_fail(ap, "out of memory");
                 return -1;
         }
-        if (ap->named_cnt == ap->named_cap) {
-                size_t cap = ap->named_cap ? ap->named_cap * 2 : 8;
-                sl__avro_node_t **nn = realloc(ap->named, cap * sizeof(*nn));
-                if (!nn) {
-                        sl_aparse_fail(ap, "out of memory");
-                        return -1;
-                }
-                ap->named = nn;
-                ap->named_cap = cap;
+        sl__avro_node_t **nn = sl_array_grow(ap->named, &ap->named_cap, ap->named_cnt + 1,
+                                             sizeof(*nn), 8);
+        if (!nn) {
+                sl_aparse_fail(ap, "out of memory");
+                return -1;
         }
+        ap->named = nn;
         ap->named[ap->named_cnt++] = n;
         return 0;
 }

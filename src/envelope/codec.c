@@ -16,6 +16,7 @@
 
 #include "envelope/codec_int.h"
 #include "sluice/err.h"
+#include "util/array.h"
 
 extern const char sl_envelope_schema_json[];
 
@@ -101,14 +102,11 @@ static const char *sl_short_name(const char *fullname)
 
 static int sl_codec_push(sl_codec_t *codec, const sl_writer_t *w)
 {
-        if (codec->writer_cnt == codec->writer_cap) {
-                size_t cap = codec->writer_cap ? codec->writer_cap * 2 : 4;
-                sl_writer_t *nw = realloc(codec->writers, cap * sizeof(*nw));
-                if (!nw)
-                        return SL_ERR_NOMEM;
-                codec->writers = nw;
-                codec->writer_cap = cap;
-        }
+        sl_writer_t *nw = sl_array_grow(codec->writers, &codec->writer_cap,
+                                        codec->writer_cnt + 1, sizeof(*nw), 4);
+        if (!nw)
+                return SL_ERR_NOMEM;
+        codec->writers = nw;
         codec->writers[codec->writer_cnt++] = *w;
         return SL_OK;
 }
@@ -299,16 +297,16 @@ static char *sl_read_file(const char *path, char *errstr, size_t errstr_size)
                 return NULL;
         }
         for (;;) {
-                if (cap - len < 4096) {
-                        cap = cap ? cap * 2 : 8192;
-                        char *nb = realloc(buf, cap + 1);
+                if (cap - len <= 4096) {
+                        /* room for 4096 more bytes and the NUL */
+                        char *nb = sl_array_grow(buf, &cap, len + 4096 + 1, 1, 8192);
                         if (!nb) {
                                 snprintf(errstr, errstr_size, "%s: out of memory", path);
                                 goto fail;
                         }
                         buf = nb;
                 }
-                size_t n = fread(buf + len, 1, cap - len, f);
+                size_t n = fread(buf + len, 1, cap - 1 - len, f);
                 len += n;
                 if (n == 0)
                         break;

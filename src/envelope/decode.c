@@ -16,6 +16,8 @@
 
 #include "envelope/codec_int.h"
 #include "sluice/err.h"
+#include "util/varint.h"
+#include "util/utf8.h"
 
 #define SL_DECODE_MAX_NESTING 100
 
@@ -38,22 +40,18 @@ static int sl_rd_fail(sl_rd_t *r, sl_reject_code_t code, const char *fmt, ...)
 
 static inline int sl_rd_long(sl_rd_t *r, int64_t *out)
 {
-        uint64_t v = 0;
-        unsigned shift = 0;
-        *out = 0;
-        while (r->p < r->end) {
-                unsigned b = *r->p++;
-                if (shift == 63 && (b & 0xfe))
-                        return sl_rd_fail(r, SL_REJECT_DECODE,
-                                          "field %s: varint overflows", r->field);
-                v |= (uint64_t)(b & 0x7f) << shift;
-                if (!(b & 0x80)) {
-                        *out = (int64_t)((v >> 1) ^ (0 - (v & 1)));
-                        return 0;
-                }
-                shift += 7;
+        size_t left = (size_t)(r->end - r->p);
+        size_t n = sl_avro_long_decode(r->p, left, out);
+
+        if (!n) {
+                *out = 0;
+                return sl_rd_fail(r, SL_REJECT_DECODE,
+                                  left >= SL_AVRO_LONG_MAX ? "field %s: varint overflows"
+                                                           : "field %s: truncated",
+                                  r->field);
         }
-        return sl_rd_fail(r, SL_REJECT_DECODE, "field %s: truncated", r->field);
+        r->p += n;
+        return 0;
 }
 
 static inline int sl_rd_num(sl_rd_t *r, const sl__avro_node_t *n, int64_t *out)
@@ -101,7 +99,7 @@ static inline int sl_rd_index(sl_rd_t *r, size_t cnt, size_t *idx)
 static inline int sl_rd_text(sl_rd_t *r, const char *p, size_t len, const char *what,
                              const char **out)
 {
-        ptrdiff_t bad = sl__utf8_check(p, len);
+        ptrdiff_t bad = sl_utf8_check(p, len);
         if (bad >= 0)
                 return sl_rd_fail(r, SL_REJECT_BAD_TEXT, "%s: %s at byte %td", what,
                                   p[bad] ? "invalid UTF-8" : "NUL character", bad);

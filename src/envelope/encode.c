@@ -9,16 +9,11 @@
 
 #include "envelope/codec_int.h"
 #include "sluice/err.h"
+#include "util/varint.h"
 
-static unsigned char *sl_wr_long(unsigned char *p, int64_t v)
+static inline unsigned char *sl_wr_long(unsigned char *p, int64_t v)
 {
-        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-        while (z >= 0x80) {
-                *p++ = (unsigned char)(z | 0x80);
-                z >>= 7;
-        }
-        *p++ = (unsigned char)z;
-        return p;
+        return p + sl_avro_long_encode(v, p);
 }
 
 static unsigned char *sl_wr_str(unsigned char *p, const char *s, size_t len)

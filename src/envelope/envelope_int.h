@@ -1,5 +1,5 @@
 /*
- * Private to src/envelope: the envelope arena, the UTF-8 and JSON checkers and the
+ * Private to src/envelope: the envelope arena, the JSON checker and the
  * parsed form of Avro schemas that the codec, the validator and the payload schemas
  * share.  Nothing here is part of any contract outside this directory.
  */
@@ -25,11 +25,7 @@ void sl__envelope_meta_set(sl_envelope_t *env, size_t i, const char *k, const ch
 /* Publish meta_keys/meta_vals after the entries are set. */
 void sl__envelope_meta_finish(sl_envelope_t *env, size_t cnt);
 
-/* ---- text checks (utf8.c, json_check.c) ---- */
-
-/* Offset of the first byte that is NUL or breaks UTF-8 (RFC 3629: no overlongs, no
- * surrogates, <= U+10FFFF), or -1 when all n bytes are fine. */
-ptrdiff_t sl__utf8_check(const char *p, size_t n);
+/* ---- text checks (json_check.c; UTF-8 alone: util/utf8.h) ---- */
 
 /* Strict RFC 8259 check that p[0..n) is what Postgres jsonb accepts and that its top
  * level is an object.  Returns SL_REJECT_NONE, SL_REJECT_PAYLOAD_NOT_JSON (msg says

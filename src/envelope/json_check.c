@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "envelope/envelope_int.h"
+#include "util/utf8.h"
 
 /* Postgres numeric input (checked against Postgres 15): at most 131072 digits before
  * the point and 16383 after it once the exponent is applied.  Counting the written
@@ -101,12 +102,8 @@ static int sl_js_string(sl_js_t *js)
                         return sl_js_fail(js, "control character 0x%02x in a string", c);
                 if (c >= 0x80) {
                         /* one multi-byte sequence: check it, then go on */
-                        size_t left = (size_t)(js->end - js->p);
-                        size_t seq = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-                        if (seq > left)
-                                seq = left;
-                        if (sl__utf8_check((const char *)js->p, seq) >= 0 ||
-                            (c & 0xC0) == 0x80)
+                        size_t seq = sl_utf8_seq(js->p, (size_t)(js->end - js->p));
+                        if (!seq)
                                 return sl_js_fail(js, "invalid UTF-8");
                         js->p += seq;
                         continue;

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <uuid/uuid.h>
 
 #include "envelope/envelope_int.h"
 #include "sluice/err.h"
+#include "util/uuid.h"
 
 /* RFC 3339 ("2024-05-01T12:00:00.250Z", "...+02:00") to ms since the epoch. */
 static int sl_parse_rfc3339(const char *s, int64_t *out)
@@ -122,9 +122,7 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
                             (id[i] >= 'A' && id[i] <= 'F') ? (char)(id[i] + 32) : id[i];
                 env->id[36] = '\0';
         } else {
-                uuid_t u;
-                uuid_generate_random(u);
-                uuid_unparse_lower(u, env->id);
+                sl_uuid_random(env->id);
         }
 
         const char *type = json_string_value(json_object_get(j, "type"));

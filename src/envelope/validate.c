@@ -14,6 +14,8 @@
 #include "envelope/envelope_int.h"
 #include "envelope/validate.h"
 #include "sluice/err.h"
+#include "util/uuid.h"
+#include "util/utf8.h"
 
 #define SL_DEFAULT_MIN_OCCURRED_AT 946684800000LL /* 2000-01-01T00:00:00Z */
 #define SL_DEFAULT_MAX_FUTURE_MS   300000LL       /* 5 minutes */
@@ -28,27 +30,9 @@ static int sl_reject(sl_reject_t *rej, sl_reject_code_t code, const char *fmt, .
         return SL_ERR_REJECTED;
 }
 
-static int sl_is_hex(char c)
-{
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int sl_uuid_ok(const char *id)
-{
-        for (int i = 0; i < 36; i++) {
-                if (i == 8 || i == 13 || i == 18 || i == 23) {
-                        if (id[i] != '-')
-                                return 0;
-                } else if (!sl_is_hex(id[i])) {
-                        return 0;
-                }
-        }
-        return id[36] == '\0';
-}
-
 static int sl_text_bad(const char *what, const char *s, size_t len, sl_reject_t *rej)
 {
-        ptrdiff_t bad = sl__utf8_check(s, len);
+        ptrdiff_t bad = sl_utf8_check(s, len);
         if (bad < 0)
                 return 0;
         sl_reject(rej, SL_REJECT_BAD_TEXT, "%s: %s at byte %td", what,
@@ -82,7 +66,7 @@ int sl_envelope_validate(const sl_envelope_t *env, const sl_validate_opts_t *opt
         rej->code = SL_REJECT_NONE;
         rej->msg[0] = '\0';
 
-        if (!sl_uuid_ok(env->id))
+        if (!sl_uuid_valid(env->id))
                 return sl_reject(rej, SL_REJECT_BAD_ID,
                                  "id \"%.36s\" is not a UUID (8-4-4-4-12 hex digits)",
                                  env->id);

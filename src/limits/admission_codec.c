@@ -2,31 +2,7 @@
 #include "limits/admission_codec.h"
 
 #include "sluice/err.h"
-
-size_t sl_avro_long_encode(int64_t v, unsigned char *buf)
-{
-        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-        size_t n = 0;
-        while (z & ~0x7fULL) {
-                buf[n++] = (unsigned char)((z & 0x7f) | 0x80);
-                z >>= 7;
-        }
-        buf[n++] = (unsigned char)z;
-        return n;
-}
-
-size_t sl_avro_long_decode(const unsigned char *buf, size_t len, int64_t *v)
-{
-        uint64_t z = 0;
-        for (size_t i = 0; i < len && i < 10; i++) {
-                z |= (uint64_t)(buf[i] & 0x7f) << (7 * i);
-                if (!(buf[i] & 0x80)) {
-                        *v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-                        return i + 1;
-                }
-        }
-        return 0;
-}
+#include "util/varint.h"
 
 size_t sl_admission_state_encode(const sl_source_state_t *st, unsigned char *buf)
 {

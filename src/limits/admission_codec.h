@@ -22,8 +22,4 @@ int sl_admission_state_decode(const void *buf, size_t len, sl_source_state_t *st
 size_t sl_admission_progress_encode(int64_t offset, unsigned char *buf);
 int sl_admission_progress_decode(const void *buf, size_t len, int64_t *offset);
 
-/* Avro long (zig-zag varint): bytes written (at most 10) / read (0 when invalid). */
-size_t sl_avro_long_encode(int64_t v, unsigned char *buf);
-size_t sl_avro_long_decode(const unsigned char *buf, size_t len, int64_t *v);
-
 #endif

@@ -1,6 +1,6 @@
 /*
- * Sources and manual pauses (sources.h): the snapshot is one open-addressing hash
- * table keyed by source name, each entry holding the source's limits (when it has a
+ * Sources and manual pauses (sources.h): the snapshot is one hash map (util/hmap.h)
+ * keyed by source name, each entry holding the source's limits (when it has a
  * sources row) and its manual pause (when it has a pauses row), plus the defaults for
  * every other source.  Ingress looks a source up for every event, so a lookup is one
  * FNV-1a hash and a short linear probe, with no allocation and no locking.
@@ -18,10 +18,9 @@
 #include "limits/sources.h"
 #include "log/log.h"
 #include "sluice/err.h"
+#include "util/hmap.h"
 
 typedef struct entry_s {
-        char *name; /* NULL: empty slot */
-        uint64_t hash;
         bool has_limits;
         sl_limits_t limits;
         sl_manual_pause_t pause; /* .paused: has a pauses row */
@@ -29,49 +28,29 @@ typedef struct entry_s {
 
 struct sl_sources_s {
         sl_limits_t defaults;
-        entry_t *tab;
-        size_t mask; /* capacity - 1; capacity a power of two, at most half full */
+        sl_hmap_t map; /* name -> entry in ents */
+        entry_t *ents; /* one per name, nrows + npauses at most */
+        size_t nents;
         size_t nsources, npauses;
 };
 
-static uint64_t fnv1a(const char *s)
-{
-        uint64_t h = 1469598103934665603ULL;
-        for (; *s; s++) {
-                h ^= (unsigned char)*s;
-                h *= 1099511628211ULL;
-        }
-        return h;
-}
 
 static const entry_t *find(const sl_sources_t *s, const char *name)
 {
-        uint64_t h;
-        size_t i;
-
-        if (!name)
-                return NULL;
-        h = fnv1a(name);
-        for (i = (size_t)h & s->mask; s->tab[i].name; i = (i + 1) & s->mask)
-                if (s->tab[i].hash == h && strcmp(s->tab[i].name, name) == 0)
-                        return &s->tab[i];
-        return NULL;
+        return sl_hmap_get(&s->map, name);
 }
 
 /* The entry for name, inserted empty when missing; NULL when out of memory. */
 static entry_t *find_or_add(sl_sources_t *s, const char *name)
 {
-        uint64_t h = fnv1a(name);
-        size_t i;
+        bool added;
+        sl_hmap_ent_t *e = sl_hmap_add(&s->map, name, &added);
 
-        for (i = (size_t)h & s->mask; s->tab[i].name; i = (i + 1) & s->mask)
-                if (s->tab[i].hash == h && strcmp(s->tab[i].name, name) == 0)
-                        return &s->tab[i];
-        s->tab[i].name = strdup(name);
-        if (!s->tab[i].name)
+        if (!e)
                 return NULL;
-        s->tab[i].hash = h;
-        return &s->tab[i];
+        if (added)
+                e->val = &s->ents[s->nents++]; /* zeroed by calloc */
+        return e->val;
 }
 
 static bool limits_ok(const sl_limits_t *l)
@@ -84,10 +63,8 @@ void sl_sources_destroy(sl_sources_t *s)
 {
         if (!s)
                 return;
-        if (s->tab)
-                for (size_t i = 0; i <= s->mask; i++)
-                        free(s->tab[i].name);
-        free(s->tab);
+        sl_hmap_close(&s->map, NULL);
+        free(s->ents);
         free(s);
 }
 
@@ -96,7 +73,6 @@ sl_sources_t *sl_sources_build(const sl_limits_t *defaults, const sl_source_row_
                                char *errstr, size_t errstr_size)
 {
         sl_sources_t *s;
-        size_t cap = 16;
         entry_t *e;
 
         if (!defaults || !limits_ok(defaults)) {
@@ -107,15 +83,13 @@ sl_sources_t *sl_sources_build(const sl_limits_t *defaults, const sl_source_row_
                 snprintf(errstr, errstr_size, "sources: too many rows");
                 return NULL;
         }
-        while (cap < 2 * (nrows + npauses))
-                cap *= 2;
         s = calloc(1, sizeof(*s));
         if (!s)
                 goto fail_nomem;
         s->defaults = *defaults;
-        s->mask = cap - 1;
-        s->tab = calloc(cap, sizeof(*s->tab));
-        if (!s->tab)
+        sl_hmap_init(&s->map);
+        s->ents = calloc(nrows + npauses + 1, sizeof(*s->ents));
+        if (!s->ents || sl_hmap_reserve(&s->map, nrows + npauses) != SL_OK)
                 goto fail_nomem;
 
         for (size_t i = 0; i < nrows; i++) {
@@ -198,9 +172,9 @@ size_t sl_sources_paused(const sl_sources_t *s, int64_t now_ms)
 
         if (s->npauses == 0)
                 return 0;
-        for (size_t i = 0; i <= s->mask; i++) {
-                const sl_manual_pause_t *p = &s->tab[i].pause;
-                if (s->tab[i].name && p->paused && (p->until == 0 || now_ms < p->until))
+        for (size_t i = 0; i < s->nents; i++) {
+                const sl_manual_pause_t *p = &s->ents[i].pause;
+                if (p->paused && (p->until == 0 || now_ms < p->until))
                         n++;
         }
         return n;

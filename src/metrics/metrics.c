@@ -8,11 +8,14 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics/metrics.h"
+#include "util/array.h"
+#include "util/fatal.h"
 
 typedef enum { SL_METRIC_COUNTER, SL_METRIC_GAUGE, SL_METRIC_HISTOGRAM } sl_metric_type_t;
 
@@ -70,9 +73,9 @@ static sl_metric_t *metric_register(sl_metric_type_t type, const char *name,
                 if (strcmp(m->name, name) != 0)
                         continue;
                 if (m->type != type) {
-                        fprintf(stderr, "sl_metrics: %s registered as a %s and as a %s\n",
-                                name, type_names[m->type], type_names[type]);
-                        abort(); /* a programming error, caught at start-up */
+                        /* a programming error, caught at start-up */
+                        sl_bug("sl_metrics: %s registered as a %s and as a %s", name,
+                               type_names[m->type], type_names[type]);
                 }
                 if (strcmp(m->labels, labels) == 0)
                         goto done;
@@ -188,14 +191,13 @@ static void bprintf(buf_t *b, const char *fmt, ...)
                         b->len += (size_t)n;
                         return;
                 }
-                char *grown = realloc(b->p, b->cap * 2 + (size_t)n);
+                char *grown = sl_array_grow(b->p, &b->cap, b->len + (size_t)n + 1, 1, 4096);
 
                 if (!grown) {
                         b->ok = 0;
                         return;
                 }
                 b->p = grown;
-                b->cap = b->cap * 2 + (size_t)n;
         }
 }
 
@@ -219,16 +221,62 @@ static const char *fmt_double(double v, char *out, size_t size)
         return out;
 }
 
-static void put_help(buf_t *b, const char *help)
+/* The exposition format's escaping: backslash and newline always, double quote in
+ * label values (quoted) only; the rest as in snprintf (see sl_metrics_label_escape). */
+static size_t escape(char *out, size_t size, const char *s, bool quoted)
 {
-        for (const char *c = help; *c; c++) {
-                if (*c == '\\')
-                        bprintf(b, "\\\\");
-                else if (*c == '\n')
-                        bprintf(b, "\\n");
-                else
-                        bprintf(b, "%c", *c);
+        size_t n = 0;
+
+#define SL_PUT(c)                                                                         \
+        do {                                                                              \
+                if (n + 1 < size)                                                         \
+                        out[n] = (c);                                                     \
+                n++;                                                                      \
+        } while (0)
+        if (quoted)
+                SL_PUT('"');
+        for (; *s; s++) {
+                if (*s == '\\' || (quoted && *s == '"')) {
+                        SL_PUT('\\');
+                        SL_PUT(*s);
+                } else if (*s == '\n') {
+                        SL_PUT('\\');
+                        SL_PUT('n');
+                } else {
+                        SL_PUT(*s);
+                }
         }
+        if (quoted)
+                SL_PUT('"');
+#undef SL_PUT
+        if (size)
+                out[n < size ? n : size - 1] = '\0';
+        return n;
+}
+
+size_t sl_metrics_label_escape(char *out, size_t size, const char *s)
+{
+        return escape(out, size, s, true);
+}
+
+/* text escaped (quoted: as a label value; else as HELP text) onto b. */
+static void put_escaped(buf_t *b, const char *text, bool quoted)
+{
+        char small[512];
+        size_t n = escape(small, sizeof(small), text, quoted);
+
+        if (n < sizeof(small)) {
+                bprintf(b, "%s", small);
+                return;
+        }
+        char *big = malloc(n + 1);
+        if (!big) {
+                b->ok = 0;
+                return;
+        }
+        escape(big, n + 1, text, quoted);
+        bprintf(b, "%s", big);
+        free(big);
 }
 
 static void render_one(buf_t *b, const sl_metric_t *m)
@@ -293,7 +341,7 @@ char *sl_metrics_render(void)
                 if (o != m)
                         continue;
                 bprintf(&b, "# HELP %s ", m->name);
-                put_help(&b, m->help);
+                put_escaped(&b, m->help, false);
                 bprintf(&b, "\n# TYPE %s %s\n", m->name, type_names[m->type]);
                 for (o = m; o; o = o->next)
                         if (strcmp(o->name, m->name) == 0)
@@ -331,21 +379,6 @@ int sl_metrics_set_block(const char *name, const char *text)
         return rc;
 }
 
-/* A Prometheus label value, quoted and escaped (backslash, double quote, newline). */
-static void put_label_value(buf_t *b, const char *s)
-{
-        bprintf(b, "\"");
-        for (; *s; s++) {
-                if (*s == '"' || *s == '\\')
-                        bprintf(b, "\\%c", *s);
-                else if (*s == '\n')
-                        bprintf(b, "\\n");
-                else
-                        bprintf(b, "%c", *s);
-        }
-        bprintf(b, "\"");
-}
-
 /* Highest count first; equal counts by label, so the rendering is deterministic. */
 static int top_cmp(const void *a, const void *b)
 {
@@ -370,7 +403,7 @@ char *sl_metrics_top_render(const char *name, const char *help, const char *labe
         if (n)
                 qsort(entries, n, sizeof(*entries), top_cmp);
         bprintf(&b, "# HELP %s ", name);
-        put_help(&b, help);
+        put_escaped(&b, help, false);
         bprintf(&b, "\n# TYPE %s gauge\n", name);
         for (size_t i = 0; i < n; i++) {
                 if (i >= k) {
@@ -378,7 +411,7 @@ char *sl_metrics_top_render(const char *name, const char *help, const char *labe
                         continue;
                 }
                 bprintf(&b, "%s{%s=", name, label);
-                put_label_value(&b, entries[i].label);
+                put_escaped(&b, entries[i].label, true);
                 bprintf(&b, "} %.3f\n", (double)entries[i].count / secs);
         }
         bprintf(&b, "%s{%s=\"_other\"} %.3f\n", name, label, (double)other / secs);

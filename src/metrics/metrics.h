@@ -50,6 +50,12 @@ char *sl_metrics_top_render(const char *name, const char *help, const char *labe
 int sl_metrics_set_top(const char *block, const char *name, const char *help,
                        const char *label, sl_metrics_top_t *entries, size_t n, size_t k,
                        double secs);
+/* s as a Prometheus label value, quoted, with backslash, double quote and newline
+ * escaped, into out (size bytes, always NUL-terminated when size > 0, truncated when
+ * short); returns the length the whole text needs, as snprintf does.  out may be NULL
+ * when size is 0.  The one label escaper: every label value that is not a constant
+ * goes through it. */
+size_t sl_metrics_label_escape(char *out, size_t size, const char *s);
 
 /* The whole registry in text format.  Caller frees with free(). */
 char *sl_metrics_render(void);

@@ -18,6 +18,8 @@
 #include "log/log.h"
 #include "pg/pg.h"
 #include "sluice/err.h"
+#include "util/array.h"
+#include "util/fatal.h"
 
 #define SL_COPY_CHUNK   (128 * 1024)
 #define SL_COPY_RETRIES 5
@@ -68,11 +70,11 @@ static chunk_t *chunk_new(void)
 {
         chunk_t *c = calloc(1, sizeof(*c));
         if (!c)
-                abort();
+                sl_oom("COPY chunk");
         c->cap = SL_COPY_CHUNK + 4096;
         c->data = malloc(c->cap);
         if (!c->data)
-                abort();
+                sl_oom("COPY chunk");
         return c;
 }
 
@@ -89,16 +91,9 @@ static void chunk_free_list(chunk_t *c)
 static inline void put(sl_copy_pipe_t *cp, const void *data, size_t len)
 {
         chunk_t *c = cp->cur;
-        if (c->len + len > c->cap) {
-                size_t cap = c->cap * 2;
-                while (cap < c->len + len)
-                        cap *= 2;
-                char *d = realloc(c->data, cap);
-                if (!d)
-                        abort();
-                c->data = d;
-                c->cap = cap;
-        }
+        if (c->len + len > c->cap &&
+            !(c->data = sl_array_grow(c->data, &c->cap, c->len + len, 1, SL_COPY_CHUNK)))
+                sl_oom("COPY chunk");
         memcpy(c->data + c->len, data, len);
         c->len += len;
 }

@@ -21,6 +21,7 @@
 #include "pg/pg.h"
 #include "pg/pg_int.h"
 #include "sluice/err.h"
+#include "util/array.h"
 
 /* pg_advisory_xact_lock(SL_PG_LOCK_NS, SL_PG_LOCK_MIGRATE): 'sluc', 1. */
 #define SL_PG_LOCK_SQL      "SELECT pg_advisory_xact_lock(1936487779, 1)"
@@ -81,13 +82,9 @@ static int scan_dir(const char *dir, migration_t **out, size_t *count, char *err
                 int v = migration_version(de->d_name);
                 if (v < 0)
                         continue;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        tmp = realloc(m, cap * sizeof(*m));
-                        if (!tmp)
-                                goto fail_nomem;
-                        m = tmp;
-                }
+                if (!(tmp = sl_array_grow(m, &cap, n + 1, sizeof(*m), 16)))
+                        goto fail_nomem;
+                m = tmp;
                 m[n].version = v;
                 m[n].name = strdup(de->d_name);
                 if (!m[n].name)

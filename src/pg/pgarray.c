@@ -5,18 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/array.h"
+#include "util/fatal.h"
+
 static void put(sl_pgarr_t *a, const char *s, size_t n)
 {
-        if (a->len + n + 2 > a->cap) {
-                size_t cap = a->cap ? a->cap * 2 : 1024;
-                while (cap < a->len + n + 2)
-                        cap *= 2;
-                char *p = realloc(a->p, cap);
-                if (!p)
-                        abort();
-                a->p = p;
-                a->cap = cap;
-        }
+        if (!(a->p = sl_array_grow(a->p, &a->cap, a->len + n + 2, 1, 1024)))
+                sl_oom("Postgres array literal");
         memcpy(a->p + a->len, s, n);
         a->len += n;
         a->p[a->len] = '\0';

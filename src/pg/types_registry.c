@@ -21,58 +21,31 @@
 #include "pg/types_registry.h"
 #include "pg/watch.h"
 #include "sluice/err.h"
+#include "util/hmap.h"
 
 #define SL_TYPES_CHANNEL "sluice_event_types"
 #define SL_TYPES_SQL                                                                     \
         "SELECT type, payload_schema FROM event_types WHERE payload_schema IS NOT NULL " \
         "ORDER BY type"
 
-/* A (type, schema) whose compile failure was already logged. */
-typedef struct bad_row_s {
-        char *type;
-        uint64_t hash;
-} bad_row_t;
-
 struct sl_types_watch_s {
         sl_pg_watch_t *w;  /* owns the connection and the current registry */
         size_t last_count; /* registry size last logged */
-        bad_row_t *bad;
-        size_t nbad, capbad;
+        sl_hmap_t bad; /* "<schema hash> <type>" of rows whose failure was logged */
 };
-
-static uint64_t fnv1a(const char *s)
-{
-        uint64_t h = 1469598103934665603ULL;
-        for (; *s; s++) {
-                h ^= (unsigned char)*s;
-                h *= 1099511628211ULL;
-        }
-        return h;
-}
 
 /* True when this bad row was logged before; otherwise remembers it. */
 static bool bad_seen(sl_types_watch_t *tw, const char *type, const char *schema)
 {
-        uint64_t h = fnv1a(schema);
-        bad_row_t *tmp;
+        bool added = false;
+        char *key;
 
-        for (size_t i = 0; i < tw->nbad; i++)
-                if (tw->bad[i].hash == h && strcmp(tw->bad[i].type, type) == 0)
-                        return true;
-        if (tw->nbad == tw->capbad) {
-                size_t cap = tw->capbad ? tw->capbad * 2 : 8;
-                tmp = realloc(tw->bad, cap * sizeof(*tmp));
-                if (!tmp)
-                        return false;
-                tw->bad = tmp;
-                tw->capbad = cap;
-        }
-        tw->bad[tw->nbad].type = strdup(type);
-        if (!tw->bad[tw->nbad].type)
+        if (asprintf(&key, "%016llx %s", (unsigned long long)sl_hash_str(schema), type) < 0)
                 return false;
-        tw->bad[tw->nbad].hash = h;
-        tw->nbad++;
-        return false;
+        if (!sl_hmap_add(&tw->bad, key, &added))
+                added = true; /* out of memory: log again rather than never */
+        free(key);
+        return !added;
 }
 
 /* Build a registry from the rows of SL_TYPES_SQL.  tw (may be NULL) dedups logs. */
@@ -191,8 +164,6 @@ void sl_types_watch_destroy(sl_types_watch_t *tw)
         if (!tw)
                 return;
         sl_pg_watch_destroy(tw->w);
-        for (size_t i = 0; i < tw->nbad; i++)
-                free(tw->bad[i].type);
-        free(tw->bad);
+        sl_hmap_close(&tw->bad, NULL);
         free(tw);
 }

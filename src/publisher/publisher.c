@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <uuid/uuid.h>
 
 #include "config/config.h"
 #include "envelope/envelope.h"
@@ -24,6 +23,7 @@
 #include "publisher/publisher_int.h"
 #include "sluice/err.h"
 #include "sluice/publisher.h"
+#include "util/uuid.h"
 
 /* How long publish waits for room in a full producer queue before giving up. */
 #define SL_PUB_QUEUE_FULL_WAIT_MS 30000
@@ -213,18 +213,20 @@ static int produce(sl_publisher_t *pub, const void *key, size_t key_len, void *v
 /* The event's id: the caller's, canonicalised (lower case), or a new UUIDv4. */
 static int event_id(const sl_event_t *ev, char out[37], char *errstr, size_t errstr_size)
 {
-        uuid_t uu;
+        uint8_t uu[16];
 
         if (!ev->id) {
-                uuid_generate_random(uu);
-        } else if (strlen(ev->id) != 36 || uuid_parse(ev->id, uu) != 0) {
+                sl_uuid_random(out);
+                return SL_OK;
+        }
+        if (sl_uuid_parse(ev->id, uu) != SL_OK) {
                 snprintf(errstr, errstr_size,
                          "bad_id: id \"%.40s\" is not a UUID "
                          "(8-4-4-4-12 hex digits)",
                          ev->id);
                 return SL_ERR_INVALID;
         }
-        uuid_unparse_lower(uu, out);
+        sl_uuid_format(uu, out);
         return SL_OK;
 }
 

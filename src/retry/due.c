@@ -1,7 +1,6 @@
 /* Due-time decisions of sluice-retry (see due.h).  No I/O, no clock of its own. */
 #include "retry/due.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #include "limits/backoff.h"
@@ -36,14 +35,4 @@ int sl_retry_tier_of(const char (*topics)[256], size_t n, const char *name)
                 if (strcmp(topics[i], name) == 0)
                         return (int)i;
         return -1;
-}
-
-bool sl_retry_uuid_valid(const char *s)
-{
-        for (int i = 0; i < 36; i++) {
-                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-                if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-                        return false;
-        }
-        return s[36] == '\0';
 }

@@ -53,7 +53,4 @@ sl_retry_decision_t sl_retry_decide(const sl_retry_timing_t *t, size_t tier, int
 /* Index of name in topics (n names), or -1. */
 int sl_retry_tier_of(const char (*topics)[256], size_t n, const char *name);
 
-/* True when s is a UUID in its 36-character text form (any case). */
-bool sl_retry_uuid_valid(const char *s);
-
 #endif

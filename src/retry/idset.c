@@ -5,38 +5,19 @@
 #include <string.h>
 
 #include "sluice/err.h"
-
-/* Hex digit values, 16 for anything else: one load per character, no branches to
- * mispredict on random ids (this runs once per re-injected event). */
-static const unsigned char hexval[256] = {
-        ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,
-        ['6'] = 6,  ['7'] = 7,  ['8'] = 8,  ['9'] = 9,  ['a'] = 10, ['b'] = 11,
-        ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15, ['A'] = 10, ['B'] = 11,
-        ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15};
-
-/* The positions of the 32 hex digits in "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx". */
-static const unsigned char digit_at[32] = {0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11,
-                                           12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25,
-                                           26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+#include "util/uuid.h"
 
 int sl_retry_idkey(const char *id, int32_t attempt, sl_retry_idkey_t *k)
 {
+        uint8_t b[16];
         uint64_t hi = 0, lo = 0;
-        unsigned bad = 0;
 
-        if (strnlen(id, 37) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' ||
-            id[23] != '-')
+        if (sl_uuid_parse(id, b) != SL_OK)
                 return SL_ERR_INVALID;
-        for (int i = 0; i < 16; i++) {
-                /* Zero-initialised entries read as digits too: tell '0' apart. */
-                unsigned char a = (unsigned char)id[digit_at[i]];
-                unsigned char b = (unsigned char)id[digit_at[i + 16]];
-                bad |= (hexval[a] == 0 && a != '0') | (hexval[b] == 0 && b != '0');
-                hi = hi << 4 | hexval[a];
-                lo = lo << 4 | hexval[b];
+        for (int i = 0; i < 8; i++) {
+                hi = hi << 8 | b[i];
+                lo = lo << 8 | b[i + 8];
         }
-        if (bad)
-                return SL_ERR_INVALID;
         k->hi = hi;
         k->lo = lo;
         k->attempt = attempt;

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "limits/admission_codec.h"
 #include "sluice/err.h"
+#include "util/varint.h"
 
 const char *sl_retry_record_id(const char *event_id, int32_t attempt, char *buf, size_t size)
 {

@@ -19,6 +19,7 @@
 #include "metrics/metrics.h"
 #include "sluice/err.h"
 #include "util/array.h"
+#include "util/fatal.h"
 
 #define SL_RT_FLUSH_TIMEOUT_MS 60000
 /* Longest poll for more records while a deferred batch waits for the next process(). */
@@ -161,7 +162,7 @@ void sl_runtime_commit_before(sl_runtime_t *rt, const rd_kafka_message_t *m)
 {
         if (!(rt->stops = sl_array_grow(rt->stops, &rt->stops_cap, rt->nstops + 1,
                                         sizeof(*rt->stops), 16)))
-                abort();
+                sl_oom("runtime: commit stops");
         rt->stops[rt->nstops].rkt = m->rkt;
         rt->stops[rt->nstops].partition = m->partition;
         rt->stops[rt->nstops].offset = m->offset;
@@ -317,7 +318,8 @@ void sl_runtime_hold_offset(sl_runtime_t *rt, const rd_kafka_message_t *m)
         struct sl_rt_part_s *pt;
 
         if (k == (size_t)-1)
-                abort();
+                sl_bug("offset held on %s [%d], which is not assigned",
+                       rd_kafka_topic_name(m->rkt), (int)m->partition);
         pt = &rt->parts[k];
         if (pt->cnt == pt->cap && pt->head > 0) {
                 /* Compact: what is before head is gone. */
@@ -327,13 +329,11 @@ void sl_runtime_hold_offset(sl_runtime_t *rt, const rd_kafka_message_t *m)
                 pt->head = 0;
         }
         if (pt->cnt == pt->cap) {
-                size_t cap = pt->cap ? pt->cap * 2 : 256;
-                int64_t *held = realloc(pt->held, cap * sizeof(*held));
-                unsigned char *gone = held ? realloc(pt->gone, cap) : NULL;
-                if (!held || !gone)
-                        abort();
-                pt->held = held;
-                pt->gone = gone;
+                size_t cap = pt->cap, gone_cap = pt->cap;
+                if (!(pt->held = sl_array_grow(pt->held, &cap, pt->cnt + 1,
+                                               sizeof(*pt->held), 256)) ||
+                    !(pt->gone = sl_array_grow(pt->gone, &gone_cap, pt->cnt + 1, 1, 256)))
+                        sl_oom("runtime: held offsets");
                 pt->cap = cap;
         }
         /* Held in offset order as records are processed; keep it sorted regardless. */
@@ -357,7 +357,7 @@ void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const ch
                 return;
         if (!(b->releases = sl_array_grow(b->releases, &b->releases_cap, b->nreleases + 1,
                                           sizeof(*b->releases), 256)))
-                abort();
+                sl_oom("runtime: released offsets");
         b->releases[b->nreleases].part = k;
         b->releases[b->nreleases].offset = offset;
         b->nreleases++;

@@ -15,6 +15,7 @@
 #include "metrics/metrics.h"
 #include "sluice/err.h"
 #include "state/store.h"
+#include "util/hmap.h"
 
 #define SL_PSTATE_KEY_MAX 1040   /* prefix + key, truncated beyond */
 #define SL_PSTATE_ENCODED_MAX 256
@@ -53,11 +54,10 @@ struct sl_pstate_s {
         sl_metric_t *m_restore_seconds, *m_restore_records;
 };
 
+/* Never 0: a slot's hash 0 would read as empty. */
 static uint64_t hash_str(const char *s)
 {
-        uint64_t h = 1469598103934665603ULL;
-        while (*s)
-                h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+        uint64_t h = sl_hash_str(s);
         return h ? h : 1;
 }
 

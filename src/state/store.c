@@ -1,11 +1,12 @@
 /*
- * The partitioned changelog-backed store (see store.h): one open-addressing hash map
- * per partition, a dirty list per partition, a lazily created assign-only consumer for
- * restores.
+ * The partitioned changelog-backed store (see store.h): one hash map (util/hmap.h)
+ * per partition from key to record, a dirty list per partition, a lazily created
+ * assign-only consumer for restores.
  */
 #include "state/store.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +15,24 @@
 #include "kafka/kafka.h"
 #include "log/log.h"
 #include "sluice/err.h"
+#include "util/array.h"
+#include "util/hmap.h"
 
-typedef struct entry_s {
-        char *key; /* NULL: empty slot */
-        void *val;
-        size_t len;
+/* A key's record: its latest value, kept (as a tombstone) after a delete until the
+ * partition is dropped, so that the flush can send the delete. */
+typedef struct rec_s {
+        const char *key; /* the map's copy */
+        size_t len, cap; /* value bytes used / room */
+        size_t dirty_at; /* index in the dirty list, when dirty */
         bool dirty;
         bool deleted; /* tombstone pending flush */
-} entry_t;
+        _Alignas(max_align_t) unsigned char val[];
+} rec_t;
 
 typedef struct part_s {
-        entry_t *slots;
-        size_t cap, used, live;
-        size_t *dirty; /* slot indexes */
+        sl_hmap_t map; /* key -> rec_t, owned */
+        size_t live;   /* records not deleted */
+        rec_t **dirty;
         size_t dirty_cnt, dirty_cap;
 } part_t;
 
@@ -41,14 +47,6 @@ struct sl_store_s {
         rd_kafka_t *rkt_owner;
 };
 
-static uint64_t hash(const char *s)
-{
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-        while (*s)
-                h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-        return h;
-}
-
 sl_store_t *sl_store_new(const sl_conf_t *conf, const char *name, const char *changelog)
 {
         sl_store_t *st = calloc(1, sizeof(*st));
@@ -62,11 +60,7 @@ sl_store_t *sl_store_new(const sl_conf_t *conf, const char *name, const char *ch
 
 static void part_free(part_t *p)
 {
-        for (size_t i = 0; i < p->cap; i++) {
-                free(p->slots[i].key);
-                free(p->slots[i].val);
-        }
-        free(p->slots);
+        sl_hmap_close(&p->map, free);
         free(p->dirty);
         memset(p, 0, sizeof(*p));
 }
@@ -107,60 +101,25 @@ static part_t *make_part(sl_store_t *st, int32_t part)
         return &st->parts[part];
 }
 
-/* Slot of key, or of the empty slot where it would go. */
-static size_t find(const part_t *p, const char *key)
+/* Append r to the partition's dirty list, which has the room (dirty_room). */
+static void mark_dirty(part_t *p, rec_t *r)
 {
-        size_t i = hash(key) & (p->cap - 1);
-        while (p->slots[i].key && strcmp(p->slots[i].key, key) != 0)
-                i = (i + 1) & (p->cap - 1);
-        return i;
-}
-
-/* Append a slot index to the partition's dirty list. */
-static void dirty_push(part_t *p, size_t slot)
-{
-        if (p->dirty_cnt == p->dirty_cap) {
-                size_t dc = p->dirty_cap ? p->dirty_cap * 2 : 64;
-                size_t *d = realloc(p->dirty, dc * sizeof(*d));
-                if (!d)
-                        abort();
-                p->dirty = d;
-                p->dirty_cap = dc;
-        }
-        p->dirty[p->dirty_cnt++] = slot;
-}
-
-static int grow(part_t *p)
-{
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        entry_t *old = p->slots;
-        size_t old_cap = p->cap;
-
-        p->slots = calloc(cap, sizeof(*p->slots));
-        if (!p->slots) {
-                p->slots = old;
-                return SL_ERR_NOMEM;
-        }
-        p->cap = cap;
-        p->dirty_cnt = 0;
-        for (size_t i = 0; i < old_cap; i++) {
-                if (!old[i].key)
-                        continue;
-                size_t j = find(p, old[i].key);
-                p->slots[j] = old[i];
-                if (old[i].dirty)
-                        dirty_push(p, j);
-        }
-        free(old);
-        return SL_OK;
-}
-
-static void mark_dirty(part_t *p, size_t slot)
-{
-        if (p->slots[slot].dirty)
+        if (r->dirty)
                 return;
-        dirty_push(p, slot);
-        p->slots[slot].dirty = true;
+        r->dirty = true;
+        r->dirty_at = p->dirty_cnt;
+        p->dirty[p->dirty_cnt++] = r;
+}
+
+/* Room in the dirty list for one more record: SL_OK or SL_ERR_NOMEM. */
+static int dirty_room(part_t *p)
+{
+        rec_t **d = sl_array_grow(p->dirty, &p->dirty_cap, p->dirty_cnt + 1, sizeof(*d), 64);
+
+        if (!d)
+                return SL_ERR_NOMEM;
+        p->dirty = d;
+        return SL_OK;
 }
 
 /* Put without marking dirty (restore) or with (stage writes). */
@@ -168,39 +127,40 @@ static int put(sl_store_t *st, int32_t part, const char *key, const void *val, s
                bool dirty)
 {
         part_t *p = make_part(st, part);
-        size_t i;
-        void *copy;
+        sl_hmap_ent_t *e;
+        rec_t *r;
 
-        if (!p)
+        if (!p || (dirty && dirty_room(p) != SL_OK))
                 return SL_ERR_NOMEM;
-        if ((p->used + 1) * 4 >= p->cap * 3 && grow(p) != SL_OK)
+        if (!(e = sl_hmap_add(&p->map, key, NULL)))
                 return SL_ERR_NOMEM;
-        i = find(p, key);
-        if (p->slots[i].key && !p->slots[i].deleted && p->slots[i].len == len) {
-                /* Same size (fixed-width records): overwrite in place. */
-                memcpy(p->slots[i].val, val, len);
-                if (dirty)
-                        mark_dirty(p, i);
-                return SL_OK;
+        r = e->val;
+        if (!r || r->cap < len) {
+                /* Same size or smaller (fixed-width records): overwritten in place. */
+                rec_t *bigger = realloc(r, sizeof(*r) + (len ? len : 1));
+                if (!bigger) {
+                        if (!r)
+                                sl_hmap_remove(&p->map, key);
+                        return SL_ERR_NOMEM;
+                }
+                if (!r) {
+                        memset(bigger, 0, sizeof(*bigger));
+                        bigger->key = e->key;
+                        bigger->deleted = true; /* not live until set below */
+                } else if (bigger->dirty) {
+                        p->dirty[bigger->dirty_at] = bigger;
+                }
+                bigger->cap = len;
+                e->val = r = bigger;
         }
-        copy = malloc(len ? len : 1);
-        if (!copy)
-                return SL_ERR_NOMEM;
-        memcpy(copy, val, len);
-        if (!p->slots[i].key) {
-                p->slots[i].key = strdup(key);
-                p->used++;
+        if (r->deleted) {
+                r->deleted = false;
                 p->live++;
-        } else {
-                if (p->slots[i].deleted)
-                        p->live++;
-                free(p->slots[i].val);
         }
-        p->slots[i].val = copy;
-        p->slots[i].len = len;
-        p->slots[i].deleted = false;
+        memcpy(r->val, val, len);
+        r->len = len;
         if (dirty)
-                mark_dirty(p, i);
+                mark_dirty(p, r);
         return SL_OK;
 }
 
@@ -212,36 +172,29 @@ int sl_store_put(sl_store_t *st, int32_t part, const char *key, const void *val,
 const void *sl_store_get(const sl_store_t *st, int32_t part, const char *key, size_t *len)
 {
         const part_t *p = get_part(st, part);
-        size_t i;
+        const rec_t *r = p ? sl_hmap_get(&p->map, key) : NULL;
 
-        if (!p || !p->cap)
-                return NULL;
-        i = find(p, key);
-        if (!p->slots[i].key || p->slots[i].deleted)
+        if (!r || r->deleted)
                 return NULL;
         if (len)
-                *len = p->slots[i].len;
-        return p->slots[i].val;
+                *len = r->len;
+        return r->val;
 }
 
 int sl_store_delete(sl_store_t *st, int32_t part, const char *key)
 {
         part_t *p = get_part(st, part);
-        size_t i;
+        rec_t *r = p ? sl_hmap_get(&p->map, key) : NULL;
 
-        if (!p || !p->cap)
+        if (!r || r->deleted)
                 return SL_ERR_NOTFOUND;
-        i = find(p, key);
-        if (!p->slots[i].key || p->slots[i].deleted)
-                return SL_ERR_NOTFOUND;
-        /* Keep the key as a tombstone until it is flushed (open addressing keeps
-         * probe chains intact that way too). */
-        free(p->slots[i].val);
-        p->slots[i].val = NULL;
-        p->slots[i].len = 0;
-        p->slots[i].deleted = true;
+        if (dirty_room(p) != SL_OK)
+                return SL_ERR_NOMEM;
+        /* Keep the record as a tombstone until it is flushed. */
+        r->len = 0;
+        r->deleted = true;
         p->live--;
-        mark_dirty(p, i);
+        mark_dirty(p, r);
         return SL_OK;
 }
 
@@ -256,11 +209,16 @@ void sl_store_foreach(const sl_store_t *st, int32_t part,
                       void *opaque)
 {
         const part_t *p = get_part(st, part);
+        const sl_hmap_ent_t *e;
+        size_t it = 0;
+
         if (!p)
                 return;
-        for (size_t i = 0; i < p->cap; i++)
-                if (p->slots[i].key && !p->slots[i].deleted)
-                        cb(p->slots[i].key, p->slots[i].val, p->slots[i].len, opaque);
+        while ((e = sl_hmap_next(&p->map, &it))) {
+                const rec_t *r = e->val;
+                if (!r->deleted)
+                        cb(r->key, r->val, r->len, opaque);
+        }
 }
 
 static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer, void *msg_opaque,
@@ -277,7 +235,7 @@ static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer, void *
                 st->rkt_owner = producer;
         }
         for (size_t d = 0; d < p->dirty_cnt; d++) {
-                entry_t *e = &p->slots[p->dirty[d]];
+                rec_t *e = p->dirty[d];
                 rd_kafka_resp_err_t err;
                 for (;;) {
                         err = rd_kafka_producev(
@@ -403,7 +361,7 @@ int sl_store_restore(sl_store_t *st, int32_t part, int timeout_ms, size_t *recor
         part_t *p = get_part(st, part);
         if (p) {
                 for (size_t d = 0; d < p->dirty_cnt; d++)
-                        p->slots[p->dirty[d]].dirty = false;
+                        p->dirty[d]->dirty = false;
                 p->dirty_cnt = 0;
         }
         if (records)

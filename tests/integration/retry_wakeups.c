@@ -29,7 +29,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <uuid/uuid.h>
 
 #include "config/config.h"
 #include "pg/pg.h"
@@ -39,6 +38,7 @@
 #include "limits/backoff.h"
 #include "retry/retry_record.h"
 #include "sluice/err.h"
+#include "util/uuid.h"
 
 extern char **environ;
 
@@ -64,12 +64,10 @@ static int rows(int argc, char **argv)
         if (n < 1 || sources < 1 || lo < 0 || hi < lo)
                 return 2;
         for (long i = 0; i < n; i++) {
-                uuid_t u;
                 char id[37], env[64];
                 long delay = lo + (hi > lo ? rand() % (hi - lo + 1) : 0);
 
-                uuid_generate_random(u);
-                uuid_unparse_lower(u, id);
+                sl_uuid_random(id);
                 snprintf(env, sizeof(env), "envelope:%s", id);
                 printf("%s\tsrc-%ld\t%lld\t", id, i % sources, (long long)(now + delay));
                 for (const char *p = env; *p; p++)

@@ -10,28 +10,6 @@
 #include "limits/admission_codec.h"
 #include "sluice/err.h"
 
-static void avro_long_matches_the_spec(void **state)
-{
-        /* Examples from the Avro specification's zig-zag table. */
-        static const struct {
-                int64_t v;
-                unsigned char bytes[3];
-                size_t n;
-        } cases[] = {{0, {0x00}, 1},  {-1, {0x01}, 1},       {1, {0x02}, 1},
-                     {-2, {0x03}, 1}, {2, {0x04}, 1},        {-64, {0x7f}, 1},
-                     {64, {0x80, 0x01}, 2}, {8192, {0x80, 0x80, 0x01}, 3}};
-        unsigned char buf[10];
-        (void)state;
-        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                int64_t v;
-                assert_int_equal(sl_avro_long_encode(cases[i].v, buf), cases[i].n);
-                assert_memory_equal(buf, cases[i].bytes, cases[i].n);
-                assert_int_equal(sl_avro_long_decode(buf, cases[i].n, &v), cases[i].n);
-                assert_int_equal(v, cases[i].v);
-        }
-        assert_int_equal(sl_avro_long_encode(INT64_MIN, buf), 10);
-}
-
 static void state_round_trips(void **state)
 {
         sl_source_state_t in = {.window_start = 1795000000000LL,
@@ -79,7 +57,6 @@ static void progress_round_trips(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(avro_long_matches_the_spec),
                 cmocka_unit_test(state_round_trips),
                 cmocka_unit_test(truncated_or_trailing_bytes_are_errors),
                 cmocka_unit_test(progress_round_trips),

@@ -170,6 +170,23 @@ static void blocks_are_appended_and_replaced(void **state)
         free(text);
 }
 
+static void label_values_are_escaped(void **state)
+{
+        char out[64], tiny[6];
+        (void)state;
+
+        assert_int_equal(sl_metrics_label_escape(out, sizeof(out), "plain"), 7);
+        assert_string_equal(out, "\"plain\"");
+        assert_int_equal(sl_metrics_label_escape(out, sizeof(out), "a\"b\\c\nd"), 12);
+        assert_string_equal(out, "\"a\\\"b\\\\c\\nd\"");
+        /* snprintf's contract: the whole length, truncated text, always terminated */
+        assert_int_equal(sl_metrics_label_escape(tiny, sizeof(tiny), "abcdefgh"), 10);
+        assert_string_equal(tiny, "\"abcd");
+        assert_int_equal(sl_metrics_label_escape(NULL, 0, "x\"y"), 6);
+        assert_int_equal(sl_metrics_label_escape(out, sizeof(out), ""), 2);
+        assert_string_equal(out, "\"\"");
+}
+
 static void *hammer(void *arg)
 {
         (void)arg;
@@ -274,6 +291,7 @@ int main(void)
             cmocka_unit_test(top_keeps_k_and_sums_the_rest),
             cmocka_unit_test(top_is_deterministic_and_total),
             cmocka_unit_test(top_escapes_label_values),
+            cmocka_unit_test(label_values_are_escaped),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

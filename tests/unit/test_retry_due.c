@@ -280,18 +280,6 @@ static void holds_wake_in_order(void **state)
         sl_retry_holds_close(&h);
 }
 
-static void uuid_check(void **state)
-{
-        (void)state;
-        assert_true(sl_retry_uuid_valid("0b1f3c2e-8c1d-4b7a-9f6e-1a2b3c4d5e6f"));
-        assert_true(sl_retry_uuid_valid("0B1F3C2E-8C1D-4B7A-9F6E-1A2B3C4D5E6F"));
-        assert_false(sl_retry_uuid_valid("0b1f3c2e-8c1d-4b7a-9f6e-1a2b3c4d5e6"));
-        assert_false(sl_retry_uuid_valid("0b1f3c2e-8c1d-4b7a-9f6e-1a2b3c4d5e6f0"));
-        assert_false(sl_retry_uuid_valid("0b1f3c2e8c1d-4b7a-9f6e-1a2b3c4d5e6f-"));
-        assert_false(sl_retry_uuid_valid("'); drop table x; --aaaaaaaaaaaaaaaaa"));
-        assert_false(sl_retry_uuid_valid(""));
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -306,7 +294,6 @@ int main(void)
                 cmocka_unit_test(state_names_round_trip),
                 cmocka_unit_test(sql_state_sets_follow_the_table),
                 cmocka_unit_test(holds_wake_in_order),
-                cmocka_unit_test(uuid_check),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

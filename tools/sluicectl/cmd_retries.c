@@ -22,6 +22,7 @@
 #include "pg/pg.h"
 #include "retry/due.h"
 #include "retry/state.h"
+#include "util/uuid.h"
 
 #define SL_TEXT_MAX 1000
 
@@ -100,7 +101,7 @@ static int check_event_id(const char *id)
 {
         if (!id)
                 return usage_error("%s", "missing EVENT_ID");
-        if (!sl_retry_uuid_valid(id)) {
+        if (!sl_uuid_valid(id)) {
                 fprintf(stderr, "sluicectl retries: EVENT_ID '%.64s' is not a UUID\n", id);
                 return 2;
         }

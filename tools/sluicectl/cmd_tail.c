@@ -23,13 +23,14 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <uuid/uuid.h>
 
 #include "cmds.h"
 #include "config/config.h"
 #include "envelope/envelope.h"
 #include "kafka/kafka.h"
 #include "sluice/err.h"
+#include "util/uuid.h"
+#include "util/utf8.h"
 
 static const char tail_usage[] =
     "usage: sluicectl tail TOPIC [--from-beginning] [--max N] [--timeout-ms T]\n"
@@ -67,10 +68,10 @@ static json_t *bytes_json(const void *p, size_t len)
 {
         static const char digits[] = "0123456789abcdef";
         const unsigned char *b = p;
-        json_t *s = json_stringn(p, len);
+        json_t *s;
         char *hex;
 
-        if (s)
+        if (sl_utf8_check(p, len) < 0 && (s = json_stringn(p, len)))
                 return s;
         hex = malloc(len * 2 + 5);
         if (!hex)
@@ -284,11 +285,9 @@ int sl_cmd_tail(sl_conf_t *conf, int argc, char **argv)
                                      sizeof(errstr)) != SL_OK)
                 goto fail;
         if (!group) {
-                uuid_t uu;
                 char us[37];
 
-                uuid_generate_random(uu);
-                uuid_unparse_lower(uu, us);
+                sl_uuid_random(us);
                 snprintf(group_buf, sizeof(group_buf), "sluicectl-tail-%s", us);
         } else if (sl_conf_set(conf, "kafka.auto.offset.reset",
                                from_beginning ? "earliest" : "latest", errstr,
