@@ -67,7 +67,7 @@ log "$(cat "$T/reinject.log") copies for attempt 1 (15 rows 'due', 5 'scheduled'
 done_count() { psql_val "select count(*) from event_ingress_retries where state = 'completed'"; }
 wait_until "[ \$(done_count) -eq $N ]" 20 ||
         fail "only $(done_count) of $N completed; $(psql_val "select state || '=' || count(*) from event_ingress_retries group by state" | tr '\n' ' ')"
-sleep 1 # the last copies are decided (or dropped) by now
+ingress_sentinel copies # the last copies are decided (or dropped) by now
 imetric() {
         curl -sf "http://127.0.0.1:$INGRESS_PORT/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
