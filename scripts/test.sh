@@ -5,9 +5,12 @@
 #   2. build/: -DSLUICE_WERROR=ON, build everything, ctest (unit + integration; the
 #      integration tests share RESOURCE_LOCK stack, so they run one at a time)
 #   3. build/asan/: AddressSanitizer + UndefinedBehaviorSanitizer build, unit tests again
+#   4. build/fuzz/: clang, SLUICE_FUZZ=ON: the libFuzzer targets of tests/fuzz, each run
+#      for 30 s on its seed corpus (tests/fuzz/corpus/<name>/; ctest -L fuzz)
 #
 # Exits non-zero when any step fails; the last line is a one-line summary.
-# SLUICE_TEST_SKIP_ASAN=1 skips step 3 (for quick local runs, never in CI).
+# SLUICE_TEST_SKIP_ASAN=1 skips step 3, SLUICE_TEST_SKIP_FUZZ=1 step 4 (for quick local
+# runs, never in CI).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -49,6 +52,16 @@ if [ "${SLUICE_TEST_SKIP_ASAN:-0}" != 1 ]; then
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
                         step "asan-unit" ctest --test-dir "$ROOT/build/asan" -L unit \
                                                --output-on-failure -j"$JOBS"
+        fi
+fi
+
+if [ "${SLUICE_TEST_SKIP_FUZZ:-0}" != 1 ]; then
+        if step "fuzz-build" bash -c "cmake -S '$ROOT' -B '$ROOT/build/fuzz' -DSLUICE_WERROR=ON \
+                                        -DCMAKE_C_COMPILER=clang -DSLUICE_FUZZ=ON \
+                                        -DSLUICE_BENCH=OFF >/dev/null &&
+                                      cmake --build '$ROOT/build/fuzz' -j$JOBS \
+                                        --target fuzzers"; then
+                step "fuzz" ctest --test-dir "$ROOT/build/fuzz" -L fuzz --output-on-failure
         fi
 fi
 
