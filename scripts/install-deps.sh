@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages sluice needs to build, test and run.
 #
+# clang and libclang-rt-14-dev (compiler-rt: libFuzzer and the clang sanitizer
+# runtimes) build the fuzz target (SLUICE_FUZZ, scripts/test.sh's fuzz step);
+# clang-format is scripts/format.sh's formatter.
+#
 # Idempotent: checks each package with dpkg-query first and touches apt only when
 # something is missing (apt-get update, then one apt-get install).  Runs as root, or
 # through sudo otherwise.  Silent when everything is already present.  kcat is
@@ -9,7 +13,7 @@ set -euo pipefail
 
 required=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
           libpq-dev libcmocka-dev libcivetweb-dev uuid-dev postgresql
-          python3-confluent-kafka python3-avro curl
+          python3-confluent-kafka python3-avro curl clang libclang-rt-14-dev clang-format
           openjdk-17-jre-headless maven)
 optional=(kcat)
 

@@ -9,9 +9,12 @@
 #      then the integration tests labelled "replay" (crash, restart, rebalance and replay
 #      paths; the list is in tests/CMakeLists.txt) with every process sanitized: a
 #      sanitizer report in any process's log fails the test (tests/integration/lib.sh)
+#   5. build/fuzz/: clang, SLUICE_FUZZ=ON: the libFuzzer targets of tests/fuzz, each run
+#      for 30 s on its seed corpus (tests/fuzz/corpus/<name>/; ctest -L fuzz)
 #
 # Exits non-zero when any step fails; the last line is a one-line summary.
-# SLUICE_TEST_SKIP_ASAN=1 skips step 3 (for quick local runs, never in CI).
+# SLUICE_TEST_SKIP_ASAN=1 skips step 4, SLUICE_TEST_SKIP_FUZZ=1 step 5 (for quick local
+# runs, never in CI).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -61,6 +64,16 @@ if [ "${SLUICE_TEST_SKIP_ASAN:-0}" != 1 ]; then
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
                         step "asan-replay" ctest --test-dir "$ROOT/build/asan" -L replay \
                                                  --output-on-failure
+        fi
+fi
+
+if [ "${SLUICE_TEST_SKIP_FUZZ:-0}" != 1 ]; then
+        if step "fuzz-build" bash -c "cmake -S '$ROOT' -B '$ROOT/build/fuzz' -DSLUICE_WERROR=ON \
+                                        -DCMAKE_C_COMPILER=clang -DSLUICE_FUZZ=ON \
+                                        -DSLUICE_BENCH=OFF >/dev/null &&
+                                      cmake --build '$ROOT/build/fuzz' -j$JOBS \
+                                        --target fuzzers"; then
+                step "fuzz" ctest --test-dir "$ROOT/build/fuzz" -L fuzz --output-on-failure
         fi
 fi
 

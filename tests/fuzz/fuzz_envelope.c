@@ -1,11 +1,14 @@
 /*
  * libFuzzer target for the envelope codec and validation: any bytes go through
  * sl_envelope_decode() (with the v1 and v2 writers registered) and, when they decode,
- * through sl_envelope_validate() with a payload schema registered for every type, and
- * back through encode/decode.  Not built by default:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
- *     tests/fuzz/fuzz_envelope.c src/envelope/(all .c) src/util/err.c \
- *     <build>/generated/sl_embedded_schemas.c -ljansson -luuid -lpthread
+ * through sl_envelope_validate() with a payload schema registered for type "t", and
+ * back through encode/decode.  Built by CMake with -DSLUICE_FUZZ=ON and clang (target
+ * fuzz_envelope, test fuzz.envelope); scripts/test.sh's fuzz step runs it for 30 s:
+ *   cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DSLUICE_FUZZ=ON -DSLUICE_BENCH=OFF
+ *   cmake --build build/fuzz --target fuzz_envelope && ctest --test-dir build/fuzz -L fuzz
+ * Seed corpus: tests/fuzz/corpus/envelope/ (valid envelopes from the v1 and v2 writers,
+ * one with every field, and invalid ones: empty, header only, bad magic, unknown
+ * fingerprint, truncated, a payload its type's schema rejects, an expired ttl).
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -227,3 +227,27 @@ assert_eq() {
         [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
         log "ok: $1 = $3"
 }
+
+# ingress_sentinel TAG: returns once sluice-ingress has taken in everything published to
+# events.in before the call, so a test can check that something did NOT happen (a
+# duplicate row, a second decision) without sleeping on it.  Publishes one malformed
+# record per partition of events.in, keyed onto it (sentinel.py), and waits (30 s) for
+# all of them in dead_letters, one per partition: ingress takes a partition in offset
+# order and writes a batch to Postgres before it goes on, so what came before a
+# sentinel on its partition, a re-read after a restart included, is in Postgres by
+# then.  The sentinel rows are deleted from dead_letters again, so the test's counts
+# stay its own (the records stay on sluice.events.dlq).
+ingress_sentinel() {
+        local tag=$1 parts like
+        parts=$("$SLUICECTL" topics list 2>/dev/null | awk '$1 ~ /events\.in$/ { print $2 }')
+        [ -n "$parts" ] || fail "ingress_sentinel: no partition count for events.in"
+        "$PY" "$SRC/tests/integration/sentinel.py" "$tag" "$parts" >"$T/sentinel.$tag.hex"
+        "$SLUICECTL" publish --raw "$T/sentinel.$tag.hex" >"$T/sentinel.$tag.log" 2>&1 ||
+                fail "ingress_sentinel: publish: $(tail -n 2 "$T/sentinel.$tag.log")"
+        like="encode(raw, 'escape') like 'sluice-sentinel:$tag:%'"
+        wait_until "[ \$(psql_val \"select count(distinct kafka_partition) from dead_letters
+                                    where $like\") -ge $parts ]" 30 ||
+                fail "ingress_sentinel $tag: $(psql_val "select count(distinct kafka_partition) from dead_letters where $like") of $parts partitions"
+        psql_val "delete from dead_letters where $like" >/dev/null
+        log "sentinel $tag: ingress has taken in all $parts partitions of events.in"
+}

@@ -59,7 +59,7 @@ log "published through the C SDK, sluicectl, Python and --raw"
 wait_until "[ \$(psql_val 'select count(*) from workflow_events') -ge $N_VALID ] &&
             [ \$(psql_val 'select count(*) from dead_letters') -ge $N_BAD ]" 40 ||
         fail "timed out: $(psql_val 'select count(*) from workflow_events') events, $(psql_val 'select count(*) from dead_letters') dead letters"
-sleep 1 # anything beyond the expected counts would be a duplicate: let it land
+ingress_sentinel end # anything beyond the expected counts, a duplicate, has landed by now
 
 # --- workflow_events: every valid id exactly once ------------------------------------
 psql_run >"$T/check-events.out" <<SQL

@@ -57,7 +57,7 @@ acc() { psql_val "select count(*) from workflow_events where source = '$1' and s
 wait_until "[ \$(acc thr) -ge 25 ] && [ \$(acc pau) -ge 5 ] && [ \$(acc can) -ge 2 ] &&
             [ \$(psql_val \"select count(*) from event_ingress_retries where source = 'exh' and state = 'exhausted'\") -ge 2 ]" 45 ||
         fail "timed out: thr $(acc thr)/25 pau $(acc pau)/5 can $(acc can)/2; $(psql_val "select source || ':' || state || '=' || count(*) from event_ingress_retries group by source, state order by 1" | tr '\n' ' ')"
-sleep 2 # anything more would be a duplicate: let it land
+ingress_sentinel end # re-injections still on events.in are decided (or dropped) by now
 
 assert_eq "thr accepted" 25 "$(acc thr)"
 assert_eq "pau accepted" 5 "$(acc pau)"

@@ -40,7 +40,7 @@ stop_pid "$A_PID" || fail "worker A did not stop cleanly"
 log "worker A left at $(due_count) of $N due"
 
 wait_until "[ \$(due_count) -eq $N ]" 40 || fail "only $(due_count) of $N due"
-sleep 3 # a duplicate re-injection would be on events.in by now
+retry_sentinel end "$T/in.jsonl" # a duplicate re-injection is on events.in by now
 stop_pid $TAIL_PID || true
 
 "$PY" - "$T/in.jsonl" "$T/rows.tsv" >"$T/check.out" 2>&1 <<'PYEOF' || fail "events.in: $(tail -n 2 "$T/check.out")"

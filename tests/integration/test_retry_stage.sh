@@ -7,8 +7,9 @@
 #   - every wake-up produced twice: still once on events.in (the guarded UPDATE);
 #   - 20 cancelled retries never come back;
 #   - 30 overdue rows whose wake-up was never produced come back through
-#     reconciliation, exactly once;
-#   - p99 lateness of the 1 s tier stays under 1 s.
+#     reconciliation, exactly once.
+# Lateness (p50/p99) is printed, not asserted: its target (p99 under 1 s) is checked by
+# the benchmark (bench/retry/run.sh), where timing is measured on a quiet machine.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/retry_lib.sh"
 
@@ -81,7 +82,6 @@ late = sorted(seen[r[0]][0]["_timestamp"] - int(r[2]) for r in fast + slow)
 early = [x for x in late if x < -20]
 assert not early, "re-injected early by %s ms" % early[:3]
 p50, p99 = late[len(late) // 2], late[int(len(late) * 0.99) - 1]
-assert p99 < 1000, "p99 lateness %d ms" % p99
 print("injected %d distinct, lateness p50 %d ms p99 %d ms" % (len(seen), p50, p99))
 PYEOF
 log "$(cat "$T/check.out")"

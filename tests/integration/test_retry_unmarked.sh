@@ -54,7 +54,8 @@ wait_until "[ \$(psql_val \"select count(*) from pg_locks l join pg_class c on c
 T0=$(date +%s%N)
 "$WAKE" mark "$T/rows.tsv" >"$T/mark.log" 2>&1 || fail "mark: $(cat "$T/mark.log")"
 MARK_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
-[ "$MARK_MS" -lt 2000 ] || fail "the mark waited on the locked rows: $MARK_MS ms"
+# Had the mark waited on the locked rows, it would have marked all 20 once the lock
+# went (4 s): "marked 15" and 5 rows left 'scheduled' are the proof, not its duration.
 assert_eq "mark beside 5 locked rows" "marked 15" "$(cat "$T/mark.log")"
 assert_eq "locked rows left scheduled" 5 "$(psql_val "select count(*) from event_ingress_retries
         where event_id in ($LOCKED) and state = 'scheduled'")"
@@ -66,7 +67,7 @@ log "$(cat "$T/reinject.log") copies for attempt 1 (15 rows 'due', 5 'scheduled'
 done_count() { psql_val "select count(*) from event_ingress_retries where state = 'completed'"; }
 wait_until "[ \$(done_count) -eq $N ]" 20 ||
         fail "only $(done_count) of $N completed; $(psql_val "select state || '=' || count(*) from event_ingress_retries group by state" | tr '\n' ' ')"
-sleep 1 # the last copies are decided (or dropped) by now
+ingress_sentinel copies # the last copies are decided (or dropped) by now
 imetric() {
         curl -sf "http://127.0.0.1:$INGRESS_PORT/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }
@@ -82,7 +83,7 @@ assert_eq "events accepted once, attempt 1" $N "$(psql_val "select count(*) from
 start_retry "${COMMON[@]}"
 wait_until "[ \"\$(metric sluice_retry_stale_total)\" = $N ]" 20 ||
         fail "sluice-retry dropped $(metric sluice_retry_stale_total) of $N decided wake-ups"
-sleep 1
+# All N wake-ups are accounted for as dropped: none can still be re-injected.
 assert_eq "wake-ups of decided retries re-injected" 0 "$(metric sluice_retry_due_total)"
 assert_eq "rows still completed" $N "$(done_count)"
 assert_eq "marked due" 0 "$(metric sluice_retry_marked_total)"

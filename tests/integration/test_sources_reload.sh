@@ -6,13 +6,14 @@
 # sluice-it-sources_watch_probe polls a watch (periodic reload switched off:
 # sources.reload.ms = 1 h, so only notifications and reconnects can explain a change)
 # and prints what it sees of source "billing" whenever that changes.  The test:
-#   1. `sources set` -> the probe sees the new limit within 1 s;
-#   2. `pause source` -> paused within 1 s; `resume source` -> unpaused within 1 s;
+#   1. `sources set` -> the probe sees the new limit (through NOTIFY: each wait is up to
+#      10 s and prints how long it took; the latency is not asserted);
+#   2. `pause source` -> paused; `resume source` -> unpaused;
 #      a pause --for shows its until;
 #   3. with the notify trigger disabled, a change is NOT seen (the timer is off);
 #      then Postgres restarts (pg.sh stop/start): the probe reconnects, reloads fully
 #      and sees it;
-#   4. `sources rm` -> back to the defaults (admission.default.* of the probe) within 1 s;
+#   4. `sources rm` -> back to the defaults (admission.default.* of the probe);
 #   5. no single poll took long, even while Postgres was down.
 set -euo pipefail
 
@@ -97,22 +98,22 @@ log "ok: probe $PROBE_PID running, billing has the defaults (7 per 500 ms)"
 
 # 1. A new limit arrives through NOTIFY.
 ctl sources set billing --limit 100 --window-ms 1000 >/dev/null
-ms=$(wait_seen "1 0 100 1000 none" 1) || fail "probe did not see 'sources set' within 1 s (saw '$(seen)')"
+ms=$(wait_seen "1 0 100 1000 none" 10) || fail "probe did not see 'sources set' within 10 s (saw '$(seen)')"
 log "ok: probe saw the new limit after ${ms} ms"
 ctl sources set billing --limit 5 --window-ms 2000 >/dev/null
-ms=$(wait_seen "1 0 5 2000 none" 1) || fail "probe did not see the lowered limit within 1 s"
+ms=$(wait_seen "1 0 5 2000 none" 10) || fail "probe did not see the lowered limit within 10 s (periodic reload off: only NOTIFY can bring it)"
 log "ok: probe saw the lowered limit after ${ms} ms"
 
 # 2. Pauses and resumes.
 ctl pause source billing --reason "flood test" >/dev/null
-ms=$(wait_seen "1 1 5 2000 open" 1) || fail "probe did not see 'pause source' within 1 s (saw '$(seen)')"
+ms=$(wait_seen "1 1 5 2000 open" 10) || fail "probe did not see 'pause source' within 10 s (saw '$(seen)')"
 log "ok: probe saw the open-ended pause after ${ms} ms"
 ctl resume source billing >/dev/null
-ms=$(wait_seen "1 0 5 2000 none" 1) || fail "probe did not see 'resume source' within 1 s (saw '$(seen)')"
+ms=$(wait_seen "1 0 5 2000 none" 10) || fail "probe did not see 'resume source' within 10 s (saw '$(seen)')"
 log "ok: probe saw the resume after ${ms} ms"
 before=$(( $(date +%s) * 1000 ))
 ctl pause source billing --for 1h --reason "timed" >/dev/null
-ms=$(wait_seen "1 1 5 2000 [0-9]+" 1) || fail "probe did not see the timed pause within 1 s (saw '$(seen)')"
+ms=$(wait_seen "1 1 5 2000 [0-9]+" 10) || fail "probe did not see the timed pause within 10 s (saw '$(seen)')"
 until_ms=$(seen | cut -d' ' -f5)
 [ "$until_ms" -ge $(( before + 3600000 - 5000 )) ] && [ "$until_ms" -le $(( before + 3600000 + 5000 )) ] ||
         fail "pause --for 1h: until $until_ms is not an hour after $before"
@@ -139,7 +140,7 @@ grep -q 'reconnected' "$T/probe.log" || fail "probe did not log its reconnect"
 
 # 4. Removing the row: back to the defaults.
 ctl sources rm billing >/dev/null
-ms=$(wait_seen "0 0 7 500 none" 1) || fail "probe did not see 'sources rm' within 1 s (saw '$(seen)')"
+ms=$(wait_seen "0 0 7 500 none" 10) || fail "probe did not see 'sources rm' within 10 s (saw '$(seen)')"
 log "ok: probe saw the removal (defaults again) after ${ms} ms"
 
 # 5. Polls stayed short, even while Postgres was down or restarting.

@@ -5,10 +5,11 @@
 # sluice-it-types_watch_probe polls a watch (periodic reload switched off:
 # types.reload.ms = 1 h, so only notifications and reconnects can explain a change)
 # and prints the registry size whenever it changes.  The test:
-#   1. `types set` -> the probe sees 1 type within 1 s (NOTIFY, not the timer);
+#   1. `types set` -> the probe sees 1 type (NOTIFY, not the timer: each wait is up to
+#      10 s and prints how long it took; the latency is not asserted);
 #   2. restarts Postgres (pg.sh stop/start), sets another type -> the probe
 #      reconnects, reloads fully and sees 2;
-#   3. `types rm` -> 1 within 1 s;
+#   3. `types rm` -> 1;
 #   4. a row with a schema that does not compile (written with psql, bypassing
 #      sluicectl's check) is skipped and logged once, however often it reloads;
 #   5. no single poll took long while Postgres was down;
@@ -103,9 +104,9 @@ assert_eq "application_name defaults to the executable" "sluice-it-types_watch_p
         "$(sql "select string_agg(distinct application_name, ',') from pg_stat_activity
                 where backend_type = 'client backend' and pid <> pg_backend_pid()")"
 
-# 1. NOTIFY: seen within 1 s, with the periodic reload off.
+# 1. NOTIFY: seen, with the periodic reload off.
 ctl types set a.created "$T/a.avsc" >/dev/null
-ms=$(wait_count 1 1) || fail "probe did not see 'types set' within 1 s"
+ms=$(wait_count 1 10) || fail "probe did not see 'types set' within 10 s (periodic reload off: only NOTIFY can bring it)"
 log "ok: probe saw the new type after ${ms} ms"
 
 # 2. Restart Postgres; changes after it arrive through the new connection.
@@ -122,14 +123,14 @@ grep -q 'reconnected' "$T/probe.log" || fail "probe did not log its reconnect"
 
 # 3. Removal is a change too.
 ctl types rm a.created >/dev/null
-ms=$(wait_count 1 1) || fail "probe did not see 'types rm' within 1 s"
+ms=$(wait_count 1 10) || fail "probe did not see 'types rm' within 10 s (periodic reload off: only NOTIFY can bring it)"
 log "ok: probe saw the removal after ${ms} ms"
 
 # 4. A schema that does not compile: skipped, logged once across reloads.
 sql "insert into event_types (type, payload_schema) values ('broken.type', '{\"type\": \"nosuchtype\"}')"
 sql "update event_types set description = 'touch' where type = 'b.created'"
 ctl types set a.created "$T/a.avsc" >/dev/null
-ms=$(wait_count 2 1) || fail "probe did not reload after the broken row"
+ms=$(wait_count 2 10) || fail "probe did not reload after the broken row"
 assert_eq "warnings for the broken row" "1" "$(grep -c "broken.type" "$T/probe.log")"
 
 # 5. Polls stayed short, even while Postgres was down or restarting.
