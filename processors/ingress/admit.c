@@ -161,10 +161,25 @@ void sl_admit_destroy(sl_admit_t *ad)
         free(ad);
 }
 
+static void touch_restored(int32_t part, const char *key, const void *value, void *opaque)
+{
+        sl_admit_t *ad = opaque;
+
+        (void)value;
+        (void)sl_pstate_touch(ad->ps, part, key, 0); /* out of memory: at its next change */
+}
+
 int sl_admit_assign(sl_admit_t *ad, const rd_kafka_topic_partition_list_t *parts,
                     char *errstr, size_t errstr_size)
 {
-        return sl_pstate_assign(ad->ps, parts, errstr, errstr_size);
+        int err = sl_pstate_assign(ad->ps, parts, errstr, errstr_size);
+
+        /* The next mirror writes every source the new owner restored, so scheduler_state
+         * shows what this worker holds after a restart or a rebalance (with its
+         * worker name and a fresh mirrored_at), not only the sources it changes later. */
+        if (err == SL_OK)
+                sl_pstate_foreach(ad->ps, touch_restored, ad);
+        return err;
 }
 
 void sl_admit_revoke(sl_admit_t *ad, const rd_kafka_topic_partition_list_t *parts,
