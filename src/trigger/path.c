@@ -244,7 +244,8 @@ int sl_path_parse(const char *text, size_t *pos, sl_path_t *p, char *errstr,
                         err = SL_ERR_INVALID;
                         s->key = s->owned;
                         if (memchr(s->owned, '\0', s->key_len)) {
-                                sl__trigger_errf(errstr, errstr_size, at + 1,
+                                i = at + 1;
+                                sl__trigger_errf(errstr, errstr_size, i,
                                                  "a member name holds \\u0000");
                                 free(s->owned);
                                 goto fail;
@@ -260,8 +261,8 @@ int sl_path_parse(const char *text, size_t *pos, sl_path_t *p, char *errstr,
                         while (text[i] >= '0' && text[i] <= '9' && v <= INT32_MAX)
                                 v = v * 10 + (uint64_t)(text[i++] - '0');
                         if (v > INT32_MAX) {
-                                sl__trigger_errf(errstr, errstr_size, at + 1,
-                                                 "index too large");
+                                i = at + 1;
+                                sl__trigger_errf(errstr, errstr_size, i, "index too large");
                                 goto fail;
                         }
                         s->index = (uint32_t)v;
