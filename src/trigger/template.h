@@ -59,7 +59,7 @@ bool sl_template_uses_payload(const sl_template_t *t);
  * Returns SL_OK, or SL_ERR_NOMEM when buf cannot grow (buf stays valid).  Allocates
  * only to grow buf.  t is immutable: fill it from any number of threads, each with its
  * own buffer. */
-int sl_template_fill(const sl_template_t *t, const sl_envelope_t *env, const json_t *payload,
-                     sl_template_buf_t *buf);
+int sl_template_fill(const sl_template_t *t, const sl_envelope_t *env,
+                     const json_t *payload, sl_template_buf_t *buf);
 
 #endif

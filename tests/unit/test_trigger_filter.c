@@ -185,13 +185,14 @@ static void missing_fields(void **state)
         check("payload.nope == payload.nope2", false);
         check("payload.nope", false);
         check("payload.arr[9] == 1", false);
-        check("payload.s.x == 1", false);       /* member of a string */
-        check("payload.obj[0] == 1", false);    /* index into an object */
-        check("payload.arr.x == 1", false);     /* member of an array */
+        check("payload.s.x == 1", false);    /* member of a string */
+        check("payload.obj[0] == 1", false); /* index into an object */
+        check("payload.arr.x == 1", false);  /* member of an array */
         check("metadata.nope == \"acme\"", false);
 
         /* No payload at all: every payload path is missing. */
-        sl_filter_t *f = sl_filter_parse("payload.n != 1 && !exists payload", NULL, NULL, 0);
+        sl_filter_t *f =
+            sl_filter_parse("payload.n != 1 && !exists payload", NULL, NULL, 0);
         assert_non_null(f);
         assert_true(sl_filter_eval(f, &env, NULL));
         sl_filter_destroy(f);
@@ -256,7 +257,8 @@ static void literals(void **state)
         check("\"\\\\/\" == \"\\\\\\/\"", true);
         check("\"\\b\\f\\n\\r\\t\" == \"\\u0008\\u000c\\u000a\\u000d\\u0009\"", true);
         check("\"\\ud83d\\ude00\" == \"\xf0\x9f\x98\x80\"", true);
-        check("\"a\\u0000b\" == \"a\\u0000c\"", false); /* NUL inside: compared by length */
+        check("\"a\\u0000b\" == \"a\\u0000c\"",
+              false); /* NUL inside: compared by length */
         check("\"a\\u0000b\" < \"a\\u0000c\"", true);
         check("true", true);
         check("false", false);
@@ -396,11 +398,11 @@ static void uses_payload(void **state)
                 const char *text;
                 bool uses;
         } cases[] = {
-                {"type == \"a\"", false},
-                {"metadata.x == \"a\" || correlation_id exists", false},
-                {"type == \"a\" && payload.x == 1", true},
-                {"exists payload", true},
-                {"!payload.b", true},
+            {"type == \"a\"", false},
+            {"metadata.x == \"a\" || correlation_id exists", false},
+            {"type == \"a\" && payload.x == 1", true},
+            {"exists payload", true},
+            {"!payload.b", true},
         };
         (void)state;
         for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -416,10 +418,10 @@ static void uses_payload(void **state)
 static void eval_does_not_allocate(void **state)
 {
         static const char *const texts[] = {
-                "type in [\"a\", \"order.created\"] && payload.obj.a.b[1] >= 20",
-                "!(payload.s < \"abd\") || exists metadata[\"odd key\"] && payload.z == null",
-                "payload.obj == payload.same && payload.big != 1.5 && payload.nope != 1",
-                "payload.b && occurred_at > 0 && correlation_id == \"c-1\" && true",
+            "type in [\"a\", \"order.created\"] && payload.obj.a.b[1] >= 20",
+            "!(payload.s < \"abd\") || exists metadata[\"odd key\"] && payload.z == null",
+            "payload.obj == payload.same && payload.big != 1.5 && payload.nope != 1",
+            "payload.b && occurred_at > 0 && correlation_id == \"c-1\" && true",
         };
         enum { NF = sizeof(texts) / sizeof(texts[0]) };
         sl_filter_t *f[NF];
@@ -463,12 +465,56 @@ static uint32_t rnd(void)
 static void fuzz_random_input(void **state)
 {
         static const char *const toks[] = {
-                "payload", ".", "a", "[", "]", "0", "7", "\"k\"", "(", ")", "!", "&&",
-                "||", "==", "!=", "<", "<=", ">", ">=", "in", "exists", "true", "false",
-                "null", "\"s\\n\"", "\"\\u00e9\"", "\"", "\\", "-", "1.5", "2e3", ",",
-                "type", "metadata", "id", "source", "occurred_at", "correlation_id", " ",
-                "payload.n", "payload.arr[2].c", "metadata.tenant", "payload[\"odd key\"]",
-                "\"\\ud83d", "9223372036854775808", "\t", "=", "&", "|", "x",
+            "payload",
+            ".",
+            "a",
+            "[",
+            "]",
+            "0",
+            "7",
+            "\"k\"",
+            "(",
+            ")",
+            "!",
+            "&&",
+            "||",
+            "==",
+            "!=",
+            "<",
+            "<=",
+            ">",
+            ">=",
+            "in",
+            "exists",
+            "true",
+            "false",
+            "null",
+            "\"s\\n\"",
+            "\"\\u00e9\"",
+            "\"",
+            "\\",
+            "-",
+            "1.5",
+            "2e3",
+            ",",
+            "type",
+            "metadata",
+            "id",
+            "source",
+            "occurred_at",
+            "correlation_id",
+            " ",
+            "payload.n",
+            "payload.arr[2].c",
+            "metadata.tenant",
+            "payload[\"odd key\"]",
+            "\"\\ud83d",
+            "9223372036854775808",
+            "\t",
+            "=",
+            "&",
+            "|",
+            "x",
         };
         enum { NT = sizeof(toks) / sizeof(toks[0]) };
         char text[512];
@@ -515,20 +561,20 @@ static void fuzz_random_input(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(comparisons),
-                cmocka_unit_test(int64_exact),
-                cmocka_unit_test(in_lists),
-                cmocka_unit_test(exists_forms),
-                cmocka_unit_test(missing_fields),
-                cmocka_unit_test(type_mismatches),
-                cmocka_unit_test(envelope_fields),
-                cmocka_unit_test(literals),
-                cmocka_unit_test(logic_and_precedence),
-                cmocka_unit_test(parse_errors),
-                cmocka_unit_test(limits),
-                cmocka_unit_test(uses_payload),
-                cmocka_unit_test(eval_does_not_allocate),
-                cmocka_unit_test(fuzz_random_input),
+            cmocka_unit_test(comparisons),
+            cmocka_unit_test(int64_exact),
+            cmocka_unit_test(in_lists),
+            cmocka_unit_test(exists_forms),
+            cmocka_unit_test(missing_fields),
+            cmocka_unit_test(type_mismatches),
+            cmocka_unit_test(envelope_fields),
+            cmocka_unit_test(literals),
+            cmocka_unit_test(logic_and_precedence),
+            cmocka_unit_test(parse_errors),
+            cmocka_unit_test(limits),
+            cmocka_unit_test(uses_payload),
+            cmocka_unit_test(eval_does_not_allocate),
+            cmocka_unit_test(fuzz_random_input),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
