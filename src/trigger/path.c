@@ -110,10 +110,10 @@ int sl__trigger_string(const char *text, size_t *pos, char **out, size_t *out_le
                         continue;
                 }
                 char e = text[i + 1];
-                const char *simple = strchr("\"\\/bfnrt", e);
+                static const char names[] = "\"\\/bfnrt", chars[] = "\"\\/\b\f\n\r\t";
+                const char *simple = strchr(names, e);
                 if (e != '\0' && simple) {
-                        static const char map[] = "\"\\/\b\f\n\r\t";
-                        *o++ = map[simple - "\"\\/bfnrt"];
+                        *o++ = chars[simple - names];
                         i += 2;
                         continue;
                 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "alloc_count.h"
+#include "sluice/err.h"
 #include "trigger/filter.h"
 #include "trigger/path.h"
 
@@ -77,6 +78,74 @@ static void bad(const char *text, size_t pos, const char *what)
                          what);
         snprintf(prefix, sizeof(prefix), "at %zu: ", pos);
         assert_true(strncmp(errstr, prefix, strlen(prefix)) == 0);
+}
+
+/* Paths on their own: where parsing stops, the compact form, resolution kinds. */
+static void paths(void **state)
+{
+        char errstr[128];
+        sl_path_t path;
+        sl_value_t v;
+        size_t pos = 2;
+        (void)state;
+
+        /* Parsing starts at *pos and stops at the first byte that cannot continue. */
+        assert_int_equal(sl_path_parse("x payload.obj[\"a\"].b[1] == 3", &pos, &path,
+                                       errstr, sizeof(errstr)),
+                         SL_OK);
+        assert_int_equal(pos, 23);
+        assert_int_equal(path.root, SL_PATH_PAYLOAD);
+        assert_int_equal(path.nsteps, 4);
+        assert_string_equal(path.steps[0].key, "obj");
+        assert_string_equal(path.steps[1].key, "a");
+        assert_string_equal(path.steps[2].key, "b");
+        assert_null(path.steps[3].key);
+        assert_int_equal(path.steps[3].index, 1);
+        sl_path_resolve(&path, &env, payload, &v);
+        assert_int_equal(v.kind, SL_VALUE_NUMBER);
+        assert_true(v.is_int && v.i == 20);
+        sl_path_close(&path);
+
+        pos = 0;
+        assert_int_equal(sl_path_parse("payload", &pos, &path, errstr, sizeof(errstr)),
+                         SL_OK);
+        assert_null(path.steps);
+        sl_path_resolve(&path, &env, payload, &v);
+        assert_int_equal(v.kind, SL_VALUE_JSON);
+        assert_ptr_equal(v.json, payload);
+        sl_path_resolve(&path, &env, NULL, &v);
+        assert_int_equal(v.kind, SL_VALUE_MISSING);
+        sl_path_close(&path);
+
+        pos = 0;
+        assert_int_equal(sl_path_parse("payload.z)", &pos, &path, errstr, sizeof(errstr)),
+                         SL_OK);
+        assert_int_equal(pos, 9);
+        sl_path_resolve(&path, &env, payload, &v);
+        assert_int_equal(v.kind, SL_VALUE_NULL); /* null is not missing */
+        sl_path_close(&path);
+
+        pos = 0;
+        assert_int_equal(
+            sl_path_parse("occurred_at", &pos, &path, errstr, sizeof(errstr)), SL_OK);
+        sl_path_resolve(&path, &env, NULL, &v);
+        assert_true(v.kind == SL_VALUE_NUMBER && v.is_int && v.i == 1714564800000LL);
+        sl_path_close(&path);
+
+        pos = 0;
+        assert_int_equal(
+            sl_path_parse("metadata.tenantx", &pos, &path, errstr, sizeof(errstr)),
+            SL_OK);
+        sl_path_resolve(&path, &env, payload, &v);
+        assert_int_equal(v.kind, SL_VALUE_MISSING);
+        sl_path_close(&path);
+
+        pos = 3;
+        assert_int_equal(
+            sl_path_parse("a: payload.", &pos, &path, errstr, sizeof(errstr)),
+            SL_ERR_INVALID);
+        assert_int_equal(pos, 11);
+        assert_string_equal(errstr, "at 11: expected a member name after '.'");
 }
 
 static void comparisons(void **state)
@@ -561,6 +630,7 @@ static void fuzz_random_input(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(paths),
             cmocka_unit_test(comparisons),
             cmocka_unit_test(int64_exact),
             cmocka_unit_test(in_lists),
