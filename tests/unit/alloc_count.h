@@ -23,7 +23,10 @@ static volatile int alloc_counting;
 static volatile long alloc_allocs, alloc_frees;
 
 #ifdef SL_TEST_ASAN
-#include <sanitizer/allocator_interface.h>
+/* From the sanitizer runtime (sanitizer/allocator_interface.h, not always installed). */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *,
+                                                                  size_t),
+                                              void (*free_hook)(const volatile void *));
 
 static void alloc_hook(const volatile void *ptr, size_t size)
 {
