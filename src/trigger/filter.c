@@ -14,7 +14,16 @@
 #include "trigger/path.h"
 #include "util/array.h"
 
-typedef enum node_op { N_OR, N_AND, N_NOT, N_CMP, N_IN, N_EXISTS, N_TRUTH, N_CONST } node_op_t;
+typedef enum node_op {
+        N_OR,
+        N_AND,
+        N_NOT,
+        N_CMP,
+        N_IN,
+        N_EXISTS,
+        N_TRUTH,
+        N_CONST
+} node_op_t;
 typedef enum cmp_op { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE } cmp_op_t;
 
 /* OR/AND: a = first child, the children linked by next.  NOT: a = child.  CMP: a, b
@@ -64,8 +73,8 @@ static void skip_ws(parser_t *p)
 
 static bool is_word_char(char c)
 {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 /* Whether the word w stands at the position (not as the start of a longer name). */
@@ -186,8 +195,9 @@ static int32_t parse_literal(parser_t *p)
 
         if (c != '"' && c != '-' && !(c >= '0' && c <= '9') && !at_word(p, "true") &&
             !at_word(p, "false") && !at_word(p, "null"))
-                return fail(p, p->pos, "expected a literal (\"string\", number, true, "
-                                       "false or null)");
+                return fail(p, p->pos,
+                            "expected a literal (\"string\", number, true, "
+                            "false or null)");
         k = new_operand(p);
         if (k < 0)
                 return -1;
@@ -221,8 +231,8 @@ static int32_t parse_literal(parser_t *p)
 static bool at_path(const parser_t *p)
 {
         char c = p->text[p->pos];
-        return is_word_char(c) && c != '-' && !(c >= '0' && c <= '9') && !at_word(p, "true") &&
-               !at_word(p, "false") && !at_word(p, "null");
+        return is_word_char(c) && c != '-' && !(c >= '0' && c <= '9') &&
+               !at_word(p, "true") && !at_word(p, "false") && !at_word(p, "null");
 }
 
 static int32_t parse_path(parser_t *p)
@@ -266,8 +276,8 @@ static int parse_cmp_op(parser_t *p)
 static bool at_cmp_op(const parser_t *p)
 {
         const char *s = p->text + p->pos;
-        return (s[0] == '=' && s[1] == '=') || (s[0] == '!' && s[1] == '=') || s[0] == '<' ||
-               s[0] == '>' || at_word(p, "in") || at_word(p, "exists");
+        return (s[0] == '=' && s[1] == '=') || (s[0] == '!' && s[1] == '=') ||
+               s[0] == '<' || s[0] == '>' || at_word(p, "in") || at_word(p, "exists");
 }
 
 static int32_t parse_list(parser_t *p, int32_t lhs)
@@ -359,8 +369,9 @@ static int32_t parse_bang(parser_t *p)
                 e = parse_group(p);
                 if (e == -2) {
                         if (!at_path(p) && !at_word(p, "true") && !at_word(p, "false"))
-                                return fail(p, at, "expected '(', exists, a field, true or "
-                                                   "false after '!'");
+                                return fail(p, at,
+                                            "expected '(', exists, a field, true or "
+                                            "false after '!'");
                         int32_t k = parse_operand(p);
                         e = k < 0 ? -1 : lone_operand(p, k, at);
                 }
@@ -377,8 +388,9 @@ static int32_t parse_unary(parser_t *p)
                         return -1;
                 skip_ws(p);
                 if (at_cmp_op(p))
-                        return fail(p, p->pos, "'!' binds tighter than comparisons: "
-                                               "write !(a == b)");
+                        return fail(p, p->pos,
+                                    "'!' binds tighter than comparisons: "
+                                    "write !(a == b)");
                 return e;
         }
 
@@ -469,8 +481,9 @@ sl_filter_t *sl_filter_parse(const char *text, size_t *errpos, char *errstr,
                 goto fail_parse;
         skip_ws(&p);
         if (text[p.pos] != '\0') {
-                fail(&p, p.pos, text[p.pos] == ')' ? "unbalanced ')'"
-                                                   : "expected '&&', '||' or the end");
+                fail(&p, p.pos,
+                     text[p.pos] == ')' ? "unbalanced ')'"
+                                        : "expected '&&', '||' or the end");
                 goto fail_parse;
         }
         return p.f;
@@ -500,8 +513,8 @@ bool sl_filter_uses_payload(const sl_filter_t *f)
         return f->uses_payload;
 }
 
-static void operand_value(const operand_t *o, const sl_envelope_t *env, const json_t *payload,
-                          sl_value_t *v)
+static void operand_value(const operand_t *o, const sl_envelope_t *env,
+                          const json_t *payload, sl_value_t *v)
 {
         if (o->is_path)
                 sl_path_resolve(&o->path, env, payload, v);

@@ -47,7 +47,7 @@
 
 #include "envelope/envelope.h"
 
-#define SL_FILTER_MAX_LEN 4096
+#define SL_FILTER_MAX_LEN   4096
 #define SL_FILTER_MAX_DEPTH 32
 
 typedef struct sl_filter_s sl_filter_t;
@@ -61,7 +61,8 @@ void sl_filter_destroy(sl_filter_t *f); /* NULL-safe */
 
 /* Whether the event matches.  payload may be NULL when sl_filter_uses_payload() is
  * false (a payload path then reads as missing).  No allocation. */
-bool sl_filter_eval(const sl_filter_t *f, const sl_envelope_t *env, const json_t *payload);
+bool sl_filter_eval(const sl_filter_t *f, const sl_envelope_t *env,
+                    const json_t *payload);
 
 /* Whether any path of f reads the payload (else the caller may skip parsing it). */
 bool sl_filter_uses_payload(const sl_filter_t *f);

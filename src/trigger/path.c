@@ -85,7 +85,8 @@ int sl__trigger_string(const char *text, size_t *pos, char **out, size_t *out_le
         for (end = i; text[end] != '"'; end++) {
                 if (text[end] == '\0') {
                         *pos = start;
-                        sl__trigger_errf(errstr, errstr_size, start, "unterminated string");
+                        sl__trigger_errf(errstr, errstr_size, start,
+                                         "unterminated string");
                         return SL_ERR_INVALID;
                 }
                 if (text[end] == '\\' && text[end + 1] != '\0')
@@ -99,7 +100,8 @@ int sl__trigger_string(const char *text, size_t *pos, char **out, size_t *out_le
                 unsigned char c = (unsigned char)text[i];
                 if (c < 0x20) {
                         sl__trigger_errf(errstr, errstr_size, i,
-                                         "control character in a string (write \\u%04x)", c);
+                                         "control character in a string (write \\u%04x)",
+                                         c);
                         goto fail_at_i;
                 }
                 if (c != '\\') {
@@ -108,23 +110,25 @@ int sl__trigger_string(const char *text, size_t *pos, char **out, size_t *out_le
                         continue;
                 }
                 char e = text[i + 1];
-                const char *simple = strchr("\"\\/bfnrt", e);
+                static const char names[] = "\"\\/bfnrt", chars[] = "\"\\/\b\f\n\r\t";
+                const char *simple = strchr(names, e);
                 if (e != '\0' && simple) {
-                        static const char map[] = "\"\\/\b\f\n\r\t";
-                        *o++ = map[simple - "\"\\/bfnrt"];
+                        *o++ = chars[simple - names];
                         i += 2;
                         continue;
                 }
                 if (e != 'u') {
-                        sl__trigger_errf(errstr, errstr_size, i, "bad escape in a string");
+                        sl__trigger_errf(errstr, errstr_size, i,
+                                         "bad escape in a string");
                         goto fail_at_i;
                 }
                 long cp = i + 6 <= end ? hex4(text + i + 2) : -1;
                 size_t len = 6;
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
-                        long lo = i + 12 <= end && text[i + 6] == '\\' && text[i + 7] == 'u'
-                                          ? hex4(text + i + 8)
-                                          : -1;
+                        long lo =
+                            i + 12 <= end && text[i + 6] == '\\' && text[i + 7] == 'u'
+                                ? hex4(text + i + 8)
+                                : -1;
                         if (lo < 0xDC00 || lo > 0xDFFF)
                                 cp = -1;
                         else
@@ -134,7 +138,8 @@ int sl__trigger_string(const char *text, size_t *pos, char **out, size_t *out_le
                         cp = -1;
                 }
                 if (cp < 0) {
-                        sl__trigger_errf(errstr, errstr_size, i, "bad \\u escape in a string");
+                        sl__trigger_errf(errstr, errstr_size, i,
+                                         "bad \\u escape in a string");
                         goto fail_at_i;
                 }
                 o += put_utf8(o, (unsigned long)cp);
@@ -156,19 +161,19 @@ static const struct {
         const char *name;
         sl_path_root_t root;
 } roots[] = {
-        {"id", SL_PATH_ID},
-        {"type", SL_PATH_TYPE},
-        {"source", SL_PATH_SOURCE},
-        {"occurred_at", SL_PATH_OCCURRED_AT},
-        {"correlation_id", SL_PATH_CORRELATION_ID},
-        {"metadata", SL_PATH_METADATA},
-        {"payload", SL_PATH_PAYLOAD},
+    {"id", SL_PATH_ID},
+    {"type", SL_PATH_TYPE},
+    {"source", SL_PATH_SOURCE},
+    {"occurred_at", SL_PATH_OCCURRED_AT},
+    {"correlation_id", SL_PATH_CORRELATION_ID},
+    {"metadata", SL_PATH_METADATA},
+    {"payload", SL_PATH_PAYLOAD},
 };
 
 static bool is_name_char(char c)
 {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 /* A step while parsing: a key (a slice of the text, or a decoded copy) or an index. */
@@ -200,10 +205,11 @@ int sl_path_parse(const char *text, size_t *pos, sl_path_t *p, char *errstr,
                 if (name_len == 0)
                         sl__trigger_errf(errstr, errstr_size, i, "expected a field");
                 else
-                        sl__trigger_errf(errstr, errstr_size, i,
-                                         "unknown field '%.*s' (payload.…, metadata.…, id, "
-                                         "type, source, occurred_at, correlation_id)",
-                                         (int)name_len, text + i);
+                        sl__trigger_errf(
+                            errstr, errstr_size, i,
+                            "unknown field '%.*s' (payload.…, metadata.…, id, "
+                            "type, source, occurred_at, correlation_id)",
+                            (int)name_len, text + i);
                 *pos = i;
                 return SL_ERR_INVALID;
         }
@@ -211,11 +217,12 @@ int sl_path_parse(const char *text, size_t *pos, sl_path_t *p, char *errstr,
         while (text[i] == '.' || text[i] == '[') {
                 size_t at = i;
                 step_tmp_t *s = &tmp[n];
-                if (p->root != SL_PATH_PAYLOAD && (p->root != SL_PATH_METADATA || n == 1)) {
+                if (p->root != SL_PATH_PAYLOAD &&
+                    (p->root != SL_PATH_METADATA || n == 1)) {
                         sl__trigger_errf(errstr, errstr_size, at, "%s",
                                          p->root == SL_PATH_METADATA
-                                                 ? "metadata takes one key"
-                                                 : "an envelope field has no members");
+                                             ? "metadata takes one key"
+                                             : "an envelope field has no members");
                         goto fail;
                 }
                 if (n == SL_PATH_MAX_STEPS) {
@@ -244,7 +251,8 @@ int sl_path_parse(const char *text, size_t *pos, sl_path_t *p, char *errstr,
                         err = SL_ERR_INVALID;
                         s->key = s->owned;
                         if (memchr(s->owned, '\0', s->key_len)) {
-                                sl__trigger_errf(errstr, errstr_size, at + 1,
+                                i = at + 1;
+                                sl__trigger_errf(errstr, errstr_size, i,
                                                  "a member name holds \\u0000");
                                 free(s->owned);
                                 goto fail;
@@ -253,14 +261,16 @@ int sl_path_parse(const char *text, size_t *pos, sl_path_t *p, char *errstr,
                         uint64_t v = 0;
                         i++;
                         if (text[i] < '0' || text[i] > '9') {
-                                sl__trigger_errf(errstr, errstr_size, i,
-                                                 "expected an index or a \"key\" after '['");
+                                sl__trigger_errf(
+                                    errstr, errstr_size, i,
+                                    "expected an index or a \"key\" after '['");
                                 goto fail;
                         }
                         while (text[i] >= '0' && text[i] <= '9' && v <= INT32_MAX)
                                 v = v * 10 + (uint64_t)(text[i++] - '0');
                         if (v > INT32_MAX) {
-                                sl__trigger_errf(errstr, errstr_size, at + 1,
+                                i = at + 1;
+                                sl__trigger_errf(errstr, errstr_size, i,
                                                  "index too large");
                                 goto fail;
                         }
@@ -277,7 +287,8 @@ int sl_path_parse(const char *text, size_t *pos, sl_path_t *p, char *errstr,
                 n++;
         }
         if (p->root == SL_PATH_METADATA && n == 0) {
-                sl__trigger_errf(errstr, errstr_size, i, "metadata needs a key (metadata.KEY)");
+                sl__trigger_errf(errstr, errstr_size, i,
+                                 "metadata needs a key (metadata.KEY)");
                 goto fail;
         }
 

@@ -102,6 +102,6 @@ int sl__trigger_string(const char *text, size_t *pos, char **out, size_t *out_le
 
 /* errstr = "at <pos>: <fmt...>" (the one shape of every parse error here). */
 void sl__trigger_errf(char *errstr, size_t errstr_size, size_t pos, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #endif

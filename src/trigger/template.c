@@ -160,8 +160,8 @@ static void put_json(out_t *o, const json_t *j, bool in_str)
                         if (!first)
                                 put_json_text(o, ",", 1, in_str);
                         first = false;
-                        put_string(o, json_object_iter_key(it), json_object_iter_key_len(it),
-                                   in_str);
+                        put_string(o, json_object_iter_key(it),
+                                   json_object_iter_key_len(it), in_str);
                         put_json_text(o, ":", 1, in_str);
                         put_json(o, json_object_iter_value(it), in_str);
                 }
@@ -170,7 +170,8 @@ static void put_json(out_t *o, const json_t *j, bool in_str)
         }
         case JSON_ARRAY:
                 put_json_text(o, "[", 1, in_str);
-                json_array_foreach(j, i, e) {
+                json_array_foreach(j, i, e)
+                {
                         if (i > 0)
                                 put_json_text(o, ",", 1, in_str);
                         put_json(o, e, in_str);
@@ -375,7 +376,8 @@ static int compile(compiler_t *c, const json_t *j)
                 break;
         case JSON_ARRAY:
                 put(&c->lits, "[", 1);
-                json_array_foreach(j, i, e) {
+                json_array_foreach(j, i, e)
+                {
                         if (i > 0)
                                 put(&c->lits, ",", 1);
                         snprintf(c->where + wlen, sizeof(c->where) - wlen, "[%zu]", i);
@@ -453,8 +455,8 @@ bool sl_template_uses_payload(const sl_template_t *t)
         return t->uses_payload;
 }
 
-int sl_template_fill(const sl_template_t *t, const sl_envelope_t *env, const json_t *payload,
-                     sl_template_buf_t *buf)
+int sl_template_fill(const sl_template_t *t, const sl_envelope_t *env,
+                     const json_t *payload, sl_template_buf_t *buf)
 {
         out_t o = {.b = buf};
         sl_value_t v;

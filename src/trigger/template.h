@@ -42,11 +42,11 @@ void sl_template_buf_init(sl_template_buf_t *buf);
 void sl_template_buf_close(sl_template_buf_t *buf);
 
 /* Parse a template (any JSON value; duplicate keys refused).  NULL on an error with
- * errstr set: for invalid JSON "at <byte>: <jansson's words>" and *errpos (may be NULL)
- * the byte offset in json_text; for a bad placeholder "in the string at <where>: at
- * <n>: <what>", where is the value's place in the document (".params.id", "[2]"), and
- * *errpos = n, the byte offset inside that string value.  Caller frees with
- * sl_template_destroy(). */
+ * errstr set.  Invalid JSON: "at <byte>: <jansson's words>", *errpos (may be NULL) =
+ * jansson's byte offset in json_text (just past the offending token).  A bad
+ * placeholder: "in the string at <where>: at <n>: <what>", where is the value's place
+ * in the document (".params.id", "[2]", "the top"), *errpos = n, the byte offset inside
+ * that string value (after JSON unescaping).  Caller frees with sl_template_destroy(). */
 sl_template_t *sl_template_parse(const char *json_text, size_t *errpos, char *errstr,
                                  size_t errstr_size);
 void sl_template_destroy(sl_template_t *t); /* NULL-safe */
@@ -59,7 +59,7 @@ bool sl_template_uses_payload(const sl_template_t *t);
  * Returns SL_OK, or SL_ERR_NOMEM when buf cannot grow (buf stays valid).  Allocates
  * only to grow buf.  t is immutable: fill it from any number of threads, each with its
  * own buffer. */
-int sl_template_fill(const sl_template_t *t, const sl_envelope_t *env, const json_t *payload,
-                     sl_template_buf_t *buf);
+int sl_template_fill(const sl_template_t *t, const sl_envelope_t *env,
+                     const json_t *payload, sl_template_buf_t *buf);
 
 #endif

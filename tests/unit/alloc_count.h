@@ -47,7 +47,8 @@ static void alloc_count_install(void)
 {
         static int installed;
         if (!installed)
-                installed = __sanitizer_install_malloc_and_free_hooks(alloc_hook, free_hook);
+                installed =
+                    __sanitizer_install_malloc_and_free_hooks(alloc_hook, free_hook);
 }
 #else
 void *__libc_malloc(size_t size);
