@@ -188,6 +188,9 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("sources.reload.ms", "30000", 100, 3600000,
             "Interval of the full reload of the sources and pauses tables from "
             "Postgres (changes arrive at once through NOTIFY; this is the backstop)."),
+        INT("triggers.reload.ms", "30000", 100, 3600000,
+            "Interval of the full reload of the triggers table from Postgres (changes "
+            "arrive at once through NOTIFY on sluice_triggers; this is the backstop)."),
 
         STR("migrations.dir", SL_SOURCE_DIR "/migrations",
             "Folder of the numbered SQL migrations `sluicectl migrate` applies."),

@@ -14,13 +14,11 @@
  * pauses trigger, which notifies running processors on sluice_config.  All
  * statements are parameterised.
  */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -30,8 +28,6 @@
 
 #define SL_SOURCE_ID_MAX 255
 #define SL_REASON_MAX    1000
-/* Longest --for: ten years. */
-#define SL_PAUSE_FOR_MAX_MS (3650LL * 24 * 3600 * 1000)
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -59,121 +55,6 @@ static int usage_error(const char *cmd, const char *fmt, const char *arg)
         fprintf(stderr, fmt, arg);
         fprintf(stderr, "\n\n%s", pause_usage);
         return 2;
-}
-
-/* n digits at *p as a number; advances *p.  -1 when they are not all digits. */
-static int digits(const char **p, int n)
-{
-        int v = 0;
-
-        for (int i = 0; i < n; i++, (*p)++) {
-                if (**p < '0' || **p > '9')
-                        return -1;
-                v = v * 10 + (**p - '0');
-        }
-        return v;
-}
-
-/* RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)) to ms since the
- * epoch.  -1 when s is not one. */
-static int parse_rfc3339(const char *s, int64_t *out_ms)
-{
-        const char *p = s;
-        struct tm tm = {0};
-        int y, mo, d, h, mi, sec, ms = 0, off = 0;
-        int64_t t;
-        static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-        if ((y = digits(&p, 4)) < 0 || *p++ != '-' || (mo = digits(&p, 2)) < 0 ||
-            *p++ != '-' || (d = digits(&p, 2)) < 0)
-                return -1;
-        if (*p != 'T' && *p != 't' && *p != ' ')
-                return -1;
-        p++;
-        if ((h = digits(&p, 2)) < 0 || *p++ != ':' || (mi = digits(&p, 2)) < 0 ||
-            *p++ != ':' || (sec = digits(&p, 2)) < 0)
-                return -1;
-        if (*p == '.') {
-                int scale = 100;
-                p++;
-                if (*p < '0' || *p > '9')
-                        return -1;
-                for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
-                        ms += (*p - '0') * scale;
-        }
-        if (*p == 'Z' || *p == 'z') {
-                p++;
-        } else if (*p == '+' || *p == '-') {
-                int sign = *p++ == '-' ? -1 : 1, oh, om;
-                if ((oh = digits(&p, 2)) < 0 || *p++ != ':' || (om = digits(&p, 2)) < 0 ||
-                    oh > 23 || om > 59)
-                        return -1;
-                off = sign * (oh * 60 + om);
-        } else {
-                return -1;
-        }
-        if (*p || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
-            mi > 59 || sec > 60)
-                return -1;
-        if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-                return -1;
-        tm.tm_year = y - 1900;
-        tm.tm_mon = mo - 1;
-        tm.tm_mday = d;
-        tm.tm_hour = h;
-        tm.tm_min = mi;
-        tm.tm_sec = sec;
-        t = (int64_t)timegm(&tm);
-        *out_ms = (t - (int64_t)off * 60) * 1000 + ms;
-        return 0;
-}
-
-/* "90s", "5m", "2h", "1d", "250ms", "1h30m" to ms.  -1 when not one or not > 0. */
-static int parse_duration(const char *s, int64_t *out_ms)
-{
-        const char *p = s;
-        int64_t total = 0;
-
-        if (!*p)
-                return -1;
-        while (*p) {
-                int64_t n = 0, unit;
-
-                if (*p < '0' || *p > '9')
-                        return -1;
-                for (; *p >= '0' && *p <= '9'; p++) {
-                        n = n * 10 + (*p - '0');
-                        if (n > SL_PAUSE_FOR_MAX_MS)
-                                return -1;
-                }
-                if (strncmp(p, "ms", 2) == 0) {
-                        unit = 1;
-                        p += 2;
-                } else if (*p == 's') {
-                        unit = 1000;
-                        p++;
-                } else if (*p == 'm') {
-                        unit = 60 * 1000;
-                        p++;
-                } else if (*p == 'h') {
-                        unit = 3600 * 1000;
-                        p++;
-                } else if (*p == 'd') {
-                        unit = 24 * 3600 * 1000;
-                        p++;
-                } else {
-                        return -1; /* a unit is required */
-                }
-                if (n > SL_PAUSE_FOR_MAX_MS / unit)
-                        return -1;
-                total += n * unit;
-                if (total > SL_PAUSE_FOR_MAX_MS)
-                        return -1;
-        }
-        if (total <= 0)
-                return -1;
-        *out_ms = total;
-        return 0;
 }
 
 static void print_rows(PGresult *res)
@@ -224,33 +105,11 @@ static int parse_source_args(const char *cmd, int argc, char **argv,
         return 0;
 }
 
-static const char *default_by(const char *by)
-{
-        const char *user = getenv("USER");
-
-        return by ? by : user && *user ? user : "sluicectl";
-}
-
-/* Run one statement of the pause transaction; false (error printed) on failure. */
-static bool tx_exec(PGconn *pg, const char *sql, int nparams, const char *const *params,
-                    const char *what)
-{
-        PGresult *res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
-        bool ok = res && (PQresultStatus(res) == PGRES_COMMAND_OK ||
-                          PQresultStatus(res) == PGRES_TUPLES_OK);
-
-        if (!ok)
-                sl__ctl_pg_error("pause", pg, res, what);
-        PQclear(res);
-        return ok;
-}
-
 static int pause_source(const sl_conf_t *conf, int argc, char **argv)
 {
         static const char *const flags[] = {"--until", "--for", "--reason", "--by"};
         const char *vals[4] = {NULL}, *id, *by;
-        char until_s[24], for_s[24];
-        int64_t ms;
+        sl__ctl_span_t span;
         PGconn *pg;
         PGresult *res = NULL;
         int rc;
@@ -266,33 +125,9 @@ static int pause_source(const sl_conf_t *conf, int argc, char **argv)
                 return 2;
         if (vals[3] && sl__ctl_check_text("pause", "--by", vals[3], SL_SOURCE_ID_MAX))
                 return 2;
-        by = default_by(vals[3]);
-        if (vals[0]) {
-                if (parse_rfc3339(vals[0], &ms)) {
-                        fprintf(stderr,
-                                "sluicectl pause: --until: '%s' is not an RFC 3339 time "
-                                "(e.g. 2030-01-02T15:04:05Z)\n",
-                                vals[0]);
-                        return 2;
-                }
-                if (ms <= (int64_t)time(NULL) * 1000) {
-                        fprintf(stderr, "sluicectl pause: --until: %s is in the past\n",
-                                vals[0]);
-                        return 2;
-                }
-                snprintf(until_s, sizeof(until_s), "%lld", (long long)ms);
-        }
-        if (vals[1]) {
-                if (parse_duration(vals[1], &ms)) {
-                        fprintf(stderr,
-                                "sluicectl pause: --for: '%s' is not a duration (a "
-                                "number with a unit: 250ms, 90s, 5m, 2h, 1d, 1h30m; more "
-                                "than 0, at most 3650d)\n",
-                                vals[1]);
-                        return 2;
-                }
-                snprintf(for_s, sizeof(for_s), "%lld", (long long)ms);
-        }
+        by = sl__ctl_by(vals[3]);
+        if (sl__ctl_span("pause", vals[0], vals[1], &span))
+                return 2;
 
         pg = sl__ctl_connect("pause", conf);
         if (!pg)
@@ -300,28 +135,24 @@ static int pause_source(const sl_conf_t *conf, int argc, char **argv)
         rc = 1;
         {
                 const char *hist[2] = {id, by};
-                const char *ins[5] = {id, vals[0] ? until_s : NULL,
-                                      vals[1] ? for_s : NULL, vals[2], by};
+                const char *ins[5] = {id, span.until_ms, span.for_ms, vals[2], by};
 
-                if (!tx_exec(pg, "BEGIN", 0, NULL, "starting a transaction"))
+                if (!sl__ctl_exec("pause", pg, "BEGIN", 0, NULL, "starting a transaction"))
                         goto out;
                 /* A current pause is replaced: record it as ended by this one. */
-                if (!tx_exec(pg,
-                             "WITH old AS (DELETE FROM pauses WHERE source = $1 "
-                             "RETURNING *) "
-                             "INSERT INTO pause_history (source, paused_at, until, "
-                             "reason, paused_by, resumed_at, resumed_by) "
-                             "SELECT source, paused_at, until, reason, paused_by, now(), "
-                             "'replaced by ' || $2 FROM old",
-                             2, hist, "recording the pause it replaces"))
+                if (!sl__ctl_exec("pause", pg,
+                                           "WITH old AS (DELETE FROM pauses WHERE source = $1 "
+                                           "RETURNING *) "
+                                           "INSERT INTO pause_history (source, paused_at, until, "
+                                           "reason, paused_by, resumed_at, resumed_by) "
+                                           "SELECT source, paused_at, until, reason, paused_by, now(), "
+                                           "'replaced by ' || $2 FROM old",
+                                           2, hist, "recording the pause it replaces"))
                         goto rollback;
                 res = PQexecParams(
                     pg,
                     "INSERT INTO pauses (source, paused_at, until, reason, paused_by) "
-                    "VALUES ($1, now(), CASE "
-                    "WHEN $2::bigint IS NOT NULL THEN to_timestamp($2::bigint / 1000.0) "
-                    "WHEN $3::bigint IS NOT NULL "
-                    "THEN now() + $3::bigint * interval '1 millisecond' END, $4, $5) "
+                    "VALUES ($1, now(), " SL_CTL_UNTIL_SQL("$2", "$3") ", $4, $5) "
                     "RETURNING coalesce(" TS("until") ", 'resumed')",
                     5, NULL, ins, NULL, NULL, 0);
                 if (!res || PQresultStatus(res) != PGRES_TUPLES_OK ||
@@ -329,7 +160,7 @@ static int pause_source(const sl_conf_t *conf, int argc, char **argv)
                         sl__ctl_pg_error("pause", pg, res, "storing the pause");
                         goto rollback;
                 }
-                if (!tx_exec(pg, "COMMIT", 0, NULL, "committing the pause"))
+                if (!sl__ctl_exec("pause", pg, "COMMIT", 0, NULL, "committing the pause"))
                         goto out;
                 printf("source %s paused until %s (by %s: %s)\n", id,
                        PQgetvalue(res, 0, 0), by, vals[2]);
@@ -455,7 +286,7 @@ int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv)
                 return rc;
         if (vals[0] && sl__ctl_check_text("resume", "--by", vals[0], SL_SOURCE_ID_MAX))
                 return 2;
-        by = default_by(vals[0]);
+        by = sl__ctl_by(vals[0]);
         params[0] = id;
         params[1] = by;
         pg = sl__ctl_connect("resume", conf);

@@ -10,7 +10,6 @@
  * ingress cannot use never reaches the table.  Every change fires the event_types
  * trigger, which notifies running processors.  All statements are parameterised.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,47 +63,6 @@ static int check_type_name(const char *type)
         return 0;
 }
 
-/* The whole file as a NUL-terminated string, or NULL with the reason printed. */
-static char *slurp(const char *path)
-{
-        FILE *fp = fopen(path, "rb");
-        char *buf = NULL;
-        size_t len = 0, n;
-
-        if (!fp) {
-                fprintf(stderr, "sluicectl types: %s: %s\n", path, strerror(errno));
-                return NULL;
-        }
-        buf = malloc(SL_TYPES_SCHEMA_MAX + 1);
-        if (!buf) {
-                fprintf(stderr, "sluicectl types: out of memory\n");
-                fclose(fp);
-                return NULL;
-        }
-        while ((n = fread(buf + len, 1, SL_TYPES_SCHEMA_MAX + 1 - len, fp)) > 0) {
-                len += n;
-                if (len > SL_TYPES_SCHEMA_MAX)
-                        break;
-        }
-        if (ferror(fp) || len > SL_TYPES_SCHEMA_MAX) {
-                fprintf(stderr, "sluicectl types: %s: %s\n", path,
-                        ferror(fp) ? "read error" : "larger than 1 MiB");
-                goto fail;
-        }
-        buf[len] = '\0';
-        if (strlen(buf) != len) {
-                fprintf(stderr, "sluicectl types: %s: contains a NUL byte\n", path);
-                goto fail;
-        }
-        fclose(fp);
-        return buf;
-
-fail:
-        free(buf);
-        fclose(fp);
-        return NULL;
-}
-
 static int types_set(const sl_conf_t *conf, int argc, char **argv)
 {
         const char *type = NULL, *file = NULL, *desc = NULL, *user = getenv("USER");
@@ -137,7 +95,7 @@ static int types_set(const sl_conf_t *conf, int argc, char **argv)
         if (check_type_name(type))
                 return 2;
 
-        schema = slurp(file);
+        schema = sl__ctl_slurp("types", file, SL_TYPES_SCHEMA_MAX);
         if (!schema)
                 return 1;
         errstr[0] = '\0';

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -36,5 +37,49 @@ PGconn *sl__ctl_connect(const char *cmd, const sl_conf_t *conf);
  * the exit code (0 or 1). */
 int sl__ctl_delete_one(const char *cmd, const sl_conf_t *conf, const char *sql,
                        const char *key, const char *noun, const char *done_msg);
+
+/* The whole of path ("-": stdin) as a NUL-terminated string of at most max bytes;
+ * NULL after "sluicectl CMD: PATH: why" on stderr.  Caller frees with free(). */
+char *sl__ctl_slurp(const char *cmd, const char *path, size_t max);
+
+/* Who a change is recorded as: by when given, else $USER, else "sluicectl". */
+const char *sl__ctl_by(const char *by);
+
+/* Run one statement (result not needed); false after the error on stderr. */
+bool sl__ctl_exec(const char *cmd, PGconn *pg, const char *sql, int nparams,
+                  const char *const *params, const char *what);
+
+/* BEGIN, then record by as the transaction's actor (set_config('sluice.actor', by,
+ * true): the audit triggers read it).  false after the error on stderr. */
+bool sl__ctl_begin_as(const char *cmd, PGconn *pg, const char *by);
+
+/* RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)) to ms since the
+ * epoch.  -1 when s is not one. */
+int sl__ctl_parse_rfc3339(const char *s, int64_t *out_ms);
+
+/* "90s", "5m", "2h", "1d", "250ms", "1h30m" to ms.  -1 when not one, not > 0 or more
+ * than ten years. */
+int sl__ctl_parse_duration(const char *s, int64_t *out_ms);
+
+/* The end of a pause from --until TIME / --for DURATION (either may be NULL; the
+ * caller refuses both at once): until_ms (ms since the epoch) and for_ms (a length),
+ * decimal text for a bigint parameter, NULL when absent. */
+typedef struct sl__ctl_span_s {
+        const char *until_ms;
+        const char *for_ms;
+        char buf_[2][24];
+} sl__ctl_span_t;
+
+/* Checks and converts; returns 0, or 2 after "sluicectl CMD: --until: ..." words. */
+int sl__ctl_span(const char *cmd, const char *until, const char *for_,
+                 sl__ctl_span_t *span);
+
+/* SQL for the end of a pause from a span's two parameters (e.g. "$2", "$3"): NULL
+ * (until resumed) when both are NULL. */
+#define SL_CTL_UNTIL_SQL(until_ms, for_ms)                                               \
+        "CASE WHEN " until_ms "::bigint IS NOT NULL "                                     \
+        "THEN to_timestamp(" until_ms "::bigint / 1000.0) "                               \
+        "WHEN " for_ms "::bigint IS NOT NULL "                                            \
+        "THEN now() + " for_ms "::bigint * interval '1 millisecond' END"
 
 #endif

@@ -26,6 +26,7 @@ static const struct {
         {"pause", sl_cmd_pause, "pause a source, list pauses and their history"},
         {"resume", sl_cmd_resume, "end a source's manual pause"},
         {"retries", sl_cmd_retries, "held-back events' retries: list, show, cancel"},
+        {"triggers", sl_cmd_triggers, "triggers: event types to workflow launches"},
 };
 
 static const char usage[] =
@@ -45,6 +46,8 @@ static const char usage[] =
         "  pause source ID ...     pause a source (also: pause list|history)\n"
         "  resume source ID        end a source's manual pause\n"
         "  retries list|show|cancel held-back events' retries\n"
+        "  triggers create|list|show|update|delete|enable|disable|pause|resume|audit\n"
+        "                          triggers: which events launch which workflows\n"
         "\n"
         "Run 'sluicectl COMMAND --help' for a command's own options.\n";
 
