@@ -40,19 +40,12 @@ start_ingress "${INGRESS_ARGS[@]}"
 
 # changelog STEP: "written N readable M" (N: offsets written, M: records readable now).
 changelog() {
-        "$PY" - "$SLUICE_KAFKA_BOOTSTRAP_SERVERS" "$CL" "$@" <<'PYEOF'
-import struct, sys
+        PYTHONPATH=$SRC/tests/integration "$PY" - "$SLUICE_KAFKA_BOOTSTRAP_SERVERS" "$CL" "$@" <<'PYEOF'
+import sys
 from confluent_kafka import Consumer, Producer, TopicPartition
 bs, topic = sys.argv[1], sys.argv[2]
 if sys.argv[3:] == ["ghosts"]:
-    def zz(n):  # Avro long: zigzag varint
-        n = (n << 1) ^ (n >> 63)
-        out = bytearray()
-        while n & ~0x7F:
-            out.append((n & 0x7F) | 0x80)
-            n >>= 7
-        out.append(n)
-        return bytes(out)
+    from gen_events import zz_long as zz  # Avro long: zigzag varint
     def state(window_start, count, throttled, paused_until, updated_at):
         return b"".join(zz(v) for v in (window_start, count, throttled, paused_until, updated_at))
     p = Producer({"bootstrap.servers": bs})
