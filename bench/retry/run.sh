@@ -3,21 +3,26 @@
 # bench-retry: N held-back events across SOURCES sources through the 1 s tier; prints
 # retries/s and p50/p99 lateness.  RATE 0 (default): the wake-ups come as one burst;
 # RATE > 0: paced at RATE per second.
-# usage: bench/retry/run.sh [N [SOURCES [RATE]]]   (defaults 100000, 1000, 0)
+# --broker kafka runs it on Apache Kafka itself instead of the devbroker.
+# usage: bench/retry/run.sh [--broker devbroker|kafka] [N [SOURCES [RATE]]]
+#        (defaults 100000, 1000, 0)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${SLUICE_BUILD_DIR:-$root/build}
+. "$root/bench/lib.sh"
+bench_broker_args "$@"
+set -- "${BENCH_ARGS[@]}"
 n=${1:-100000}
 sources=${2:-1000}
 rate=${3:-0}
 work=$(mktemp -d /tmp/sluice-bench-retry.XXXXXX)
 chmod 755 "$work"
 port=$((57000 + RANDOM % 1000))
-broker_pid= retry_pid=
+retry_pid=
 
 cleanup() {
         [ -n "$retry_pid" ] && kill "$retry_pid" 2>/dev/null && wait "$retry_pid" 2>/dev/null
-        [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
+        bench_stop_broker
         SLUICE_PG_DIR=$work/pg SLUICE_PG_PORT=$port "$root/scripts/pg.sh" stop >/dev/null 2>&1 || true
         [ -n "${BENCH_KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
@@ -25,15 +30,9 @@ trap cleanup EXIT
 
 [ -x "$build/bench/bench-retry" ] || { echo "build first: cmake --build $build" >&2; exit 1; }
 SLUICE_PG_DIR=$work/pg SLUICE_PG_PORT=$port "$root/scripts/pg.sh" start >/dev/null
-"$build/sluice-devbroker" -X devbroker.bootstrap.file="$work/bootstrap.txt" \
-        >"$work/devbroker.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 100); do [ -s "$work/bootstrap.txt" ] && break; sleep 0.1; done
-[ -s "$work/bootstrap.txt" ] || { cat "$work/devbroker.log" >&2; exit 1; }
-
-bs=$(head -1 "$work/bootstrap.txt")
-export SLUICE_KAFKA_BOOTSTRAP_SERVERS=${bs#bootstrap.servers=}
+bench_start_broker "$work" "${SLUICE_TOPIC_PARTITIONS:-6}"
 export SLUICE_PG_PORT=$port
+echo "broker: $BENCH_BROKER" >&2
 "$build/sluicectl" migrate >/dev/null
 # shellcheck disable=SC2086 # extra -X flags for experiments: BENCH_RETRY_ARGS
 "$build/sluice-retry" -X http.port=0 -X log.level=warn ${BENCH_RETRY_ARGS:-} \
