@@ -5,6 +5,8 @@
 #ifndef SLUICE_ERR_H
 #define SLUICE_ERR_H
 
+#include <stdbool.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -23,10 +25,17 @@ typedef enum sl_err {
         SL_ERR_REJECTED = -10, /* input is well-formed but fails validation */
         SL_ERR_STATE = -11,   /* called in the wrong state */
         SL_ERR_DUPLICATE = -12, /* already there */
+        SL_ERR_PG_TRANSIENT = -13, /* Postgres failed for now: connection lost,
+                                    * serialization failure (40001), deadlock (40P01) */
 } sl_err_t;
 
 /* A static, never-NULL description of err. */
 const char *sl_err2str(int err);
+
+/* Whether the same work may succeed when simply run again (the caller retries it, with
+ * backoff): true for SL_ERR_PG_TRANSIENT and SL_ERR_TIMEOUT, false for every other
+ * code (SL_OK included). */
+bool sl_err_retriable(int err);
 
 #ifdef __cplusplus
 }
