@@ -379,6 +379,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 sl_metrics_set(rt->m_assigned, parts->cnt);
         } else {
                 sl_log_info("revoking %d partitions", parts->cnt);
+                rt->revokes++;
                 /* Finish the batch in hand and commit everything processed first:
                  * those records are from these partitions and must be committed
                  * before another worker takes them. */
@@ -561,7 +562,7 @@ int sl_runtime_run(sl_runtime_t *rt)
                 while (rt->pending < cap && !atomic_load(&rt->stop) && rt->fatal == SL_OK) {
                         int64_t wait = deadline - now_ms();
                         size_t before = rt->pending;
-                        unsigned gen = rt->batch_gen;
+                        unsigned gen = rt->batch_gen, revokes = rt->revokes;
                         ssize_t got;
 
                         bool deferred = sl_rt_ring_has_deferred(&rt->ring);
@@ -584,12 +585,25 @@ int sl_runtime_run(sl_runtime_t *rt)
                         if (gen != rt->batch_gen && got > 0)
                                 memmove(rt->msgs, rt->msgs + before,
                                         (size_t)got * sizeof(*rt->msgs));
+                        /* What arrived before a revocation inside the call may be of a
+                         * revoked partition, past what the revocation committed: its
+                         * next owner reads it from there, so it is not ours. */
+                        rd_kafka_topic_partition_list_t *owned = NULL;
+                        if (revokes != rt->revokes && got > 0 &&
+                            rd_kafka_assignment(rt->consumer, &owned) != 0)
+                                owned = NULL;
+                        size_t dropped = 0;
                         for (ssize_t i = 0; i < got; i++) {
                                 rd_kafka_message_t *m = rt->msgs[rt->pending];
-                                if (m->err) {
-                                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                bool revoked = !m->err && owned &&
+                                               !rd_kafka_topic_partition_list_find(
+                                                       owned, rd_kafka_topic_name(m->rkt),
+                                                       m->partition);
+                                if (m->err || revoked) {
+                                        if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                                 sl_log_warn("consumer: %s",
                                                             rd_kafka_message_errstr(m));
+                                        dropped += revoked;
                                         rd_kafka_message_destroy(m);
                                         memmove(rt->msgs + rt->pending,
                                                 rt->msgs + rt->pending + 1,
@@ -598,6 +612,12 @@ int sl_runtime_run(sl_runtime_t *rt)
                                 }
                                 rt->pending++;
                         }
+                        if (owned)
+                                rd_kafka_topic_partition_list_destroy(owned);
+                        if (dropped)
+                                sl_log_info("%zu records of revoked partitions dropped "
+                                            "unprocessed (their next owner reads them)",
+                                            dropped);
                         if (wait == 0 || (deferred && got == 0))
                                 break;
                 }

@@ -24,6 +24,7 @@ struct sl_runtime_s {
         rd_kafka_message_t **msgs; /* the batch in hand */
         size_t pending;
         unsigned batch_gen; /* bumped whenever the batch in hand is finished */
+        unsigned revokes;   /* bumped by every revocation */
 
         atomic_int stop;
         int fatal; /* SL_OK or the error that stops the loop; the runtime's thread only */
