@@ -353,7 +353,7 @@ static bool replay_dedup(writer_t *w)
 static void end_batch(writer_t *w)
 {
         PGresult *res = NULL;
-        const char *state = "";
+        char state[6] = ""; /* a copy: res is cleared before state is read */
 
         w->rows = w->dups = 0;
         if (!w->sent)
@@ -365,7 +365,8 @@ static void end_batch(writer_t *w)
                         PQclear(res);
                         goto done;
                 }
-                state = res ? sl_pg_sqlstate(res) : "";
+                if (res)
+                        snprintf(state, sizeof(state), "%s", sl_pg_sqlstate(res));
                 if (res)
                         set_err(w, "COPY", PQresultErrorMessage(res));
                 PQclear(res);
