@@ -51,6 +51,14 @@ bool sl_rt_ring_has_deferred(const sl_rt_ring_t *ring)
         return false;
 }
 
+bool sl_rt_ring_has_failed(const sl_rt_ring_t *ring)
+{
+        for (size_t i = 0; i < ring->count; i++)
+                if (ring->b[(ring->head + i) % (SL_RT_INFLIGHT + 1)].stage_err != 0)
+                        return true;
+        return false;
+}
+
 void sl_rt_ring_close(sl_rt_ring_t *ring)
 {
         sl_rt_ring_discard(ring);

@@ -59,6 +59,8 @@ void sl_rt_ring_pop(sl_rt_ring_t *ring);
 /* Drop every queued batch without committing it. */
 void sl_rt_ring_discard(sl_rt_ring_t *ring);
 bool sl_rt_ring_has_deferred(const sl_rt_ring_t *ring);
+/* Whether a queued batch was completed with an error (sl_runtime_deferred_done). */
+bool sl_rt_ring_has_failed(const sl_rt_ring_t *ring);
 /* Discard and free the buffers. */
 void sl_rt_ring_close(sl_rt_ring_t *ring);
 

@@ -233,8 +233,8 @@ static bool backoff_wait(sl_runtime_t *rt, int64_t ms)
  * Run process() on the batch in hand (b).  A retriable error (sl_err_retriable) runs
  * it again on the same records after an exponential backoff, as long as
  * runtime.retry.max.ms allows and no stop was asked; it is logged once, and /healthz
- * says unhealthy meanwhile.  Any other error, or one of a process() that deferred the
- * batch, is returned at once.
+ * says unhealthy meanwhile.  Any other error, one of a process() that deferred the
+ * batch, or one while an earlier deferred batch failed, is returned at once.
  */
 static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
 {
@@ -259,7 +259,10 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                                             cnt, attempt - 1);
                         return SL_OK;
                 }
-                if (!sl_err_retriable(err) || b->deferred) {
+                /* Not retried either when an earlier batch failed (the runtime
+                 * stops on it anyway). */
+                if (!sl_err_retriable(err) || b->deferred ||
+                    sl_rt_ring_has_failed(&rt->ring)) {
                         sl_log_error("batch of %zu records failed (%s): stopping without "
                                      "committing; the records will be re-read",
                                      cnt, sl_err2str(err));

@@ -28,7 +28,8 @@
  * is safe: its Postgres effects are idempotent and it kept nothing in memory that the
  * second call would count twice.  Not retried, and stopping the runtime without
  * committing as any other error does: a non-retriable error, one that outlasts
- * runtime.retry.max.ms or a stop, an error of a process() that had deferred its batch,
+ * runtime.retry.max.ms or a stop, an error of a process() that had deferred its batch
+ * or that came while an earlier deferred batch had failed,
  * a deferred batch completed with an error (its records are gone and later batches
  * were processed on top of it), and errors of on_assign() and finish().
  *

@@ -5,7 +5,9 @@
  * broker fails produce and offset-commit requests (rd_kafka_mock_push_request_errors).
  * Checked against the data: every record processed, each processing's output there
  * exactly once, and the group committed to the end.  A second test: a non-retriable error still
- * stops the runtime, and a retriable one that outlasts runtime.retry.max.ms too.
+ * stops the runtime, and a retriable one that outlasts runtime.retry.max.ms too.  A
+ * third: the retried call's held offsets are not held twice, and a call that deferred
+ * its batch is not retried.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -277,6 +279,73 @@ static int w_process_always_fails(void *opaque, sl_runtime_t *rt, rd_kafka_messa
         return cnt ? w->fail_err : SL_OK;
 }
 
+/* Fails its first call after holding the first record's offset and deferring when
+ * fail_err says so; then holds and releases that record, and produces nothing. */
+static int w_process_hold(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
+                          size_t cnt)
+{
+        worker_t *w = opaque;
+
+        if (!cnt)
+                return SL_OK;
+        if (++w->calls == 1) {
+                w->failed_offset = msgs[0]->offset;
+                sl_runtime_hold_offset(rt, msgs[0]);
+                if (w->is_b)
+                        sl_runtime_defer(rt);
+                return SL_ERR_PG_TRANSIENT;
+        }
+        if (w->calls == 2) {
+                w->retried_same = msgs[0]->offset == w->failed_offset;
+                sl_runtime_hold_offset(rt, msgs[0]);
+                sl_runtime_release_offset(rt, NULL, rd_kafka_topic_name(msgs[0]->rkt),
+                                          msgs[0]->partition, msgs[0]->offset);
+        }
+        w->processed += cnt;
+        if (w->processed >= RECORDS)
+                sl_runtime_stop(rt);
+        return SL_OK;
+}
+
+/* A retried process() holds an offset once: the failed call's hold is taken back, so
+ * the partition is committed to its end once the retry released its own. */
+static void retried_call_holds_once(void **state)
+{
+        fixture_t *fx = *state;
+        shared_t sh = {0};
+        worker_t w = {.sh = &sh, .deadline_ms = now_ms() + RUN_TIMEOUT_MS,
+                      .failed_offset = -1};
+        const char *topics[] = {"t.rth-in", NULL};
+        sl_stage_t stage = {.name = "rt_rebalance", .group_id = "t.rth", .topics = topics,
+                            .batch_size = BATCH, .batch_ms = 20, .opaque = &w,
+                            .process = w_process_hold, .tick = w_tick};
+        char errstr[512];
+
+        conf_set(fx, "runtime.retry.backoff.ms", "20");
+        produce_input(fx, "t.rth-in", "t.rth-out");
+        sl_runtime_t *rt = sl_runtime_new(fx->conf, &stage, errstr, sizeof(errstr));
+        assert_non_null(rt);
+        assert_int_equal(sl_runtime_run(rt), SL_OK);
+        sl_runtime_destroy(rt);
+        assert_false(w.timed_out);
+        assert_true(w.calls >= 2);
+        assert_true(w.retried_same);
+        assert_int_equal(w.processed, RECORDS);
+        assert_int_equal(committed_sum(fx, "t.rth", "t.rth-in"), RECORDS);
+
+        /* The same, but the failed call had deferred its batch: not retried. */
+        w = (worker_t){.sh = &sh, .is_b = true, .deadline_ms = now_ms() + RUN_TIMEOUT_MS};
+        topics[0] = "t.rtd-in";
+        stage.group_id = "t.rtd";
+        produce_input(fx, "t.rtd-in", "t.rtd-out");
+        rt = sl_runtime_new(fx->conf, &stage, errstr, sizeof(errstr));
+        assert_non_null(rt);
+        assert_int_equal(sl_runtime_run(rt), SL_ERR_PG_TRANSIENT);
+        sl_runtime_destroy(rt);
+        assert_int_equal(w.calls, 1);
+        assert_int_equal(committed_sum(fx, "t.rtd", "t.rtd-in"), 0);
+}
+
 /* A non-retriable error stops at once, without a retry; a retriable one that does not
  * go away stops once runtime.retry.max.ms has passed.  Nothing of the failed batch is
  * committed either way. */
@@ -332,6 +401,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(rebalance_and_injected_errors_lose_nothing),
             cmocka_unit_test(errors_that_stop_the_runtime),
+            cmocka_unit_test(retried_call_holds_once),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
