@@ -43,6 +43,8 @@ typedef struct shared_s {
         unsigned counts[RECORDS];
         size_t distinct;
         atomic_bool all_seen, b_processed;
+        atomic_bool stop_all; /* set by the test: stop the workers */
+        bool wait_commit;     /* workers stop on stop_all, not on all_seen */
 } shared_t;
 
 /* One worker. */
@@ -131,7 +133,7 @@ static void w_tick(void *opaque, sl_runtime_t *rt)
 {
         worker_t *w = opaque;
 
-        if (atomic_load(&w->sh->all_seen))
+        if (w->sh->wait_commit ? atomic_load(&w->sh->stop_all) : atomic_load(&w->sh->all_seen))
                 sl_runtime_stop(rt);
         if (now_ms() > w->deadline_ms && !w->timed_out) {
                 w->timed_out = true;
@@ -185,6 +187,7 @@ static void rebalance_and_injected_errors_lose_nothing(void **state)
         assert_non_null(sh);
         assert_non_null(outs);
         pthread_mutex_init(&sh->lock, NULL);
+        sh->wait_commit = true;
         conf_set(fx, "runtime.retry.backoff.ms", "20");
         conf_set(fx, "runtime.retry.max.ms", "10000");
         produce_input(fx, in, out);
@@ -217,6 +220,17 @@ static void rebalance_and_injected_errors_lose_nothing(void **state)
                 usleep(10000);
         }
         assert_int_equal(pthread_create(&b.thread, NULL, w_run, &b), 0);
+        /* Once everything was seen, the group's commits reach the end while both
+         * workers are still members (the first to leave starts a rebalance, during
+         * which the mock refuses the other's last commit). */
+        int64_t committed = -1;
+        for (int64_t until = now_ms() + RUN_TIMEOUT_MS; now_ms() < until;) {
+                if (atomic_load(&sh->all_seen) &&
+                    (committed = committed_sum(fx, group, in)) == RECORDS)
+                        break;
+                usleep(200000);
+        }
+        atomic_store(&sh->stop_all, true);
         pthread_join(a.thread, NULL);
         pthread_join(b.thread, NULL);
 
@@ -251,7 +265,7 @@ static void rebalance_and_injected_errors_lose_nothing(void **state)
                 print_message("%zu records read again after commits refused during the "
                               "rebalance\n",
                               twice);
-        assert_int_equal(committed_sum(fx, group, in), RECORDS);
+        assert_int_equal(committed, RECORDS);
         pthread_mutex_destroy(&sh->lock);
         free(outs);
         free(sh);
