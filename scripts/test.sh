@@ -11,9 +11,14 @@
 #      sanitizer report in any process's log fails the test (tests/integration/lib.sh)
 #   5. build/fuzz/: clang, SLUICE_FUZZ=ON: the libFuzzer targets of tests/fuzz, each run
 #      for 30 s on its seed corpus (tests/fuzz/corpus/<name>/; ctest -L fuzz)
+#   6. build/tsan/: ThreadSanitizer build of the threaded parts that start no librdkafka
+#      client (TSan crashes once librdkafka resolves a broker address): the unit tests
+#      labelled tsan (HTTP server threads, the COPY writer threads against a private
+#      Postgres, the offset floors)
 #
 # Exits non-zero when any step fails; the last line is a one-line summary.
-# SLUICE_TEST_SKIP_ASAN=1 skips step 4, SLUICE_TEST_SKIP_FUZZ=1 step 5 (for quick local
+# SLUICE_TEST_SKIP_ASAN=1 skips step 4, SLUICE_TEST_SKIP_FUZZ=1 step 5,
+# SLUICE_TEST_SKIP_TSAN=1 step 6 (for quick local
 # runs, never in CI).
 set -uo pipefail
 
@@ -74,6 +79,32 @@ if [ "${SLUICE_TEST_SKIP_FUZZ:-0}" != 1 ]; then
                                       cmake --build '$ROOT/build/fuzz' -j$JOBS \
                                         --target fuzzers"; then
                 step "fuzz" ctest --test-dir "$ROOT/build/fuzz" -L fuzz --output-on-failure
+        fi
+fi
+
+# The tsan tests, with a private Postgres for test_copy_pipe (stopped afterwards).
+tsan_threads() {
+        local port pgdir=$ROOT/build/tsan/pg rc
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') || return 1
+        SLUICE_PG_DIR=$pgdir SLUICE_PG_PORT=$port SLUICE_PG_FAST=1 ./scripts/pg.sh start \
+                >"$ROOT/build/tsan/pg-start.log" 2>&1 || {
+                echo "tsan-threads: scripts/pg.sh start failed (see build/tsan/pg-start.log)" >&2
+                return 1
+        }
+        TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 SLUICE_TEST_PG_PORT=$port \
+                ctest --test-dir "$ROOT/build/tsan" -L tsan --output-on-failure
+        rc=$?
+        SLUICE_PG_DIR=$pgdir ./scripts/pg.sh stop >/dev/null 2>&1
+        return $rc
+}
+
+if [ "${SLUICE_TEST_SKIP_TSAN:-0}" != 1 ]; then
+        if step "tsan-build" bash -c "cmake -S '$ROOT' -B '$ROOT/build/tsan' -DSLUICE_WERROR=ON \
+                                        -DSLUICE_TSAN=ON -DSLUICE_BENCH=OFF \
+                                        -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+                                      cmake --build '$ROOT/build/tsan' -j$JOBS --target \
+                                        test_http test_copy_pipe test_runtime_floors"; then
+                step "tsan-threads" tsan_threads
         fi
 fi
 

@@ -5,6 +5,8 @@
 #ifndef SLUICE_ERR_H
 #define SLUICE_ERR_H
 
+#include <stdbool.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,6 +31,11 @@ typedef enum sl_err {
 
 /* A static, never-NULL description of err. */
 const char *sl_err2str(int err);
+
+/* Whether the same work may succeed when simply run again (the caller retries it, with
+ * backoff): true for SL_ERR_PG_TRANSIENT and SL_ERR_TIMEOUT, false for every other
+ * code (SL_OK included). */
+bool sl_err_retriable(int err);
 
 #ifdef __cplusplus
 }

@@ -248,7 +248,11 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                 err = sl__ingress_settle_duplicates(ing, src, cnt, errstr, sizeof(errstr));
         if (err != SL_OK) {
                 sl_log_error("Postgres write failed: %s", errstr);
-                return err;
+                /* Admission has counted this batch already: process() again on the
+                 * same records would count it twice (the runtime retries transient
+                 * errors).  Stop instead; the restart replays the batch through
+                 * verify mode, which re-uses recorded decisions. */
+                return err == SL_ERR_PG_TRANSIENT ? SL_ERR_PG : err;
         }
         int64_t t_written = mono_ms();
 

@@ -82,6 +82,17 @@ const sl__conf_def_t sl__conf_table[] = {
             "Port of the /metrics and /healthz server; 0 disables it. Each processor "
             "sets its own default (sluice-ingress: 9101, sluice-retry: 9102)."),
 
+        INT("runtime.retry.backoff.ms", "100", 1, 3600000,
+            "Wait before the first retry of a batch whose stage failed with a retriable "
+            "error (a transient Postgres failure, a timeout); doubled per retry, with "
+            "20% jitter."),
+        INT("runtime.retry.backoff.max.ms", "10000", 1, 3600000,
+            "Longest wait between two retries of a failing batch."),
+        INT("runtime.retry.max.ms", "60000", 0, 3600000,
+            "Longest time a batch is retried before the processor stops with its error "
+            "(the records are re-read after a restart); 0 never retries. The consumer is "
+            "not polled meanwhile: keep it below kafka.max.poll.interval.ms."),
+
         STRV("topic.prefix", "sluice.", validate_topic_prefix,
              "Prefix of every sluice topic name (sluice.events.in, ...)."),
         INT("topic.partitions", "6", 1, 1000,

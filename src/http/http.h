@@ -13,7 +13,9 @@
 
 typedef struct sl_http_s sl_http_t;
 
-/* healthy: called from server threads; NULL means always healthy.
+/* healthy: called from the server's threads, concurrently with the owner's, so it may
+ * read only what is synchronised (an atomic the owner publishes, as the runtime does);
+ * NULL means always healthy.
  * Listens on bind:port; port 0 disables the server (returns a no-op object).
  * Returns NULL with errstr set if the port cannot be bound. Caller frees with
  * sl_http_destroy(). */

@@ -7,16 +7,15 @@
 #include "runtime/runtime.h"
 
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "http/http.h"
 #include "kafka/kafka.h"
+#include "limits/backoff.h"
 #include "log/log.h"
-#include "metrics/metrics.h"
+#include "runtime/runtime_int.h"
 #include "sluice/err.h"
 #include "util/array.h"
 #include "util/fatal.h"
@@ -24,82 +23,6 @@
 #define SL_RT_FLUSH_TIMEOUT_MS 60000
 /* Longest poll for more records while a deferred batch waits for the next process(). */
 #define SL_RT_DEFERRED_WAIT_MS 5
-/* Batches whose outputs may still be in flight while the next one is processed. */
-#define SL_RT_INFLIGHT 4
-
-/* A processed batch waiting for its outputs to be delivered before its offsets are
- * committed.  Outputs carry a pointer to it as their message opaque. */
-typedef struct sl_rt_batch_s {
-        rd_kafka_topic_partition_list_t *offsets;
-        long outstanding; /* outputs enqueued and not yet reported */
-        size_t failed;
-        char errstr[256];
-        size_t records;
-        double t0;
-        bool deferred; /* sl_runtime_defer() and not yet sl_runtime_deferred_done() */
-        int stage_err; /* the error sl_runtime_deferred_done() was given */
-        /* held offsets released with this batch: index into parts, offset */
-        struct sl_rt_release_s {
-                size_t part;
-                int64_t offset;
-        } *releases;
-        size_t nreleases, releases_cap;
-} sl_rt_batch_t;
-
-struct sl_runtime_s {
-        const sl_conf_t *conf;
-        const sl_stage_t *stage;
-        rd_kafka_t *consumer;
-        rd_kafka_queue_t *queue;
-        rd_kafka_t *producer;
-        sl_http_t *http;
-
-        rd_kafka_message_t **msgs; /* the batch in hand */
-        size_t pending;
-        unsigned batch_gen; /* bumped whenever the batch in hand is finished */
-
-        atomic_int stop;
-        int fatal; /* SL_OK or the error that stops the loop */
-        bool closed;
-
-        /* Processed batches in order, oldest first; cur is the one being processed. */
-        sl_rt_batch_t ring[SL_RT_INFLIGHT + 1];
-        size_t head, count;
-        sl_rt_batch_t *cur;
-        /* sl_runtime_commit_before() marks of the batch being processed */
-        struct {
-                const rd_kafka_topic_t *rkt;
-                int32_t partition;
-                int64_t offset;
-        } *stops;
-        size_t nstops, stops_cap;
-
-        /* Per partition a stage held an offset of (sl_runtime_hold_offset): the held
-         * offsets in ascending order (a queue: the front is the floor), and what
-         * completed batches processed and what was committed. */
-        struct sl_rt_part_s {
-                char topic[256];
-                int32_t partition;
-                int64_t done, committed;
-                int64_t *held;       /* held[head..cnt), ascending */
-                unsigned char *gone; /* released and its batch committed */
-                size_t head, cnt, cap;
-        } *parts;
-        size_t nparts, parts_cap;
-
-        /* Delivery failures of untracked outputs (produced outside a batch). */
-        size_t dr_failed;
-        char dr_errstr[256];
-
-        struct sl_rt_topic_s {
-                char name[256];
-                rd_kafka_topic_t *rkt;
-        } *topics; /* output topic handles, looked up by name */
-        size_t topic_cnt, topic_cap;
-
-        sl_metric_t *m_batches, *m_records, *m_batch_seconds, *m_commit_errors,
-                *m_assigned, *m_rebalances, *m_produce_errors;
-};
 
 static int64_t now_ms(void)
 {
@@ -115,55 +38,12 @@ static double now_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-        sl_runtime_t *rt = opaque;
-        sl_rt_batch_t *b = m->_private;
-        (void)rk;
-
-        if (b)
-                b->outstanding--;
-        if (!m->err)
-                return;
-        size_t *failed = b ? &b->failed : &rt->dr_failed;
-        char *errstr = b ? b->errstr : rt->dr_errstr;
-        if ((*failed)++ == 0)
-                snprintf(errstr, 256, "%s [%d]: %s", rd_kafka_topic_name(m->rkt),
-                         (int)m->partition, rd_kafka_err2str(m->err));
-}
-
-/* The highest offset + 1 of every partition in the batch, or the lowest stop
- * (sl_runtime_commit_before) of that partition. */
-static rd_kafka_topic_partition_list_t *batch_offsets(sl_runtime_t *rt,
-                                                      rd_kafka_message_t **msgs, size_t cnt)
-{
-        rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
-
-        for (size_t i = 0; i < cnt; i++) {
-                const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
-                rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
-                        offsets, topic, msgs[i]->partition);
-                if (!tp)
-                        tp = rd_kafka_topic_partition_list_add(offsets, topic,
-                                                               msgs[i]->partition);
-                if (msgs[i]->offset + 1 > tp->offset)
-                        tp->offset = msgs[i]->offset + 1;
-        }
-        for (size_t k = 0; k < rt->nstops; k++) {
-                rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
-                        offsets, rd_kafka_topic_name(rt->stops[k].rkt), rt->stops[k].partition);
-                if (tp && rt->stops[k].offset < tp->offset)
-                        tp->offset = rt->stops[k].offset;
-        }
-        return offsets;
-}
-
 void sl_runtime_commit_before(sl_runtime_t *rt, const rd_kafka_message_t *m)
 {
         if (!(rt->stops = sl_array_grow(rt->stops, &rt->stops_cap, rt->nstops + 1,
                                         sizeof(*rt->stops), 16)))
                 sl_oom("runtime: commit stops");
-        rt->stops[rt->nstops].rkt = m->rkt;
+        rt->stops[rt->nstops].topic = rd_kafka_topic_name(m->rkt);
         rt->stops[rt->nstops].partition = m->partition;
         rt->stops[rt->nstops].offset = m->offset;
         rt->nstops++;
@@ -181,18 +61,10 @@ static void commit_offsets(sl_runtime_t *rt, rd_kafka_topic_partition_list_t *of
         }
 }
 
-static bool has_deferred(const sl_runtime_t *rt)
-{
-        for (size_t i = 0; i < rt->count; i++)
-                if (rt->ring[(rt->head + i) % (SL_RT_INFLIGHT + 1)].deferred)
-                        return true;
-        return false;
-}
-
 /* Have the stage complete its deferred batches (before waiting on any of them). */
 static void finish_deferred(sl_runtime_t *rt)
 {
-        if (!has_deferred(rt) || rt->fatal != SL_OK)
+        if (!sl_rt_ring_has_deferred(&rt->ring) || rt->fatal != SL_OK)
                 return;
         int err = rt->stage->finish ? rt->stage->finish(rt->stage->opaque, rt) : SL_ERR_STATE;
         if (err != SL_OK) {
@@ -203,53 +75,6 @@ static void finish_deferred(sl_runtime_t *rt)
         }
 }
 
-/* The index of (topic, partition) in rt->parts, added when new; (size_t)-1 when out of
- * memory. */
-static size_t part_index(sl_runtime_t *rt, const char *topic, int32_t partition)
-{
-        for (size_t i = 0; i < rt->nparts; i++)
-                if (rt->parts[i].partition == partition &&
-                    strcmp(rt->parts[i].topic, topic) == 0)
-                        return i;
-        void *p = sl_array_grow(rt->parts, &rt->parts_cap, rt->nparts + 1, sizeof(*rt->parts),
-                                16);
-        if (!p)
-                return (size_t)-1;
-        rt->parts = p;
-        struct sl_rt_part_s *pt = &rt->parts[rt->nparts];
-        memset(pt, 0, sizeof(*pt));
-        snprintf(pt->topic, sizeof(pt->topic), "%s", topic);
-        pt->partition = partition;
-        pt->done = pt->committed = -1;
-        return rt->nparts++;
-}
-
-/* The partition's floor: its lowest offset still held, INT64_MAX when none. */
-static int64_t floor_of(struct sl_rt_part_s *pt)
-{
-        while (pt->head < pt->cnt && pt->gone[pt->head])
-                pt->head++;
-        return pt->head < pt->cnt ? pt->held[pt->head] : INT64_MAX;
-}
-
-/* Mark offset released in pt (the first not yet gone equal to it, by binary search). */
-static void floor_drop(struct sl_rt_part_s *pt, int64_t offset)
-{
-        size_t lo = pt->head, hi = pt->cnt;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (pt->held[mid] < offset)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        for (; lo < pt->cnt && pt->held[lo] == offset; lo++)
-                if (!pt->gone[lo]) {
-                        pt->gone[lo] = 1;
-                        return;
-                }
-}
-
 /*
  * Commit batch b: each partition up to what the batches so far processed, but never at
  * or past an offset a stage still holds.  Floors released by b go first, so a
@@ -257,10 +82,10 @@ static void floor_drop(struct sl_rt_part_s *pt, int64_t offset)
  */
 static void commit_batch(sl_runtime_t *rt, sl_rt_batch_t *b)
 {
+        sl_floors_t *fl = &rt->floors;
         rd_kafka_topic_partition_list_t *commit;
-        size_t n = 0;
 
-        if (!rt->nparts) {
+        if (!fl->nparts) {
                 /* The common case: nothing held, ever. */
                 if (b->offsets->cnt)
                         commit_offsets(rt, b->offsets);
@@ -268,29 +93,23 @@ static void commit_batch(sl_runtime_t *rt, sl_rt_batch_t *b)
         }
         for (int i = 0; i < b->offsets->cnt; i++) {
                 const rd_kafka_topic_partition_t *tp = &b->offsets->elems[i];
-                size_t k = part_index(rt, tp->topic, tp->partition);
-                if (k != (size_t)-1 && tp->offset > rt->parts[k].done)
-                        rt->parts[k].done = tp->offset;
+                size_t k = sl_floors_part(fl, tp->topic, tp->partition);
+                if (k != SL_FLOORS_NONE)
+                        sl_floors_done(fl, k, tp->offset);
         }
         for (size_t i = 0; i < b->nreleases; i++)
-                if (b->releases[i].part < rt->nparts)
-                        floor_drop(&rt->parts[b->releases[i].part], b->releases[i].offset);
+                if (b->releases[i].part < fl->nparts)
+                        sl_floors_drop(fl, b->releases[i].part, b->releases[i].offset);
         b->nreleases = 0;
-        commit = rd_kafka_topic_partition_list_new((int)rt->nparts);
-        for (size_t i = 0; i < rt->nparts; i++) {
-                struct sl_rt_part_s *pt = &rt->parts[i];
-                int64_t lo = floor_of(pt);
-                int64_t to = pt->done < lo ? pt->done : lo;
-                if (to > pt->committed) {
-                        rd_kafka_topic_partition_list_add(commit, pt->topic, pt->partition)
+        commit = rd_kafka_topic_partition_list_new((int)fl->nparts);
+        for (size_t k = 0; k < fl->nparts; k++) {
+                int64_t to = sl_floors_take_commit(fl, k);
+                if (to >= 0)
+                        rd_kafka_topic_partition_list_add(commit, fl->parts[k].topic,
+                                                          fl->parts[k].partition)
                                 ->offset = to;
-                        pt->committed = to;
-                        n++;
-                }
-                if (pt->head == pt->cnt)
-                        pt->head = pt->cnt = 0; /* nothing held: reuse from the start */
         }
-        if (n)
+        if (commit->cnt)
                 commit_offsets(rt, commit);
         rd_kafka_topic_partition_list_destroy(commit);
 }
@@ -301,59 +120,35 @@ static void commit_batch(sl_runtime_t *rt, sl_rt_batch_t *b)
 static void forget_partitions(sl_runtime_t *rt, const rd_kafka_topic_partition_list_t *parts)
 {
         for (int k = 0; k < parts->cnt; k++)
-                for (size_t i = 0; i < rt->nparts;)
-                        if (rt->parts[i].partition == parts->elems[k].partition &&
-                            strcmp(rt->parts[i].topic, parts->elems[k].topic) == 0) {
-                                free(rt->parts[i].held);
-                                free(rt->parts[i].gone);
-                                rt->parts[i] = rt->parts[--rt->nparts];
-                        } else {
-                                i++;
-                        }
+                sl_floors_forget(&rt->floors, parts->elems[k].topic, parts->elems[k].partition);
 }
 
 void sl_runtime_hold_offset(sl_runtime_t *rt, const rd_kafka_message_t *m)
 {
-        size_t k = part_index(rt, rd_kafka_topic_name(m->rkt), m->partition), at;
-        struct sl_rt_part_s *pt;
+        size_t k = sl_floors_part(&rt->floors, rd_kafka_topic_name(m->rkt), m->partition);
 
-        if (k == (size_t)-1)
+        if (k == SL_FLOORS_NONE)
                 sl_bug("offset held on %s [%d], which is not assigned",
                        rd_kafka_topic_name(m->rkt), (int)m->partition);
-        pt = &rt->parts[k];
-        if (pt->cnt == pt->cap && pt->head > 0) {
-                /* Compact: what is before head is gone. */
-                memmove(pt->held, pt->held + pt->head, (pt->cnt - pt->head) * sizeof(*pt->held));
-                memmove(pt->gone, pt->gone + pt->head, pt->cnt - pt->head);
-                pt->cnt -= pt->head;
-                pt->head = 0;
-        }
-        if (pt->cnt == pt->cap) {
-                size_t cap = pt->cap, gone_cap = pt->cap;
-                if (!(pt->held = sl_array_grow(pt->held, &cap, pt->cnt + 1,
-                                               sizeof(*pt->held), 256)) ||
-                    !(pt->gone = sl_array_grow(pt->gone, &gone_cap, pt->cnt + 1, 1, 256)))
-                        sl_oom("runtime: held offsets");
-                pt->cap = cap;
-        }
-        /* Held in offset order as records are processed; keep it sorted regardless. */
-        for (at = pt->cnt; at > pt->head && pt->held[at - 1] > m->offset; at--) {
-                pt->held[at] = pt->held[at - 1];
-                pt->gone[at] = pt->gone[at - 1];
-        }
-        pt->held[at] = m->offset;
-        pt->gone[at] = 0;
-        pt->cnt++;
+        if (sl_floors_hold(&rt->floors, k, m->offset) != SL_OK)
+                sl_oom("runtime: held offsets");
+        /* Remembered so that a process() retried after a failure holds it once. */
+        if (!(rt->holds = sl_array_grow(rt->holds, &rt->holds_cap, rt->nholds + 1,
+                                        sizeof(*rt->holds), 256)))
+                sl_oom("runtime: held offsets of the batch");
+        rt->holds[rt->nholds].part = k;
+        rt->holds[rt->nholds].offset = m->offset;
+        rt->nholds++;
 }
 
 void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,
                                int32_t partition, int64_t offset)
 {
-        size_t k = part_index(rt, topic, partition);
+        size_t k = sl_floors_find(&rt->floors, topic, partition);
 
         if (!b)
                 b = rt->cur;
-        if (!b || k == (size_t)-1)
+        if (!b || k == SL_FLOORS_NONE)
                 return;
         if (!(b->releases = sl_array_grow(b->releases, &b->releases_cap, b->nreleases + 1,
                                           sizeof(*b->releases), 256)))
@@ -370,10 +165,10 @@ void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const ch
 static int complete_batches(sl_runtime_t *rt, bool wait)
 {
         int64_t deadline = now_ms() + SL_RT_FLUSH_TIMEOUT_MS;
+        sl_rt_batch_t *b;
 
         rd_kafka_poll(rt->producer, 0);
-        while (rt->count) {
-                sl_rt_batch_t *b = &rt->ring[rt->head];
+        while ((b = sl_rt_ring_front(&rt->ring))) {
                 if (b->outstanding > 0) {
                         if (!wait)
                                 break;
@@ -388,6 +183,8 @@ static int complete_batches(sl_runtime_t *rt, bool wait)
                         continue;
                 }
                 if (b->stage_err != SL_OK) {
+                        /* Never retried, even when retriable: its records are gone and
+                         * later batches were processed on top of it. */
                         sl_log_error("the stage failed a deferred batch (%s); stopping "
                                      "without committing, the records will be re-read",
                                      sl_err2str(b->stage_err));
@@ -409,23 +206,94 @@ static int complete_batches(sl_runtime_t *rt, bool wait)
                         sl_metrics_add(rt->m_records, b->records);
                         sl_metrics_observe(rt->m_batch_seconds, now_s() - b->t0);
                 }
-                rd_kafka_topic_partition_list_destroy(b->offsets);
-                b->offsets = NULL;
-                rt->head = (rt->head + 1) % (SL_RT_INFLIGHT + 1);
-                rt->count--;
+                sl_rt_ring_pop(&rt->ring);
         }
         return rt->fatal;
 }
 
-/* Drop every processed batch without committing it (after a fatal error). */
-static void discard_batches(sl_runtime_t *rt)
+/* Take back what a failed process() left in the runtime, so it can run again on the
+ * same records: its commit_before marks, held offsets and releases.  Its outputs stay
+ * (delivered, as after a restart), and b waits for them. */
+static void undo_attempt(sl_runtime_t *rt, sl_rt_batch_t *b)
 {
-        while (rt->count) {
-                sl_rt_batch_t *b = &rt->ring[rt->head];
-                rd_kafka_topic_partition_list_destroy(b->offsets);
-                b->offsets = NULL;
-                rt->head = (rt->head + 1) % (SL_RT_INFLIGHT + 1);
-                rt->count--;
+        rt->nstops = 0;
+        for (size_t i = 0; i < rt->nholds; i++)
+                sl_floors_drop(&rt->floors, rt->holds[i].part, rt->holds[i].offset);
+        rt->nholds = 0;
+        b->nreleases = 0;
+}
+
+/* Wait ms before a retry, serving delivery reports; false when a stop was asked. */
+static bool backoff_wait(sl_runtime_t *rt, int64_t ms)
+{
+        int64_t until = now_ms() + ms;
+
+        for (int64_t left = ms; left > 0 && !atomic_load(&rt->stop); left = until - now_ms())
+                rd_kafka_poll(rt->producer, (int)(left < 100 ? left : 100));
+        return !atomic_load(&rt->stop);
+}
+
+/*
+ * Run process() on the batch in hand (b).  A retriable error (sl_err_retriable) runs
+ * it again on the same records after an exponential backoff, as long as
+ * runtime.retry.max.ms allows and no stop was asked; it is logged once, and /healthz
+ * says unhealthy meanwhile.  Any other error, one of a process() that deferred the
+ * batch, or one while an earlier deferred batch failed, is returned at once.
+ */
+static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
+{
+        const sl_stage_t *stage = rt->stage;
+        sl_backoff_t bo = {.initial_ms = rt->retry_backoff_ms,
+                           .max_ms = rt->retry_backoff_max_ms,
+                           .multiplier = 2,
+                           .jitter = 0.2};
+        int64_t t0 = now_ms();
+        int err;
+
+        for (int attempt = 1;; attempt++) {
+                rt->nstops = 0;
+                rt->nholds = 0;
+                rt->cur = b;
+                err = stage->process(stage->opaque, rt, rt->msgs, cnt);
+                rt->cur = NULL;
+                if (err == SL_OK) {
+                        if (attempt > 1)
+                                sl_log_info("batch of %zu records processed after %d "
+                                            "retries",
+                                            cnt, attempt - 1);
+                        return SL_OK;
+                }
+                /* Not retried either when an earlier batch failed (the runtime
+                 * stops on it anyway). */
+                if (!sl_err_retriable(err) || b->deferred ||
+                    sl_rt_ring_has_failed(&rt->ring)) {
+                        sl_log_error("batch of %zu records failed (%s): stopping without "
+                                     "committing; the records will be re-read",
+                                     cnt, sl_err2str(err));
+                        return err;
+                }
+                int64_t delay = sl_backoff_delay(&bo, attempt, (double)rand() / RAND_MAX);
+                if (now_ms() + delay - t0 > rt->retry_max_ms) {
+                        sl_log_error("batch of %zu records still failing (%s) after %d "
+                                     "attempts in %lld ms (runtime.retry.max.ms): stopping "
+                                     "without committing; the records will be re-read",
+                                     cnt, sl_err2str(err), attempt,
+                                     (long long)(now_ms() - t0));
+                        return err;
+                }
+                if (attempt == 1)
+                        sl_log_warn("batch of %zu records failed (%s, retriable): retrying "
+                                    "with backoff for up to %lld ms",
+                                    cnt, sl_err2str(err), (long long)rt->retry_max_ms);
+                atomic_store(&rt->health, false);
+                sl_metrics_add(rt->m_retries, 1);
+                undo_attempt(rt, b);
+                if (!backoff_wait(rt, delay)) {
+                        sl_log_error("stop asked while retrying a batch of %zu records "
+                                     "(%s): stopping without committing it",
+                                     cnt, sl_err2str(err));
+                        return err;
+                }
         }
 }
 
@@ -443,41 +311,30 @@ static int finish_batch(sl_runtime_t *rt)
 
         if (!cnt && !(rt->stage->wait_ms && rt->stage->wait_ms(rt->stage->opaque) <= 0)) {
                 /* Idle: commit what was delivered meanwhile, notice what failed. */
-                if (rt->count && rt->fatal == SL_OK)
+                if (rt->ring.count && rt->fatal == SL_OK)
                         complete_batches(rt, false);
                 return SL_OK;
         }
         /* With no records, a batch of none: the stage's timer is due (wait_ms). */
         complete_batches(rt, false);
-        while (rt->fatal == SL_OK && rt->count == SL_RT_INFLIGHT) {
+        while (rt->fatal == SL_OK && rt->ring.count == SL_RT_INFLIGHT) {
                 /* The oldest batch is still in flight: wait for it alone. */
-                if (rt->ring[rt->head].deferred)
+                if (sl_rt_ring_front(&rt->ring)->deferred)
                         finish_deferred(rt);
                 rd_kafka_poll(rt->producer, 10);
                 complete_batches(rt, false);
         }
         if (rt->fatal == SL_OK) {
-                sl_rt_batch_t *b = &rt->ring[(rt->head + rt->count) % (SL_RT_INFLIGHT + 1)];
-                struct sl_rt_release_s *releases = b->releases;
-                size_t releases_cap = b->releases_cap;
-                memset(b, 0, sizeof(*b));
-                b->releases = releases; /* the buffer is kept from batch to batch */
-                b->releases_cap = releases_cap;
+                sl_rt_batch_t *b = sl_rt_ring_claim(&rt->ring);
                 b->t0 = now_s();
                 b->records = cnt;
-                rt->cur = b;
-                rt->nstops = 0;
-                err = rt->stage->process(rt->stage->opaque, rt, rt->msgs, cnt);
-                rt->cur = NULL;
+                err = process_batch(rt, b, cnt);
                 if (err == SL_OK) {
-                        b->offsets = batch_offsets(rt, rt->msgs, cnt);
-                        rt->count++;
+                        b->offsets = sl_rt_batch_offsets(rt->msgs, cnt, rt->stops, rt->nstops);
+                        sl_rt_ring_push(&rt->ring);
                         sl_log_debug("batch of %zu processed in %.1f ms, %ld outputs", cnt,
                                      (now_s() - b->t0) * 1e3, b->outstanding);
                 } else {
-                        sl_log_error("batch of %zu records failed (%s): stopping without "
-                                     "committing; the records will be re-read",
-                                     cnt, sl_err2str(err));
                         rt->fatal = err;
                 }
         }
@@ -498,7 +355,7 @@ static int drain(sl_runtime_t *rt)
         if (rt->fatal == SL_OK)
                 complete_batches(rt, true);
         if (rt->fatal != SL_OK)
-                discard_batches(rt);
+                sl_rt_ring_discard(&rt->ring);
         return rt->fatal;
 }
 
@@ -529,6 +386,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 sl_metrics_set(rt->m_assigned, parts->cnt);
         } else {
                 sl_log_info("revoking %d partitions", parts->cnt);
+                rt->revokes++;
                 /* Finish the batch in hand and commit everything processed first:
                  * those records are from these partitions and must be committed
                  * before another worker takes them. */
@@ -550,12 +408,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
 }
 
+/* On the runtime's thread: what /healthz answers until the next call. */
+static void publish_health(sl_runtime_t *rt)
+{
+        bool ok = rt->fatal == SL_OK &&
+                  (!rt->stage->healthy || rt->stage->healthy(rt->stage->opaque));
+        atomic_store(&rt->health, ok);
+}
+
+/* On the HTTP server's threads: reads only what publish_health() stored. */
 static bool runtime_healthy(void *opaque)
 {
         sl_runtime_t *rt = opaque;
-        if (rt->fatal != SL_OK)
-                return false;
-        return rt->stage->healthy ? rt->stage->healthy(rt->stage->opaque) : true;
+        return atomic_load(&rt->health);
 }
 
 static void register_metrics(sl_runtime_t *rt)
@@ -582,6 +447,9 @@ static void register_metrics(sl_runtime_t *rt)
                                           "Input partitions assigned to this worker.");
         rt->m_rebalances = sl_metrics_counter(SL_RT_NAME("rebalances_total"), NULL,
                                               "Rebalance events (assign and revoke).");
+        rt->m_retries = sl_metrics_counter(
+                SL_RT_NAME("batch_retries_total"), NULL,
+                "Batches run again after the stage failed them with a retriable error.");
 #undef SL_RT_NAME
 }
 
@@ -600,6 +468,11 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
         rt->conf = conf;
         rt->stage = stage;
         atomic_init(&rt->stop, 0);
+        atomic_init(&rt->health, false);
+        sl_floors_init(&rt->floors);
+        rt->retry_backoff_ms = sl_conf_get_int(conf, "runtime.retry.backoff.ms");
+        rt->retry_backoff_max_ms = sl_conf_get_int(conf, "runtime.retry.backoff.max.ms");
+        rt->retry_max_ms = sl_conf_get_int(conf, "runtime.retry.max.ms");
         register_metrics(rt);
 
         rt->msgs = calloc(stage->batch_size ? stage->batch_size : 1, sizeof(*rt->msgs));
@@ -607,7 +480,7 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail_alloc;
         }
-        rt->producer = sl_kafka_producer_new(conf, dr_msg_cb, rt, errstr, errstr_size);
+        rt->producer = sl_kafka_producer_new(conf, sl__runtime_dr_msg_cb, rt, errstr, errstr_size);
         if (!rt->producer)
                 goto fail_producer;
         rt->consumer = sl_kafka_consumer_new(conf, stage->group_id, rebalance_cb, rt, errstr,
@@ -629,6 +502,7 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
                 goto fail_subscribe;
         }
 
+        publish_health(rt);
         rt->http = sl_http_new(sl_conf_get(conf, "http.bind"),
                                (int)sl_conf_get_int(conf, "http.port"), runtime_healthy, rt,
                                errstr, errstr_size);
@@ -667,22 +541,15 @@ void sl_runtime_destroy(sl_runtime_t *rt)
                 return;
         close_consumer(rt);
         rd_kafka_flush(rt->producer, 10000);
-        discard_batches(rt);
-        for (size_t i = 0; i < rt->topic_cnt; i++)
-                rd_kafka_topic_destroy(rt->topics[i].rkt);
-        free(rt->topics);
+        sl_rt_ring_close(&rt->ring);
+        sl__runtime_topics_close(rt);
         rd_kafka_destroy(rt->consumer);
         rd_kafka_destroy(rt->producer);
         sl_http_destroy(rt->http);
         free(rt->msgs);
         free(rt->stops);
-        for (size_t i = 0; i < rt->nparts; i++) {
-                free(rt->parts[i].held);
-                free(rt->parts[i].gone);
-        }
-        free(rt->parts);
-        for (size_t i = 0; i < SL_RT_INFLIGHT + 1; i++)
-                free(rt->ring[i].releases);
+        free(rt->holds);
+        sl_floors_close(&rt->floors);
         free(rt);
 }
 
@@ -702,10 +569,10 @@ int sl_runtime_run(sl_runtime_t *rt)
                 while (rt->pending < cap && !atomic_load(&rt->stop) && rt->fatal == SL_OK) {
                         int64_t wait = deadline - now_ms();
                         size_t before = rt->pending;
-                        unsigned gen = rt->batch_gen;
+                        unsigned gen = rt->batch_gen, revokes = rt->revokes;
                         ssize_t got;
 
-                        bool deferred = has_deferred(rt);
+                        bool deferred = sl_rt_ring_has_deferred(&rt->ring);
 
                         if (wait < 0)
                                 wait = 0;
@@ -725,12 +592,25 @@ int sl_runtime_run(sl_runtime_t *rt)
                         if (gen != rt->batch_gen && got > 0)
                                 memmove(rt->msgs, rt->msgs + before,
                                         (size_t)got * sizeof(*rt->msgs));
+                        /* What arrived before a revocation inside the call may be of a
+                         * revoked partition, past what the revocation committed: its
+                         * next owner reads it from there, so it is not ours. */
+                        rd_kafka_topic_partition_list_t *owned = NULL;
+                        if (revokes != rt->revokes && got > 0 &&
+                            rd_kafka_assignment(rt->consumer, &owned) != 0)
+                                owned = NULL;
+                        size_t dropped = 0;
                         for (ssize_t i = 0; i < got; i++) {
                                 rd_kafka_message_t *m = rt->msgs[rt->pending];
-                                if (m->err) {
-                                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                bool revoked = !m->err && owned &&
+                                               !rd_kafka_topic_partition_list_find(
+                                                       owned, rd_kafka_topic_name(m->rkt),
+                                                       m->partition);
+                                if (m->err || revoked) {
+                                        if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                                 sl_log_warn("consumer: %s",
                                                             rd_kafka_message_errstr(m));
+                                        dropped += revoked;
                                         rd_kafka_message_destroy(m);
                                         memmove(rt->msgs + rt->pending,
                                                 rt->msgs + rt->pending + 1,
@@ -739,6 +619,12 @@ int sl_runtime_run(sl_runtime_t *rt)
                                 }
                                 rt->pending++;
                         }
+                        if (owned)
+                                rd_kafka_topic_partition_list_destroy(owned);
+                        if (dropped)
+                                sl_log_info("%zu records of revoked partitions dropped "
+                                            "unprocessed (their next owner reads them)",
+                                            dropped);
                         if (wait == 0 || (deferred && got == 0))
                                 break;
                 }
@@ -747,12 +633,14 @@ int sl_runtime_run(sl_runtime_t *rt)
                 finish_batch(rt);
                 if (stage->tick && rt->fatal == SL_OK)
                         stage->tick(stage->opaque, rt);
+                publish_health(rt);
         }
         /* Finish what is in hand (nothing after a fatal error), then leave the group. */
         drain(rt);
         close_consumer(rt);
+        publish_health(rt);
         if (rt->fatal != SL_OK) {
-                discard_batches(rt);
+                sl_rt_ring_discard(&rt->ring);
                 return rt->fatal;
         }
         sl_log_info("%s stopped cleanly", stage->name);
@@ -784,118 +672,6 @@ void sl_runtime_handle_signals(sl_runtime_t *rt)
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-}
-
-static rd_kafka_topic_t *topic_handle(sl_runtime_t *rt, const char *name)
-{
-        for (size_t i = 0; i < rt->topic_cnt; i++)
-                if (strcmp(rt->topics[i].name, name) == 0)
-                        return rt->topics[i].rkt;
-        struct sl_rt_topic_s *t = sl_array_grow(rt->topics, &rt->topic_cap, rt->topic_cnt + 1,
-                                                sizeof(*t), 8);
-        if (!t)
-                return NULL;
-        rt->topics = t;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rt->producer, name, NULL);
-        if (rkt) {
-                snprintf(rt->topics[rt->topic_cnt].name, sizeof(rt->topics[0].name), "%s",
-                         name);
-                rt->topics[rt->topic_cnt++].rkt = rkt;
-        }
-        return rkt;
-}
-
-int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key, size_t key_len,
-                       const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
-{
-        return sl_runtime_produce_partition(rt, topic, RD_KAFKA_PARTITION_UA, key, key_len,
-                                            value, value_len, hdrs);
-}
-
-static int produce(sl_runtime_t *rt, sl_rt_batch_t *b, const char *topic, int32_t partition,
-                   const void *key, size_t key_len, const void *value, size_t value_len,
-                   rd_kafka_headers_t *hdrs);
-
-int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t partition,
-                                 const void *key, size_t key_len, const void *value,
-                                 size_t value_len, rd_kafka_headers_t *hdrs)
-{
-        return produce(rt, rt->cur, topic, partition, key, key_len, value, value_len, hdrs);
-}
-
-int sl_runtime_produce_to(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,
-                          const void *key, size_t key_len, const void *value,
-                          size_t value_len, rd_kafka_headers_t *hdrs)
-{
-        return produce(rt, b, topic, RD_KAFKA_PARTITION_UA, key, key_len, value, value_len,
-                       hdrs);
-}
-
-sl_runtime_batch_t *sl_runtime_defer(sl_runtime_t *rt)
-{
-        if (!rt->cur || rt->cur->deferred)
-                return rt->cur;
-        rt->cur->deferred = true;
-        rt->cur->outstanding++; /* released by sl_runtime_deferred_done() */
-        return rt->cur;
-}
-
-void sl_runtime_deferred_done(sl_runtime_t *rt, sl_runtime_batch_t *b, int err)
-{
-        (void)rt;
-        if (!b || !b->deferred)
-                return;
-        b->deferred = false;
-        b->outstanding--;
-        if (err != SL_OK && b->stage_err == SL_OK)
-                b->stage_err = err;
-}
-
-static int produce(sl_runtime_t *rt, sl_rt_batch_t *b, const char *topic, int32_t partition,
-                   const void *key, size_t key_len, const void *value, size_t value_len,
-                   rd_kafka_headers_t *hdrs)
-{
-        rd_kafka_topic_t *rkt = topic_handle(rt, topic);
-        rd_kafka_resp_err_t err;
-
-        if (!rkt) {
-                if (hdrs)
-                        rd_kafka_headers_destroy(hdrs);
-                sl_log_error("produce to %s: no topic handle", topic);
-                return SL_ERR_KAFKA;
-        }
-        for (;;) {
-                err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt),
-                                        RD_KAFKA_V_PARTITION(partition),
-                                        RD_KAFKA_V_KEY(key, key_len),
-                                        RD_KAFKA_V_VALUE((void *)value, value_len),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                        RD_KAFKA_V_HEADERS(hdrs),
-                                        RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                        break;
-                rd_kafka_poll(rt->producer, 10);
-        }
-        if (err) {
-                if (hdrs)
-                        rd_kafka_headers_destroy(hdrs);
-                sl_log_error("produce to %s: %s", topic, rd_kafka_err2str(err));
-                return SL_ERR_KAFKA;
-        }
-        if (b)
-                b->outstanding++;
-        return SL_OK;
-}
-
-void *sl_runtime_output_opaque(sl_runtime_t *rt)
-{
-        return rt->cur;
-}
-
-void sl_runtime_outputs_added(sl_runtime_t *rt, size_t n)
-{
-        if (rt->cur)
-                rt->cur->outstanding += (long)n;
 }
 
 rd_kafka_t *sl_runtime_producer(sl_runtime_t *rt)

@@ -16,8 +16,27 @@
  * restart (every effect is idempotent).  On revocation and on SIGTERM/SIGINT the batch
  * in hand is finished and everything processed is delivered and committed first.
  *
- * The runtime also owns the process's HTTP server (/metrics, /healthz).
- * Single-threaded: every callback runs on the thread that called sl_runtime_run().
+ * Errors.  A callback's error says whether to retry (sl_err_retriable(): a transient
+ * Postgres failure, a timeout).  When process() fails with a retriable error, the
+ * runtime logs it once and calls process() again on the same records after an
+ * exponential backoff (runtime.retry.backoff.ms, doubling up to
+ * runtime.retry.backoff.max.ms, for at most runtime.retry.max.ms in all); /healthz
+ * answers 503 meanwhile.  Before each retry it takes back what the failed call gave
+ * it (commit_before marks, held offsets, releases); outputs the failed call produced
+ * are still delivered (duplicates, as after a restart) and the batch waits for them.
+ * So a stage returns a retriable error only when a second call on the same records
+ * is safe: its Postgres effects are idempotent and it kept nothing in memory that the
+ * second call would count twice.  Not retried, and stopping the runtime without
+ * committing as any other error does: a non-retriable error, one that outlasts
+ * runtime.retry.max.ms or a stop, an error of a process() that had deferred its batch
+ * or that came while an earlier deferred batch had failed,
+ * a deferred batch completed with an error (its records are gone and later batches
+ * were processed on top of it), and errors of on_assign() and finish().
+ *
+ * The runtime also owns the process's HTTP server (/metrics, /healthz).  Every
+ * callback, healthy() included, runs on the thread that called sl_runtime_run(); the
+ * server's threads read only the health the runtime publishes (an atomic) after each
+ * batch and tick.
  */
 #ifndef SL_RUNTIME_H
 #define SL_RUNTIME_H
@@ -39,7 +58,9 @@ typedef struct sl_stage_s {
         int batch_ms;           /* longest wait to fill a batch */
         void *opaque;           /* passed to every callback */
 
-        /* Return SL_OK, or an error to stop the runtime (the batch is not committed). */
+        /* Return SL_OK, or an error: a retriable one runs process() again on the same
+         * records (see above), any other stops the runtime (the batch is not
+         * committed). */
         int (*process)(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
                        size_t cnt);
         int (*on_assign)(void *opaque, sl_runtime_t *rt,
@@ -57,7 +78,10 @@ typedef struct sl_stage_s {
          * >= batch_ms or NULL: batch_ms.  When it is <= 0 and no record came, the
          * runtime calls process() with cnt 0, so the timer's work has a batch. */
         int64_t (*wait_ms)(void *opaque);
-        bool (*healthy)(void *opaque);                                  /* may be NULL */
+        /* Whether the stage is healthy (its Postgres connections up): called on the
+         * runtime's thread after every batch and tick; /healthz answers the last
+         * result.  May be NULL. */
+        bool (*healthy)(void *opaque);
 } sl_stage_t;
 
 /* Builds the consumer (group stage->group_id), the producer and the HTTP server

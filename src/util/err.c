@@ -1,4 +1,5 @@
-/* sl_err2str(): words for the library-wide error codes of include/sluice/err.h. */
+/* sl_err2str() and sl_err_retriable(): words and retry policy for the library-wide
+ * error codes of include/sluice/err.h. */
 #include "sluice/err.h"
 
 const char *sl_err2str(int err)
@@ -20,4 +21,9 @@ const char *sl_err2str(int err)
         case SL_ERR_PG_TRANSIENT: return "Postgres error (transient)";
         }
         return "unknown error";
+}
+
+bool sl_err_retriable(int err)
+{
+        return err == SL_ERR_PG_TRANSIENT || err == SL_ERR_TIMEOUT;
 }
