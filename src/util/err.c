@@ -18,7 +18,7 @@ const char *sl_err2str(int err)
         case SL_ERR_REJECTED: return "rejected";
         case SL_ERR_STATE: return "wrong state";
         case SL_ERR_DUPLICATE: return "duplicate";
-        case SL_ERR_PG_TRANSIENT: return "Postgres error (transient)";
+        case SL_ERR_PG_TRANSIENT: return "transient Postgres error";
         }
         return "unknown error";
 }
