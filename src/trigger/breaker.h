@@ -6,17 +6,23 @@
  * forever on a probe that never answers.  Pure: the clock is a parameter, the state
  * is a fixed-size struct of integers the caller owns and persists (changelog).
  *
- *                 failures in failure_window_ms reach failure_count,
- *                 or failure rate >= failure_rate over >= min_results
- *        +--------+  ----------------------------------------------->  +------+
- *        | CLOSED |                                                    | OPEN |
- *        +--------+                                                    +------+
- *            ^                                        open_until passed |  ^
- *            |                                    (lazily, on allow())  |  | any probe fails
- *            |  all `probes` probes succeed                             v  | (or times out):
- *            |                                                   +-----------+ open time
- *            +-------------------------------------------------- | HALF_OPEN | doubles, up
- *                    (open time resets to open_ms)                +-----------+ to open_max_ms
+ *                       +--------+
+ *          +----------> | CLOSED | ------------------------------+
+ *          |            +--------+                               |
+ *          |                 in failure_window_ms: failures      |
+ *          |                 reach failure_count, or the rate    |
+ *          |                 reaches failure_rate over at least  |
+ *          |                 min_results results                 v
+ *   all `probes` probes                                      +------+
+ *   succeed (window emptied,                open for open_ms | OPEN | <----+
+ *   open time reset)                                         +------+      |
+ *          |                     open_until passed               |         |
+ *          |                     (on the next allow())           v         |
+ *          |                                           +-----------+       |
+ *          +------------------------------------------ | HALF_OPEN | ------+
+ *                                                      +-----------+
+ *                             any probe fails or times out: open again, for
+ *                             twice the last open time, at most open_max_ms
  *
  *   CLOSED     every launch allowed; results fill the failure window
  *   OPEN       every launch refused ('open') until open_until

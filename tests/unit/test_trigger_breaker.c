@@ -10,6 +10,7 @@
 
 #include "sluice/err.h"
 #include "trigger/breaker.h"
+#include "trigger/pending.h"
 
 static const sl_breaker_conf_t conf = {.failure_window_ms = 10000,
                                        .failure_rate = 50,
@@ -306,6 +307,57 @@ static void timeouts_of_a_dead_engine_open_it(void **state)
         assert_int_equal(st.open_until, 104002);
 }
 
+/* The stage's loop in small: launches go into pending, expiries feed the breaker as
+ * failures.  An engine that stops answering opens the breaker; a probe that never
+ * answers re-opens it; once the engine answers again the breaker closes. */
+static void pending_timeouts_drive_the_breaker(void **state)
+{
+        sl_breaker_conf_t c = conf;
+        sl_breaker_t st = {0};
+        sl_pending_t p;
+        sl_pending_entry_t out[16], e;
+        sl_breaker_transition_t tr;
+        uint8_t id[16] = {0};
+        uint32_t n = 0;
+        int opened = 0, closed = 0;
+        bool engine_up = false, probe;
+        (void)state;
+
+        c.failure_count = 3;
+        c.min_results = 1000;
+        sl_pending_init(&p, 100);
+        for (int64_t t = 100000; t < 130000; t += 100) {
+                size_t k;
+
+                if (t == 120000)
+                        engine_up = true;
+                /* expiries first */
+                while ((k = sl_pending_expire(&p, t, out, 16)) > 0)
+                        for (size_t j = 0; j < k; j++) {
+                                sl_breaker_on_result(&c, &st, t, out[j].launched_at, false,
+                                                     out[j].was_probe, &tr);
+                                opened += tr.to == SL_BREAKER_OPEN && tr.from != tr.to;
+                        }
+                /* one match every 100 ms */
+                if (!sl_breaker_allow(&c, &st, t, &probe, NULL))
+                        continue;
+                memcpy(id, &n, sizeof(n));
+                n++;
+                assert_int_equal(sl_pending_add(&p, id, t, t + c.result_timeout_ms, probe),
+                                 SL_OK);
+                if (engine_up && sl_pending_complete(&p, id, &e)) {
+                        sl_breaker_on_result(&c, &st, t, e.launched_at, true, e.was_probe,
+                                             &tr);
+                        closed += tr.to == SL_BREAKER_CLOSED && tr.from != tr.to;
+                }
+        }
+        /* opened by timeouts, re-opened by probes that timed out, closed at the end */
+        assert_true(opened >= 2);
+        assert_int_equal(closed, 1);
+        assert_int_equal(st.state, SL_BREAKER_CLOSED);
+        sl_pending_close(&p);
+}
+
 static void clock_never_goes_back(void **state)
 {
         sl_breaker_t st = opened(&conf, 100000);
@@ -349,6 +401,7 @@ int main(void)
                 cmocka_unit_test(a_probe_of_an_earlier_half_open_period_is_stale),
                 cmocka_unit_test(a_timed_out_probe_reopens),
                 cmocka_unit_test(timeouts_of_a_dead_engine_open_it),
+                cmocka_unit_test(pending_timeouts_drive_the_breaker),
                 cmocka_unit_test(clock_never_goes_back),
                 cmocka_unit_test(conf_check_names_the_field),
         };
