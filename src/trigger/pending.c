@@ -32,6 +32,8 @@ void sl_pending_init(sl_pending_t *p, size_t cap)
 {
         memset(p, 0, sizeof(*p));
         p->cap = cap ? cap : 1;
+        if (p->cap > INT32_MAX / 4)
+                p->cap = INT32_MAX / 4; /* table indexes are int32_t */
 }
 
 void sl_pending_close(sl_pending_t *p)

@@ -42,7 +42,9 @@ typedef struct sl_pending_s {
         uint64_t seq;              /* next insertion number */
 } sl_pending_t;
 
-/* An empty set holding at most cap (>= 1) entries; close with sl_pending_close(). */
+/* An empty set holding at most cap entries (1 .. INT32_MAX / 4; clamped); memory is
+ * about 56 bytes per entry allocated plus 8 per table slot.  Close with
+ * sl_pending_close(). */
 void sl_pending_init(sl_pending_t *p, size_t cap);
 void sl_pending_close(sl_pending_t *p);
 
