@@ -43,7 +43,7 @@ typedef struct sl_pending_s {
 } sl_pending_t;
 
 /* An empty set holding at most cap entries (1 .. INT32_MAX / 4; clamped); memory is
- * about 56 bytes per entry allocated plus 8 per table slot.  Close with
+ * about 60 bytes per entry allocated, plus a table of 2 to 4 int32 slots per entry.  Close with
  * sl_pending_close(). */
 void sl_pending_init(sl_pending_t *p, size_t cap);
 void sl_pending_close(sl_pending_t *p);
