@@ -9,9 +9,12 @@
 const char *sl_breaker_state_str(sl_breaker_state_t s)
 {
         switch (s) {
-        case SL_BREAKER_CLOSED: return "closed";
-        case SL_BREAKER_OPEN: return "open";
-        case SL_BREAKER_HALF_OPEN: return "half_open";
+        case SL_BREAKER_CLOSED:
+                return "closed";
+        case SL_BREAKER_OPEN:
+                return "open";
+        case SL_BREAKER_HALF_OPEN:
+                return "half_open";
         }
         return "";
 }
@@ -19,12 +22,18 @@ const char *sl_breaker_state_str(sl_breaker_state_t s)
 const char *sl_breaker_why_str(sl_breaker_why_t w)
 {
         switch (w) {
-        case SL_BREAKER_WHY_RATE: return "failure_rate";
-        case SL_BREAKER_WHY_COUNT: return "failure_count";
-        case SL_BREAKER_WHY_OPEN_ELAPSED: return "open_elapsed";
-        case SL_BREAKER_WHY_PROBE_FAILED: return "probe_failed";
-        case SL_BREAKER_WHY_PROBES_OK: return "probes_ok";
-        case SL_BREAKER_WHY_NONE: break;
+        case SL_BREAKER_WHY_RATE:
+                return "failure_rate";
+        case SL_BREAKER_WHY_COUNT:
+                return "failure_count";
+        case SL_BREAKER_WHY_OPEN_ELAPSED:
+                return "open_elapsed";
+        case SL_BREAKER_WHY_PROBE_FAILED:
+                return "probe_failed";
+        case SL_BREAKER_WHY_PROBES_OK:
+                return "probes_ok";
+        case SL_BREAKER_WHY_NONE:
+                break;
         }
         return "";
 }
@@ -85,7 +94,8 @@ void sl_breaker_window(const sl_breaker_conf_t *conf, const sl_breaker_t *st, in
         }
 }
 
-static void window_add(const sl_breaker_conf_t *conf, sl_breaker_t *st, int64_t now, bool ok)
+static void window_add(const sl_breaker_conf_t *conf, sl_breaker_t *st, int64_t now,
+                       bool ok)
 {
         int64_t bms = bucket_ms_of(conf), cur = now / bms;
         int i = (int)(cur % SL_BREAKER_BUCKETS);
@@ -108,7 +118,8 @@ static void window_add(const sl_breaker_conf_t *conf, sl_breaker_t *st, int64_t 
 /* open_ms * 2^reopens, capped at max(open_ms, open_max_ms). */
 static int64_t open_time(const sl_breaker_conf_t *conf, int32_t reopens)
 {
-        int64_t cap = conf->open_max_ms > conf->open_ms ? conf->open_max_ms : conf->open_ms;
+        int64_t cap =
+            conf->open_max_ms > conf->open_ms ? conf->open_max_ms : conf->open_ms;
         int64_t d = conf->open_ms > 0 ? conf->open_ms : 1;
 
         for (int32_t i = 0; i < reopens && d < cap; i++)
@@ -172,8 +183,10 @@ bool sl_breaker_would_allow(const sl_breaker_conf_t *conf, const sl_breaker_t *s
                             int64_t now)
 {
         switch (sl_breaker_state(conf, st, now)) {
-        case SL_BREAKER_CLOSED: return true;
-        case SL_BREAKER_OPEN: return false;
+        case SL_BREAKER_CLOSED:
+                return true;
+        case SL_BREAKER_OPEN:
+                return false;
         case SL_BREAKER_HALF_OPEN:
                 return st->state == SL_BREAKER_OPEN || st->probes_sent < conf->probes;
         }
@@ -194,8 +207,10 @@ bool sl_breaker_allow(const sl_breaker_conf_t *conf, sl_breaker_t *st, int64_t n
                 go(st, SL_BREAKER_HALF_OPEN, at, tr, SL_BREAKER_WHY_OPEN_ELAPSED);
         }
         switch ((sl_breaker_state_t)st->state) {
-        case SL_BREAKER_CLOSED: return true;
-        case SL_BREAKER_OPEN: return false;
+        case SL_BREAKER_CLOSED:
+                return true;
+        case SL_BREAKER_OPEN:
+                return false;
         case SL_BREAKER_HALF_OPEN:
                 if (st->probes_sent >= conf->probes)
                         return false;
@@ -217,7 +232,8 @@ sl_breaker_result_t sl_breaker_on_result(const sl_breaker_conf_t *conf, sl_break
         if (launched_at < st->since)
                 return SL_BREAKER_STALE;
         switch ((sl_breaker_state_t)st->state) {
-        case SL_BREAKER_OPEN: return SL_BREAKER_STALE;
+        case SL_BREAKER_OPEN:
+                return SL_BREAKER_STALE;
         case SL_BREAKER_HALF_OPEN:
                 if (!was_probe)
                         return SL_BREAKER_STALE;
@@ -229,7 +245,8 @@ sl_breaker_result_t sl_breaker_on_result(const sl_breaker_conf_t *conf, sl_break
                         window_clear(st);
                 }
                 return SL_BREAKER_COUNTED;
-        case SL_BREAKER_CLOSED: break;
+        case SL_BREAKER_CLOSED:
+                break;
         }
         window_add(conf, st, t, ok);
         sl_breaker_window(conf, st, t, &failures, &results);

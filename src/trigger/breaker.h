@@ -104,24 +104,26 @@ typedef enum sl_breaker_result {
 /* The state of one breaker (st).  Zeroed: closed, never used.  Fixed size, integers
  * only: the stage encodes it field by field into its changelog record. */
 typedef struct sl_breaker_s {
-        int32_t state;       /* sl_breaker_state_t */
-        int32_t reopens;     /* consecutive re-opens since the last close */
-        int64_t since;       /* ms: when the current state began */
-        int64_t open_until;  /* ms: OPEN ends */
-        int32_t probes_sent; /* HALF_OPEN: probes allowed */
-        int32_t probes_ok;   /* HALF_OPEN: probes that succeeded */
-        int64_t bucket_ms;   /* bucket length the buckets were filled with */
-        int64_t slot[SL_BREAKER_BUCKETS];   /* bucket's time / bucket_ms */
-        int32_t ok[SL_BREAKER_BUCKETS];     /* successes in the bucket */
+        int32_t state;                    /* sl_breaker_state_t */
+        int32_t reopens;                  /* consecutive re-opens since the last close */
+        int64_t since;                    /* ms: when the current state began */
+        int64_t open_until;               /* ms: OPEN ends */
+        int32_t probes_sent;              /* HALF_OPEN: probes allowed */
+        int32_t probes_ok;                /* HALF_OPEN: probes that succeeded */
+        int64_t bucket_ms;                /* bucket length the buckets were filled with */
+        int64_t slot[SL_BREAKER_BUCKETS]; /* bucket's time / bucket_ms */
+        int32_t ok[SL_BREAKER_BUCKETS];   /* successes in the bucket */
         int32_t failed[SL_BREAKER_BUCKETS]; /* failures in the bucket */
-        int64_t updated_at;  /* ms: latest now seen (the clock never goes back) */
+        int64_t updated_at; /* ms: latest now seen (the clock never goes back) */
 } sl_breaker_t;
 
-const char *sl_breaker_state_str(sl_breaker_state_t s); /* "closed", "open", "half_open" */
-const char *sl_breaker_why_str(sl_breaker_why_t w);     /* "failure_rate", ... */
+/* "closed", "open", "half_open"; "failure_rate", "failure_count", ... */
+const char *sl_breaker_state_str(sl_breaker_state_t s);
+const char *sl_breaker_why_str(sl_breaker_why_t w);
 
 /* SL_OK, or SL_ERR_CONFIG with errstr saying which field is out of range. */
-int sl_breaker_conf_check(const sl_breaker_conf_t *conf, char *errstr, size_t errstr_size);
+int sl_breaker_conf_check(const sl_breaker_conf_t *conf, char *errstr,
+                          size_t errstr_size);
 
 /* The state at now, for gauges: OPEN reads as HALF_OPEN once open_until has passed.
  * st is not changed. */

@@ -240,7 +240,8 @@ static void remove_item(sl_pending_t *p, size_t i, size_t s)
         p->n--;
 }
 
-bool sl_pending_complete(sl_pending_t *p, const uint8_t launch_id[16], sl_pending_entry_t *out)
+bool sl_pending_complete(sl_pending_t *p, const uint8_t launch_id[16],
+                         sl_pending_entry_t *out)
 {
         size_t s;
 
@@ -255,7 +256,8 @@ bool sl_pending_complete(sl_pending_t *p, const uint8_t launch_id[16], sl_pendin
         return true;
 }
 
-size_t sl_pending_expire(sl_pending_t *p, int64_t now, sl_pending_entry_t *out, size_t max)
+size_t sl_pending_expire(sl_pending_t *p, int64_t now, sl_pending_entry_t *out,
+                         size_t max)
 {
         size_t k = 0;
 

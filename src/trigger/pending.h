@@ -32,19 +32,19 @@ typedef struct sl_pending_entry_s {
 } sl_pending_entry_t;
 
 typedef struct sl_pending_s {
-        size_t cap;                /* most entries ever held */
-        size_t n;                  /* entries held */
-        size_t alloc;              /* entries allocated */
+        size_t cap;                      /* most entries ever held */
+        size_t n;                        /* entries held */
+        size_t alloc;                    /* entries allocated */
         struct sl_pending_item_s *items; /* dense, n used */
-        uint32_t *heap;            /* item indexes, min-heap on (deadline, seq) */
-        int32_t *table;            /* item index or -1; mask + 1 slots */
+        uint32_t *heap;                  /* item indexes, min-heap on (deadline, seq) */
+        int32_t *table;                  /* item index or -1; mask + 1 slots */
         size_t mask;
-        uint64_t seq;              /* next insertion number */
+        uint64_t seq; /* next insertion number */
 } sl_pending_t;
 
 /* An empty set holding at most cap entries (1 .. INT32_MAX / 4; clamped); memory is
- * about 60 bytes per entry allocated, plus a table of 2 to 4 int32 slots per entry.  Close with
- * sl_pending_close(). */
+ * about 60 bytes per entry allocated, plus a table of 2 to 4 int32 slots per entry.
+ * Close with sl_pending_close(). */
 void sl_pending_init(sl_pending_t *p, size_t cap);
 void sl_pending_close(sl_pending_t *p);
 
@@ -55,11 +55,13 @@ int sl_pending_add(sl_pending_t *p, const uint8_t launch_id[16], int64_t launche
 
 /* Remove the entry of launch_id: true and *out (may be NULL) filled when it was here;
  * false for an unknown id (a duplicate or late result). */
-bool sl_pending_complete(sl_pending_t *p, const uint8_t launch_id[16], sl_pending_entry_t *out);
+bool sl_pending_complete(sl_pending_t *p, const uint8_t launch_id[16],
+                         sl_pending_entry_t *out);
 
 /* Remove up to max entries with deadline <= now into out, earliest deadline first
  * (ties in insertion order); returns how many.  Call again while it returns max. */
-size_t sl_pending_expire(sl_pending_t *p, int64_t now, sl_pending_entry_t *out, size_t max);
+size_t sl_pending_expire(sl_pending_t *p, int64_t now, sl_pending_entry_t *out,
+                         size_t max);
 
 /* The earliest deadline, INT64_MAX when empty (for the stage's timer). */
 int64_t sl_pending_next_deadline(const sl_pending_t *p);

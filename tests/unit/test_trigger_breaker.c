@@ -22,8 +22,8 @@ static const sl_breaker_conf_t conf = {.failure_window_ms = 10000,
                                        .result_timeout_ms = 3000};
 
 /* One launch at t with its result at t (ok or not); returns the transition. */
-static sl_breaker_transition_t run(const sl_breaker_conf_t *c, sl_breaker_t *st, int64_t t,
-                                   bool ok)
+static sl_breaker_transition_t run(const sl_breaker_conf_t *c, sl_breaker_t *st,
+                                   int64_t t, bool ok)
 {
         sl_breaker_transition_t tr;
         bool probe;
@@ -62,8 +62,9 @@ static void rate_below_threshold_stays_closed(void **state)
         (void)state;
 
         for (int i = 0; i < 100; i++) /* 4 failures in every 10: 40% */
-                assert_int_equal(run(&conf, &st, 100000 + i, i % 2 == 0 || i % 10 == 9).to,
-                                 SL_BREAKER_CLOSED);
+                assert_int_equal(
+                    run(&conf, &st, 100000 + i, i % 2 == 0 || i % 10 == 9).to,
+                    SL_BREAKER_CLOSED);
         assert_int_equal(st.state, SL_BREAKER_CLOSED);
 }
 
@@ -225,20 +226,24 @@ static void results_of_launches_before_the_open_are_stale(void **state)
         (void)state;
 
         /* while open: ignored, success or failure */
-        assert_int_equal(sl_breaker_on_result(&conf, &st, 100500, 99000, true, false, &tr),
-                         SL_BREAKER_STALE);
+        assert_int_equal(
+            sl_breaker_on_result(&conf, &st, 100500, 99000, true, false, &tr),
+            SL_BREAKER_STALE);
         assert_int_equal(tr.to, SL_BREAKER_OPEN);
-        assert_int_equal(sl_breaker_on_result(&conf, &st, 100500, 100000, false, false, NULL),
-                         SL_BREAKER_STALE);
+        assert_int_equal(
+            sl_breaker_on_result(&conf, &st, 100500, 100000, false, false, NULL),
+            SL_BREAKER_STALE);
         assert_int_equal(st.open_until, 101000); /* unchanged */
         /* half-open: a pre-open launch's failure does not re-open, its success does not
          * count as a probe */
         sl_breaker_allow(&conf, &st, 101000, &probe, NULL);
-        assert_int_equal(sl_breaker_on_result(&conf, &st, 101100, 99500, false, false, &tr),
-                         SL_BREAKER_STALE);
+        assert_int_equal(
+            sl_breaker_on_result(&conf, &st, 101100, 99500, false, false, &tr),
+            SL_BREAKER_STALE);
         assert_int_equal(st.state, SL_BREAKER_HALF_OPEN);
-        assert_int_equal(sl_breaker_on_result(&conf, &st, 101100, 99500, true, false, &tr),
-                         SL_BREAKER_STALE);
+        assert_int_equal(
+            sl_breaker_on_result(&conf, &st, 101100, 99500, true, false, &tr),
+            SL_BREAKER_STALE);
         assert_int_equal(st.probes_ok, 0);
 }
 
@@ -255,15 +260,18 @@ static void a_probe_of_an_earlier_half_open_period_is_stale(void **state)
         sl_breaker_on_result(&conf, &st, 101050, 101000, false, true, &tr);
         assert_int_equal(tr.open_until, 103050);
         /* B answers while open: stale */
-        assert_int_equal(sl_breaker_on_result(&conf, &st, 102000, 101001, true, true, NULL),
-                         SL_BREAKER_STALE);
+        assert_int_equal(
+            sl_breaker_on_result(&conf, &st, 102000, 101001, true, true, NULL),
+            SL_BREAKER_STALE);
         /* half-open #2: probe C; B answers again (a duplicate): still stale */
         sl_breaker_allow(&conf, &st, 103100, &probe, NULL);
-        assert_int_equal(sl_breaker_on_result(&conf, &st, 103200, 101001, true, true, NULL),
-                         SL_BREAKER_STALE);
+        assert_int_equal(
+            sl_breaker_on_result(&conf, &st, 103200, 101001, true, true, NULL),
+            SL_BREAKER_STALE);
         assert_int_equal(st.probes_ok, 0);
-        assert_int_equal(sl_breaker_on_result(&conf, &st, 103300, 103100, true, true, NULL),
-                         SL_BREAKER_COUNTED);
+        assert_int_equal(
+            sl_breaker_on_result(&conf, &st, 103300, 103100, true, true, NULL),
+            SL_BREAKER_COUNTED);
         assert_int_equal(st.probes_ok, 1);
         assert_int_equal(st.state, SL_BREAKER_HALF_OPEN); /* one more probe to go */
 }
@@ -278,8 +286,8 @@ static void a_timed_out_probe_reopens(void **state)
         /* the probe never answers: pending expires it at launched_at + 3000 and the
          * stage feeds a failure */
         sl_breaker_allow(&conf, &st, 101000, &probe, NULL);
-        sl_breaker_on_result(&conf, &st, 101000 + conf.result_timeout_ms, 101000, false, probe,
-                             &tr);
+        sl_breaker_on_result(&conf, &st, 101000 + conf.result_timeout_ms, 101000, false,
+                             probe, &tr);
         assert_int_equal(tr.to, SL_BREAKER_OPEN);
         assert_int_equal(tr.why, SL_BREAKER_WHY_PROBE_FAILED);
 }
@@ -301,8 +309,8 @@ static void timeouts_of_a_dead_engine_open_it(void **state)
         assert_int_equal(tr.why, SL_BREAKER_WHY_COUNT);
         /* the other 7 expire while open: stale */
         for (int i = 3; i < 10; i++)
-                assert_int_equal(sl_breaker_on_result(&c, &st, 103000 + i, 100000 + i, false,
-                                                      false, NULL),
+                assert_int_equal(sl_breaker_on_result(&c, &st, 103000 + i, 100000 + i,
+                                                      false, false, NULL),
                                  SL_BREAKER_STALE);
         assert_int_equal(st.open_until, 104002);
 }
@@ -334,8 +342,8 @@ static void pending_timeouts_drive_the_breaker(void **state)
                 /* expiries first */
                 while ((k = sl_pending_expire(&p, t, out, 16)) > 0)
                         for (size_t j = 0; j < k; j++) {
-                                sl_breaker_on_result(&c, &st, t, out[j].launched_at, false,
-                                                     out[j].was_probe, &tr);
+                                sl_breaker_on_result(&c, &st, t, out[j].launched_at,
+                                                     false, out[j].was_probe, &tr);
                                 opened += tr.to == SL_BREAKER_OPEN && tr.from != tr.to;
                         }
                 /* one match every 100 ms */
@@ -343,8 +351,8 @@ static void pending_timeouts_drive_the_breaker(void **state)
                         continue;
                 memcpy(id, &n, sizeof(n));
                 n++;
-                assert_int_equal(sl_pending_add(&p, id, t, t + c.result_timeout_ms, probe),
-                                 SL_OK);
+                assert_int_equal(
+                    sl_pending_add(&p, id, t, t + c.result_timeout_ms, probe), SL_OK);
                 if (engine_up && sl_pending_complete(&p, id, &e)) {
                         sl_breaker_on_result(&c, &st, t, e.launched_at, true, e.was_probe,
                                              &tr);
@@ -389,21 +397,21 @@ static void conf_check_names_the_field(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(rate_opens_only_over_min_results),
-                cmocka_unit_test(rate_below_threshold_stays_closed),
-                cmocka_unit_test(count_opens_regardless_of_rate),
-                cmocka_unit_test(rate_off_and_count_off_never_opens),
-                cmocka_unit_test(old_failures_leave_the_window),
-                cmocka_unit_test(half_open_lets_probes_through_then_closes),
-                cmocka_unit_test(probe_failure_reopens_with_growing_capped_open_time),
-                cmocka_unit_test(open_max_below_open_ms_means_no_growth),
-                cmocka_unit_test(results_of_launches_before_the_open_are_stale),
-                cmocka_unit_test(a_probe_of_an_earlier_half_open_period_is_stale),
-                cmocka_unit_test(a_timed_out_probe_reopens),
-                cmocka_unit_test(timeouts_of_a_dead_engine_open_it),
-                cmocka_unit_test(pending_timeouts_drive_the_breaker),
-                cmocka_unit_test(clock_never_goes_back),
-                cmocka_unit_test(conf_check_names_the_field),
+            cmocka_unit_test(rate_opens_only_over_min_results),
+            cmocka_unit_test(rate_below_threshold_stays_closed),
+            cmocka_unit_test(count_opens_regardless_of_rate),
+            cmocka_unit_test(rate_off_and_count_off_never_opens),
+            cmocka_unit_test(old_failures_leave_the_window),
+            cmocka_unit_test(half_open_lets_probes_through_then_closes),
+            cmocka_unit_test(probe_failure_reopens_with_growing_capped_open_time),
+            cmocka_unit_test(open_max_below_open_ms_means_no_growth),
+            cmocka_unit_test(results_of_launches_before_the_open_are_stale),
+            cmocka_unit_test(a_probe_of_an_earlier_half_open_period_is_stale),
+            cmocka_unit_test(a_timed_out_probe_reopens),
+            cmocka_unit_test(timeouts_of_a_dead_engine_open_it),
+            cmocka_unit_test(pending_timeouts_drive_the_breaker),
+            cmocka_unit_test(clock_never_goes_back),
+            cmocka_unit_test(conf_check_names_the_field),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,8 +27,8 @@ static void rfc9562_dns_vector(void **state)
         sl_uuid_v5(ns, "www.example.com", strlen("www.example.com"), id);
         sl_launch_id_format(id, text);
         assert_string_equal(text, "2ed6657d-e927-568b-95e1-2665a8aea6a2");
-        assert_int_equal(id[6] >> 4, 5);       /* version 5 */
-        assert_int_equal(id[8] & 0xc0, 0x80);  /* RFC variant */
+        assert_int_equal(id[6] >> 4, 5);      /* version 5 */
+        assert_int_equal(id[8] & 0xc0, 0x80); /* RFC variant */
 }
 
 static void python_uuid5_vector(void **state)
@@ -75,10 +75,10 @@ static void launch_id_equals_uuid5_of_the_lower_case_text(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(rfc9562_dns_vector),
-                cmocka_unit_test(python_uuid5_vector),
-                cmocka_unit_test(launch_id_is_stable_and_case_blind),
-                cmocka_unit_test(launch_id_equals_uuid5_of_the_lower_case_text),
+            cmocka_unit_test(rfc9562_dns_vector),
+            cmocka_unit_test(python_uuid5_vector),
+            cmocka_unit_test(launch_id_is_stable_and_case_blind),
+            cmocka_unit_test(launch_id_equals_uuid5_of_the_lower_case_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -193,11 +193,11 @@ static void random_run_matches_a_model(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(complete_returns_the_entry_once),
-                cmocka_unit_test(expire_in_deadline_order),
-                cmocka_unit_test(full_refuses_and_changes_nothing),
-                cmocka_unit_test(iteration_sees_every_entry),
-                cmocka_unit_test(random_run_matches_a_model),
+            cmocka_unit_test(complete_returns_the_entry_once),
+            cmocka_unit_test(expire_in_deadline_order),
+            cmocka_unit_test(full_refuses_and_changes_nothing),
+            cmocka_unit_test(iteration_sees_every_entry),
+            cmocka_unit_test(random_run_matches_a_model),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

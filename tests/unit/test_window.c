@@ -132,15 +132,15 @@ static void limit_one_per_window_over_a_long_run(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(start_is_aligned_to_the_epoch),
-                cmocka_unit_test(take_until_full_then_refuse),
-                cmocka_unit_test(next_window_starts_empty),
-                cmocka_unit_test(roll_reports_a_move_and_never_goes_back),
-                cmocka_unit_test(an_older_now_counts_in_the_current_window),
-                cmocka_unit_test(next_room_is_now_or_the_next_window_start),
-                cmocka_unit_test(limit_zero_or_negative_is_unlimited),
-                cmocka_unit_test(no_window_length_never_rolls),
-                cmocka_unit_test(limit_one_per_window_over_a_long_run),
+            cmocka_unit_test(start_is_aligned_to_the_epoch),
+            cmocka_unit_test(take_until_full_then_refuse),
+            cmocka_unit_test(next_window_starts_empty),
+            cmocka_unit_test(roll_reports_a_move_and_never_goes_back),
+            cmocka_unit_test(an_older_now_counts_in_the_current_window),
+            cmocka_unit_test(next_room_is_now_or_the_next_window_start),
+            cmocka_unit_test(limit_zero_or_negative_is_unlimited),
+            cmocka_unit_test(no_window_length_never_rolls),
+            cmocka_unit_test(limit_one_per_window_over_a_long_run),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
