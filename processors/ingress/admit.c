@@ -16,6 +16,7 @@
 
 #include "limits/admission_codec.h"
 #include "limits/backoff.h"
+#include "limits/window.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "pg/state_mirror.h"
@@ -401,7 +402,7 @@ void sl_admit_unapply(sl_admit_t *ad, const sl_sources_t *src, const sl_admit_ev
         if (sl_pstate_get(ad->ps, ev->partition, ev->source, &st) != SL_OK)
                 return;
         if (lim->window_ms > 0 &&
-            ev->decided_at - ev->decided_at % lim->window_ms != st.window_start)
+            sl_window_start_of(lim->window_ms, ev->decided_at) != st.window_start)
                 return; /* its window is over: nothing left to correct */
         if (ev->decision == SL_DECISION_ACCEPTED && st.count > 0)
                 st.count--;

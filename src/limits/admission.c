@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "limits/window.h"
+
 const char *sl_decision_str(sl_decision_t d)
 {
         switch (d) {
@@ -42,22 +44,37 @@ const char *sl_admit_reason_str(sl_admit_reason_t r)
         return "";
 }
 
-static int64_t window_of(const sl_limits_t *lim, int64_t t)
+/* The source's rate window, as limits/window.h takes it, and back. */
+static sl_window_t window_get(const sl_source_state_t *st)
 {
-        if (lim->window_ms <= 0)
-                return 0;
-        return t - (t % lim->window_ms);
+        return (sl_window_t){.start = st->window_start, .count = st->count};
+}
+
+static void window_set(sl_source_state_t *st, const sl_window_t *w)
+{
+        st->window_start = w->start;
+        st->count = w->count;
 }
 
 /* Move st to the window that holds now; a new window starts empty. */
 static void roll(const sl_limits_t *lim, sl_source_state_t *st, int64_t now)
 {
-        int64_t w = window_of(lim, now);
-        if (w > st->window_start) {
-                st->window_start = w;
-                st->count = 0;
+        sl_window_t w = window_get(st);
+
+        if (sl_window_roll(&w, lim->window_ms, now)) {
+                window_set(st, &w);
                 st->throttled = 0;
         }
+}
+
+/* Roll, then take one unit of the window if it has room: true when taken. */
+static bool take(const sl_limits_t *lim, sl_source_state_t *st, int64_t now)
+{
+        sl_window_t w = window_get(st);
+        bool taken = sl_window_take(&w, lim->limit, lim->window_ms, now);
+
+        window_set(st, &w);
+        return taken;
 }
 
 bool sl_admission_paused(const sl_manual_pause_t *pause, const sl_source_state_t *st,
@@ -85,7 +102,9 @@ sl_decision_t sl_admission_decide(const sl_limits_t *lim, const sl_manual_pause_
         } else if (st->paused_until > now) {
                 d = SL_DECISION_PAUSED;
                 why = SL_ADMIT_AUTO_PAUSED;
-        } else if (lim->limit > 0 && st->count >= lim->limit) {
+        } else if (take(lim, st, now)) {
+                d = SL_DECISION_ACCEPTED;
+        } else {
                 d = SL_DECISION_THROTTLED;
                 why = SL_ADMIT_WINDOW_FULL;
                 st->throttled++;
@@ -95,9 +114,6 @@ sl_decision_t sl_admission_decide(const sl_limits_t *lim, const sl_manual_pause_
                         if (started_pause)
                                 *started_pause = true;
                 }
-        } else {
-                d = SL_DECISION_ACCEPTED;
-                st->count++;
         }
         if (reason)
                 *reason = why;
@@ -107,9 +123,7 @@ sl_decision_t sl_admission_decide(const sl_limits_t *lim, const sl_manual_pause_
 void sl_admission_apply(const sl_limits_t *lim, sl_source_state_t *st, sl_decision_t d,
                         int64_t at)
 {
-        int64_t w = window_of(lim, at);
-
-        if (w < st->window_start)
+        if (sl_window_start_of(lim->window_ms, at) < st->window_start)
                 return;
         roll(lim, st, at);
         if (at > st->updated_at)

@@ -4,8 +4,9 @@
  * logic over a caller-owned state struct and an injected clock: no Kafka, no Postgres,
  * no time() calls, so every rule is unit-tested without sleeping.
  *
- * Windows are aligned to the epoch (window_start = now - now % window_ms), so every
- * worker that ever owns a source agrees on where a window starts.
+ * The rate window (window_start, count) is limits/window.h's: aligned to the epoch
+ * (window_start = now - now % window_ms), so every worker that ever owns a source
+ * agrees on where a window starts.
  */
 #ifndef SL_ADMISSION_H
 #define SL_ADMISSION_H
