@@ -26,8 +26,8 @@
 #include "config/config.h"
 #include "envelope/envelope.h"
 #include "kafka/kafka.h"
-#include "log/log.h"
 #include "limits/admission_codec.h"
+#include "log/log.h"
 #include "pg/pg.h"
 #include "sluice/err.h"
 #include "state/store.h"
@@ -57,9 +57,9 @@ typedef struct ev_s {
 } ev_t;
 
 static const char usage[] =
-        "usage: bench-ingress [-X key=value]... [N_EVENTS [SOURCES [INGRESS_BIN]]]\n"
-        "Preloads N_EVENTS (default 300000) over SOURCES sources (default 10000) into\n"
-        "events.in, measures raw consume, raw COPY and sluice-ingress.\n";
+    "usage: bench-ingress [-X key=value]... [N_EVENTS [SOURCES [INGRESS_BIN]]]\n"
+    "Preloads N_EVENTS (default 300000) over SOURCES sources (default 10000) into\n"
+    "events.in, measures raw consume, raw COPY and sluice-ingress.\n";
 
 static void die(const char *what, const char *why)
 {
@@ -74,11 +74,12 @@ static void gen_events(ev_t *evs, size_t n, int sources)
                 sl_uuid_random(evs[i].id);
                 snprintf(evs[i].source, sizeof(evs[i].source), "svc-%04d",
                          (int)(i % (size_t)sources));
-                snprintf(evs[i].payload, sizeof(evs[i].payload),
-                         "{\"order_id\":\"ord-%08zu\",\"amount\":%zu,\"currency\":\"EUR\","
-                         "\"customer\":{\"id\":\"cus-%06zu\",\"tier\":\"gold\"},"
-                         "\"items\":[{\"sku\":\"sku-%04zu\",\"qty\":%zu}],\"note\":\"bench\"}",
-                         i, 100 + i % 9000, i % 50000, i % 1000, 1 + i % 5);
+                snprintf(
+                    evs[i].payload, sizeof(evs[i].payload),
+                    "{\"order_id\":\"ord-%08zu\",\"amount\":%zu,\"currency\":\"EUR\","
+                    "\"customer\":{\"id\":\"cus-%06zu\",\"tier\":\"gold\"},"
+                    "\"items\":[{\"sku\":\"sku-%04zu\",\"qty\":%zu}],\"note\":\"bench\"}",
+                    i, 100 + i % 9000, i % 50000, i % 1000, 1 + i % 5);
                 evs[i].occurred_at = now - (int64_t)(n - i) % 60000;
         }
 }
@@ -118,10 +119,10 @@ static void preload(const sl_conf_t *conf, const ev_t *evs, size_t n)
                         die("encode", "failed");
                 for (;;) {
                         rd_kafka_resp_err_t err = rd_kafka_producev(
-                                rk, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_KEY(env.source, strlen(env.source)),
-                                RD_KAFKA_V_VALUE(buf, len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+                            rk, RD_KAFKA_V_TOPIC(topic),
+                            RD_KAFKA_V_KEY(env.source, strlen(env.source)),
+                            RD_KAFKA_V_VALUE(buf, len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
                         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                                 rd_kafka_poll(rk, 10);
                                 continue;
@@ -165,8 +166,9 @@ static double raw_consume(const sl_conf_t *conf, size_t n)
                 if (r > 0)
                         idle_since = now_s();
                 else if (now_s() - idle_since > 15)
-                        die("raw consume", "the topic holds fewer records than were "
-                                           "produced (the mock keeps ~5 MiB a partition)");
+                        die("raw consume",
+                            "the topic holds fewer records than were "
+                            "produced (the mock keeps ~5 MiB a partition)");
                 for (ssize_t i = 0; i < r; i++) {
                         if (!msgs[i]->err) {
                                 if (!got)
@@ -195,7 +197,8 @@ static PGconn *connect_or_die(const sl_conf_t *conf)
 static void exec_or_die(PGconn *pg, const char *sql)
 {
         PGresult *res = PQexec(pg, sql);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+            PQresultStatus(res) != PGRES_TUPLES_OK)
                 die(sql, PQresultErrorMessage(res));
         PQclear(res);
 }
@@ -229,9 +232,10 @@ static void *copy_thread(void *arg)
                 job->err = "connect";
                 return NULL;
         }
-        res = PQexec(pg, "COPY workflow_events (id, type, source, occurred_at, payload, "
-                         "correlation_id, ttl_ms, metadata, kafka_partition, kafka_offset) "
-                         "FROM STDIN");
+        res =
+            PQexec(pg, "COPY workflow_events (id, type, source, occurred_at, payload, "
+                       "correlation_id, ttl_ms, metadata, kafka_partition, kafka_offset) "
+                       "FROM STDIN");
         if (PQresultStatus(res) != PGRES_COPY_IN)
                 job->err = "COPY";
         PQclear(res);
@@ -265,13 +269,14 @@ static double raw_copy(const sl_conf_t *conf, const ev_t *evs, size_t n, int nco
                 time_t secs = (time_t)(evs[i].occurred_at / 1000);
                 struct tm tm;
                 gmtime_r(&secs, &tm);
-                len += (size_t)snprintf(
-                        buf + len, cap - len,
-                        "%s\torder.created\t%s\t%04d-%02d-%02d %02d:%02d:%02d.%03d+00\t%s\t\\N\t"
-                        "\\N\t{}\t%zu\t%zu\n",
-                        evs[i].id, evs[i].source, tm.tm_year + 1900, tm.tm_mon + 1,
-                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                        (int)(evs[i].occurred_at % 1000), evs[i].payload, i % 32, i);
+                len += (size_t)snprintf(buf + len, cap - len,
+                                        "%s\torder.created\t%s\t%04d-%02d-%02d "
+                                        "%02d:%02d:%02d.%03d+00\t%s\t\\N\t"
+                                        "\\N\t{}\t%zu\t%zu\n",
+                                        evs[i].id, evs[i].source, tm.tm_year + 1900,
+                                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                        tm.tm_sec, (int)(evs[i].occurred_at % 1000),
+                                        evs[i].payload, i % 32, i);
         }
         exec_or_die(pg, "TRUNCATE workflow_events");
         exec_or_die(pg, "CHECKPOINT");
@@ -281,7 +286,8 @@ static double raw_copy(const sl_conf_t *conf, const ev_t *evs, size_t n, int nco
                 size_t end = k == nconn - 1 ? len : len * (size_t)(k + 1) / (size_t)nconn;
                 while (end < len && buf[end - 1] != '\n')
                         end++;
-                jobs[k] = (copy_job_t){.conf = conf, .buf = buf + start, .len = end - start};
+                jobs[k] =
+                    (copy_job_t){.conf = conf, .buf = buf + start, .len = end - start};
                 start = end;
         }
         t0 = now_s();
@@ -332,8 +338,8 @@ static double run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, 
         pid_t pid;
 
         static int run;
-        snprintf(group, sizeof(group), "ingress.group.id=bench-ingress-%d-%d", (int)getpid(),
-                 ++run);
+        snprintf(group, sizeof(group), "ingress.group.id=bench-ingress-%d-%d",
+                 (int)getpid(), ++run);
         argv[argc++] = (char *)bin;
         for (int i = 0; i < nx && argc < 58; i++) {
                 argv[argc++] = "-X";
@@ -372,7 +378,8 @@ static double run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, 
         waitpid(pid, NULL, 0);
         if (c != (long long)n)
                 die("ingress", "row count differs");
-        exec_or_die(pg, "TRUNCATE workflow_events, event_ingress_retries, scheduler_state");
+        exec_or_die(pg,
+                    "TRUNCATE workflow_events, event_ingress_retries, scheduler_state");
         exec_or_die(pg, "CHECKPOINT");
         PQfinish(pg);
         return (double)(c - c0) / (t1 - t0);
@@ -387,7 +394,8 @@ static double restore_time(const sl_conf_t *conf, int sources, size_t *records)
         rd_kafka_t *rk;
         double t0;
 
-        sl_kafka_topic_name(conf, SL_TOPIC_ADMISSION_CHANGELOG, changelog, sizeof(changelog));
+        sl_kafka_topic_name(conf, SL_TOPIC_ADMISSION_CHANGELOG, changelog,
+                            sizeof(changelog));
         rk = sl_kafka_producer_new(conf, NULL, NULL, errstr, sizeof(errstr));
         if (!rk)
                 die("producer", errstr);
@@ -431,7 +439,8 @@ int main(int argc, char **argv)
         for (int i = 1; i + 1 < argc; i++)
                 if (strcmp(argv[i], "-X") == 0 && nx < 32)
                         xargs[nx++] = argv[i + 1];
-        int rc = sl_conf_from_args(conf, argc, argv, &argi, usage, errstr, sizeof(errstr));
+        int rc =
+            sl_conf_from_args(conf, argc, argv, &argi, usage, errstr, sizeof(errstr));
         if (rc == 1)
                 return 0;
         if (rc != 0)
@@ -443,13 +452,15 @@ int main(int argc, char **argv)
         long rss = 0;
 
         gen_events(evs, n, sources);
-        printf("bench/ingress: %zu events, %d sources, %d partitions, ~%zu-byte payloads\n", n,
-               sources, (int)sl_conf_get_int(conf, "topic.partitions"),
-               strlen(evs[0].payload));
+        printf(
+            "bench/ingress: %zu events, %d sources, %d partitions, ~%zu-byte payloads\n",
+            n, sources, (int)sl_conf_get_int(conf, "topic.partitions"),
+            strlen(evs[0].payload));
         fflush(stdout);
         double tp = now_s();
         preload(conf, evs, n);
-        printf("  preload (SDK encode + produce): %.0f events/s\n", (double)n / (now_s() - tp));
+        printf("  preload (SDK encode + produce): %.0f events/s\n",
+               (double)n / (now_s() - tp));
         fflush(stdout);
         double consume = raw_consume(conf, n);
         printf("  baseline raw consume:           %.0f events/s\n", consume);
@@ -467,9 +478,10 @@ int main(int argc, char **argv)
                                              "admission.default.limit=1000000",
                                              "admission.default.window.ms=1000", NULL};
         double ingress = run_ingress(conf, bin, xargs, nx, no_limits, n, &rss);
-        printf("  sluice-ingress into Postgres:   %.0f events/s  (%.2fx raw COPY, %.2fx raw "
-               "consume)\n",
-               ingress, ingress / copy, ingress / consume);
+        printf(
+            "  sluice-ingress into Postgres:   %.0f events/s  (%.2fx raw COPY, %.2fx raw "
+            "consume)\n",
+            ingress, ingress / copy, ingress / consume);
         printf("  sluice-ingress peak RSS:        %.1f MiB\n", (double)rss / 1024.0);
         printf("  targets: >= 70000 events/s and >= 0.60x raw COPY: %s\n",
                ingress >= 70000 && ingress >= 0.6 * copy ? "met" : "NOT met");
@@ -478,14 +490,16 @@ int main(int argc, char **argv)
         double limited = run_ingress(conf, bin, xargs, nx, limits, n, &rss2);
         printf("  with rate limits on, %d sources: %.0f events/s  (%.2fx without limits; "
                "target >= 0.80x: %s)\n",
-               sources, limited, limited / ingress, limited >= 0.8 * ingress ? "met" : "NOT met");
+               sources, limited, limited / ingress,
+               limited >= 0.8 * ingress ? "met" : "NOT met");
         printf("  sluice-ingress peak RSS:        %.1f MiB\n", (double)rss2 / 1024.0);
         fflush(stdout);
         size_t records = 0;
         double secs = restore_time(conf, 100000, &records);
-        printf("  restore of one partition, 100000 sources: %.3f s (%zu changelog records; "
-               "target < 2 s: %s)\n",
-               secs, records, secs < 2 ? "met" : "NOT met");
+        printf(
+            "  restore of one partition, 100000 sources: %.3f s (%zu changelog records; "
+            "target < 2 s: %s)\n",
+            secs, records, secs < 2 ? "met" : "NOT met");
         free(evs);
         sl_conf_destroy(conf);
         return 0;

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-
 #include "config/config.h"
 #include "kafka/kafka.h"
 #include "pg/pg.h"
@@ -96,15 +95,17 @@ static void marks_report(PGconn *pg, long n, int64_t last_back, long copies)
         for (;;) {
                 PGresult *res = PQexec(pg, "SELECT count(*) FROM event_ingress_retries "
                                            "WHERE state = 'due'");
-                due = PQresultStatus(res) == PGRES_TUPLES_OK ? atol(PQgetvalue(res, 0, 0)) : -1;
+                due = PQresultStatus(res) == PGRES_TUPLES_OK ? atol(PQgetvalue(res, 0, 0))
+                                                             : -1;
                 PQclear(res);
                 if (due >= n || due < 0 || wall_ms() > deadline)
                         break;
                 nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
         }
-        printf("'due' marks: %ld of %ld rows, %.2f s after the last re-injection; events.in "
-               "got %ld copies\n",
-               due, n, (double)(wall_ms() - last_back) / 1e3, copies);
+        printf(
+            "'due' marks: %ld of %ld rows, %.2f s after the last re-injection; events.in "
+            "got %ld copies\n",
+            due, n, (double)(wall_ms() - last_back) / 1e3, copies);
 }
 
 /* Run sql ($1 ids, $2 attempts of rows [0, n) of ev) on nc connections at once, each
@@ -121,7 +122,8 @@ static double run_chunks(PGconn **c, int nc, const char *sql, ExecStatusType ok,
         for (;;) {
                 bool sent[2] = {false, false}, any = false;
                 for (int k = 0; k < nc; k++) {
-                        long from = next[k] * chunk, to = from + chunk < n ? from + chunk : n;
+                        long from = next[k] * chunk,
+                             to = from + chunk < n ? from + chunk : n;
                         if (from >= n)
                                 continue;
                         sl_pgarr_begin(&ids[k]);
@@ -131,7 +133,8 @@ static double run_chunks(PGconn **c, int nc, const char *sql, ExecStatusType ok,
                                 sl_pgarr_num(&att[k], 1);
                         }
                         const char *p[2] = {sl_pgarr_end(&ids[k]), sl_pgarr_end(&att[k])};
-                        sent[k] = PQsendQueryParams(c[k], sql, 2, NULL, p, NULL, NULL, 0) == 1;
+                        sent[k] =
+                            PQsendQueryParams(c[k], sql, 2, NULL, p, NULL, NULL, 0) == 1;
                         next[k] += nc;
                         any = true;
                 }
@@ -176,20 +179,23 @@ static void baseline(const sl_conf_t *conf, const ev_t *ev, long n, double *guar
         *guard = *mark = -1;
         if (!c[0] || !c[1])
                 goto out;
-        res = PQexec(c[0], "DROP TABLE IF EXISTS bench_retry_baseline;"
-                           "CREATE TABLE bench_retry_baseline (LIKE event_ingress_retries "
-                           "INCLUDING ALL) WITH (fillfactor = 70);"
-                           "INSERT INTO bench_retry_baseline (event_id, source, occurred_at, "
-                           "attempt, next_attempt_at, reason, state, envelope) "
-                           "SELECT event_id, source, occurred_at, 1, next_attempt_at, reason, "
-                           "'scheduled', envelope FROM event_ingress_retries");
+        res = PQexec(c[0],
+                     "DROP TABLE IF EXISTS bench_retry_baseline;"
+                     "CREATE TABLE bench_retry_baseline (LIKE event_ingress_retries "
+                     "INCLUDING ALL) WITH (fillfactor = 70);"
+                     "INSERT INTO bench_retry_baseline (event_id, source, occurred_at, "
+                     "attempt, next_attempt_at, reason, state, envelope) "
+                     "SELECT event_id, source, occurred_at, 1, next_attempt_at, reason, "
+                     "'scheduled', envelope FROM event_ingress_retries");
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                fprintf(stderr, "bench-retry: baseline table: %s", PQresultErrorMessage(res));
+                fprintf(stderr, "bench-retry: baseline table: %s",
+                        PQresultErrorMessage(res));
                 PQclear(res);
                 goto out;
         }
         PQclear(res);
-        for (int k = 0; k < 2; k++) /* as sluice-retry's sessions (retry.pg.async.commit) */
+        for (int k = 0; k < 2;
+             k++) /* as sluice-retry's sessions (retry.pg.async.commit) */
                 PQclear(PQexec(c[k], "SET synchronous_commit = off"));
         *guard = run_chunks(c, 2, guard_sql, PGRES_TUPLES_OK, ev, n, 2000);
         *mark = run_chunks(c, 1, mark_sql, PGRES_COMMAND_OK, ev, n, 20000);
@@ -201,7 +207,8 @@ out:
 
 int main(int argc, char **argv)
 {
-        long n = argc > 1 ? atol(argv[1]) : 100000, sources = argc > 2 ? atol(argv[2]) : 1000;
+        long n = argc > 1 ? atol(argv[1]) : 100000,
+             sources = argc > 2 ? atol(argv[2]) : 1000;
         long rate = argc > 3 ? atol(argv[3]) : 0;
         int64_t start;
         char errstr[512], names[16][256], topic_in[256];
@@ -237,15 +244,17 @@ int main(int argc, char **argv)
         }
         {
                 const char *p[2] = {sl_pgarr_end(&ids), sl_pgarr_end(&srcs)};
-                res = PQexecParams(pg,
-                                   "INSERT INTO event_ingress_retries (event_id, source, "
-                                   "occurred_at, attempt, next_attempt_at, reason, state, "
-                                   "envelope) SELECT i, s, now(), 1, now() + interval '1 s', "
-                                   "'throttled', 'scheduled', convert_to(i::text, 'UTF8') "
-                                   "FROM unnest($1::uuid[], $2::text[]) AS u(i, s)",
-                                   2, NULL, p, NULL, NULL, 0);
+                res = PQexecParams(
+                    pg,
+                    "INSERT INTO event_ingress_retries (event_id, source, "
+                    "occurred_at, attempt, next_attempt_at, reason, state, "
+                    "envelope) SELECT i, s, now(), 1, now() + interval '1 s', "
+                    "'throttled', 'scheduled', convert_to(i::text, 'UTF8') "
+                    "FROM unnest($1::uuid[], $2::text[]) AS u(i, s)",
+                    2, NULL, p, NULL, NULL, 0);
                 if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                        fprintf(stderr, "bench-retry: insert: %s", PQresultErrorMessage(res));
+                        fprintf(stderr, "bench-retry: insert: %s",
+                                PQresultErrorMessage(res));
                         return 1;
                 }
                 PQclear(res);
@@ -276,9 +285,13 @@ int main(int argc, char **argv)
                 ev[i].due = wall_ms() + 1000 + (i * 7919) % 200;
                 if (ev[i].due < first_due)
                         first_due = ev[i].due;
-                sl_retry_record_t rr = {.event_id = ev[i].id, .source = src, .attempt = 1,
-                                        .due_at = ev[i].due, .reason = "throttled",
-                                        .envelope = ev[i].id, .envelope_len = 36};
+                sl_retry_record_t rr = {.event_id = ev[i].id,
+                                        .source = src,
+                                        .attempt = 1,
+                                        .due_at = ev[i].due,
+                                        .reason = "throttled",
+                                        .envelope = ev[i].id,
+                                        .envelope_len = 36};
                 sl_retry_record_encode(&rr, &buf, &len);
                 while (rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(names[0]),
                                          RD_KAFKA_V_KEY(src, strlen(src)),
@@ -300,14 +313,16 @@ int main(int argc, char **argv)
              injected(prod, topic_in, nparts) - base < n && wall_ms() < deadline;)
                 nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
         {
-                rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(nparts);
+                rd_kafka_topic_partition_list_t *t =
+                    rd_kafka_topic_partition_list_new(nparts);
                 for (int p = 0; p < nparts; p++)
                         rd_kafka_topic_partition_list_add(t, topic_in, p)->offset =
-                                RD_KAFKA_OFFSET_BEGINNING;
+                            RD_KAFKA_OFFSET_BEGINNING;
                 rd_kafka_assign(cons, t);
                 rd_kafka_topic_partition_list_destroy(t);
         }
-        for (int64_t deadline = wall_ms() + 60000; got < (size_t)n && wall_ms() < deadline;) {
+        for (int64_t deadline = wall_ms() + 60000;
+             got < (size_t)n && wall_ms() < deadline;) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 200);
                 ev_t key, *e;
                 if (!m)
@@ -337,21 +352,26 @@ int main(int argc, char **argv)
                        got, n, sources, (double)(last_due - first_due) / 1e3);
                 if (k) {
                         double secs = (double)(last_back - first_due) / 1e3;
-                        printf("throughput: %.0f retries/s (first due to last re-injection "
-                               "%.2f s)\n", secs > 0 ? (double)k / secs : 0.0, secs);
+                        printf(
+                            "throughput: %.0f retries/s (first due to last re-injection "
+                            "%.2f s)\n",
+                            secs > 0 ? (double)k / secs : 0.0, secs);
                         printf("lateness 1s tier: p50 %lld ms, p99 %lld ms, max %lld ms "
                                "(target p99 < 1000 ms)\n",
-                               (long long)late[k / 2], (long long)late[(size_t)(k * 0.99)],
+                               (long long)late[k / 2],
+                               (long long)late[(size_t)(k * 0.99)],
                                (long long)late[k - 1]);
-                        marks_report(pg, n, last_back, injected(prod, topic_in, nparts) - base);
+                        marks_report(pg, n, last_back,
+                                     injected(prod, topic_in, nparts) - base);
                         double guard, mark;
                         baseline(conf, ev, n, &guard, &mark);
                         if (guard > 0)
-                                printf("baseline: the wake-up guard alone, 2 connections: "
-                                       "%.0f rows/s (sluice-retry: %.2fx of it); the 'due' "
-                                       "mark alone, 1 connection: %.0f rows/s\n",
-                                       guard, secs > 0 ? (double)k / secs / guard : 0.0,
-                                       mark);
+                                printf(
+                                    "baseline: the wake-up guard alone, 2 connections: "
+                                    "%.0f rows/s (sluice-retry: %.2fx of it); the 'due' "
+                                    "mark alone, 1 connection: %.0f rows/s\n",
+                                    guard, secs > 0 ? (double)k / secs / guard : 0.0,
+                                    mark);
                 }
                 free(late);
         }

@@ -51,7 +51,7 @@ struct sl_admit_s {
         int top_k;
 
         sl_metric_t *m_decisions[4], *m_paused, *m_replayed, *m_mirror_errors,
-                *m_auto_pauses;
+            *m_auto_pauses;
 };
 
 static double uniform(sl_admit_t *ad)
@@ -87,41 +87,42 @@ static void register_metrics(sl_admit_t *ad)
         for (int d = SL_DECISION_ACCEPTED; d <= SL_DECISION_PAUSED; d++) {
                 snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcomes[d]);
                 ad->m_decisions[d] = sl_metrics_counter(
-                        "sluice_ingress_decisions_total", labels,
-                        "Admission decisions by outcome (replayed decisions not counted).");
+                    "sluice_ingress_decisions_total", labels,
+                    "Admission decisions by outcome (replayed decisions not counted).");
         }
         ad->m_replayed = sl_metrics_counter(
-                "sluice_ingress_decisions_replayed_total", NULL,
-                "Decisions re-used from Postgres for records read again after a restart "
-                "or rebalance.");
+            "sluice_ingress_decisions_replayed_total", NULL,
+            "Decisions re-used from Postgres for records read again after a restart "
+            "or rebalance.");
         ad->m_auto_pauses = sl_metrics_counter("sluice_ingress_auto_pauses_total", NULL,
                                                "Auto-pauses started.");
         ad->m_paused = sl_metrics_gauge(
-                "sluice_ingress_paused_sources", NULL,
-                "Sources paused now (manual pauses plus auto-pauses of the sources this "
-                "worker owns).");
-        ad->m_mirror_errors = sl_metrics_counter("sluice_ingress_mirror_errors_total", NULL,
-                                                 "Failed scheduler_state mirror writes.");
+            "sluice_ingress_paused_sources", NULL,
+            "Sources paused now (manual pauses plus auto-pauses of the sources this "
+            "worker owns).");
+        ad->m_mirror_errors =
+            sl_metrics_counter("sluice_ingress_mirror_errors_total", NULL,
+                               "Failed scheduler_state mirror writes.");
 }
 
 sl_admit_t *sl_admit_new(const sl_conf_t *conf, const char *changelog, char *errstr,
                          size_t errstr_size)
 {
         sl_pstate_conf_t pc = {
-                .stage = "ingress",
-                .name = "admission",
-                .keys = "sources",
-                .changelog = changelog,
-                .restore_timeout_ms =
-                        (int)sl_conf_get_int(conf, "admission.restore.timeout.ms"),
-                .codec = {.value_size = sizeof(sl_source_state_t),
-                          .encoded_max = SL_ADMISSION_STATE_MAX,
-                          .key_prefix = SL_ADMIT_KEY_PREFIX,
-                          .decode = state_decode,
-                          .encode = state_encode,
-                          .progress_key = SL_ADMISSION_PROGRESS_KEY,
-                          .progress_encode = sl_admission_progress_encode,
-                          .progress_decode = sl_admission_progress_decode},
+            .stage = "ingress",
+            .name = "admission",
+            .keys = "sources",
+            .changelog = changelog,
+            .restore_timeout_ms =
+                (int)sl_conf_get_int(conf, "admission.restore.timeout.ms"),
+            .codec = {.value_size = sizeof(sl_source_state_t),
+                      .encoded_max = SL_ADMISSION_STATE_MAX,
+                      .key_prefix = SL_ADMIT_KEY_PREFIX,
+                      .decode = state_decode,
+                      .encode = state_encode,
+                      .progress_key = SL_ADMISSION_PROGRESS_KEY,
+                      .progress_encode = sl_admission_progress_encode,
+                      .progress_decode = sl_admission_progress_decode},
         };
         sl_admit_t *ad = calloc(1, sizeof(*ad));
 
@@ -133,8 +134,8 @@ sl_admit_t *sl_admit_new(const sl_conf_t *conf, const char *changelog, char *err
         ad->ps = sl_pstate_new(conf, &pc, errstr, errstr_size);
         if (!ad->ps)
                 goto fail;
-        ad->mirror = sl_state_mirror_new("ingress", sl_conf_get_int(conf, "admission.mirror.ms"),
-                                         errstr, errstr_size);
+        ad->mirror = sl_state_mirror_new(
+            "ingress", sl_conf_get_int(conf, "admission.mirror.ms"), errstr, errstr_size);
         if (!ad->mirror)
                 goto fail;
         ad->backoff.initial_ms = sl_conf_get_int(conf, "retry.backoff.initial.ms");
@@ -143,7 +144,8 @@ sl_admit_t *sl_admit_new(const sl_conf_t *conf, const char *changelog, char *err
         ad->backoff.jitter = sl_conf_get_double(conf, "retry.backoff.jitter");
         ad->backoff.max_attempts = (int)sl_conf_get_int(conf, "retry.max.attempts");
         ad->top_k = (int)sl_conf_get_int(conf, "admission.top.sources");
-        ad->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+        ad->rng =
+            (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
         register_metrics(ad);
         return ad;
 
@@ -167,7 +169,8 @@ static void touch_restored(int32_t part, const char *key, const void *value, voi
         sl_admit_t *ad = opaque;
 
         (void)value;
-        (void)sl_pstate_touch(ad->ps, part, key, 0); /* out of memory: at its next change */
+        (void)sl_pstate_touch(ad->ps, part, key,
+                              0); /* out of memory: at its next change */
 }
 
 int sl_admit_assign(sl_admit_t *ad, const rd_kafka_topic_partition_list_t *parts,
@@ -255,11 +258,12 @@ int sl_admit_lookup(sl_admit_t *ad, PGconn *pg, const char *const *ids, size_t n
         arr[len++] = '}';
         arr[len] = '\0';
         const char *params[1] = {arr};
-        res = PQexecParams(pg,
-                           "SELECT id::text, attempt, status, coalesce(reason, ''), "
-                           "(extract(epoch FROM coalesce(decided_at, received_at)) * 1000)"
-                           "::bigint FROM workflow_events WHERE id = ANY($1::uuid[])",
-                           1, NULL, params, NULL, NULL, 0);
+        res =
+            PQexecParams(pg,
+                         "SELECT id::text, attempt, status, coalesce(reason, ''), "
+                         "(extract(epoch FROM coalesce(decided_at, received_at)) * 1000)"
+                         "::bigint FROM workflow_events WHERE id = ANY($1::uuid[])",
+                         1, NULL, params, NULL, NULL, 0);
         free(arr);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
                 snprintf(errstr, errstr_size, "recorded decisions: %s",
@@ -305,7 +309,8 @@ static int64_t next_attempt(sl_admit_t *ad, const sl_limits_t *lim,
         return at > floor ? at : floor;
 }
 
-int sl_admit_begin(sl_admit_t *ad, const sl_sources_t *src, size_t max_events, int64_t now)
+int sl_admit_begin(sl_admit_t *ad, const sl_sources_t *src, size_t max_events,
+                   int64_t now)
 {
         ad->src = src;
         ad->now = now;
@@ -352,11 +357,12 @@ void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev)
                 (void)sl_pstate_touch(ad->ps, p, ev->source, 0);
                 return;
         }
-        ev->decision = sl_admission_decide(lim, pause, st, ad->now, &ev->reason, &started);
+        ev->decision =
+            sl_admission_decide(lim, pause, st, ad->now, &ev->reason, &started);
         ev->decided_at = ad->now;
         if (ev->decision != SL_DECISION_ACCEPTED)
                 ev->next_attempt_at =
-                        next_attempt(ad, lim, pause, st, ev->reason, ev->attempt, ad->now);
+                    next_attempt(ad, lim, pause, st, ev->reason, ev->attempt, ad->now);
         if (started) {
                 sl_log_ctx_t ctx = {.event_id = ev->event_id,
                                     .source = ev->source,
@@ -369,7 +375,8 @@ void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev)
                        (long long)lim->pause_after);
         }
         sl_metrics_add(ad->m_decisions[ev->decision], 1);
-        (void)sl_pstate_touch(ad->ps, p, ev->source, ev->decision == SL_DECISION_ACCEPTED);
+        (void)sl_pstate_touch(ad->ps, p, ev->source,
+                              ev->decision == SL_DECISION_ACCEPTED);
 }
 
 void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
@@ -388,8 +395,9 @@ void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
         if (sl_pstate_is_new(ad->ps, p, ev->offset))
                 sl_admission_apply(lim, st, d, decided_at);
         if (d != SL_DECISION_ACCEPTED)
-                ev->next_attempt_at = next_attempt(ad, lim, sl_sources_pause(ad->src, ev->source),
-                                                   st, reason, ev->attempt, ad->now);
+                ev->next_attempt_at =
+                    next_attempt(ad, lim, sl_sources_pause(ad->src, ev->source), st,
+                                 reason, ev->attempt, ad->now);
         sl_metrics_add(ad->m_replayed, 1);
         (void)sl_pstate_touch(ad->ps, p, ev->source, 0);
 }
@@ -428,7 +436,8 @@ void sl_admit_end(sl_admit_t *ad)
 int sl_admit_flush(sl_admit_t *ad, rd_kafka_t *producer, void *msg_opaque,
                    const int64_t *last_offsets, int32_t nparts, size_t *records)
 {
-        return sl_pstate_flush(ad->ps, producer, msg_opaque, last_offsets, nparts, records);
+        return sl_pstate_flush(ad->ps, producer, msg_opaque, last_offsets, nparts,
+                               records);
 }
 
 /* --- mirror and gauges ------------------------------------------------------------ */
@@ -449,8 +458,8 @@ static void top_add(int32_t part, const char *key, int64_t n, void *opaque)
 
 static void render_top(sl_admit_t *ad, double secs)
 {
-        top_fill_t tf = {.top = malloc((sl_pstate_touched_count(ad->ps) + 1) *
-                                       sizeof(*tf.top))};
+        top_fill_t tf = {
+            .top = malloc((sl_pstate_touched_count(ad->ps) + 1) * sizeof(*tf.top))};
 
         if (!tf.top)
                 return;
@@ -508,7 +517,8 @@ void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t 
         if (!sl_state_mirror_due(ad->mirror, mono_ms(), force, &secs))
                 return;
         sl_pstate_foreach(ad->ps, count_paused, &pc);
-        sl_metrics_set(ad->m_paused, (double)(pc.n + (src ? sl_sources_paused(src, now) : 0)));
+        sl_metrics_set(ad->m_paused,
+                       (double)(pc.n + (src ? sl_sources_paused(src, now) : 0)));
         render_top(ad, secs);
         if (!sl_pstate_touched_count(ad->ps))
                 return;

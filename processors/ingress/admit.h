@@ -63,7 +63,8 @@ typedef struct sl_admit_event_s {
  * those records, then sl_admit_one() per event in input order, then sl_admit_end().
  * max_events bounds the batch.  src is borrowed until sl_admit_end().
  */
-int sl_admit_begin(sl_admit_t *ad, const sl_sources_t *src, size_t max_events, int64_t now);
+int sl_admit_begin(sl_admit_t *ad, const sl_sources_t *src, size_t max_events,
+                   int64_t now);
 bool sl_admit_verifying(const sl_admit_t *ad, int32_t partition);
 /* ids: canonical UUID text.  SL_OK or SL_ERR_PG with errstr set. */
 int sl_admit_lookup(sl_admit_t *ad, PGconn *pg, const char *const *ids, size_t n,
@@ -82,7 +83,8 @@ void sl_admit_end(sl_admit_t *ad);
 /* Take back the effect of a decision made in this batch for an event that turned out
  * to be a duplicate of one decided earlier (its row was already in Postgres): the
  * window count or throttle count it added is removed.  After sl_admit_end(). */
-void sl_admit_unapply(sl_admit_t *ad, const sl_sources_t *src, const sl_admit_event_t *ev);
+void sl_admit_unapply(sl_admit_t *ad, const sl_sources_t *src,
+                      const sl_admit_event_t *ev);
 
 /* Append the batch's state changes and progress (offset of the batch's last record per
  * partition, including rerouted and rejected records: last_offsets[p] or -1) to the

@@ -7,7 +7,8 @@
 static bool decidable(const sl_ingress_retried_t *r)
 {
         sl_retry_state_t to;
-        return r->state_known && sl_retry_transition(r->state, SL_RETRY_EV_ADMIT, &to) == SL_OK;
+        return r->state_known &&
+               sl_retry_transition(r->state, SL_RETRY_EV_ADMIT, &to) == SL_OK;
 }
 
 sl_retried_step_t sl_ingress_retried_step(const sl_ingress_retried_t *r, int32_t attempt)
@@ -15,8 +16,9 @@ sl_retried_step_t sl_ingress_retried_step(const sl_ingress_retried_t *r, int32_t
         if (!r)
                 return SL_RETRIED_STALE;
         if (r->event_attempt == attempt && r->decision != SL_DECISION_NONE)
-                return r->state_known && r->state == SL_RETRY_EXHAUSTED ? SL_RETRIED_EXHAUSTED
-                                                                        : SL_RETRIED_RECORDED;
+                return r->state_known && r->state == SL_RETRY_EXHAUSTED
+                           ? SL_RETRIED_EXHAUSTED
+                           : SL_RETRIED_RECORDED;
         /* Only a row waiting on this attempt counts: 'due', or still 'scheduled' /
          * 'rescheduled' when sluice-retry's 'due' mark, written behind the
          * re-injection, has not landed yet.  A second copy of the same attempt in the

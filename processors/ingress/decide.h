@@ -26,11 +26,11 @@
 /* What Postgres holds for a re-injected event. */
 typedef struct sl_ingress_retried_s {
         char id[37];
-        int32_t retry_attempt;   /* event_ingress_retries.attempt */
-        bool state_known;        /* state parsed */
-        sl_retry_state_t state;  /* event_ingress_retries.state */
-        int32_t event_attempt;   /* workflow_events.attempt, -1 when no row */
-        sl_decision_t decision;  /* workflow_events.status */
+        int32_t retry_attempt;  /* event_ingress_retries.attempt */
+        bool state_known;       /* state parsed */
+        sl_retry_state_t state; /* event_ingress_retries.state */
+        int32_t event_attempt;  /* workflow_events.attempt, -1 when no row */
+        sl_decision_t decision; /* workflow_events.status */
         sl_admit_reason_t reason;
         int64_t decided_at;
         bool taken; /* decided by an earlier record of this batch */
@@ -64,14 +64,15 @@ typedef struct sl_ingress_recorded_s {
 } sl_ingress_recorded_t;
 
 typedef enum {
-        SL_DUP_NONE,   /* no row, or this very record's row: not a duplicate */
-        SL_DUP_REUSE,  /* a duplicate: its outputs follow the recorded decision */
-        SL_DUP_STALE,  /* a duplicate of an event in the retry flow already: drop it */
+        SL_DUP_NONE,  /* no row, or this very record's row: not a duplicate */
+        SL_DUP_REUSE, /* a duplicate: its outputs follow the recorded decision */
+        SL_DUP_STALE, /* a duplicate of an event in the retry flow already: drop it */
 } sl_dup_action_t;
 
 typedef struct sl_dup_outcome_s {
         sl_dup_action_t action;
-        /* This batch's decision is taken back from the admission state (any duplicate). */
+        /* This batch's decision is taken back from the admission state (any duplicate).
+         */
         bool unapply;
         /* The retry intent this batch wrote for it is wrong: the recorded decision was
          * an acceptance. */

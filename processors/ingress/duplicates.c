@@ -32,10 +32,10 @@ static int lookup(sl_ingress_t *ing, const char *ids, size_t *rows, char *errstr
                   size_t errstr_size)
 {
         static const char sql[] =
-                "SELECT id::text, kafka_partition, kafka_offset, status, "
-                "coalesce(reason, ''), "
-                "(extract(epoch FROM coalesce(decided_at, received_at)) * 1000)"
-                "::bigint, attempt FROM workflow_events WHERE id = ANY($1::uuid[])";
+            "SELECT id::text, kafka_partition, kafka_offset, status, "
+            "coalesce(reason, ''), "
+            "(extract(epoch FROM coalesce(decided_at, received_at)) * 1000)"
+            "::bigint, attempt FROM workflow_events WHERE id = ANY($1::uuid[])";
         const char *params[1] = {ids};
         PGresult *res;
         char msg[512];
@@ -46,7 +46,8 @@ static int lookup(sl_ingress_t *ing, const char *ids, size_t *rows, char *errstr
                 return err;
         }
         int n = PQntuples(res);
-        sl_ingress_recorded_t *rec = realloc(ing->recorded, ((size_t)n + 1) * sizeof(*rec));
+        sl_ingress_recorded_t *rec =
+            realloc(ing->recorded, ((size_t)n + 1) * sizeof(*rec));
         if (!rec) {
                 PQclear(res);
                 snprintf(errstr, errstr_size, "duplicates: out of memory");
@@ -84,7 +85,8 @@ int sl__ingress_settle_duplicates(sl_ingress_t *ing, const sl_sources_t *src, si
                         n++;
                 }
         }
-        if (!n || (err = lookup(ing, sl_pgarr_end(&ids), &rows, errstr, errstr_size)) != SL_OK)
+        if (!n ||
+            (err = lookup(ing, sl_pgarr_end(&ids), &rows, errstr, errstr_size)) != SL_OK)
                 goto out;
         for (size_t i = 0; i < cnt; i++) {
                 slot_t *s = &ing->slots[i];
@@ -93,10 +95,10 @@ int sl__ingress_settle_duplicates(sl_ingress_t *ing, const sl_sources_t *src, si
                         continue;
                 snprintf(key.id, sizeof(key.id), "%s", s->env.id);
                 const sl_ingress_recorded_t *r =
-                        rows ? bsearch(&key, ing->recorded, rows, sizeof(key), recorded_cmp)
-                             : NULL;
-                sl_dup_outcome_t o =
-                        sl_ingress_duplicate(r, s->ad.partition, s->ad.offset, s->ad.decision);
+                    rows ? bsearch(&key, ing->recorded, rows, sizeof(key), recorded_cmp)
+                         : NULL;
+                sl_dup_outcome_t o = sl_ingress_duplicate(r, s->ad.partition,
+                                                          s->ad.offset, s->ad.decision);
                 if (o.action == SL_DUP_NONE)
                         continue;
                 fixed++;
@@ -118,14 +120,15 @@ int sl__ingress_settle_duplicates(sl_ingress_t *ing, const sl_sources_t *src, si
                  * sluice-retry moved it already. */
                 const char *p1[1] = {sl_pgarr_end(&wrong)};
                 err = sl_pg_session_exec(
-                        ing->maint,
-                        "DELETE FROM event_ingress_retries r WHERE r.event_id = "
-                        "ANY($1::uuid[]) AND r.attempt = 1 AND r.state = 'scheduled' "
-                        "AND EXISTS (SELECT 1 FROM workflow_events w WHERE w.id = "
-                        "r.event_id AND w.status = 'accepted' AND w.attempt = 0)",
-                        1, p1, NULL, msg, sizeof(msg));
+                    ing->maint,
+                    "DELETE FROM event_ingress_retries r WHERE r.event_id = "
+                    "ANY($1::uuid[]) AND r.attempt = 1 AND r.state = 'scheduled' "
+                    "AND EXISTS (SELECT 1 FROM workflow_events w WHERE w.id = "
+                    "r.event_id AND w.status = 'accepted' AND w.attempt = 0)",
+                    1, p1, NULL, msg, sizeof(msg));
                 if (err != SL_OK)
-                        snprintf(errstr, errstr_size, "duplicates' retry intents: %s", msg);
+                        snprintf(errstr, errstr_size, "duplicates' retry intents: %s",
+                                 msg);
         }
         if (fixed)
                 sl_log_info("%zu events of this batch were decided before (duplicates): "

@@ -33,13 +33,13 @@
 #define SL_INGRESS_MAINT_MS (3600 * 1000)
 
 static const char events_columns[] =
-        "(id, type, source, occurred_at, payload, correlation_id, ttl_ms, metadata, "
-        "kafka_partition, kafka_offset, status, reason, decided_at, attempt)";
+    "(id, type, source, occurred_at, payload, correlation_id, ttl_ms, metadata, "
+    "kafka_partition, kafka_offset, status, reason, decided_at, attempt)";
 static const char retries_columns[] =
-        "(event_id, source, occurred_at, attempt, next_attempt_at, reason, state, envelope)";
+    "(event_id, source, occurred_at, attempt, next_attempt_at, reason, state, envelope)";
 static const char dead_letters_columns[] =
-        "(topic, kafka_partition, kafka_offset, kafka_key, raw, reason, message, "
-        "event_id, event_type, source, headers)";
+    "(topic, kafka_partition, kafka_offset, kafka_key, raw, reason, message, "
+    "event_id, event_type, source, headers)";
 
 static int64_t wall_ms(void)
 {
@@ -134,8 +134,8 @@ static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
                 return;
         }
         if (ing->admit && ing->in_partitions > 0) {
-                int32_t owner = sl_kafka_partition_for(s->env.source, strlen(s->env.source),
-                                                       ing->in_partitions);
+                int32_t owner = sl_kafka_partition_for(
+                    s->env.source, strlen(s->env.source), ing->in_partitions);
                 if (owner != m->partition) {
                         s->kind = SLOT_REROUTED;
                         s->owner = owner;
@@ -156,7 +156,8 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
 {
         sl_ingress_t *ing = opaque;
         const sl_types_t *types = sl_types_watch_poll(ing->types);
-        const sl_sources_t *src = ing->sources ? sl_sources_watch_poll(ing->sources) : NULL;
+        const sl_sources_t *src =
+            ing->sources ? sl_sources_watch_poll(ing->sources) : NULL;
         uint64_t rows = 0, dups = 0, dl_rows = 0, dl_dups = 0, r_rows = 0, r_dups = 0;
         uint64_t accepted = 0, held = 0, rerouted = 0, stale = 0;
         size_t deferred = 0;
@@ -204,19 +205,23 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                             ing->slots[i].ad.attempt == 0 &&
                             sl_admit_verifying(ing->admit, msgs[i]->partition))
                                 ing->verify_ids[n++] = ing->slots[i].env.id;
-                err = two_pass ? sl_admit_lookup(ing->admit, sl_pg_session_conn(ing->maint),
-                                                 ing->verify_ids, n,
-                                                 errstr, sizeof(errstr))
-                               : SL_OK;
+                err = two_pass
+                          ? sl_admit_lookup(ing->admit, sl_pg_session_conn(ing->maint),
+                                            ing->verify_ids, n, errstr, sizeof(errstr))
+                          : SL_OK;
                 if (err == SL_OK && deferred)
-                        err = sl__ingress_lookup_retried(ing, cnt, errstr, sizeof(errstr));
+                        err =
+                            sl__ingress_lookup_retried(ing, cnt, errstr, sizeof(errstr));
                 if (err != SL_OK) {
                         sl_log_error("%s", errstr);
                         if (ing->admit)
                                 sl_admit_end(ing->admit);
-                        sl_copy_pipe_finish(ing->events, NULL, NULL, errstr, sizeof(errstr));
-                        sl_copy_pipe_finish(ing->dead, NULL, NULL, errstr, sizeof(errstr));
-                        sl_copy_pipe_finish(ing->retries, NULL, NULL, errstr, sizeof(errstr));
+                        sl_copy_pipe_finish(ing->events, NULL, NULL, errstr,
+                                            sizeof(errstr));
+                        sl_copy_pipe_finish(ing->dead, NULL, NULL, errstr,
+                                            sizeof(errstr));
+                        sl_copy_pipe_finish(ing->retries, NULL, NULL, errstr,
+                                            sizeof(errstr));
                         return err;
                 }
                 for (size_t i = 0; i < cnt; i++) {
@@ -245,7 +250,8 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         if (err == SL_OK)
                 err = sl__ingress_apply_retried(ing, errstr, sizeof(errstr));
         if (err == SL_OK && dups)
-                err = sl__ingress_settle_duplicates(ing, src, cnt, errstr, sizeof(errstr));
+                err =
+                    sl__ingress_settle_duplicates(ing, src, cnt, errstr, sizeof(errstr));
         if (err != SL_OK) {
                 sl_log_error("Postgres write failed: %s", errstr);
                 /* Admission has counted this batch already: process() again on the
@@ -299,10 +305,11 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         }
         if (err != SL_OK)
                 return err;
-        sl_log_debug("ingress batch of %zu: decode %lld ms, Postgres wait %lld ms, produce "
-                     "%lld ms",
-                     cnt, (long long)(t_decoded - t_start), (long long)(t_written - t_decoded),
-                     (long long)(mono_ms() - t_written));
+        sl_log_debug(
+            "ingress batch of %zu: decode %lld ms, Postgres wait %lld ms, produce "
+            "%lld ms",
+            cnt, (long long)(t_decoded - t_start), (long long)(t_written - t_decoded),
+            (long long)(mono_ms() - t_written));
         sl_metrics_add(ing->m_accepted, accepted);
         sl_metrics_add(ing->m_held, held);
         sl_metrics_add(ing->m_rerouted, rerouted);
@@ -326,19 +333,21 @@ static int learn_partitions(sl_ingress_t *ing, sl_runtime_t *rt)
         rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
 
         rd_kafka_topic_destroy(rkt);
-        if (err || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt < 1) {
+        if (err || md->topic_cnt != 1 || md->topics[0].err ||
+            md->topics[0].partition_cnt < 1) {
                 sl_log_error("metadata of %s: %s", ing->topic_in,
-                             err ? rd_kafka_err2str(err)
-                                 : md->topic_cnt ? rd_kafka_err2str(md->topics[0].err)
-                                                 : "no such topic");
+                             err             ? rd_kafka_err2str(err)
+                             : md->topic_cnt ? rd_kafka_err2str(md->topics[0].err)
+                                             : "no such topic");
                 if (md)
                         rd_kafka_metadata_destroy(md);
                 return SL_ERR_KAFKA;
         }
         ing->in_partitions = md->topics[0].partition_cnt;
         rd_kafka_metadata_destroy(md);
-        sl_log_info("%s has %d partitions: each source is owned by murmur2(source) mod %d",
-                    ing->topic_in, (int)ing->in_partitions, (int)ing->in_partitions);
+        sl_log_info(
+            "%s has %d partitions: each source is owned by murmur2(source) mod %d",
+            ing->topic_in, (int)ing->in_partitions, (int)ing->in_partitions);
         return SL_OK;
 }
 
@@ -398,42 +407,44 @@ static void register_metrics(sl_ingress_t *ing)
         static const double lat_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                             1,     2.5,  5,     10,   30,  60};
         static const char help[] =
-                "Events by outcome: accepted (into Postgres and events.accepted), held "
-                "(throttled or paused: retry scheduled), rerouted (sent to the partition "
-                "owning the source), rejected (dead letters).";
+            "Events by outcome: accepted (into Postgres and events.accepted), held "
+            "(throttled or paused: retry scheduled), rerouted (sent to the partition "
+            "owning the source), rejected (dead letters).";
         char labels[64];
 
-        ing->m_accepted =
-                sl_metrics_counter("sluice_ingress_events_total", "outcome=\"accepted\"", help);
-        ing->m_held = sl_metrics_counter("sluice_ingress_events_total", "outcome=\"held\"", help);
-        ing->m_rerouted =
-                sl_metrics_counter("sluice_ingress_events_total", "outcome=\"rerouted\"", help);
-        ing->m_rejected_total =
-                sl_metrics_counter("sluice_ingress_events_total", "outcome=\"rejected\"", help);
-        static const char *const retried[] = {"completed", "rescheduled", "exhausted", "stale"};
+        ing->m_accepted = sl_metrics_counter("sluice_ingress_events_total",
+                                             "outcome=\"accepted\"", help);
+        ing->m_held =
+            sl_metrics_counter("sluice_ingress_events_total", "outcome=\"held\"", help);
+        ing->m_rerouted = sl_metrics_counter("sluice_ingress_events_total",
+                                             "outcome=\"rerouted\"", help);
+        ing->m_rejected_total = sl_metrics_counter("sluice_ingress_events_total",
+                                                   "outcome=\"rejected\"", help);
+        static const char *const retried[] = {"completed", "rescheduled", "exhausted",
+                                              "stale"};
         for (int k = 0; k < 4; k++) {
                 snprintf(labels, sizeof(labels), "outcome=\"%s\"", retried[k]);
                 ing->m_retried[k] = sl_metrics_counter(
-                        "sluice_ingress_retried_total", labels,
-                        "Re-injected events (attempt > 0) by outcome: completed (admitted), "
-                        "rescheduled (held back again), exhausted (past retry.max.attempts, "
-                        "dead-lettered), stale (the retry row was not due for that attempt: "
-                        "dropped).");
+                    "sluice_ingress_retried_total", labels,
+                    "Re-injected events (attempt > 0) by outcome: completed (admitted), "
+                    "rescheduled (held back again), exhausted (past retry.max.attempts, "
+                    "dead-lettered), stale (the retry row was not due for that attempt: "
+                    "dropped).");
         }
         for (int c = SL_REJECT_NONE + 1; c < SL_REJECT__CNT; c++) {
                 snprintf(labels, sizeof(labels), "reason=\"%s\"",
                          sl_reject_code_str((sl_reject_code_t)c));
                 ing->m_rejected[c] =
-                        sl_metrics_counter("sluice_ingress_rejected_total", labels,
-                                           "Rejected events by reason code.");
+                    sl_metrics_counter("sluice_ingress_rejected_total", labels,
+                                       "Rejected events by reason code.");
         }
         ing->m_dups = sl_metrics_counter(
-                "sluice_ingress_replayed_total", NULL,
-                "Rows already in Postgres when written again (replays), skipped.");
+            "sluice_ingress_replayed_total", NULL,
+            "Rows already in Postgres when written again (replays), skipped.");
         ing->m_latency = sl_metrics_histogram(
-                "sluice_ingress_event_latency_seconds", NULL,
-                "From the record's Kafka timestamp to its Postgres commit.", lat_bounds,
-                sizeof(lat_bounds) / sizeof(lat_bounds[0]));
+            "sluice_ingress_event_latency_seconds", NULL,
+            "From the record's Kafka timestamp to its Postgres commit.", lat_bounds,
+            sizeof(lat_bounds) / sizeof(lat_bounds[0]));
 }
 
 sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_size)
@@ -447,7 +458,8 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
                 return NULL;
         }
         ing->conf = conf;
-        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, ing->topic_in, sizeof(ing->topic_in));
+        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, ing->topic_in,
+                            sizeof(ing->topic_in));
         sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_ACCEPTED, ing->topic_accepted,
                             sizeof(ing->topic_accepted));
         sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_DLQ, ing->topic_dlq,
@@ -464,7 +476,8 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         if (!ing->codec)
                 goto fail;
         if (schemas_dir && *schemas_dir &&
-            sl_codec_add_writers_dir(ing->codec, schemas_dir, errstr, errstr_size) != SL_OK)
+            sl_codec_add_writers_dir(ing->codec, schemas_dir, errstr, errstr_size) !=
+                SL_OK)
                 goto fail;
         ing->maint = sl_pg_session_new(conf, NULL, errstr, errstr_size);
         if (!ing->maint)
@@ -497,8 +510,8 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
                                        errstr, errstr_size);
         if (!ing->events)
                 goto fail;
-        ing->dead = sl_copy_pipe_new(conf, "dead_letters", dead_letters_columns, 1, errstr,
-                                     errstr_size);
+        ing->dead = sl_copy_pipe_new(conf, "dead_letters", dead_letters_columns, 1,
+                                     errstr, errstr_size);
         if (!ing->dead)
                 goto fail;
         ing->retries = sl_copy_pipe_new(conf, "event_ingress_retries", retries_columns, 1,
@@ -560,4 +573,3 @@ const sl_stage_t *sl_ingress_stage(sl_ingress_t *ing)
 {
         return &ing->stage;
 }
-

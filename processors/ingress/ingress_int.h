@@ -50,9 +50,21 @@ typedef struct slot_s {
 } slot_t;
 
 /* Columns of the re-injected events' updates (reinjected.c). */
-enum { UPD_EV_ID, UPD_EV_OCC, UPD_EV_STATUS, UPD_EV_REASON, UPD_EV_DEC, UPD_EV_ATT,
-       UPD_R_ID, UPD_R_ATT, UPD_R_STATE, UPD_R_NEXT_ATT, UPD_R_NEXT_AT, UPD_R_REASON,
-       UPD__CNT };
+enum {
+        UPD_EV_ID,
+        UPD_EV_OCC,
+        UPD_EV_STATUS,
+        UPD_EV_REASON,
+        UPD_EV_DEC,
+        UPD_EV_ATT,
+        UPD_R_ID,
+        UPD_R_ATT,
+        UPD_R_STATE,
+        UPD_R_NEXT_ATT,
+        UPD_R_NEXT_AT,
+        UPD_R_REASON,
+        UPD__CNT
+};
 
 struct sl_ingress_s {
         const sl_conf_t *conf;
@@ -63,7 +75,7 @@ struct sl_ingress_s {
         sl_codec_t *codec;
         sl_types_watch_t *types;
         sl_sources_watch_t *sources;
-        sl_admit_t *admit; /* NULL when admission.enabled is false */
+        sl_admit_t *admit;     /* NULL when admission.enabled is false */
         int32_t in_partitions; /* of events.in; 0 until known */
         int64_t *last_offsets; /* per input partition, this batch */
         int32_t last_cap;
@@ -86,7 +98,7 @@ struct sl_ingress_s {
         size_t slot_cap;
 
         sl_metric_t *m_accepted, *m_rejected_total, *m_dups, *m_latency, *m_rerouted,
-                *m_held, *m_rejected[SL_REJECT__CNT], *m_retried[4];
+            *m_held, *m_rejected[SL_REJECT__CNT], *m_retried[4];
 };
 
 /* ingress.c: decide a valid, owned event now (admission, or accepted at now when

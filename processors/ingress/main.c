@@ -3,20 +3,19 @@
 #include "runtime/stage_main.h"
 
 static const char usage[] =
-        "usage: sluice-ingress [-c FILE] [-X key=value]... [--print-config]\n"
-        "\n"
-        "Consumes sluice.events.in (group ingress.group.id) and validates each envelope;\n"
-        "invalid ones go to sluice.events.dlq and dead_letters.  Each valid event gets\n"
-        "one admission decision from its source's limits and pauses (sources, pauses\n"
-        "tables), recorded on its workflow_events row: accepted events are forwarded to\n"
-        "sluice.events.accepted, throttled or paused ones get a retry intent and a\n"
-        "wake-up on a retry tier topic.  Admission state lives in the compacted\n"
-        "sluice.ingress.admission-changelog.\n"
-        "Serves /metrics and /healthz on http.bind:http.port (default 9101).\n"
-        "SIGTERM or SIGINT finishes the batch in hand and exits 0.\n"
-        "\n"
-        "Options:\n"
-        SL_CONF_ARGS_HELP;
+    "usage: sluice-ingress [-c FILE] [-X key=value]... [--print-config]\n"
+    "\n"
+    "Consumes sluice.events.in (group ingress.group.id) and validates each envelope;\n"
+    "invalid ones go to sluice.events.dlq and dead_letters.  Each valid event gets\n"
+    "one admission decision from its source's limits and pauses (sources, pauses\n"
+    "tables), recorded on its workflow_events row: accepted events are forwarded to\n"
+    "sluice.events.accepted, throttled or paused ones get a retry intent and a\n"
+    "wake-up on a retry tier topic.  Admission state lives in the compacted\n"
+    "sluice.ingress.admission-changelog.\n"
+    "Serves /metrics and /healthz on http.bind:http.port (default 9101).\n"
+    "SIGTERM or SIGINT finishes the batch in hand and exits 0.\n"
+    "\n"
+    "Options:\n" SL_CONF_ARGS_HELP;
 
 static void *create(const sl_conf_t *conf, char *errstr, size_t errstr_size)
 {
@@ -36,12 +35,12 @@ static void destroy(void *obj)
 int main(int argc, char **argv)
 {
         static const sl_stage_def_t def = {
-                .name = "ingress",
-                .http_port = "9101",
-                .usage = usage,
-                .create = create,
-                .stage = stage,
-                .destroy = destroy,
+            .name = "ingress",
+            .http_port = "9101",
+            .usage = usage,
+            .create = create,
+            .stage = stage,
+            .destroy = destroy,
         };
         return sl_stage_main(&def, argc, argv);
 }

@@ -47,7 +47,8 @@ int sl__ingress_produce_accepted(sl_ingress_t *ing, sl_runtime_t *rt,
                                  const rd_kafka_message_t *m, const slot_t *s)
 {
         return sl_runtime_produce(rt, ing->topic_accepted, s->env.source,
-                                  strlen(s->env.source), m->payload, m->len, copy_headers(m));
+                                  strlen(s->env.source), m->payload, m->len,
+                                  copy_headers(m));
 }
 
 int sl__ingress_produce_retry(sl_ingress_t *ing, sl_runtime_t *rt,
@@ -60,7 +61,8 @@ int sl__ingress_produce_retry(sl_ingress_t *ing, sl_runtime_t *rt,
                                 .reason = sl_admit_reason_str(s->ad.reason),
                                 .envelope = m->payload,
                                 .envelope_len = m->len};
-        size_t tier = sl_backoff_tier(ing->tiers_ms, ing->ntiers, s->ad.next_attempt_at - now);
+        size_t tier =
+            sl_backoff_tier(ing->tiers_ms, ing->ntiers, s->ad.next_attempt_at - now);
         void *buf;
         size_t len;
         int err = sl_retry_record_encode(&rr, &buf, &len);
@@ -83,6 +85,6 @@ int sl__ingress_produce_reroute(sl_ingress_t *ing, sl_runtime_t *rt,
                 hdrs = rd_kafka_headers_new(1);
         snprintf(num, sizeof(num), "%d", (int)m->partition);
         rd_kafka_header_add(hdrs, "sluice.rerouted.from", -1, num, -1);
-        return sl_runtime_produce_partition(rt, ing->topic_in, s->owner, m->key, m->key_len,
-                                            m->payload, m->len, hdrs);
+        return sl_runtime_produce_partition(rt, ing->topic_in, s->owner, m->key,
+                                            m->key_len, m->payload, m->len, hdrs);
 }

@@ -24,7 +24,7 @@ int32_t sl__ingress_attempt_of(const rd_kafka_message_t *m)
 
         if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
             rd_kafka_header_get_last(hdrs, SL_RETRY_HDR_ATTEMPT, &val, &size) !=
-                    RD_KAFKA_RESP_ERR_NO_ERROR ||
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
             !val || size == 0 || size >= sizeof(buf))
                 return 0;
         memcpy(buf, val, size);
@@ -42,12 +42,12 @@ int sl__ingress_lookup_retried(sl_ingress_t *ing, size_t cnt, char *errstr,
                                size_t errstr_size)
 {
         static const char sql[] =
-                "SELECT r.event_id::text, r.attempt, r.state, coalesce(w.attempt, -1), "
-                "coalesce(w.status, ''), coalesce(w.reason, ''), "
-                "coalesce((extract(epoch FROM w.decided_at) * 1000)::bigint, 0) "
-                "FROM event_ingress_retries r LEFT JOIN workflow_events w "
-                "ON w.id = r.event_id AND w.occurred_at = r.occurred_at "
-                "WHERE r.event_id = ANY($1::uuid[])";
+            "SELECT r.event_id::text, r.attempt, r.state, coalesce(w.attempt, -1), "
+            "coalesce(w.status, ''), coalesce(w.reason, ''), "
+            "coalesce((extract(epoch FROM w.decided_at) * 1000)::bigint, 0) "
+            "FROM event_ingress_retries r LEFT JOIN workflow_events w "
+            "ON w.id = r.event_id AND w.occurred_at = r.occurred_at "
+            "WHERE r.event_id = ANY($1::uuid[])";
         sl_pgarr_t ids = {0};
         PGresult *res;
         char msg[512];
@@ -87,7 +87,7 @@ int sl__ingress_lookup_retried(sl_ingress_t *ing, size_t cnt, char *errstr,
                 snprintf(r[k].id, sizeof(r[k].id), "%s", PQgetvalue(res, row, 0));
                 r[k].retry_attempt = atoi(PQgetvalue(res, row, 1));
                 r[k].state_known =
-                        sl_retry_state_parse(PQgetvalue(res, row, 2), &r[k].state) == SL_OK;
+                    sl_retry_state_parse(PQgetvalue(res, row, 2), &r[k].state) == SL_OK;
                 r[k].event_attempt = atoi(PQgetvalue(res, row, 3));
                 r[k].decision = sl_decision_parse(PQgetvalue(res, row, 4));
                 r[k].reason = sl_admit_reason_parse(PQgetvalue(res, row, 5));
@@ -147,23 +147,23 @@ int sl__ingress_apply_retried(sl_ingress_t *ing, char *errstr, size_t errstr_siz
                 rr[i] = sl_pgarr_end(&ing->upd[UPD_R_ID + i]);
         }
         const sl_pg_step_t steps[] = {
-                {"UPDATE workflow_events w SET status = u.status, "
-                 "reason = nullif(u.reason, ''), decided_at = to_timestamp(u.dec / 1000.0), "
-                 "attempt = u.att FROM unnest($1::uuid[], $2::bigint[], $3::text[], "
-                 "$4::text[], $5::bigint[], $6::int[]) AS u(id, occ, status, reason, dec, "
-                 "att) WHERE w.id = u.id AND w.occurred_at = to_timestamp(u.occ / 1000.0) "
-                 "AND w.attempt < u.att",
-                 6, ev},
-                /* The rows the decisions were made on: still decidable, same attempt. */
-                {"UPDATE event_ingress_retries r SET state = u.state, "
-                 "attempt = u.next_att, next_attempt_at = CASE WHEN u.next_at > 0 "
-                 "THEN to_timestamp(u.next_at / 1000.0) ELSE r.next_attempt_at END, "
-                 "reason = coalesce(nullif(u.reason, ''), r.reason), updated_at = now() "
-                 "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], "
-                 "$5::bigint[], $6::text[]) AS u(id, att, state, next_att, next_at, "
-                 "reason) WHERE r.event_id = u.id AND r.attempt = u.att "
-                 "AND r.state IN " SL_RETRY_SQL_DECIDABLE,
-                 6, rr},
+            {"UPDATE workflow_events w SET status = u.status, "
+             "reason = nullif(u.reason, ''), decided_at = to_timestamp(u.dec / 1000.0), "
+             "attempt = u.att FROM unnest($1::uuid[], $2::bigint[], $3::text[], "
+             "$4::text[], $5::bigint[], $6::int[]) AS u(id, occ, status, reason, dec, "
+             "att) WHERE w.id = u.id AND w.occurred_at = to_timestamp(u.occ / 1000.0) "
+             "AND w.attempt < u.att",
+             6, ev},
+            /* The rows the decisions were made on: still decidable, same attempt. */
+            {"UPDATE event_ingress_retries r SET state = u.state, "
+             "attempt = u.next_att, next_attempt_at = CASE WHEN u.next_at > 0 "
+             "THEN to_timestamp(u.next_at / 1000.0) ELSE r.next_attempt_at END, "
+             "reason = coalesce(nullif(u.reason, ''), r.reason), updated_at = now() "
+             "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], "
+             "$5::bigint[], $6::text[]) AS u(id, att, state, next_att, next_at, "
+             "reason) WHERE r.event_id = u.id AND r.attempt = u.att "
+             "AND r.state IN " SL_RETRY_SQL_DECIDABLE,
+             6, rr},
         };
         err = sl_pg_session_tx(ing->maint, steps, 2, msg, sizeof(msg));
         if (err != SL_OK)
@@ -180,7 +180,8 @@ static void exhaust(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s)
         s->rej.code = SL_REJECT_RETRIES_EXHAUSTED;
         snprintf(s->rej.msg, sizeof(s->rej.msg),
                  "held back on %d attempts (retry.max.attempts %d), last: %s",
-                 (int)s->ad.attempt + 1, ing->max_attempts, sl_admit_reason_str(s->ad.reason));
+                 (int)s->ad.attempt + 1, ing->max_attempts,
+                 sl_admit_reason_str(s->ad.reason));
         sl__ingress_write_dead_letter_row(ing, m, s);
 }
 
@@ -195,11 +196,14 @@ void sl__ingress_decide_retried(sl_ingress_t *ing, const rd_kafka_message_t *m, 
 
         switch (step) {
         case SL_RETRIED_STALE: {
-                sl_log_ctx_t ctx = {.event_id = s->env.id, .source = s->env.source,
+                sl_log_ctx_t ctx = {.event_id = s->env.id,
+                                    .source = s->env.source,
                                     .correlation_id = s->env.correlation_id};
-                sl_log(SL_LOG_DEBUG, &ctx, "attempt %d dropped: retry row is %s (attempt %d)",
-                       (int)n, !r ? "missing" : r->state_known ? sl_retry_state_str(r->state)
-                                                               : "unknown",
+                sl_log(SL_LOG_DEBUG, &ctx,
+                       "attempt %d dropped: retry row is %s (attempt %d)", (int)n,
+                       !r               ? "missing"
+                       : r->state_known ? sl_retry_state_str(r->state)
+                                        : "unknown",
                        r ? (int)r->retry_attempt : 0);
                 s->kind = SLOT_STALE;
                 return;

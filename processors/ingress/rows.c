@@ -97,9 +97,11 @@ void sl__ingress_write_event_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
                 for (size_t i = 0; i < env->meta_cnt; i++) {
                         if (i)
                                 sl_copy_field_append(cp, ",", 1);
-                        field_json_string(cp, env->meta_keys[i], strlen(env->meta_keys[i]));
+                        field_json_string(cp, env->meta_keys[i],
+                                          strlen(env->meta_keys[i]));
                         sl_copy_field_append(cp, ":", 1);
-                        field_json_string(cp, env->meta_vals[i], strlen(env->meta_vals[i]));
+                        field_json_string(cp, env->meta_vals[i],
+                                          strlen(env->meta_vals[i]));
                 }
                 sl_copy_field_append(cp, "}", 1);
                 sl_copy_field_close(cp);

@@ -78,14 +78,14 @@ static void send_marks(sl_retry_t *rty)
         mk->sent = mk->n;
         mk->n = 0;
         mk->fill = !k; /* collect into the other pair while this one is in flight */
-        mk->busy = PQsendQueryPrepared(pg, SL_RETRY_MARK_DUE, 2, mk->params, NULL, NULL,
-                                       0) == 1;
+        mk->busy =
+            PQsendQueryPrepared(pg, SL_RETRY_MARK_DUE, 2, mk->params, NULL, NULL, 0) == 1;
         if (!mk->busy) {
                 /* Lost connection: reconnect now; these marks are dropped (see above). */
-                sl_log_warn("Postgres: 'due' marks of %zu re-injected retries not written: "
-                            "%.*s",
-                            mk->sent, (int)strcspn(PQerrorMessage(pg), "\n"),
-                            PQerrorMessage(pg));
+                sl_log_warn(
+                    "Postgres: 'due' marks of %zu re-injected retries not written: "
+                    "%.*s",
+                    mk->sent, (int)strcspn(PQerrorMessage(pg), "\n"), PQerrorMessage(pg));
                 sl_retry_idset_clear(&mk->recent[k]);
                 reset(mk);
         }
@@ -100,7 +100,8 @@ static void collect_marks(sl_retry_t *rty, bool wait)
 
         if (!mk->busy)
                 return;
-        if (!wait && (!PQconsumeInput(pg) || PQisBusy(pg)) && PQstatus(pg) == CONNECTION_OK)
+        if (!wait && (!PQconsumeInput(pg) || PQisBusy(pg)) &&
+            PQstatus(pg) == CONNECTION_OK)
                 return;
         while ((res = PQgetResult(pg)) != NULL) {
                 PQclear(last);
@@ -111,14 +112,16 @@ static void collect_marks(sl_retry_t *rty, bool wait)
         if (last && PQresultStatus(last) == PGRES_COMMAND_OK) {
                 size_t rows = (size_t)strtoull(PQcmdTuples(last), NULL, 10);
                 sl_metrics_add(rty->m_marked, rows);
-                sl_log_debug("'due' marks: %zu of %zu re-injected retries marked (the others "
-                             "already decided by ingress)",
-                             rows, mk->sent);
+                sl_log_debug(
+                    "'due' marks: %zu of %zu re-injected retries marked (the others "
+                    "already decided by ingress)",
+                    rows, mk->sent);
         } else {
                 const char *msg = last ? PQresultErrorMessage(last) : PQerrorMessage(pg);
-                sl_log_warn("Postgres: 'due' marks of %zu re-injected retries not written: "
-                            "%.*s",
-                            mk->sent, (int)strcspn(msg, "\n"), msg);
+                sl_log_warn(
+                    "Postgres: 'due' marks of %zu re-injected retries not written: "
+                    "%.*s",
+                    mk->sent, (int)strcspn(msg, "\n"), msg);
                 if (PQstatus(pg) == CONNECTION_BAD)
                         reset(mk);
         }

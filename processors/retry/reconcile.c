@@ -17,8 +17,8 @@
  * A row is re-driven at most once per max(grace, retry.reconcile.ms, twice the shortest
  * tier) (reconciled_at).
  * Every wake-up goes through the guard, and ingress decides an attempt once, so
- * duplicates are harmless and a round is idempotent.  Rows without their envelope bytes cannot be re-driven
- * and are only counted (the gauges query logs them).
+ * duplicates are harmless and a round is idempotent.  Rows without their envelope bytes
+ * cannot be re-driven and are only counted (the gauges query logs them).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,34 +30,35 @@
 #include "sluice/err.h"
 
 static const char reconcile_sql[] =
-        "WITH picked AS ("
-        " SELECT event_id, state IN " SL_RETRY_SQL_REDRIVABLE " AS was_due"
-        " FROM event_ingress_retries"
-        " WHERE open AND next_attempt_at < now() + $5::bigint * interval '1 millisecond'"
-        "   AND ((state IN " SL_RETRY_SQL_WAITING
-        "         AND next_attempt_at < now() - $1::bigint * interval '1 millisecond')"
-        "     OR (state IN " SL_RETRY_SQL_REDRIVABLE
-        "         AND updated_at < now() - $2::bigint * interval '1 millisecond'))"
-        "   AND envelope IS NOT NULL"
-        "   AND (reconciled_at IS NULL"
-        "        OR reconciled_at < now() - $3::bigint * interval '1 millisecond')"
-        " ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
-        "UPDATE event_ingress_retries r"
-        " SET state = CASE WHEN picked.was_due THEN " SL_RETRY_SQL_REDRIVE_TO
-        "                  ELSE r.state END,"
-        "     updated_at = CASE WHEN picked.was_due THEN now() ELSE r.updated_at END,"
-        "     reconciled_at = now(), reconcile_count = r.reconcile_count + 1"
-        " FROM picked WHERE r.event_id = picked.event_id "
-        "RETURNING r.event_id::text, r.source, r.attempt,"
-        " (extract(epoch FROM r.next_attempt_at) * 1000)::bigint, r.reason, r.envelope,"
-        " picked.was_due";
+    "WITH picked AS ("
+    " SELECT event_id, state IN " SL_RETRY_SQL_REDRIVABLE " AS was_due"
+    " FROM event_ingress_retries"
+    " WHERE open AND next_attempt_at < now() + $5::bigint * interval '1 millisecond'"
+    "   AND ((state IN " SL_RETRY_SQL_WAITING
+    "         AND next_attempt_at < now() - $1::bigint * interval '1 millisecond')"
+    "     OR (state IN " SL_RETRY_SQL_REDRIVABLE
+    "         AND updated_at < now() - $2::bigint * interval '1 millisecond'))"
+    "   AND envelope IS NOT NULL"
+    "   AND (reconciled_at IS NULL"
+    "        OR reconciled_at < now() - $3::bigint * interval '1 millisecond')"
+    " ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
+    "UPDATE event_ingress_retries r"
+    " SET state = CASE WHEN picked.was_due THEN " SL_RETRY_SQL_REDRIVE_TO
+    "                  ELSE r.state END,"
+    "     updated_at = CASE WHEN picked.was_due THEN now() ELSE r.updated_at END,"
+    "     reconciled_at = now(), reconcile_count = r.reconcile_count + 1"
+    " FROM picked WHERE r.event_id = picked.event_id "
+    "RETURNING r.event_id::text, r.source, r.attempt,"
+    " (extract(epoch FROM r.next_attempt_at) * 1000)::bigint, r.reason, r.envelope,"
+    " picked.was_due";
 
 int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
 {
         char p_grace[24], p_due[24], p_window[24], p_limit[24], p_tol[24];
         const char *params[5] = {p_grace, p_due, p_window, p_limit, p_tol};
         /* A re-driven wake-up needs at least the shortest tier to come round. */
-        int64_t window = rty->grace_ms > rty->reconcile_ms ? rty->grace_ms : rty->reconcile_ms;
+        int64_t window =
+            rty->grace_ms > rty->reconcile_ms ? rty->grace_ms : rty->reconcile_ms;
         if (window < 2 * rty->tiers_ms[0])
                 window = 2 * rty->tiers_ms[0];
         int64_t now = sl__retry_now(rty);
@@ -80,18 +81,20 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
         }
         for (int i = 0; i < PQntuples(res) && err == SL_OK; i++) {
                 size_t env_len = 0;
-                unsigned char *env =
-                        PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 5), &env_len);
+                unsigned char *env = PQunescapeBytea(
+                    (const unsigned char *)PQgetvalue(res, i, 5), &env_len);
                 sl_retry_record_t rr = {.event_id = PQgetvalue(res, i, 0),
                                         .source = PQgetvalue(res, i, 1),
                                         .attempt = (int32_t)atoi(PQgetvalue(res, i, 2)),
-                                        .due_at = strtoll(PQgetvalue(res, i, 3), NULL, 10),
+                                        .due_at =
+                                            strtoll(PQgetvalue(res, i, 3), NULL, 10),
                                         .reason = PQgetvalue(res, i, 4),
                                         .envelope = env,
                                         .envelope_len = env_len};
                 bool was_due = PQgetvalue(res, i, 6)[0] == 't';
                 sl_log_ctx_t ctx = {.event_id = rr.event_id, .source = rr.source};
-                size_t tier = sl_backoff_tier(rty->tiers_ms, rty->ntiers, rr.due_at - now);
+                size_t tier =
+                    sl_backoff_tier(rty->tiers_ms, rty->ntiers, rr.due_at - now);
                 void *buf = NULL;
                 size_t len = 0;
 
@@ -103,8 +106,8 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
                 PQfreemem(env);
                 if (err != SL_OK)
                         break;
-                err = sl_runtime_produce(rt, rty->topics[tier], rr.source, strlen(rr.source),
-                                         buf, len, NULL);
+                err = sl_runtime_produce(rt, rty->topics[tier], rr.source,
+                                         strlen(rr.source), buf, len, NULL);
                 free(buf);
                 if (err != SL_OK)
                         break;
@@ -127,8 +130,9 @@ int sl_retry_reconcile(sl_retry_t *rty, sl_runtime_t *rt, size_t *redriven)
                                     rd_kafka_err2str(ferr));
                         err = SL_ERR_KAFKA;
                 }
-                sl_log_info("reconciliation: %zu overdue and %zu stuck-due retries re-driven",
-                            n_sched, n_due);
+                sl_log_info(
+                    "reconciliation: %zu overdue and %zu stuck-due retries re-driven",
+                    n_sched, n_due);
         }
         sl_metrics_add(rty->m_reconciled, n_sched);
         sl_metrics_add(rty->m_redriven_due, n_due);
@@ -144,7 +148,8 @@ static bool count_rows(sl_retry_t *rty, const char *sql, double *rows, double *o
         PGresult *res;
         char errstr[512];
 
-        if (sl_pg_session_exec(rty->pg, sql, 0, NULL, &res, errstr, sizeof(errstr)) != SL_OK) {
+        if (sl_pg_session_exec(rty->pg, sql, 0, NULL, &res, errstr, sizeof(errstr)) !=
+            SL_OK) {
                 sl_log_error("Postgres: retry gauges: %s", errstr);
                 return false;
         }
@@ -166,14 +171,15 @@ void sl__retry_update_gauges(sl_retry_t *rty, bool ended)
 {
         /* Open rows through the partial index: cheap at any table size. */
         static const char open_sql[] =
-                "SELECT state, count(*),"
-                " count(*) FILTER (WHERE next_attempt_at < now()),"
-                " count(*) FILTER (WHERE envelope IS NULL AND next_attempt_at < now())"
-                " FROM event_ingress_retries WHERE open GROUP BY state";
-        /* Ended rows are the table's whole history: a full count, so only now and then. */
+            "SELECT state, count(*),"
+            " count(*) FILTER (WHERE next_attempt_at < now()),"
+            " count(*) FILTER (WHERE envelope IS NULL AND next_attempt_at < now())"
+            " FROM event_ingress_retries WHERE open GROUP BY state";
+        /* Ended rows are the table's whole history: a full count, so only now and then.
+         */
         static const char ended_sql[] =
-                "SELECT state, count(*) FROM event_ingress_retries WHERE NOT open "
-                "GROUP BY state";
+            "SELECT state, count(*) FROM event_ingress_retries WHERE NOT open "
+            "GROUP BY state";
         double rows[SL_RETRY__STATE_CNT] = {0};
         double overdue = 0, blind = 0;
 
@@ -182,7 +188,8 @@ void sl__retry_update_gauges(sl_retry_t *rty, bool ended)
         for (int s = 0; s < SL_RETRY__STATE_CNT; s++)
                 if (!sl_retry_state_final((sl_retry_state_t)s))
                         sl_metrics_set(rty->m_rows[s], rows[s]);
-        sl_metrics_set(rty->m_scheduled, rows[SL_RETRY_SCHEDULED] + rows[SL_RETRY_RESCHEDULED]);
+        sl_metrics_set(rty->m_scheduled,
+                       rows[SL_RETRY_SCHEDULED] + rows[SL_RETRY_RESCHEDULED]);
         sl_metrics_set(rty->m_overdue, overdue);
         if (blind > 0)
                 sl_log_warn("%.0f overdue retries have no envelope bytes and cannot be "

@@ -23,12 +23,13 @@
  * So Postgres works on one batch while the stage polls the next and re-injects the one
  * before, and the only write per retry, the 'due' mark, is off that path.  A duplicate
  * wake-up checked before the mark of its first copy landed is re-injected twice;
- * ingress decides an attempt once and drops the second copy (docs/retries.md).  Paused records are never committed past (sl_runtime_commit_before), delayed
- * ones neither (held offsets, released with the batch that re-injects them).  On
- * revocation the holds and delayed records of the revoked partitions are dropped (the
- * partitions resumed, so the pause does not outlive the assignment); the next owner
- * starts at the committed offset.  The runtime's poll wait follows the next hold or
- * delayed record (wait_ms), so neither is late by more than a poll.
+ * ingress decides an attempt once and drops the second copy (docs/retries.md).  Paused
+ * records are never committed past (sl_runtime_commit_before), delayed ones neither (held
+ * offsets, released with the batch that re-injects them).  On revocation the holds and
+ * delayed records of the revoked partitions are dropped (the partitions resumed, so the
+ * pause does not outlive the assignment); the next owner starts at the committed offset.
+ * The runtime's poll wait follows the next hold or delayed record (wait_ms), so neither
+ * is late by more than a poll.
  *
  * Reconciliation (tick, at start and every retry.reconcile.ms) is in reconcile.c.
  */
@@ -69,8 +70,8 @@ static int hold_partition(sl_retry_t *rty, sl_runtime_t *rt, const char *topic,
 {
         rd_kafka_t *rk = sl_runtime_consumer(rt);
         rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(parts, topic,
-                                                                           partition);
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_add(parts, topic, partition);
         rd_kafka_resp_err_t err;
         rd_kafka_error_t *error;
         int rc = SL_OK;
@@ -111,7 +112,8 @@ static void resume_partitions(sl_runtime_t *rt, const sl_retry_hold_t *held, siz
                 return;
         parts = rd_kafka_topic_partition_list_new((int)n);
         for (size_t i = 0; i < n; i++)
-                rd_kafka_topic_partition_list_add(parts, held[i].topic, held[i].partition);
+                rd_kafka_topic_partition_list_add(parts, held[i].topic,
+                                                  held[i].partition);
         err = rd_kafka_resume_partitions(sl_runtime_consumer(rt), parts);
         if (err)
                 sl_log_warn("resume %zu partitions: %s", n, rd_kafka_err2str(err));
@@ -120,7 +122,8 @@ static void resume_partitions(sl_runtime_t *rt, const sl_retry_hold_t *held, siz
 
 static int due_grow(sl_retry_t *rty, size_t need)
 {
-        sl__retry_due_t *v = sl_array_grow(rty->due, &rty->due_cap, need, sizeof(*v), 256);
+        sl__retry_due_t *v =
+            sl_array_grow(rty->due, &rty->due_cap, need, sizeof(*v), 256);
         if (!v)
                 return SL_ERR_NOMEM;
         rty->due = v;
@@ -144,17 +147,18 @@ static const char mark_due_sql[] = SL_RETRY_MARK_DUE_SQL("event_ingress_retries"
  * the WAL flush: a 'due' mark lost in a Postgres crash leaves its row waiting, and
  * ingress still decides the re-injected attempt (docs/retries.md). */
 static const sl_pg_stmt_t session_stmts[] = {
-        {SL_RETRY_GUARD, guard_sql, 2, "the wake-up guard"},
-        {SL_RETRY_MARK_DUE, mark_due_sql, 2, "the 'due' mark"}};
+    {SL_RETRY_GUARD, guard_sql, 2, "the wake-up guard"},
+    {SL_RETRY_MARK_DUE, mark_due_sql, 2, "the 'due' mark"}};
 
-static sl_pg_session_t *session_new(const sl_conf_t *conf, char *errstr, size_t errstr_size)
+static sl_pg_session_t *session_new(const sl_conf_t *conf, char *errstr,
+                                    size_t errstr_size)
 {
         sl_pg_session_opts_t opts = {
-                .setup_sql = sl_conf_get_bool(conf, "retry.pg.async.commit")
-                                     ? "SET synchronous_commit = off"
-                                     : NULL,
-                .stmts = session_stmts,
-                .nstmts = sizeof(session_stmts) / sizeof(session_stmts[0])};
+            .setup_sql = sl_conf_get_bool(conf, "retry.pg.async.commit")
+                             ? "SET synchronous_commit = off"
+                             : NULL,
+            .stmts = session_stmts,
+            .nstmts = sizeof(session_stmts) / sizeof(session_stmts[0])};
         return sl_pg_session_new(conf, &opts, errstr, errstr_size);
 }
 
@@ -186,7 +190,8 @@ static void inflight_clear(sl__retry_inflight_t *f)
  * each of f's connections gets the wake-up guard of its shard of them, all at once.
  * The previous batch's results are taken and the runtime polls the next batch
  * meanwhile; finish_one() takes f's. */
-static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, size_t ndue)
+static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f,
+                    size_t ndue)
 {
         sl__retry_due_t *due = f->due;
         size_t cap = f->cap;
@@ -199,7 +204,8 @@ static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, 
         f->batch = sl_runtime_defer(rt);
         for (size_t i = 0; i < ndue; i++)
                 if (f->due[i].tier >= 0)
-                        sl_runtime_release_offset(rt, f->batch, rty->topics[f->due[i].tier],
+                        sl_runtime_release_offset(rt, f->batch,
+                                                  rty->topics[f->due[i].tier],
                                                   f->due[i].partition, f->due[i].offset);
         f->seq = ++rty->inflight_seq;
         f->t0 = sl__retry_now(rty);
@@ -225,9 +231,9 @@ static int send_due(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f, 
                 f->params[k][0] = sl_pgarr_end(&f->ids[k]);
                 f->params[k][1] = sl_pgarr_end(&f->atts[k]);
                 /* A send that fails (a lost connection) is run again in finish_one(). */
-                f->sent[k] = PQsendQueryPrepared(sl_pg_session_conn(f->conns[k]),
-                                                 SL_RETRY_GUARD, 2, f->params[k], NULL, NULL,
-                                                 0) == 1;
+                f->sent[k] =
+                    PQsendQueryPrepared(sl_pg_session_conn(f->conns[k]), SL_RETRY_GUARD,
+                                        2, f->params[k], NULL, NULL, 0) == 1;
         }
         return SL_OK;
 }
@@ -260,8 +266,8 @@ static int collect_due(sl__retry_inflight_t *f, PGresult **res)
                 if (!f->sent[k] && !f->cnt[k])
                         continue;
                 r = f->sent[k] ? collect(sl_pg_session_conn(f->conns[k])) : NULL;
-                e = sl_pg_session_settle(f->conns[k], r, guard_sql, 2, f->params[k], &res[k],
-                                         errstr, sizeof(errstr));
+                e = sl_pg_session_settle(f->conns[k], r, guard_sql, 2, f->params[k],
+                                         &res[k], errstr, sizeof(errstr));
                 if (e != SL_OK) {
                         sl_log_error("Postgres: the wake-up guard: %s", errstr);
                         if (err == SL_OK || e == SL_ERR_PG)
@@ -280,7 +286,7 @@ static int collect_due(sl__retry_inflight_t *f, PGresult **res)
  * re-injected as an output of that batch, and its 'due' mark collected; the others are
  * dropped. */
 static int inject_waiting(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_t *f,
-                        PGresult **res)
+                          PGresult **res)
 {
         size_t nwaiting = 0, injected = 0, stale = 0;
         int err = SL_OK;
@@ -294,11 +300,11 @@ static int inject_waiting(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_
                         if (ord < 1 || (size_t)ord > f->cnt[k])
                                 return SL_ERR_PG; /* not what the statement returns */
                         f->due[f->idx[k][ord - 1]].planned =
-                                strtoll(PQgetvalue(res[k], j, 1), NULL, 10);
+                            strtoll(PQgetvalue(res[k], j, 1), NULL, 10);
                         nwaiting++;
                 }
-        sl_log_debug("%zu wake-ups: %zu retries waiting for them, checked in %lld ms", f->n,
-                     nwaiting, (long long)(now - f->t0));
+        sl_log_debug("%zu wake-ups: %zu retries waiting for them, checked in %lld ms",
+                     f->n, nwaiting, (long long)(now - f->t0));
 
         for (size_t i = 0; i < f->n && err == SL_OK; i++) {
                 const sl_retry_record_t *rr = &f->due[i].rr;
@@ -306,13 +312,13 @@ static int inject_waiting(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_
                 sl_log_ctx_t ctx = {.event_id = rr->event_id, .source = rr->source};
 
                 const char *stale_why =
-                        planned == INT64_MIN
-                                ? "the retry is not scheduled for it (duplicate, cancelled "
-                                  "or finished)"
-                        : !sl__retry_marks_claim(rty, rr->event_id, rr->attempt)
-                                ? "a duplicate, re-injected moments ago (its 'due' mark is "
-                                  "on its way)"
-                                : NULL;
+                    planned == INT64_MIN
+                        ? "the retry is not scheduled for it (duplicate, cancelled "
+                          "or finished)"
+                    : !sl__retry_marks_claim(rty, rr->event_id, rr->attempt)
+                        ? "a duplicate, re-injected moments ago (its 'due' mark is "
+                          "on its way)"
+                        : NULL;
                 if (stale_why) {
                         stale++;
                         sl_log(SL_LOG_DEBUG, &ctx, "dropped wake-up of attempt %d: %s",
@@ -320,15 +326,16 @@ static int inject_waiting(sl_retry_t *rty, sl_runtime_t *rt, sl__retry_inflight_
                         continue;
                 }
                 err = sl_runtime_produce_to(rt, f->batch, rty->topic_in, rr->source,
-                                            strlen(rr->source), rr->envelope, rr->envelope_len,
-                                            inject_headers(rr));
+                                            strlen(rr->source), rr->envelope,
+                                            rr->envelope_len, inject_headers(rr));
                 if (err != SL_OK)
                         break;
                 injected++;
                 sl_metrics_observe(rty->m_lateness, (double)(now - planned) / 1e3);
-                sl_log(SL_LOG_INFO, &ctx,
-                       "retry due: attempt %d re-injected (planned %lld ms ago, reason %s)",
-                       (int)rr->attempt, (long long)(now - planned), rr->reason);
+                sl_log(
+                    SL_LOG_INFO, &ctx,
+                    "retry due: attempt %d re-injected (planned %lld ms ago, reason %s)",
+                    (int)rr->attempt, (long long)(now - planned), rr->reason);
         }
         sl_metrics_add(rty->m_due, injected);
         sl_metrics_add(rty->m_stale, stale);
@@ -389,8 +396,8 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
         for (size_t i = 0; i < cnt && err == SL_OK; i++) {
                 rd_kafka_message_t *m = msgs[i];
                 const char *topic = rd_kafka_topic_name(m->rkt);
-                const sl_retry_hold_t *h = sl_retry_holds_find(&rty->holds, topic,
-                                                               m->partition);
+                const sl_retry_hold_t *h =
+                    sl_retry_holds_find(&rty->holds, topic, m->partition);
                 sl_retry_record_t *rr = &rty->due[ndue].rr;
                 sl_retry_decision_t d;
                 rd_kafka_timestamp_type_t tstype;
@@ -401,30 +408,34 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                         sl_runtime_commit_before(rt, m);
                         continue;
                 }
-                tier = sl_retry_tier_of((const char(*)[256])rty->topics, rty->ntiers, topic);
+                tier =
+                    sl_retry_tier_of((const char(*)[256])rty->topics, rty->ntiers, topic);
                 if (tier < 0 || !m->payload ||
                     sl_retry_record_decode(m->payload, m->len, rr) != SL_OK) {
                         sl_metrics_add(rty->m_invalid, 1);
-                        sl_log_warn("%s [%d] @%lld: not a retry record (%zu bytes): skipped",
-                                    topic, (int)m->partition, (long long)m->offset, m->len);
+                        sl_log_warn(
+                            "%s [%d] @%lld: not a retry record (%zu bytes): skipped",
+                            topic, (int)m->partition, (long long)m->offset, m->len);
                         continue;
                 }
                 d = sl_retry_decide(&rty->timing, (size_t)tier,
-                                    rd_kafka_message_timestamp(m, &tstype), rr->due_at, now);
+                                    rd_kafka_message_timestamp(m, &tstype), rr->due_at,
+                                    now);
                 if ((d.action == SL_RETRY_INJECT || d.action == SL_RETRY_DELAY) &&
                     !sl_uuid_valid(rr->event_id)) {
                         sl_metrics_add(rty->m_invalid, 1);
-                        sl_log_warn("%s [%d] @%lld: event id '%.40s' is not a UUID: skipped",
-                                    topic, (int)m->partition, (long long)m->offset,
-                                    rr->event_id);
+                        sl_log_warn(
+                            "%s [%d] @%lld: event id '%.40s' is not a UUID: skipped",
+                            topic, (int)m->partition, (long long)m->offset, rr->event_id);
                         sl_retry_record_clear(rr);
                         continue;
                 }
                 if (d.action == SL_RETRY_DELAY && delay_room(rty, rr)) {
                         /* In memory until due; its offset is held so nothing past it is
                          * committed before it is re-injected. */
-                        if ((err = sl_retry_delayq_push(&rty->delayq, rr, d.wake_at, topic,
-                                                        m->partition, m->offset)) == SL_OK)
+                        if ((err =
+                                 sl_retry_delayq_push(&rty->delayq, rr, d.wake_at, topic,
+                                                      m->partition, m->offset)) == SL_OK)
                                 sl_runtime_hold_offset(rt, m);
                         else
                                 sl_retry_record_clear(rr);
@@ -452,15 +463,15 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                 }
         }
         /* Delayed records now due join this batch; their offsets go with it. */
-        for (sl_retry_delayed_t dl; err == SL_OK && sl_retry_delayq_pop_due(&rty->delayq,
-                                                                            now, &dl);) {
+        for (sl_retry_delayed_t dl;
+             err == SL_OK && sl_retry_delayq_pop_due(&rty->delayq, now, &dl);) {
                 if ((err = due_grow(rty, ndue + 1)) != SL_OK) {
                         sl_retry_record_clear(&dl.rr);
                         break;
                 }
                 rty->due[ndue].rr = dl.rr;
-                rty->due[ndue].tier =
-                        sl_retry_tier_of((const char(*)[256])rty->topics, rty->ntiers, dl.topic);
+                rty->due[ndue].tier = sl_retry_tier_of((const char(*)[256])rty->topics,
+                                                       rty->ntiers, dl.topic);
                 rty->due[ndue].partition = dl.partition;
                 rty->due[ndue].offset = dl.offset;
                 ndue++;
@@ -514,7 +525,7 @@ static int on_revoke(void *opaque, sl_runtime_t *rt,
 
         for (int i = 0; i < parts->cnt; i++) {
                 const sl_retry_hold_t *h = sl_retry_holds_find(
-                        &rty->holds, parts->elems[i].topic, parts->elems[i].partition);
+                    &rty->holds, parts->elems[i].topic, parts->elems[i].partition);
                 if (!h)
                         continue;
                 if (dropped)
@@ -526,8 +537,8 @@ static int on_revoke(void *opaque, sl_runtime_t *rt,
          * forgets their floors, and the next owner reads them again. */
         size_t ndelayed = 0;
         for (int i = 0; i < parts->cnt; i++)
-                ndelayed += sl_retry_delayq_drop_partition(&rty->delayq, parts->elems[i].topic,
-                                                           parts->elems[i].partition);
+                ndelayed += sl_retry_delayq_drop_partition(
+                    &rty->delayq, parts->elems[i].topic, parts->elems[i].partition);
         if (ndelayed)
                 sl_log_info("revoked: %zu delayed wake-ups dropped uncommitted (the next "
                             "owner reads them again)",
@@ -593,55 +604,55 @@ static void register_metrics(sl_retry_t *rty)
         char labels[64];
 
         rty->m_due = sl_metrics_counter(
-                "sluice_retry_due_total", NULL,
-                "Retries sluice-retry found waiting for their wake-up's attempt and "
-                "re-injected into events.in.");
+            "sluice_retry_due_total", NULL,
+            "Retries sluice-retry found waiting for their wake-up's attempt and "
+            "re-injected into events.in.");
         rty->m_marked = sl_metrics_counter(
-                "sluice_retry_marked_total", NULL,
-                "Re-injected retries sluice-retry marked 'due' (the others were decided "
-                "by ingress before their mark was written).");
+            "sluice_retry_marked_total", NULL,
+            "Re-injected retries sluice-retry marked 'due' (the others were decided "
+            "by ingress before their mark was written).");
         rty->m_stale = sl_metrics_counter(
-                "sluice_retry_stale_total", NULL,
-                "Wake-ups dropped because their retry was no longer scheduled for that "
-                "attempt (duplicate, cancelled, finished).");
+            "sluice_retry_stale_total", NULL,
+            "Wake-ups dropped because their retry was no longer scheduled for that "
+            "attempt (duplicate, cancelled, finished).");
         rty->m_hops = sl_metrics_counter(
-                "sluice_retry_hops_total", NULL,
-                "Wake-ups re-produced to a tier because their retry was not yet due.");
+            "sluice_retry_hops_total", NULL,
+            "Wake-ups re-produced to a tier because their retry was not yet due.");
         rty->m_invalid = sl_metrics_counter("sluice_retry_invalid_total", NULL,
                                             "Records of a tier topic that were not retry "
                                             "records, skipped.");
         rty->m_reconciled = sl_metrics_counter(
-                "sluice_retry_reconciled_total", "from=\"scheduled\"",
-                "Wake-ups reconciliation produced again from Postgres, by the state the "
-                "row was in.");
+            "sluice_retry_reconciled_total", "from=\"scheduled\"",
+            "Wake-ups reconciliation produced again from Postgres, by the state the "
+            "row was in.");
         rty->m_redriven_due = sl_metrics_counter(
-                "sluice_retry_reconciled_total", "from=\"due\"",
-                "Wake-ups reconciliation produced again from Postgres, by the state the "
-                "row was in.");
+            "sluice_retry_reconciled_total", "from=\"due\"",
+            "Wake-ups reconciliation produced again from Postgres, by the state the "
+            "row was in.");
         rty->m_held = sl_metrics_gauge("sluice_retry_held_partitions", NULL,
                                        "Tier partitions paused until their head wakes.");
         rty->m_delayed = sl_metrics_gauge(
-                "sluice_retry_delayed", NULL,
-                "Awake wake-ups kept in memory until due (less than the shortest tier "
-                "away).");
+            "sluice_retry_delayed", NULL,
+            "Awake wake-ups kept in memory until due (less than the shortest tier "
+            "away).");
         rty->m_scheduled = sl_metrics_gauge(
-                "sluice_retry_scheduled", NULL,
-                "Retries waiting for their wake-up (scheduled or rescheduled).");
-        rty->m_overdue = sl_metrics_gauge(
-                "sluice_retry_overdue", NULL,
-                "Waiting retries whose next_attempt_at has passed.");
+            "sluice_retry_scheduled", NULL,
+            "Retries waiting for their wake-up (scheduled or rescheduled).");
+        rty->m_overdue =
+            sl_metrics_gauge("sluice_retry_overdue", NULL,
+                             "Waiting retries whose next_attempt_at has passed.");
         for (int s = 0; s < SL_RETRY__STATE_CNT; s++) {
                 snprintf(labels, sizeof(labels), "state=\"%s\"",
                          sl_retry_state_str((sl_retry_state_t)s));
                 rty->m_rows[s] = sl_metrics_gauge(
-                        "sluice_retry_rows", labels,
-                        "Rows of event_ingress_retries by state (open states counted "
-                        "every few seconds, final states every retry.reconcile.ms).");
+                    "sluice_retry_rows", labels,
+                    "Rows of event_ingress_retries by state (open states counted "
+                    "every few seconds, final states every retry.reconcile.ms).");
         }
         rty->m_lateness = sl_metrics_histogram(
-                "sluice_retry_lateness_seconds", NULL,
-                "Re-injection time minus the planned retry time (next_attempt_at).", bounds,
-                sizeof(bounds) / sizeof(bounds[0]));
+            "sluice_retry_lateness_seconds", NULL,
+            "Re-injection time minus the planned retry time (next_attempt_at).", bounds,
+            sizeof(bounds) / sizeof(bounds[0]));
 }
 
 sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size)
@@ -656,8 +667,8 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         rty->clock = wall_ms;
         sl_retry_holds_init(&rty->holds);
         sl_retry_delayq_init(&rty->delayq);
-        rty->ntiers = sl_kafka_retry_topics(conf, rty->topics, rty->tiers_ms,
-                                            SL_RETRY_MAX_TIERS);
+        rty->ntiers =
+            sl_kafka_retry_topics(conf, rty->topics, rty->tiers_ms, SL_RETRY_MAX_TIERS);
         if (!rty->ntiers) {
                 snprintf(errstr, errstr_size, "retry.tiers: no tiers");
                 goto fail_tiers;
@@ -665,7 +676,8 @@ sl_retry_t *sl_retry_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         for (size_t i = 0; i < rty->ntiers; i++)
                 rty->topic_ptrs[i] = rty->topics[i];
         rty->topic_ptrs[rty->ntiers] = NULL;
-        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, rty->topic_in, sizeof(rty->topic_in));
+        sl_kafka_topic_name(conf, SL_TOPIC_EVENTS_IN, rty->topic_in,
+                            sizeof(rty->topic_in));
         rty->timing.tiers_ms = rty->tiers_ms;
         rty->timing.ntiers = rty->ntiers;
         rty->timing.tolerance_ms = sl_conf_get_int(conf, "retry.due.tolerance.ms");
@@ -723,7 +735,8 @@ void sl_retry_destroy(sl_retry_t *rty)
 {
         if (!rty)
                 return;
-        sl__retry_marks_flush(rty); /* the runtime drained: the last re-injections' marks */
+        sl__retry_marks_flush(
+            rty); /* the runtime drained: the last re-injections' marks */
         for (size_t k = 0; k < rty->nconns; k++)
                 sl_pg_session_destroy(rty->conns[k]);
         sl_pg_session_destroy(rty->marks.ses);

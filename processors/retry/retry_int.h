@@ -18,20 +18,20 @@
 #include "retry/retry_record.h"
 #include "retry/state.h"
 
-#define SL_RETRY_MAX_TIERS      16
-#define SL_RETRY_MAX_CONNS      8 /* retry.pg.connections' upper bound */
+#define SL_RETRY_MAX_TIERS 16
+#define SL_RETRY_MAX_CONNS 8 /* retry.pg.connections' upper bound */
 /* Names of the statements prepared on every connection (state.h has their SQL). */
-#define SL_RETRY_GUARD          "sluice_wake_guard"
-#define SL_RETRY_MARK_DUE       "sluice_mark_due"
+#define SL_RETRY_GUARD    "sluice_wake_guard"
+#define SL_RETRY_MARK_DUE "sluice_mark_due"
 /* Collected 'due' marks past which adding one waits for Postgres to catch up. */
-#define SL_RETRY_MARKS_MAX      500000
+#define SL_RETRY_MARKS_MAX 500000
 
 /* A record collected as due in the batch in hand. */
 typedef struct sl__retry_due_s {
         sl_retry_record_t rr;
-        int64_t planned; /* its row's next_attempt_at when it waits for this attempt;
-                          * else INT64_MIN */
-        int tier;        /* >= 0: it was delayed, its offset held in that tier's ... */
+        int64_t planned;   /* its row's next_attempt_at when it waits for this attempt;
+                            * else INT64_MIN */
+        int tier;          /* >= 0: it was delayed, its offset held in that tier's ... */
         int32_t partition; /* ... partition: released with the batch that injects it */
         int64_t offset;
 } sl__retry_due_t;
@@ -66,12 +66,12 @@ typedef struct sl__retry_marks_s {
         sl_pgarr_t ids[2], atts[2]; /* [fill] collects while the other is in flight */
         sl_retry_idset_t recent[2]; /* the same attempts, until their mark has landed */
         int fill;
-        size_t n;                   /* collected, not yet sent */
-        int64_t oldest;             /* when the first of them was collected */
-        bool busy;                  /* an UPDATE in flight ... */
-        size_t sent;                /* ... for this many */
+        size_t n;       /* collected, not yet sent */
+        int64_t oldest; /* when the first of them was collected */
+        bool busy;      /* an UPDATE in flight ... */
+        size_t sent;    /* ... for this many */
         const char *params[2];
-        int64_t delay_ms;           /* retry.due.mark.ms */
+        int64_t delay_ms; /* retry.due.mark.ms */
 } sl__retry_marks_t;
 
 struct sl_retry_s {
@@ -104,7 +104,7 @@ struct sl_retry_s {
         void *clock_opaque;
 
         sl_metric_t *m_due, *m_stale, *m_hops, *m_invalid, *m_reconciled, *m_redriven_due,
-                *m_held, *m_delayed, *m_marked, *m_scheduled, *m_overdue, *m_lateness;
+            *m_held, *m_delayed, *m_marked, *m_scheduled, *m_overdue, *m_lateness;
         sl_metric_t *m_rows[SL_RETRY__STATE_CNT];
 };
 

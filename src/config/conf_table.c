@@ -6,8 +6,8 @@
  * and libpq themselves.
  */
 #include <pthread.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config/conf_int.h"

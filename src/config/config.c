@@ -177,7 +177,8 @@ int sl__conf_check(const sl__conf_def_t *d, const char *val, char **norm, char *
                                  shown(key, val));
                         return SL_ERR_CONFIG;
                 }
-                if ((d->p.min || d->p.max) && (v < (double)d->p.min || v > (double)d->p.max)) {
+                if ((d->p.min || d->p.max) &&
+                    (v < (double)d->p.min || v > (double)d->p.max)) {
                         snprintf(errstr, errstr_size, "%s: %s is out of range %lld..%lld",
                                  key, shown(key, val), (long long)d->p.min,
                                  (long long)d->p.max);
@@ -484,8 +485,8 @@ static int env_key(const char *name, char *key, size_t key_size, char *errstr,
 static bool env_is_not_config(const char *name)
 {
         static const char *const names[] = {
-                "CONFIG",  "SOURCE_DIR", "BUILD_DIR", "PG_DIR",   "PG_FAST",
-                "PG_BIN",  "KEEP_TMP",   "JOBS",      "TEST_SKIP_ASAN", "BENCH_PARTITIONS",
+            "CONFIG", "SOURCE_DIR", "BUILD_DIR", "PG_DIR",         "PG_FAST",
+            "PG_BIN", "KEEP_TMP",   "JOBS",      "TEST_SKIP_ASAN", "BENCH_PARTITIONS",
         };
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
                 if (strcmp(name, names[i]) == 0)

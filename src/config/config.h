@@ -41,7 +41,8 @@ int sl_conf_load_file(sl_conf_t *conf, const char *path, char *errstr,
                       size_t errstr_size);
 /* Every SLUICE_* variable in envp (NULL-terminated, like environ) except SLUICE_CONFIG
  * and the variables of the project's scripts and test harness (SLUICE_SOURCE_DIR,
- * SLUICE_BUILD_DIR, SLUICE_PG_DIR, SLUICE_PG_FAST, SLUICE_PG_BIN, SLUICE_KEEP_TMP, ...). */
+ * SLUICE_BUILD_DIR, SLUICE_PG_DIR, SLUICE_PG_FAST, SLUICE_PG_BIN, SLUICE_KEEP_TMP, ...).
+ */
 int sl_conf_load_env(sl_conf_t *conf, char **envp, char *errstr, size_t errstr_size);
 
 /* Values: borrowed, valid until the key is set again or conf is destroyed.
@@ -80,10 +81,10 @@ void sl_conf_docs(FILE *fp);
 
 /* The --help lines of the flags sl_conf_from_args() takes, for each executable's usage
  * text ("Options:\n" SL_CONF_ARGS_HELP). */
-#define SL_CONF_ARGS_HELP                                                     \
-        "  -c, --config FILE   properties file (also SLUICE_CONFIG)\n"        \
-        "  -X key=value        set a configuration key (repeatable)\n"       \
-        "  --print-config      print the effective configuration and exit\n" \
+#define SL_CONF_ARGS_HELP                                                                \
+        "  -c, --config FILE   properties file (also SLUICE_CONFIG)\n"                   \
+        "  -X key=value        set a configuration key (repeatable)\n"                   \
+        "  --print-config      print the effective configuration and exit\n"             \
         "  -h, --help          this text\n"
 
 /*

@@ -206,8 +206,8 @@ static int sl_named_define(sl_aparse_t *ap, sl__avro_node_t *n, json_t *j, const
                 sl_aparse_fail(ap, "out of memory");
                 return -1;
         }
-        sl__avro_node_t **nn = sl_array_grow(ap->named, &ap->named_cap, ap->named_cnt + 1,
-                                             sizeof(*nn), 8);
+        sl__avro_node_t **nn =
+            sl_array_grow(ap->named, &ap->named_cap, ap->named_cnt + 1, sizeof(*nn), 8);
         if (!nn) {
                 sl_aparse_fail(ap, "out of memory");
                 return -1;

@@ -16,8 +16,8 @@
 
 #include "envelope/codec_int.h"
 #include "sluice/err.h"
-#include "util/varint.h"
 #include "util/utf8.h"
+#include "util/varint.h"
 
 #define SL_DECODE_MAX_NESTING 100
 

@@ -14,8 +14,8 @@
 #include "envelope/envelope_int.h"
 #include "envelope/validate.h"
 #include "sluice/err.h"
-#include "util/uuid.h"
 #include "util/utf8.h"
+#include "util/uuid.h"
 
 #define SL_DEFAULT_MIN_OCCURRED_AT 946684800000LL /* 2000-01-01T00:00:00Z */
 #define SL_DEFAULT_MAX_FUTURE_MS   300000LL       /* 5 minutes */

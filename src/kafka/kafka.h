@@ -23,14 +23,16 @@ typedef enum sl_topic {
         SL_TOPIC__CNT
 } sl_topic_t;
 
-/* The full topic name for t under conf's topic.prefix.  Writes into buf and returns it. */
-const char *sl_kafka_topic_name(const sl_conf_t *conf, sl_topic_t t, char *buf, size_t size);
+/* The full topic name for t under conf's topic.prefix.  Writes into buf and returns it.
+ */
+const char *sl_kafka_topic_name(const sl_conf_t *conf, sl_topic_t t, char *buf,
+                                size_t size);
 
 /* The retry tier topics, <topic.prefix>retry.<tier> for each tier of retry.tiers
  * ("sluice.retry.1s"), with their delays in ms, ascending.  Returns the count (up to
  * cap). */
-size_t sl_kafka_retry_topics(const sl_conf_t *conf, char (*names)[256], int64_t *delays_ms,
-                             size_t cap);
+size_t sl_kafka_retry_topics(const sl_conf_t *conf, char (*names)[256],
+                             int64_t *delays_ms, size_t cap);
 
 /* The catalogue: every topic sluice uses, with partitions and cleanup policy.
  * Later issues append their own (retry tiers, changelogs, ...). */
@@ -41,7 +43,8 @@ typedef struct sl_topic_spec_s {
         int compact; /* cleanup.policy=compact */
 } sl_topic_spec_t;
 /* Fills specs (up to cap) from conf; returns the count. */
-size_t sl_kafka_topic_catalogue(const sl_conf_t *conf, sl_topic_spec_t *specs, size_t cap);
+size_t sl_kafka_topic_catalogue(const sl_conf_t *conf, sl_topic_spec_t *specs,
+                                size_t cap);
 /* Enough room for the whole catalogue. */
 #define SL_KAFKA_CATALOGUE_MAX 64
 
@@ -60,8 +63,8 @@ int sl_kafka_bootstrap(const sl_conf_t *conf, char *buf, size_t size, char *errs
  * enable.idempotence=true, acks=all) unless kafka.* overrides them.  dr_cb may be NULL.
  * Returns NULL with errstr set.  Caller frees with rd_kafka_destroy(). */
 rd_kafka_t *sl_kafka_producer_new(const sl_conf_t *conf,
-                                  void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *,
-                                                    void *),
+                                  void (*dr_msg_cb)(rd_kafka_t *,
+                                                    const rd_kafka_message_t *, void *),
                                   void *opaque, char *errstr, size_t errstr_size);
 
 /* A consumer in group_id with kafka.* applied plus sluice's defaults

@@ -19,11 +19,12 @@ static const struct {
         const char *partitions_key;
         int compact;
 } catalogue[] = {
-        [SL_TOPIC_EVENTS_IN] = {"events.in", "topic.partitions", 0},
-        [SL_TOPIC_EVENTS_ACCEPTED] = {"events.accepted", "topic.partitions", 0},
-        [SL_TOPIC_EVENTS_DLQ] = {"events.dlq", "topic.partitions", 0},
-        [SL_TOPIC_ADMISSION_CHANGELOG] = {"ingress.admission-changelog", "topic.partitions", 1},
-        /* Topics without an sl_topic_t value go below, after SL_TOPIC__CNT entries. */
+    [SL_TOPIC_EVENTS_IN] = {"events.in", "topic.partitions", 0},
+    [SL_TOPIC_EVENTS_ACCEPTED] = {"events.accepted", "topic.partitions", 0},
+    [SL_TOPIC_EVENTS_DLQ] = {"events.dlq", "topic.partitions", 0},
+    [SL_TOPIC_ADMISSION_CHANGELOG] = {"ingress.admission-changelog", "topic.partitions",
+                                      1},
+    /* Topics without an sl_topic_t value go below, after SL_TOPIC__CNT entries. */
 };
 
 #define CATALOGUE_CNT (sizeof(catalogue) / sizeof(catalogue[0]))
@@ -31,14 +32,16 @@ static const struct {
 _Static_assert(CATALOGUE_CNT >= SL_TOPIC__CNT, "every sl_topic_t needs a catalogue line");
 _Static_assert(CATALOGUE_CNT <= SL_KAFKA_CATALOGUE_MAX, "raise SL_KAFKA_CATALOGUE_MAX");
 
-const char *sl_kafka_topic_name(const sl_conf_t *conf, sl_topic_t t, char *buf, size_t size)
+const char *sl_kafka_topic_name(const sl_conf_t *conf, sl_topic_t t, char *buf,
+                                size_t size)
 {
         if ((unsigned)t >= SL_TOPIC__CNT) {
                 if (size)
                         buf[0] = '\0';
                 return buf;
         }
-        snprintf(buf, size, "%s%s", sl_conf_get(conf, "topic.prefix"), catalogue[t].suffix);
+        snprintf(buf, size, "%s%s", sl_conf_get(conf, "topic.prefix"),
+                 catalogue[t].suffix);
         return buf;
 }
 
@@ -54,7 +57,8 @@ size_t sl_kafka_topic_catalogue(const sl_conf_t *conf, sl_topic_spec_t *specs, s
                 memset(spec, 0, sizeof(*spec));
                 snprintf(spec->name, sizeof(spec->name), "%s%s", prefix,
                          catalogue[i].suffix);
-                spec->partitions = (int)sl_conf_get_int(conf, catalogue[i].partitions_key);
+                spec->partitions =
+                    (int)sl_conf_get_int(conf, catalogue[i].partitions_key);
                 spec->replication = replication;
                 spec->compact = catalogue[i].compact;
         }
@@ -71,8 +75,8 @@ size_t sl_kafka_topic_catalogue(const sl_conf_t *conf, sl_topic_spec_t *specs, s
         return i;
 }
 
-size_t sl_kafka_retry_topics(const sl_conf_t *conf, char (*names)[256], int64_t *delays_ms,
-                             size_t cap)
+size_t sl_kafka_retry_topics(const sl_conf_t *conf, char (*names)[256],
+                             int64_t *delays_ms, size_t cap)
 {
         const char *tiers = sl_conf_get(conf, "retry.tiers");
         const char *prefix = sl_conf_get(conf, "topic.prefix");

@@ -12,10 +12,14 @@
 const char *sl_decision_str(sl_decision_t d)
 {
         switch (d) {
-        case SL_DECISION_ACCEPTED: return "accepted";
-        case SL_DECISION_THROTTLED: return "throttled";
-        case SL_DECISION_PAUSED: return "paused";
-        case SL_DECISION_NONE: break;
+        case SL_DECISION_ACCEPTED:
+                return "accepted";
+        case SL_DECISION_THROTTLED:
+                return "throttled";
+        case SL_DECISION_PAUSED:
+                return "paused";
+        case SL_DECISION_NONE:
+                break;
         }
         return "";
 }
@@ -36,10 +40,14 @@ sl_decision_t sl_decision_parse(const char *s)
 const char *sl_admit_reason_str(sl_admit_reason_t r)
 {
         switch (r) {
-        case SL_ADMIT_WINDOW_FULL: return "window_full";
-        case SL_ADMIT_AUTO_PAUSED: return "auto_paused";
-        case SL_ADMIT_MANUALLY_PAUSED: return "manually_paused";
-        case SL_ADMIT_OK: break;
+        case SL_ADMIT_WINDOW_FULL:
+                return "window_full";
+        case SL_ADMIT_AUTO_PAUSED:
+                return "auto_paused";
+        case SL_ADMIT_MANUALLY_PAUSED:
+                return "manually_paused";
+        case SL_ADMIT_OK:
+                break;
         }
         return "";
 }

@@ -46,8 +46,8 @@ typedef enum sl_admit_reason {
         SL_ADMIT_MANUALLY_PAUSED, /* "manually_paused" */
 } sl_admit_reason_t;
 
-const char *sl_decision_str(sl_decision_t d);          /* "accepted", ... */
-sl_decision_t sl_decision_parse(const char *s);        /* NONE when unknown */
+const char *sl_decision_str(sl_decision_t d);   /* "accepted", ... */
+sl_decision_t sl_decision_parse(const char *s); /* NONE when unknown */
 const char *sl_admit_reason_str(sl_admit_reason_t r);
 
 /* A manual pause as the pauses table holds it: active when paused and (until == 0 or

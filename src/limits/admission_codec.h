@@ -11,7 +11,7 @@
 
 #include "limits/admission.h"
 
-#define SL_ADMISSION_STATE_MAX 64 /* bytes an encoded state can take */
+#define SL_ADMISSION_STATE_MAX    64 /* bytes an encoded state can take */
 #define SL_ADMISSION_PROGRESS_KEY "o:"
 
 /* Encode st into buf (at least SL_ADMISSION_STATE_MAX bytes); returns the length. */

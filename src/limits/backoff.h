@@ -12,8 +12,8 @@ typedef struct sl_backoff_s {
         int64_t initial_ms; /* delay before the first retry (attempt 1) */
         int64_t max_ms;     /* cap, after jitter */
         double multiplier;  /* growth per attempt, >= 1 */
-        double jitter;      /* 0..1: the delay is scaled by a factor in [1-jitter, 1+jitter) */
-        int max_attempts;   /* retries allowed; past it the event is exhausted */
+        double jitter; /* 0..1: the delay is scaled by a factor in [1-jitter, 1+jitter) */
+        int max_attempts; /* retries allowed; past it the event is exhausted */
 } sl_backoff_t;
 
 /* Delay before retry number attempt (1-based).  u is a uniform draw in [0, 1).

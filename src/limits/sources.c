@@ -34,7 +34,6 @@ struct sl_sources_s {
         size_t nsources, npauses;
 };
 
-
 static const entry_t *find(const sl_sources_t *s, const char *name)
 {
         return sl_hmap_get(&s->map, name);

@@ -8,7 +8,8 @@
 
 typedef enum { SL_LOG_DEBUG, SL_LOG_INFO, SL_LOG_WARN, SL_LOG_ERROR } sl_log_level_t;
 
-/* component names the process ("ingress", "sluicectl", ...); level from "debug".."error". */
+/* component names the process ("ingress", "sluicectl", ...); level from "debug".."error".
+ */
 void sl_log_init(const char *component, const char *level);
 
 /* Context fields for one line; any may be NULL. */
@@ -20,7 +21,7 @@ typedef struct sl_log_ctx_s {
 } sl_log_ctx_t;
 
 void sl_log(sl_log_level_t level, const sl_log_ctx_t *ctx, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define sl_log_debug(...) sl_log(SL_LOG_DEBUG, NULL, __VA_ARGS__)
 #define sl_log_info(...)  sl_log(SL_LOG_INFO, NULL, __VA_ARGS__)

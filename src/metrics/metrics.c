@@ -191,7 +191,8 @@ static void bprintf(buf_t *b, const char *fmt, ...)
                         b->len += (size_t)n;
                         return;
                 }
-                char *grown = sl_array_grow(b->p, &b->cap, b->len + (size_t)n + 1, 1, 4096);
+                char *grown =
+                    sl_array_grow(b->p, &b->cap, b->len + (size_t)n + 1, 1, 4096);
 
                 if (!grown) {
                         b->ok = 0;
@@ -227,11 +228,11 @@ static size_t escape(char *out, size_t size, const char *s, bool quoted)
 {
         size_t n = 0;
 
-#define SL_PUT(c)                                                                         \
-        do {                                                                              \
-                if (n + 1 < size)                                                         \
-                        out[n] = (c);                                                     \
-                n++;                                                                      \
+#define SL_PUT(c)                                                                        \
+        do {                                                                             \
+                if (n + 1 < size)                                                        \
+                        out[n] = (c);                                                    \
+                n++;                                                                     \
         } while (0)
         if (quoted)
                 SL_PUT('"');

@@ -368,7 +368,8 @@ static void end_batch(writer_t *w)
         /* A replayed key (23505), the same key in two writers' shares (40P01), or a
          * broken stream or connection: replay this share with dedup. */
         if (w->in_copy && PQstatus(w->pg) == CONNECTION_OK &&
-            !sl_sqlstate_is(state, "23505") && !sl_sqlstate_is(state, "40P01") && !w->broken)
+            !sl_sqlstate_is(state, "23505") && !sl_sqlstate_is(state, "40P01") &&
+            !w->broken)
                 goto done; /* any other server error is not ours to retry */
         for (int attempt = 0; attempt < SL_COPY_RETRIES; attempt++) {
                 char first[512];
@@ -376,8 +377,9 @@ static void end_batch(writer_t *w)
                 w->err = SL_OK;
                 w->errstr[0] = '\0';
                 if (replay_dedup(w)) {
-                        sl_log_debug("%s: writer %d replayed %zu rows with dedup after: %s",
-                                     w->cp->table, w->idx, w->batch_rows, first);
+                        sl_log_debug(
+                            "%s: writer %d replayed %zu rows with dedup after: %s",
+                            w->cp->table, w->idx, w->batch_rows, first);
                         break;
                 }
                 if (attempt + 1 < SL_COPY_RETRIES)

@@ -59,8 +59,8 @@ static int setup(sl_pg_session_t *ses, char *errstr, size_t errstr_size)
                 res = PQexec(ses->pg, ses->opts.setup_sql);
                 if (!result_ok(res)) {
                         bool transient = failure(ses->pg, res, msg, sizeof(msg));
-                        snprintf(errstr, errstr_size, "Postgres: %s: %s", ses->opts.setup_sql,
-                                 msg);
+                        snprintf(errstr, errstr_size, "Postgres: %s: %s",
+                                 ses->opts.setup_sql, msg);
                         PQclear(res);
                         return transient ? SL_ERR_PG_TRANSIENT : SL_ERR_PG;
                 }
@@ -84,8 +84,9 @@ static int setup(sl_pg_session_t *ses, char *errstr, size_t errstr_size)
         return SL_OK;
 }
 
-sl_pg_session_t *sl_pg_session_new(const sl_conf_t *conf, const sl_pg_session_opts_t *opts,
-                                   char *errstr, size_t errstr_size)
+sl_pg_session_t *sl_pg_session_new(const sl_conf_t *conf,
+                                   const sl_pg_session_opts_t *opts, char *errstr,
+                                   size_t errstr_size)
 {
         sl_pg_session_t *ses = calloc(1, sizeof(*ses));
 
@@ -147,9 +148,9 @@ static bool recover(sl_pg_session_t *ses, char *errstr, size_t errstr_size)
         return true;
 }
 
-int sl_pg_session_settle(sl_pg_session_t *ses, PGresult *res, const char *sql, int nparams,
-                         const char *const *params, PGresult **out, char *errstr,
-                         size_t errstr_size)
+int sl_pg_session_settle(sl_pg_session_t *ses, PGresult *res, const char *sql,
+                         int nparams, const char *const *params, PGresult **out,
+                         char *errstr, size_t errstr_size)
 {
         bool transient = false;
 
@@ -157,8 +158,8 @@ int sl_pg_session_settle(sl_pg_session_t *ses, PGresult *res, const char *sql, i
                 *out = NULL;
         for (int run = 0;; run++) {
                 if (run > 0 || !res)
-                        res = PQexecParams(ses->pg, sql, nparams, NULL, params, NULL, NULL,
-                                           0);
+                        res = PQexecParams(ses->pg, sql, nparams, NULL, params, NULL,
+                                           NULL, 0);
                 if (result_ok(res)) {
                         if (out)
                                 *out = res;
@@ -193,8 +194,8 @@ static bool tx_once(sl_pg_session_t *ses, const sl_pg_step_t *steps, size_t nste
 
         for (size_t i = 0; result_ok(res) && i <= nsteps; i++) {
                 PQclear(res);
-                res = i < nsteps ? PQexecParams(ses->pg, steps[i].sql, steps[i].nparams, NULL,
-                                                steps[i].params, NULL, NULL, 0)
+                res = i < nsteps ? PQexecParams(ses->pg, steps[i].sql, steps[i].nparams,
+                                                NULL, steps[i].params, NULL, NULL, 0)
                                  : PQexec(ses->pg, "COMMIT");
         }
         if (result_ok(res)) {

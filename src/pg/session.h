@@ -55,8 +55,9 @@ typedef struct sl_pg_step_s {
 
 /* Connect with the pg.* keys and set the session up.  opts may be NULL (nothing to set
  * up).  NULL with errstr set; caller frees with sl_pg_session_destroy(). */
-sl_pg_session_t *sl_pg_session_new(const sl_conf_t *conf, const sl_pg_session_opts_t *opts,
-                                   char *errstr, size_t errstr_size);
+sl_pg_session_t *sl_pg_session_new(const sl_conf_t *conf,
+                                   const sl_pg_session_opts_t *opts, char *errstr,
+                                   size_t errstr_size);
 /* Closes the connection.  NULL-safe. */
 void sl_pg_session_destroy(sl_pg_session_t *ses);
 
@@ -79,9 +80,9 @@ int sl_pg_session_exec(sl_pg_session_t *ses, const char *sql, int nparams,
  * over; NULL when the send itself failed): a success is handed back as it is, a
  * transient failure is run again with sl_pg_session_exec()'s retries.  As
  * sl_pg_session_exec() otherwise. */
-int sl_pg_session_settle(sl_pg_session_t *ses, PGresult *res, const char *sql, int nparams,
-                         const char *const *params, PGresult **out, char *errstr,
-                         size_t errstr_size);
+int sl_pg_session_settle(sl_pg_session_t *ses, PGresult *res, const char *sql,
+                         int nparams, const char *const *params, PGresult **out,
+                         char *errstr, size_t errstr_size);
 
 /* Run steps in one transaction (BEGIN ... COMMIT), the whole of it tried again on a
  * transient failure; rolled back on any failure.  SL_OK, SL_ERR_PG_TRANSIENT or

@@ -11,7 +11,16 @@
 #include "pg/state_mirror.h"
 #include "sluice/err.h"
 
-enum { COL_KEY, COL_PART, COL_WS, COL_COUNT, COL_THROTTLED, COL_PAUSED, COL_UPDATED, NCOLS };
+enum {
+        COL_KEY,
+        COL_PART,
+        COL_WS,
+        COL_COUNT,
+        COL_THROTTLED,
+        COL_PAUSED,
+        COL_UPDATED,
+        NCOLS
+};
 
 struct sl_state_mirror_s {
         char stage[64];
@@ -22,9 +31,9 @@ struct sl_state_mirror_s {
 };
 
 #define SL_STATE_MIRROR_SQL                                                              \
-        "INSERT INTO scheduler_state AS s (stage, key, kafka_partition, "                 \
+        "INSERT INTO scheduler_state AS s (stage, key, kafka_partition, "                \
         "window_start, window_count, throttled, paused_until, updated_at, worker) "      \
-        "SELECT $9::text, u.k, u.p, to_timestamp(u.ws / 1000.0), u.c, u.t, "                   \
+        "SELECT $9::text, u.k, u.p, to_timestamp(u.ws / 1000.0), u.c, u.t, "             \
         "CASE WHEN u.pu > 0 THEN to_timestamp(u.pu / 1000.0) END, "                      \
         "to_timestamp(u.ua / 1000.0), $8 "                                               \
         "FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], "                \
@@ -115,8 +124,10 @@ int sl_state_mirror_write(sl_state_mirror_t *m, PGconn *pg, char *errstr,
         params[7] = m->worker;
         params[8] = m->stage;
         if (!pg) {
-                snprintf(errstr, errstr_size, "scheduler_state mirror of %zu %s rows: no "
-                         "connection", m->pending, m->stage);
+                snprintf(errstr, errstr_size,
+                         "scheduler_state mirror of %zu %s rows: no "
+                         "connection",
+                         m->pending, m->stage);
                 err = SL_ERR_PG;
                 goto out;
         }

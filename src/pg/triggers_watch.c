@@ -29,12 +29,14 @@
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
-const char sl_triggers_sql[] =
-    "SELECT id::text, name, enabled, paused, " MS("paused_until") ", paused_by, "
-    "paused_reason, event_type, source, filter, workflow, params_template::text, "
-    "coalesce(rate_limit, 0), window_ms, on_limit, failure_window_ms, failure_rate, "
-    "min_results, failure_count, open_ms, open_max_ms, probes, result_timeout_ms, "
-    MS("updated_at") " FROM triggers ORDER BY name";
+const char sl_triggers_sql[] = "SELECT id::text, name, enabled, paused, " MS(
+    "paused_until") ", paused_by, "
+                    "paused_reason, event_type, source, filter, workflow, "
+                    "params_template::text, "
+                    "coalesce(rate_limit, 0), window_ms, on_limit, failure_window_ms, "
+                    "failure_rate, "
+                    "min_results, failure_count, open_ms, open_max_ms, probes, "
+                    "result_timeout_ms, " MS("updated_at") " FROM triggers ORDER BY name";
 
 /* An exact event type's group in sl_triggers_s.exact. */
 typedef struct bucket_s {
@@ -114,8 +116,9 @@ static bool copy_def(sl_trigger_t *t, const sl_trigger_def_t *def)
         if (!dup(&t->def.id, def->id) | !dup(&t->def.name, def->name) |
             !dup(&t->def.paused_by, def->paused_by) |
             !dup(&t->def.paused_reason, def->paused_reason) |
-            !dup(&t->def.event_type, def->event_type) | !dup(&t->def.source, def->source) |
-            !dup(&t->def.filter, def->filter) | !dup(&t->def.workflow, def->workflow) |
+            !dup(&t->def.event_type, def->event_type) |
+            !dup(&t->def.source, def->source) | !dup(&t->def.filter, def->filter) |
+            !dup(&t->def.workflow, def->workflow) |
             !dup(&t->def.params_template, def->params_template)) {
                 trigger_free(t);
                 return false;
@@ -286,7 +289,8 @@ sl_triggers_t *sl_triggers_new(const sl_trigger_def_t *defs, size_t n,
         qsort(ts->trig, ts->n, sizeof(*ts->trig), cmp_name_seq);
         /* Names are unique in the table; a hand-built list may repeat one. */
         for (size_t i = 0; i < ts->n; i++) {
-                if (kept && strcmp(ts->trig[kept - 1].def.name, ts->trig[i].def.name) == 0) {
+                if (kept &&
+                    strcmp(ts->trig[kept - 1].def.name, ts->trig[i].def.name) == 0) {
                         if (bad)
                                 bad(opaque, &ts->trig[i].def, "name",
                                     "another trigger has the same name");
@@ -435,8 +439,8 @@ sl_triggers_t *sl_triggers_from_result(const PGresult *res, sl_triggers_bad_cb *
                 d->params_template = col_str(res, r, 11);
                 d->rate_limit = v[12];
                 d->window_ms = v[13];
-                d->on_limit = strcmp(on_limit, "defer") == 0 ? SL_ON_LIMIT_DEFER
-                                                             : SL_ON_LIMIT_SKIP;
+                d->on_limit =
+                    strcmp(on_limit, "defer") == 0 ? SL_ON_LIMIT_DEFER : SL_ON_LIMIT_SKIP;
                 d->failure_window_ms = v[15];
                 d->failure_rate = (int32_t)v[16];
                 d->min_results = (int32_t)v[17];

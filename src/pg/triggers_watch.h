@@ -69,12 +69,12 @@ typedef struct sl_trigger_def_s {
  * from it once.  Borrowed from the snapshot; valid while the snapshot lives. */
 typedef struct sl_trigger_s {
         sl_trigger_def_t def;
-        uint8_t id[16];       /* def.id as bytes: the launch id namespace */
-        bool is_glob;         /* def.event_type has '*' or '?' */
-        sl_filter_t *filter;  /* NULL when def.filter is NULL */
-        sl_template_t *tmpl;  /* never NULL */
-        bool uses_payload;    /* the filter or the template reads the payload */
-        size_t seq_;          /* private: position among the definitions given */
+        uint8_t id[16];      /* def.id as bytes: the launch id namespace */
+        bool is_glob;        /* def.event_type has '*' or '?' */
+        sl_filter_t *filter; /* NULL when def.filter is NULL */
+        sl_template_t *tmpl; /* never NULL */
+        bool uses_payload;   /* the filter or the template reads the payload */
+        size_t seq_;         /* private: position among the definitions given */
 } sl_trigger_t;
 
 typedef struct sl_triggers_s sl_triggers_t;

@@ -31,7 +31,7 @@
 struct sl_types_watch_s {
         sl_pg_watch_t *w;  /* owns the connection and the current registry */
         size_t last_count; /* registry size last logged */
-        sl_hmap_t bad; /* "<schema hash> <type>" of rows whose failure was logged */
+        sl_hmap_t bad;     /* "<schema hash> <type>" of rows whose failure was logged */
 };
 
 /* True when this bad row was logged before; otherwise remembers it. */
@@ -40,7 +40,8 @@ static bool bad_seen(sl_types_watch_t *tw, const char *type, const char *schema)
         bool added = false;
         char *key;
 
-        if (asprintf(&key, "%016llx %s", (unsigned long long)sl_hash_str(schema), type) < 0)
+        if (asprintf(&key, "%016llx %s", (unsigned long long)sl_hash_str(schema), type) <
+            0)
                 return false;
         if (!sl_hmap_add(&tw->bad, key, &added))
                 added = true; /* out of memory: log again rather than never */

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-
 #include "config/config.h"
 #include "envelope/envelope.h"
 #include "envelope/validate.h"

@@ -27,7 +27,8 @@ typedef struct sl_retry_delayed_s {
 typedef struct sl_retry_delayq_s {
         sl_retry_delayed_t *v;
         size_t cnt, cap;
-        size_t bytes; /* sum of the queued records' envelope_len: the memory the queue holds */
+        size_t bytes; /* sum of the queued records' envelope_len: the memory the queue
+                         holds */
         uint64_t next_seq;
 } sl_retry_delayq_t;
 

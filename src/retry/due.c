@@ -5,8 +5,8 @@
 
 #include "limits/backoff.h"
 
-sl_retry_decision_t sl_retry_decide(const sl_retry_timing_t *t, size_t tier, int64_t ts_ms,
-                                    int64_t due_at, int64_t now)
+sl_retry_decision_t sl_retry_decide(const sl_retry_timing_t *t, size_t tier,
+                                    int64_t ts_ms, int64_t due_at, int64_t now)
 {
         sl_retry_decision_t d = {.action = SL_RETRY_INJECT, .wake_at = now, .tier = 0};
         int64_t remaining;

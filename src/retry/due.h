@@ -47,8 +47,8 @@ typedef struct sl_retry_timing_s {
 
 /* The decision for a record of tier index tier (< t->ntiers) with Kafka timestamp
  * ts_ms (< 0: unknown, treated as awake) and planned retry time due_at, at now. */
-sl_retry_decision_t sl_retry_decide(const sl_retry_timing_t *t, size_t tier, int64_t ts_ms,
-                                    int64_t due_at, int64_t now);
+sl_retry_decision_t sl_retry_decide(const sl_retry_timing_t *t, size_t tier,
+                                    int64_t ts_ms, int64_t due_at, int64_t now);
 
 /* Index of name in topics (n names), or -1. */
 int sl_retry_tier_of(const char (*topics)[256], size_t n, const char *name);

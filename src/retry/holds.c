@@ -19,7 +19,8 @@ void sl_retry_holds_close(sl_retry_holds_t *h)
         memset(h, 0, sizeof(*h));
 }
 
-static sl_retry_hold_t *find(const sl_retry_holds_t *h, const char *topic, int32_t partition)
+static sl_retry_hold_t *find(const sl_retry_holds_t *h, const char *topic,
+                             int32_t partition)
 {
         for (size_t i = 0; i < h->cnt; i++)
                 if (h->v[i].partition == partition && strcmp(h->v[i].topic, topic) == 0)
@@ -33,7 +34,8 @@ int sl_retry_holds_put(sl_retry_holds_t *h, const char *topic, int32_t partition
         sl_retry_hold_t *e = find(h, topic, partition);
 
         if (!e) {
-                sl_retry_hold_t *v = sl_array_grow(h->v, &h->cap, h->cnt + 1, sizeof(*v), 16);
+                sl_retry_hold_t *v =
+                    sl_array_grow(h->v, &h->cap, h->cnt + 1, sizeof(*v), 16);
                 if (!v)
                         return SL_ERR_NOMEM;
                 h->v = v;

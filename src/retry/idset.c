@@ -29,7 +29,8 @@ int sl_retry_idkey(const char *id, int32_t attempt, sl_retry_idkey_t *k)
  * bits): mix both halves and the attempt (the splitmix64 finaliser). */
 static uint64_t hash(const sl_retry_idkey_t *k)
 {
-        uint64_t h = k->hi ^ (k->lo * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)(uint32_t)k->attempt;
+        uint64_t h =
+            k->hi ^ (k->lo * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)(uint32_t)k->attempt;
         h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
         h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
         return h ^ (h >> 31);
@@ -41,8 +42,8 @@ static sl_retry_idkey_t *find(const sl_retry_idset_t *s, const sl_retry_idkey_t 
         size_t mask = s->cap - 1;
         for (size_t i = hash(k) & mask;; i = (i + 1) & mask) {
                 sl_retry_idkey_t *slot = &s->v[i];
-                if (!slot->used ||
-                    (slot->hi == k->hi && slot->lo == k->lo && slot->attempt == k->attempt))
+                if (!slot->used || (slot->hi == k->hi && slot->lo == k->lo &&
+                                    slot->attempt == k->attempt))
                         return slot;
         }
 }

@@ -8,7 +8,8 @@
 #include "sluice/err.h"
 #include "util/varint.h"
 
-const char *sl_retry_record_id(const char *event_id, int32_t attempt, char *buf, size_t size)
+const char *sl_retry_record_id(const char *event_id, int32_t attempt, char *buf,
+                               size_t size)
 {
         snprintf(buf, size, "event-retry:%s:%d", event_id, (int)attempt);
         return buf;
@@ -27,11 +28,12 @@ int sl_retry_record_encode(const sl_retry_record_t *rr, void **out, size_t *out_
         size_t cap, n = 0;
         unsigned char *p;
 
-        if (!rr->event_id || !rr->source || !rr->reason || (!rr->envelope && rr->envelope_len))
+        if (!rr->event_id || !rr->source || !rr->reason ||
+            (!rr->envelope && rr->envelope_len))
                 return SL_ERR_INVALID;
         sl_retry_record_id(rr->event_id, rr->attempt, id, sizeof(id));
-        cap = strlen(id) + strlen(rr->event_id) + strlen(rr->source) + strlen(rr->reason) +
-              rr->envelope_len + 8 * 10;
+        cap = strlen(id) + strlen(rr->event_id) + strlen(rr->source) +
+              strlen(rr->reason) + rr->envelope_len + 8 * 10;
         p = malloc(cap);
         if (!p)
                 return SL_ERR_NOMEM;

@@ -28,7 +28,8 @@ typedef struct sl_retry_record_s {
 } sl_retry_record_t;
 
 /* "event-retry:<event id>:<attempt>" into buf; returns buf. */
-const char *sl_retry_record_id(const char *event_id, int32_t attempt, char *buf, size_t size);
+const char *sl_retry_record_id(const char *event_id, int32_t attempt, char *buf,
+                               size_t size);
 
 /* Encode rr (id derived from event_id and attempt).  *out is malloc()ed (caller frees
  * with free()). */

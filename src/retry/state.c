@@ -7,7 +7,7 @@
 #include "sluice/err.h"
 
 static const char *const state_names[SL_RETRY__STATE_CNT] = {
-        "scheduled", "due", "completed", "rescheduled", "cancelled", "exhausted"};
+    "scheduled", "due", "completed", "rescheduled", "cancelled", "exhausted"};
 
 static const char *const event_names[SL_RETRY__EV_CNT] = {"wake",    "admit",   "hold",
                                                           "exhaust", "redrive", "cancel"};
@@ -15,17 +15,17 @@ static const char *const event_names[SL_RETRY__EV_CNT] = {"wake",    "admit",   
 /* next[from][ev]: the state after ev, or -1 when not allowed. */
 #define NO -1
 static const int next[SL_RETRY__STATE_CNT][SL_RETRY__EV_CNT] = {
-        /* admit / hold / exhaust from a waiting state: ingress decided the re-injected
-         * attempt before sluice-retry's 'due' mark landed. */
-        [SL_RETRY_SCHEDULED] = {SL_RETRY_DUE, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED,
-                                SL_RETRY_EXHAUSTED, NO, SL_RETRY_CANCELLED},
-        [SL_RETRY_DUE] = {NO, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED, SL_RETRY_EXHAUSTED,
-                          SL_RETRY_SCHEDULED, SL_RETRY_CANCELLED},
-        [SL_RETRY_COMPLETED] = {NO, NO, NO, NO, NO, NO},
-        [SL_RETRY_RESCHEDULED] = {SL_RETRY_DUE, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED,
-                                  SL_RETRY_EXHAUSTED, NO, SL_RETRY_CANCELLED},
-        [SL_RETRY_CANCELLED] = {NO, NO, NO, NO, NO, NO},
-        [SL_RETRY_EXHAUSTED] = {NO, NO, NO, NO, NO, NO},
+    /* admit / hold / exhaust from a waiting state: ingress decided the re-injected
+     * attempt before sluice-retry's 'due' mark landed. */
+    [SL_RETRY_SCHEDULED] = {SL_RETRY_DUE, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED,
+                            SL_RETRY_EXHAUSTED, NO, SL_RETRY_CANCELLED},
+    [SL_RETRY_DUE] = {NO, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED, SL_RETRY_EXHAUSTED,
+                      SL_RETRY_SCHEDULED, SL_RETRY_CANCELLED},
+    [SL_RETRY_COMPLETED] = {NO, NO, NO, NO, NO, NO},
+    [SL_RETRY_RESCHEDULED] = {SL_RETRY_DUE, SL_RETRY_COMPLETED, SL_RETRY_RESCHEDULED,
+                              SL_RETRY_EXHAUSTED, NO, SL_RETRY_CANCELLED},
+    [SL_RETRY_CANCELLED] = {NO, NO, NO, NO, NO, NO},
+    [SL_RETRY_EXHAUSTED] = {NO, NO, NO, NO, NO, NO},
 };
 
 const char *sl_retry_state_str(sl_retry_state_t s)
@@ -85,8 +85,8 @@ int sl_retry_state_set_sql(sl_retry_event_t ev, char *buf, size_t size)
         for (int s = 0; s < SL_RETRY__STATE_CNT; s++) {
                 if (next[s][ev] == NO)
                         continue;
-                len += snprintf(buf + n, size > n ? size - n : 0, "%s'%s'", len ? ", " : "(",
-                                state_names[s]);
+                len += snprintf(buf + n, size > n ? size - n : 0, "%s'%s'",
+                                len ? ", " : "(", state_names[s]);
                 n = (size_t)len < size ? (size_t)len : size;
         }
         len += snprintf(buf + n, size > n ? size - n : 0, len ? ")" : "()");

@@ -9,8 +9,8 @@
  *   due         --admit-->     completed    ingress admitted the re-injected attempt
  *   due         --hold-->      rescheduled  held back again: attempt + 1
  *   due         --exhaust-->   exhausted    past retry.max.attempts: dead-lettered
- *   due         --redrive-->   scheduled    reconciliation: re-injected but never finished
- *   scheduled, rescheduled, due --cancel--> cancelled   (sluicectl retries cancel)
+ *   due         --redrive-->   scheduled    reconciliation: re-injected but never
+ * finished scheduled, rescheduled, due --cancel--> cancelled   (sluicectl retries cancel)
  *
  * sluice-retry re-injects an attempt once a read of its row finds it waiting for that
  * attempt, and writes the 'due' mark behind the re-injection, off the latency path; so
@@ -83,11 +83,12 @@ int sl_retry_state_set_sql(sl_retry_event_t ev, char *buf, size_t size);
  * primary key, where a bare unnest() gets a hash join over the whole table.  Read-only:
  * the 'due' mark (below) is written after the re-injection.
  */
-#define SL_RETRY_GUARD_SQL(table)                                                         \
-        "SELECT u.ord, (date_part('epoch', r.next_attempt_at) * 1000)::bigint "            \
-        "FROM (SELECT DISTINCT ON (id, att) id, att, ord "                                 \
-        "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) u "  \
-        "JOIN " table " r ON r.event_id = u.id AND r.attempt = u.att "                     \
+#define SL_RETRY_GUARD_SQL(table)                                                        \
+        "SELECT u.ord, (date_part('epoch', r.next_attempt_at) * 1000)::bigint "          \
+        "FROM (SELECT DISTINCT ON (id, att) id, att, ord "                               \
+        "      FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS x(id, att, ord)) "  \
+        "u "                                                                             \
+        "JOIN " table " r ON r.event_id = u.id AND r.attempt = u.att "                   \
         "WHERE r.state IN " SL_RETRY_SQL_WAITING
 
 /*
@@ -98,13 +99,13 @@ int sl_retry_state_set_sql(sl_retry_event_t ev, char *buf, size_t size);
  * ingress's transaction and the two cannot deadlock.  Macros so that bench/retry's
  * baseline runs the very statements sluice-retry runs, on a copy.
  */
-#define SL_RETRY_MARK_DUE_SQL(table)                                                      \
-        "WITH l AS (SELECT r.event_id "                                                    \
-        "  FROM (SELECT DISTINCT ON (id, att) id, att "                                    \
-        "        FROM unnest($1::uuid[], $2::int[]) AS x(id, att)) u "                     \
-        "  JOIN " table " r ON r.event_id = u.id AND r.attempt = u.att "                   \
-        "  WHERE r.state IN " SL_RETRY_SQL_WAITING " FOR UPDATE OF r SKIP LOCKED) "        \
-        "UPDATE " table " r SET state = " SL_RETRY_SQL_WAKE_TO ", updated_at = now() "     \
+#define SL_RETRY_MARK_DUE_SQL(table)                                                     \
+        "WITH l AS (SELECT r.event_id "                                                  \
+        "  FROM (SELECT DISTINCT ON (id, att) id, att "                                  \
+        "        FROM unnest($1::uuid[], $2::int[]) AS x(id, att)) u "                   \
+        "  JOIN " table " r ON r.event_id = u.id AND r.attempt = u.att "                 \
+        "  WHERE r.state IN " SL_RETRY_SQL_WAITING " FOR UPDATE OF r SKIP LOCKED) "      \
+        "UPDATE " table " r SET state = " SL_RETRY_SQL_WAKE_TO ", updated_at = now() "   \
         "FROM l WHERE r.event_id = l.event_id AND r.state IN " SL_RETRY_SQL_WAITING
 
 /* Waiting for a wake-up: scheduled or rescheduled. */

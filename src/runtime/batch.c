@@ -68,7 +68,8 @@ void sl_rt_ring_close(sl_rt_ring_t *ring)
         }
 }
 
-rd_kafka_topic_partition_list_t *sl_rt_batch_offsets(rd_kafka_message_t **msgs, size_t cnt,
+rd_kafka_topic_partition_list_t *sl_rt_batch_offsets(rd_kafka_message_t **msgs,
+                                                     size_t cnt,
                                                      const sl_rt_stop_t *stops,
                                                      size_t nstops)
 {
@@ -77,7 +78,7 @@ rd_kafka_topic_partition_list_t *sl_rt_batch_offsets(rd_kafka_message_t **msgs, 
         for (size_t i = 0; i < cnt; i++) {
                 const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
                 rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
-                        offsets, topic, msgs[i]->partition);
+                    offsets, topic, msgs[i]->partition);
                 if (!tp)
                         tp = rd_kafka_topic_partition_list_add(offsets, topic,
                                                                msgs[i]->partition);
@@ -86,7 +87,7 @@ rd_kafka_topic_partition_list_t *sl_rt_batch_offsets(rd_kafka_message_t **msgs, 
         }
         for (size_t k = 0; k < nstops; k++) {
                 rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
-                        offsets, stops[k].topic, stops[k].partition);
+                    offsets, stops[k].topic, stops[k].partition);
                 if (tp && stops[k].offset < tp->offset)
                         tp->offset = stops[k].offset;
         }

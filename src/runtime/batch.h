@@ -31,7 +31,7 @@ typedef struct sl_rt_batch_s {
         struct sl_rt_release_s {
                 size_t part;
                 int64_t offset;
-        } *releases;
+        } * releases;
         size_t nreleases, releases_cap;
 } sl_rt_batch_t;
 
@@ -67,7 +67,8 @@ void sl_rt_ring_close(sl_rt_ring_t *ring);
 /* The offsets to commit after msgs: per partition the highest offset + 1, or the lowest
  * stop of that partition when lower.  Caller frees with
  * rd_kafka_topic_partition_list_destroy(). */
-rd_kafka_topic_partition_list_t *sl_rt_batch_offsets(rd_kafka_message_t **msgs, size_t cnt,
+rd_kafka_topic_partition_list_t *sl_rt_batch_offsets(rd_kafka_message_t **msgs,
+                                                     size_t cnt,
                                                      const sl_rt_stop_t *stops,
                                                      size_t nstops);
 

@@ -24,7 +24,8 @@ void sl_floors_close(sl_floors_t *fl)
 size_t sl_floors_find(const sl_floors_t *fl, const char *topic, int32_t partition)
 {
         for (size_t i = 0; i < fl->nparts; i++)
-                if (fl->parts[i].partition == partition && strcmp(fl->parts[i].topic, topic) == 0)
+                if (fl->parts[i].partition == partition &&
+                    strcmp(fl->parts[i].topic, topic) == 0)
                         return i;
         return SL_FLOORS_NONE;
 }
@@ -55,12 +56,13 @@ int sl_floors_hold(sl_floors_t *fl, size_t k, int64_t offset)
 
         if (pt->cnt == pt->cap && pt->head > 0) {
                 /* Compact: what is before head is gone. */
-                memmove(pt->held, pt->held + pt->head, (pt->cnt - pt->head) * sizeof(*pt->held));
+                memmove(pt->held, pt->held + pt->head,
+                        (pt->cnt - pt->head) * sizeof(*pt->held));
                 pt->cnt -= pt->head;
                 pt->head = 0;
         }
         struct sl_floors_held_s *held =
-                sl_array_grow(pt->held, &pt->cap, pt->cnt + 1, sizeof(*held), 256);
+            sl_array_grow(pt->held, &pt->cap, pt->cnt + 1, sizeof(*held), 256);
         if (!held)
                 return SL_ERR_NOMEM;
         pt->held = held;

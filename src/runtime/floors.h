@@ -27,7 +27,7 @@ typedef struct sl_floors_part_s {
         struct sl_floors_held_s {
                 int64_t offset;
                 bool gone; /* dropped (released and its batch committed) */
-        } *held;                 /* held[head..cnt), ascending by offset */
+        } * held;          /* held[head..cnt), ascending by offset */
         size_t head, cnt, cap;
 } sl_floors_part_t;
 

@@ -43,8 +43,8 @@ static rd_kafka_topic_t *topic_handle(sl_runtime_t *rt, const char *name)
         for (size_t i = 0; i < rt->topic_cnt; i++)
                 if (strcmp(rt->topics[i].name, name) == 0)
                         return rt->topics[i].rkt;
-        struct sl_rt_topic_s *t = sl_array_grow(rt->topics, &rt->topic_cap, rt->topic_cnt + 1,
-                                                sizeof(*t), 8);
+        struct sl_rt_topic_s *t =
+            sl_array_grow(rt->topics, &rt->topic_cap, rt->topic_cnt + 1, sizeof(*t), 8);
         if (!t)
                 return NULL;
         rt->topics = t;
@@ -57,30 +57,32 @@ static rd_kafka_topic_t *topic_handle(sl_runtime_t *rt, const char *name)
         return rkt;
 }
 
-int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key, size_t key_len,
-                       const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
+int sl_runtime_produce(sl_runtime_t *rt, const char *topic, const void *key,
+                       size_t key_len, const void *value, size_t value_len,
+                       rd_kafka_headers_t *hdrs)
 {
-        return sl_runtime_produce_partition(rt, topic, RD_KAFKA_PARTITION_UA, key, key_len,
-                                            value, value_len, hdrs);
+        return sl_runtime_produce_partition(rt, topic, RD_KAFKA_PARTITION_UA, key,
+                                            key_len, value, value_len, hdrs);
 }
 
-static int produce(sl_runtime_t *rt, sl_rt_batch_t *b, const char *topic, int32_t partition,
-                   const void *key, size_t key_len, const void *value, size_t value_len,
-                   rd_kafka_headers_t *hdrs);
+static int produce(sl_runtime_t *rt, sl_rt_batch_t *b, const char *topic,
+                   int32_t partition, const void *key, size_t key_len, const void *value,
+                   size_t value_len, rd_kafka_headers_t *hdrs);
 
 int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t partition,
                                  const void *key, size_t key_len, const void *value,
                                  size_t value_len, rd_kafka_headers_t *hdrs)
 {
-        return produce(rt, rt->cur, topic, partition, key, key_len, value, value_len, hdrs);
+        return produce(rt, rt->cur, topic, partition, key, key_len, value, value_len,
+                       hdrs);
 }
 
 int sl_runtime_produce_to(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,
                           const void *key, size_t key_len, const void *value,
                           size_t value_len, rd_kafka_headers_t *hdrs)
 {
-        return produce(rt, b, topic, RD_KAFKA_PARTITION_UA, key, key_len, value, value_len,
-                       hdrs);
+        return produce(rt, b, topic, RD_KAFKA_PARTITION_UA, key, key_len, value,
+                       value_len, hdrs);
 }
 
 sl_runtime_batch_t *sl_runtime_defer(sl_runtime_t *rt)
@@ -103,9 +105,9 @@ void sl_runtime_deferred_done(sl_runtime_t *rt, sl_runtime_batch_t *b, int err)
                 b->stage_err = err;
 }
 
-static int produce(sl_runtime_t *rt, sl_rt_batch_t *b, const char *topic, int32_t partition,
-                   const void *key, size_t key_len, const void *value, size_t value_len,
-                   rd_kafka_headers_t *hdrs)
+static int produce(sl_runtime_t *rt, sl_rt_batch_t *b, const char *topic,
+                   int32_t partition, const void *key, size_t key_len, const void *value,
+                   size_t value_len, rd_kafka_headers_t *hdrs)
 {
         rd_kafka_topic_t *rkt = topic_handle(rt, topic);
         rd_kafka_resp_err_t err;
@@ -117,13 +119,12 @@ static int produce(sl_runtime_t *rt, sl_rt_batch_t *b, const char *topic, int32_
                 return SL_ERR_KAFKA;
         }
         for (;;) {
-                err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt),
-                                        RD_KAFKA_V_PARTITION(partition),
-                                        RD_KAFKA_V_KEY(key, key_len),
-                                        RD_KAFKA_V_VALUE((void *)value, value_len),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                        RD_KAFKA_V_HEADERS(hdrs),
-                                        RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
+                err = rd_kafka_producev(
+                    rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                    RD_KAFKA_V_KEY(key, key_len),
+                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                    RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         break;
                 rd_kafka_poll(rt->producer, 10);
@@ -149,4 +150,3 @@ void sl_runtime_outputs_added(sl_runtime_t *rt, size_t n)
         if (rt->cur)
                 rt->cur->outstanding += (long)n;
 }
-

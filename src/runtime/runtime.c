@@ -66,7 +66,8 @@ static void finish_deferred(sl_runtime_t *rt)
 {
         if (!sl_rt_ring_has_deferred(&rt->ring) || rt->fatal != SL_OK)
                 return;
-        int err = rt->stage->finish ? rt->stage->finish(rt->stage->opaque, rt) : SL_ERR_STATE;
+        int err =
+            rt->stage->finish ? rt->stage->finish(rt->stage->opaque, rt) : SL_ERR_STATE;
         if (err != SL_OK) {
                 sl_log_error("stage could not finish its deferred batches (%s): stopping "
                              "without committing; the records will be re-read",
@@ -107,7 +108,7 @@ static void commit_batch(sl_runtime_t *rt, sl_rt_batch_t *b)
                 if (to >= 0)
                         rd_kafka_topic_partition_list_add(commit, fl->parts[k].topic,
                                                           fl->parts[k].partition)
-                                ->offset = to;
+                            ->offset = to;
         }
         if (commit->cnt)
                 commit_offsets(rt, commit);
@@ -117,10 +118,12 @@ static void commit_batch(sl_runtime_t *rt, sl_rt_batch_t *b)
 /* Forget held offsets and progress of revoked partitions: their next owner starts at
  * what was committed, which is below any floor.  Called after the drain, so no batch
  * in flight refers to a part by index. */
-static void forget_partitions(sl_runtime_t *rt, const rd_kafka_topic_partition_list_t *parts)
+static void forget_partitions(sl_runtime_t *rt,
+                              const rd_kafka_topic_partition_list_t *parts)
 {
         for (int k = 0; k < parts->cnt; k++)
-                sl_floors_forget(&rt->floors, parts->elems[k].topic, parts->elems[k].partition);
+                sl_floors_forget(&rt->floors, parts->elems[k].topic,
+                                 parts->elems[k].partition);
 }
 
 void sl_runtime_hold_offset(sl_runtime_t *rt, const rd_kafka_message_t *m)
@@ -228,7 +231,8 @@ static bool backoff_wait(sl_runtime_t *rt, int64_t ms)
 {
         int64_t until = now_ms() + ms;
 
-        for (int64_t left = ms; left > 0 && !atomic_load(&rt->stop); left = until - now_ms())
+        for (int64_t left = ms; left > 0 && !atomic_load(&rt->stop);
+             left = until - now_ms())
                 rd_kafka_poll(rt->producer, (int)(left < 100 ? left : 100));
         return !atomic_load(&rt->stop);
 }
@@ -274,17 +278,18 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                 }
                 int64_t delay = sl_backoff_delay(&bo, attempt, (double)rand() / RAND_MAX);
                 if (now_ms() + delay - t0 > rt->retry_max_ms) {
-                        sl_log_error("batch of %zu records still failing (%s) after %d "
-                                     "attempts in %lld ms (runtime.retry.max.ms): stopping "
-                                     "without committing; the records will be re-read",
-                                     cnt, sl_err2str(err), attempt,
-                                     (long long)(now_ms() - t0));
+                        sl_log_error(
+                            "batch of %zu records still failing (%s) after %d "
+                            "attempts in %lld ms (runtime.retry.max.ms): stopping "
+                            "without committing; the records will be re-read",
+                            cnt, sl_err2str(err), attempt, (long long)(now_ms() - t0));
                         return err;
                 }
                 if (attempt == 1)
-                        sl_log_warn("batch of %zu records failed (%s, retriable): retrying "
-                                    "with backoff for up to %lld ms",
-                                    cnt, sl_err2str(err), (long long)rt->retry_max_ms);
+                        sl_log_warn(
+                            "batch of %zu records failed (%s, retriable): retrying "
+                            "with backoff for up to %lld ms",
+                            cnt, sl_err2str(err), (long long)rt->retry_max_ms);
                 atomic_store(&rt->health, false);
                 sl_metrics_add(rt->m_retries, 1);
                 undo_attempt(rt, b);
@@ -330,10 +335,11 @@ static int finish_batch(sl_runtime_t *rt)
                 b->records = cnt;
                 err = process_batch(rt, b, cnt);
                 if (err == SL_OK) {
-                        b->offsets = sl_rt_batch_offsets(rt->msgs, cnt, rt->stops, rt->nstops);
+                        b->offsets =
+                            sl_rt_batch_offsets(rt->msgs, cnt, rt->stops, rt->nstops);
                         sl_rt_ring_push(&rt->ring);
-                        sl_log_debug("batch of %zu processed in %.1f ms, %ld outputs", cnt,
-                                     (now_s() - b->t0) * 1e3, b->outstanding);
+                        sl_log_debug("batch of %zu processed in %.1f ms, %ld outputs",
+                                     cnt, (now_s() - b->t0) * 1e3, b->outstanding);
                 } else {
                         rt->fatal = err;
                 }
@@ -435,21 +441,22 @@ static void register_metrics(sl_runtime_t *rt)
                                            "Input records processed and committed.");
         static const double bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
                                         0.25,  0.5,   1,    2.5,   5,    10};
-        rt->m_batch_seconds = sl_metrics_histogram(
-                SL_RT_NAME("batch_duration_seconds"), NULL,
-                "Time to process, flush and commit one batch.", bounds,
-                sizeof(bounds) / sizeof(bounds[0]));
+        rt->m_batch_seconds =
+            sl_metrics_histogram(SL_RT_NAME("batch_duration_seconds"), NULL,
+                                 "Time to process, flush and commit one batch.", bounds,
+                                 sizeof(bounds) / sizeof(bounds[0]));
         rt->m_commit_errors = sl_metrics_counter(SL_RT_NAME("commit_errors_total"), NULL,
                                                  "Offset commits that failed.");
-        rt->m_produce_errors = sl_metrics_counter(SL_RT_NAME("produce_errors_total"), NULL,
-                                                  "Output records that failed to deliver.");
+        rt->m_produce_errors =
+            sl_metrics_counter(SL_RT_NAME("produce_errors_total"), NULL,
+                               "Output records that failed to deliver.");
         rt->m_assigned = sl_metrics_gauge(SL_RT_NAME("assigned_partitions"), NULL,
                                           "Input partitions assigned to this worker.");
         rt->m_rebalances = sl_metrics_counter(SL_RT_NAME("rebalances_total"), NULL,
                                               "Rebalance events (assign and revoke).");
         rt->m_retries = sl_metrics_counter(
-                SL_RT_NAME("batch_retries_total"), NULL,
-                "Batches run again after the stage failed them with a retriable error.");
+            SL_RT_NAME("batch_retries_total"), NULL,
+            "Batches run again after the stage failed them with a retriable error.");
 #undef SL_RT_NAME
 }
 
@@ -480,11 +487,12 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail_alloc;
         }
-        rt->producer = sl_kafka_producer_new(conf, sl__runtime_dr_msg_cb, rt, errstr, errstr_size);
+        rt->producer =
+            sl_kafka_producer_new(conf, sl__runtime_dr_msg_cb, rt, errstr, errstr_size);
         if (!rt->producer)
                 goto fail_producer;
-        rt->consumer = sl_kafka_consumer_new(conf, stage->group_id, rebalance_cb, rt, errstr,
-                                             errstr_size);
+        rt->consumer = sl_kafka_consumer_new(conf, stage->group_id, rebalance_cb, rt,
+                                             errstr, errstr_size);
         if (!rt->consumer)
                 goto fail_consumer;
         rt->queue = rd_kafka_queue_get_consumer(rt->consumer);
@@ -504,8 +512,8 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
 
         publish_health(rt);
         rt->http = sl_http_new(sl_conf_get(conf, "http.bind"),
-                               (int)sl_conf_get_int(conf, "http.port"), runtime_healthy, rt,
-                               errstr, errstr_size);
+                               (int)sl_conf_get_int(conf, "http.port"), runtime_healthy,
+                               rt, errstr, errstr_size);
         if (!rt->http)
                 goto fail_http;
         return rt;
@@ -558,15 +566,17 @@ int sl_runtime_run(sl_runtime_t *rt)
         const sl_stage_t *stage = rt->stage;
         size_t cap = stage->batch_size ? stage->batch_size : 1;
 
-        sl_log_info("%s running: group %s, batches of up to %zu records / %d ms", stage->name,
-                    stage->group_id, cap, stage->batch_ms);
+        sl_log_info("%s running: group %s, batches of up to %zu records / %d ms",
+                    stage->name, stage->group_id, cap, stage->batch_ms);
         while (!atomic_load(&rt->stop) && rt->fatal == SL_OK) {
-                int64_t wait_ms = stage->wait_ms ? stage->wait_ms(stage->opaque) : INT64_MAX;
-                int64_t deadline = now_ms() + (wait_ms < stage->batch_ms
-                                                       ? (wait_ms > 0 ? wait_ms : 0)
-                                                       : stage->batch_ms);
+                int64_t wait_ms =
+                    stage->wait_ms ? stage->wait_ms(stage->opaque) : INT64_MAX;
+                int64_t deadline =
+                    now_ms() + (wait_ms < stage->batch_ms ? (wait_ms > 0 ? wait_ms : 0)
+                                                          : stage->batch_ms);
 
-                while (rt->pending < cap && !atomic_load(&rt->stop) && rt->fatal == SL_OK) {
+                while (rt->pending < cap && !atomic_load(&rt->stop) &&
+                       rt->fatal == SL_OK) {
                         int64_t wait = deadline - now_ms();
                         size_t before = rt->pending;
                         unsigned gen = rt->batch_gen, revokes = rt->revokes;
@@ -579,8 +589,8 @@ int sl_runtime_run(sl_runtime_t *rt)
                         /* A deferred batch waits for this one: do not idle long on it. */
                         if (deferred && wait > SL_RT_DEFERRED_WAIT_MS)
                                 wait = SL_RT_DEFERRED_WAIT_MS;
-                        got = rd_kafka_consume_batch_queue(rt->queue, (int)wait,
-                                                           rt->msgs + before, cap - before);
+                        got = rd_kafka_consume_batch_queue(
+                            rt->queue, (int)wait, rt->msgs + before, cap - before);
                         if (got < 0) {
                                 sl_log_error("consume: %s",
                                              rd_kafka_err2str(rd_kafka_last_error()));
@@ -602,19 +612,21 @@ int sl_runtime_run(sl_runtime_t *rt)
                         size_t dropped = 0;
                         for (ssize_t i = 0; i < got; i++) {
                                 rd_kafka_message_t *m = rt->msgs[rt->pending];
-                                bool revoked = !m->err && owned &&
-                                               !rd_kafka_topic_partition_list_find(
-                                                       owned, rd_kafka_topic_name(m->rkt),
-                                                       m->partition);
+                                bool revoked =
+                                    !m->err && owned &&
+                                    !rd_kafka_topic_partition_list_find(
+                                        owned, rd_kafka_topic_name(m->rkt), m->partition);
                                 if (m->err || revoked) {
-                                        if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                        if (m->err &&
+                                            m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                                 sl_log_warn("consumer: %s",
                                                             rd_kafka_message_errstr(m));
                                         dropped += revoked;
                                         rd_kafka_message_destroy(m);
                                         memmove(rt->msgs + rt->pending,
                                                 rt->msgs + rt->pending + 1,
-                                                (size_t)(got - i - 1) * sizeof(*rt->msgs));
+                                                (size_t)(got - i - 1) *
+                                                    sizeof(*rt->msgs));
                                         continue;
                                 }
                                 rt->pending++;

@@ -51,12 +51,12 @@
 typedef struct sl_runtime_s sl_runtime_t;
 
 typedef struct sl_stage_s {
-        const char *name;       /* component and metric prefix: "ingress" */
-        const char *group_id;   /* consumer group */
-        const char **topics;    /* full topic names to subscribe to, NULL-terminated */
-        size_t batch_size;      /* most records per batch */
-        int batch_ms;           /* longest wait to fill a batch */
-        void *opaque;           /* passed to every callback */
+        const char *name;     /* component and metric prefix: "ingress" */
+        const char *group_id; /* consumer group */
+        const char **topics;  /* full topic names to subscribe to, NULL-terminated */
+        size_t batch_size;    /* most records per batch */
+        int batch_ms;         /* longest wait to fill a batch */
+        void *opaque;         /* passed to every callback */
 
         /* Return SL_OK, or an error: a retriable one runs process() again on the same
          * records (see above), any other stops the runtime (the batch is not
@@ -138,8 +138,8 @@ void sl_runtime_deferred_done(sl_runtime_t *rt, sl_runtime_batch_t *b, int err);
  * (instead of pausing its partition) holds m's offset: no batch commits m's partition
  * at or past m until the stage releases it, naming the batch whose outputs carry what
  * it did with m (a deferred batch, or NULL: the one in process()); the floor goes when
- * that batch is committed.  A revoked partition's floors are forgotten: its next owner reads
- * again from below them.
+ * that batch is committed.  A revoked partition's floors are forgotten: its next owner
+ * reads again from below them.
  */
 void sl_runtime_hold_offset(sl_runtime_t *rt, const rd_kafka_message_t *m);
 void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,

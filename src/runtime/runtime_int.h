@@ -57,11 +57,11 @@ struct sl_runtime_s {
         struct sl_rt_topic_s {
                 char name[256];
                 rd_kafka_topic_t *rkt;
-        } *topics; /* output topic handles, looked up by name */
+        } * topics; /* output topic handles, looked up by name */
         size_t topic_cnt, topic_cap;
 
         sl_metric_t *m_batches, *m_records, *m_batch_seconds, *m_commit_errors,
-                *m_assigned, *m_rebalances, *m_produce_errors, *m_retries;
+            *m_assigned, *m_rebalances, *m_produce_errors, *m_retries;
 };
 
 /* produce.c: the producer's delivery report callback (opaque: the runtime), and the

@@ -16,7 +16,8 @@ int sl_stage_main(const sl_stage_def_t *def, int argc, char **argv)
 
         sl_log_init(def->name, "info");
         sl_conf_set_default(conf, "http.port", def->http_port);
-        rc = sl_conf_from_args(conf, argc, argv, &argi, def->usage, errstr, sizeof(errstr));
+        rc = sl_conf_from_args(conf, argc, argv, &argi, def->usage, errstr,
+                               sizeof(errstr));
         if (rc == 1) {
                 sl_conf_destroy(conf);
                 return 0;

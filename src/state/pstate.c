@@ -17,7 +17,7 @@
 #include "state/store.h"
 #include "util/hmap.h"
 
-#define SL_PSTATE_KEY_MAX 1040   /* prefix + key, truncated beyond */
+#define SL_PSTATE_KEY_MAX     1040 /* prefix + key, truncated beyond */
 #define SL_PSTATE_ENCODED_MAX 256
 
 /* A key of the current batch and its working copy (vals + slot * value_size). */
@@ -99,10 +99,11 @@ static int ensure_parts(sl_pstate_t *ps, int32_t part)
         return SL_OK;
 }
 
-sl_pstate_t *sl_pstate_new(const sl_conf_t *conf, const sl_pstate_conf_t *pc, char *errstr,
-                           size_t errstr_size)
+sl_pstate_t *sl_pstate_new(const sl_conf_t *conf, const sl_pstate_conf_t *pc,
+                           char *errstr, size_t errstr_size)
 {
-        static const double restore_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30};
+        static const double restore_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5,
+                                                1,    2,    5,   10,   30};
         const sl_pstate_codec_t *c = &pc->codec;
         char name[128], help[256];
         sl_pstate_t *ps;
@@ -126,10 +127,11 @@ sl_pstate_t *sl_pstate_new(const sl_conf_t *conf, const sl_pstate_conf_t *pc, ch
         ps->pc.changelog = NULL; /* the store has its copy; the caller's may go */
         snprintf(name, sizeof(name), "sluice_%s_state_restore_seconds", pc->stage);
         snprintf(help, sizeof(help),
-                 "Time to restore one partition's %s state from its changelog.", pc->name);
+                 "Time to restore one partition's %s state from its changelog.",
+                 pc->name);
         ps->m_restore_seconds =
-                sl_metrics_histogram(name, NULL, help, restore_bounds,
-                                     sizeof(restore_bounds) / sizeof(restore_bounds[0]));
+            sl_metrics_histogram(name, NULL, help, restore_bounds,
+                                 sizeof(restore_bounds) / sizeof(restore_bounds[0]));
         snprintf(name, sizeof(name), "sluice_%s_state_restore_records_total", pc->stage);
         snprintf(help, sizeof(help), "Changelog records read while restoring %s state.",
                  pc->name);
@@ -173,8 +175,8 @@ int sl_pstate_assign(sl_pstate_t *ps, const rd_kafka_topic_partition_list_t *par
                         snprintf(errstr, errstr_size, "out of memory");
                         return SL_ERR_NOMEM;
                 }
-                err = sl_store_restore(ps->st, p, ps->pc.restore_timeout_ms, &records, errstr,
-                                       errstr_size);
+                err = sl_store_restore(ps->st, p, ps->pc.restore_timeout_ms, &records,
+                                       errstr, errstr_size);
                 if (err != SL_OK)
                         return err;
                 v = sl_store_get(ps->st, p, c->progress_key, &len);
@@ -247,7 +249,8 @@ void *sl_pstate_work(sl_pstate_t *ps, int32_t part, const char *key)
 
         if (ensure_parts(ps, part) != SL_OK || !ps->work_cap)
                 return NULL;
-        for (i = h & (ps->work_cap - 1); ps->work[i].key; i = (i + 1) & (ps->work_cap - 1))
+        for (i = h & (ps->work_cap - 1); ps->work[i].key;
+             i = (i + 1) & (ps->work_cap - 1))
                 if (ps->work[i].hash == h && ps->work[i].part == part &&
                     strcmp(ps->work[i].key, key) == 0)
                         return ps->vals + i * c->value_size;
@@ -259,8 +262,8 @@ void *sl_pstate_work(sl_pstate_t *ps, int32_t part, const char *key)
         store_key(ps, key, skey);
         v = sl_store_get(ps->st, part, skey, &len);
         if (v && c->decode(v, len, val) != SL_OK) {
-                sl_log_warn("%s state of %s does not decode: starting afresh", ps->pc.name,
-                            key);
+                sl_log_warn("%s state of %s does not decode: starting afresh",
+                            ps->pc.name, key);
                 memset(val, 0, c->value_size);
         }
         ps->work_used[ps->work_cnt++] = i;
@@ -285,7 +288,8 @@ sl_replay_action_t sl_pstate_replay(sl_pstate_t *ps, int32_t part, int64_t offse
 
 bool sl_pstate_is_new(const sl_pstate_t *ps, int32_t part, int64_t offset)
 {
-        return part < 0 || part >= ps->nparts || sl_replay_is_new(&ps->replay[part], offset);
+        return part < 0 || part >= ps->nparts ||
+               sl_replay_is_new(&ps->replay[part], offset);
 }
 
 void sl_pstate_end(sl_pstate_t *ps)
@@ -367,7 +371,8 @@ static void foreach_one(const char *key, const void *val, size_t len, void *opaq
         const sl_pstate_codec_t *c = &fc->ps->pc.codec;
         size_t plen = strlen(c->key_prefix);
 
-        if (strncmp(key, c->key_prefix, plen) == 0 && c->decode(val, len, fc->value) == SL_OK)
+        if (strncmp(key, c->key_prefix, plen) == 0 &&
+            c->decode(val, len, fc->value) == SL_OK)
                 fc->cb(fc->part, key + plen, fc->value, fc->opaque);
 }
 
@@ -450,7 +455,8 @@ void sl_pstate_touched_foreach(const sl_pstate_t *ps,
 {
         for (size_t i = 0; i < ps->touched_cap; i++)
                 if (ps->touched[i].key)
-                        cb(ps->touched[i].part, ps->touched[i].key, ps->touched[i].n, opaque);
+                        cb(ps->touched[i].part, ps->touched[i].key, ps->touched[i].n,
+                           opaque);
 }
 
 void sl_pstate_touched_clear(sl_pstate_t *ps)

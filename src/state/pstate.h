@@ -32,8 +32,8 @@
 
 /* How a stage's values and progress records are stored. */
 typedef struct sl_pstate_codec_s {
-        size_t value_size;      /* bytes of a decoded value; a missing key reads as zeroes */
-        size_t encoded_max;     /* bytes an encoded value can take (at most 256) */
+        size_t value_size;  /* bytes of a decoded value; a missing key reads as zeroes */
+        size_t encoded_max; /* bytes an encoded value can take (at most 256) */
         const char *key_prefix; /* store key = prefix + key ("s:") */
         /* SL_OK, or an error: the key then starts afresh (zeroes), with a warning. */
         int (*decode)(const void *buf, size_t len, void *value);
@@ -59,8 +59,8 @@ typedef struct sl_pstate_s sl_pstate_t;
  * is copied, its changelog too; its other strings and callbacks must outlive the
  * state (literals and functions, as a rule).  NULL with errstr set.
  * Caller frees with sl_pstate_destroy(). */
-sl_pstate_t *sl_pstate_new(const sl_conf_t *conf, const sl_pstate_conf_t *pc, char *errstr,
-                           size_t errstr_size);
+sl_pstate_t *sl_pstate_new(const sl_conf_t *conf, const sl_pstate_conf_t *pc,
+                           char *errstr, size_t errstr_size);
 void sl_pstate_destroy(sl_pstate_t *ps); /* NULL-safe */
 
 /* Restore every partition of parts from the changelog (before any of its records is

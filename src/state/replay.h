@@ -55,7 +55,8 @@ void sl_replay_begin(sl_replay_t *r);
 
 /* The action for an event at offset whose attempt Postgres holds as rec (ignored out
  * of verify mode: nothing needs to be looked up then). */
-sl_replay_action_t sl_replay_event(sl_replay_t *r, int64_t offset, sl_replay_record_t rec);
+sl_replay_action_t sl_replay_event(sl_replay_t *r, int64_t offset,
+                                   sl_replay_record_t rec);
 
 /* True when a decision of an event at offset is not yet in the state (offset past the
  * progress record): for a recorded decision a stage takes outside verify mode. */

@@ -94,7 +94,8 @@ static part_t *make_part(sl_store_t *st, int32_t part)
                 part_t *p = realloc(st->parts, (size_t)(part + 1) * sizeof(*p));
                 if (!p)
                         return NULL;
-                memset(p + st->part_cnt, 0, (size_t)(part + 1 - st->part_cnt) * sizeof(*p));
+                memset(p + st->part_cnt, 0,
+                       (size_t)(part + 1 - st->part_cnt) * sizeof(*p));
                 st->parts = p;
                 st->part_cnt = part + 1;
         }
@@ -114,7 +115,8 @@ static void mark_dirty(part_t *p, rec_t *r)
 /* Room in the dirty list for one more record: SL_OK or SL_ERR_NOMEM. */
 static int dirty_room(part_t *p)
 {
-        rec_t **d = sl_array_grow(p->dirty, &p->dirty_cap, p->dirty_cnt + 1, sizeof(*d), 64);
+        rec_t **d =
+            sl_array_grow(p->dirty, &p->dirty_cap, p->dirty_cnt + 1, sizeof(*d), 64);
 
         if (!d)
                 return SL_ERR_NOMEM;
@@ -164,7 +166,8 @@ static int put(sl_store_t *st, int32_t part, const char *key, const void *val, s
         return SL_OK;
 }
 
-int sl_store_put(sl_store_t *st, int32_t part, const char *key, const void *val, size_t len)
+int sl_store_put(sl_store_t *st, int32_t part, const char *key, const void *val,
+                 size_t len)
 {
         return put(st, part, key, val, len, true);
 }
@@ -205,7 +208,8 @@ size_t sl_store_count(const sl_store_t *st, int32_t part)
 }
 
 void sl_store_foreach(const sl_store_t *st, int32_t part,
-                      void (*cb)(const char *key, const void *val, size_t len, void *opaque),
+                      void (*cb)(const char *key, const void *val, size_t len,
+                                 void *opaque),
                       void *opaque)
 {
         const part_t *p = get_part(st, part);
@@ -221,8 +225,8 @@ void sl_store_foreach(const sl_store_t *st, int32_t part,
         }
 }
 
-static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer, void *msg_opaque,
-                      size_t *records)
+static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer,
+                      void *msg_opaque, size_t *records)
 {
         part_t *p = get_part(st, part);
 
@@ -239,12 +243,12 @@ static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer, void *
                 rd_kafka_resp_err_t err;
                 for (;;) {
                         err = rd_kafka_producev(
-                                producer, RD_KAFKA_V_RKT(st->rkt), RD_KAFKA_V_PARTITION(part),
-                                RD_KAFKA_V_KEY(e->key, strlen(e->key)),
-                                RD_KAFKA_V_VALUE(e->deleted ? NULL : e->val,
-                                                 e->deleted ? 0 : e->len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+                            producer, RD_KAFKA_V_RKT(st->rkt), RD_KAFKA_V_PARTITION(part),
+                            RD_KAFKA_V_KEY(e->key, strlen(e->key)),
+                            RD_KAFKA_V_VALUE(e->deleted ? NULL : e->val,
+                                             e->deleted ? 0 : e->len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
                         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                                 break;
                         rd_kafka_poll(producer, 10);
@@ -301,8 +305,8 @@ int sl_store_restore(sl_store_t *st, int32_t part, int timeout_ms, size_t *recor
                 if (!st->restorer)
                         return SL_ERR_KAFKA;
         }
-        err = rd_kafka_query_watermark_offsets(st->restorer, st->changelog, part, &lo, &hi,
-                                               timeout_ms);
+        err = rd_kafka_query_watermark_offsets(st->restorer, st->changelog, part, &lo,
+                                               &hi, timeout_ms);
         if (err) {
                 snprintf(errstr, errstr_size, "%s changelog %s [%d]: watermarks: %s",
                          st->name, st->changelog, (int)part, rd_kafka_err2str(err));
@@ -323,11 +327,12 @@ int sl_store_restore(sl_store_t *st, int32_t part, int timeout_ms, size_t *recor
                         rd_kafka_message_t *m;
                         if (mono_ms() > deadline) {
                                 rd_kafka_assign(st->restorer, NULL);
-                                snprintf(errstr, errstr_size,
-                                         "%s changelog %s [%d]: restore timed out at offset "
-                                         "%lld of %lld",
-                                         st->name, st->changelog, (int)part,
-                                         (long long)next, (long long)hi);
+                                snprintf(
+                                    errstr, errstr_size,
+                                    "%s changelog %s [%d]: restore timed out at offset "
+                                    "%lld of %lld",
+                                    st->name, st->changelog, (int)part, (long long)next,
+                                    (long long)hi);
                                 return SL_ERR_TIMEOUT;
                         }
                         m = rd_kafka_consumer_poll(st->restorer, 100);
@@ -343,8 +348,9 @@ int sl_store_restore(sl_store_t *st, int32_t part, int timeout_ms, size_t *recor
                         next = m->offset + 1;
                         if (m->key && m->key_len > 0) {
                                 char key[1024];
-                                size_t kl = m->key_len < sizeof(key) - 1 ? m->key_len
-                                                                         : sizeof(key) - 1;
+                                size_t kl = m->key_len < sizeof(key) - 1
+                                                ? m->key_len
+                                                : sizeof(key) - 1;
                                 memcpy(key, m->key, kl);
                                 key[kl] = '\0';
                                 if (m->payload)

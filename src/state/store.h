@@ -22,19 +22,23 @@
 typedef struct sl_store_s sl_store_t;
 
 /* name: for logs and metrics ("admission"); changelog: full topic name.  conf is
- * borrowed (used to build the restore consumer).  Caller frees with sl_store_destroy(). */
+ * borrowed (used to build the restore consumer).  Caller frees with sl_store_destroy().
+ */
 sl_store_t *sl_store_new(const sl_conf_t *conf, const char *name, const char *changelog);
 void sl_store_destroy(sl_store_t *st);
 
 /* Copy val under key in partition part; marks it dirty. */
-int sl_store_put(sl_store_t *st, int32_t part, const char *key, const void *val, size_t len);
+int sl_store_put(sl_store_t *st, int32_t part, const char *key, const void *val,
+                 size_t len);
 /* Borrowed, valid until the next put/delete/drop of that key; NULL when absent. */
-const void *sl_store_get(const sl_store_t *st, int32_t part, const char *key, size_t *len);
+const void *sl_store_get(const sl_store_t *st, int32_t part, const char *key,
+                         size_t *len);
 /* Remove key; a tombstone goes to the changelog at the next flush. */
 int sl_store_delete(sl_store_t *st, int32_t part, const char *key);
 size_t sl_store_count(const sl_store_t *st, int32_t part);
 void sl_store_foreach(const sl_store_t *st, int32_t part,
-                      void (*cb)(const char *key, const void *val, size_t len, void *opaque),
+                      void (*cb)(const char *key, const void *val, size_t len,
+                                 void *opaque),
                       void *opaque);
 
 /* Produce every dirty entry of part (all partitions when part < 0) to the changelog

@@ -7,10 +7,10 @@
 
 #include <stddef.h>
 
-/* Room for at least need elements (at least one) of elem bytes in v, whose capacity is *cap: returns
- * v itself when it has the room, else v moved to a larger block (capacity doubled from
- * *cap, or first when 0, until it holds need) with *cap updated; NULL when out of
- * memory or on overflow, v and *cap untouched. */
+/* Room for at least need elements (at least one) of elem bytes in v, whose capacity is
+ * *cap: returns v itself when it has the room, else v moved to a larger block (capacity
+ * doubled from *cap, or first when 0, until it holds need) with *cap updated; NULL when
+ * out of memory or on overflow, v and *cap untouched. */
 void *sl_array_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first);
 
 #endif

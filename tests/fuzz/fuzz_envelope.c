@@ -5,9 +5,9 @@
  * back through encode/decode.  Built by CMake with -DSLUICE_FUZZ=ON and clang (target
  * fuzz_envelope, test fuzz.envelope); scripts/test.sh's fuzz step runs it for 30 s:
  *   cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DSLUICE_FUZZ=ON -DSLUICE_BENCH=OFF
- *   cmake --build build/fuzz --target fuzz_envelope && ctest --test-dir build/fuzz -L fuzz
- * Seed corpus: tests/fuzz/corpus/envelope/ (valid envelopes from the v1 and v2 writers,
- * one with every field, and invalid ones: empty, header only, bad magic, unknown
+ *   cmake --build build/fuzz --target fuzz_envelope && ctest --test-dir build/fuzz -L
+ * fuzz Seed corpus: tests/fuzz/corpus/envelope/ (valid envelopes from the v1 and v2
+ * writers, one with every field, and invalid ones: empty, header only, bad magic, unknown
  * fingerprint, truncated, a payload its type's schema rejects, an expired ttl).
  */
 #include <stdint.h>

@@ -55,8 +55,8 @@ int main(int argc, char **argv)
                 else if (!strcmp(argv[i], "--writers"))
                         writers = atoi(argv[i + 1]);
                 else {
-                        fprintf(stderr, "copy_pipe_probe: unknown argument %s\n%s", argv[i],
-                                usage);
+                        fprintf(stderr, "copy_pipe_probe: unknown argument %s\n%s",
+                                argv[i], usage);
                         return 2;
                 }
         }
@@ -83,6 +83,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "copy_pipe_probe: %s\n", errstr);
                 return 1;
         }
-        printf("rows %llu dups %llu\n", (unsigned long long)rows, (unsigned long long)dups);
+        printf("rows %llu dups %llu\n", (unsigned long long)rows,
+               (unsigned long long)dups);
         return 0;
 }

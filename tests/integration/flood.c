@@ -27,10 +27,15 @@ static void dr_cb(const char *id, int err, const char *errstr, void *opaque)
 int main(int argc, char **argv)
 {
         const char *bootstrap = getenv("SLUICE_KAFKA_BOOTSTRAP_SERVERS");
-        const char *props[] = {"kafka.bootstrap.servers", bootstrap,
-                               "kafka.linger.ms", "20",
-                               "kafka.queue.buffering.max.messages", "500000", NULL};
-        long long n = argc == 3 ? atoll(argv[1]) : 0, sources = argc == 3 ? atoll(argv[2]) : 0;
+        const char *props[] = {"kafka.bootstrap.servers",
+                               bootstrap,
+                               "kafka.linger.ms",
+                               "20",
+                               "kafka.queue.buffering.max.messages",
+                               "500000",
+                               NULL};
+        long long n = argc == 3 ? atoll(argv[1]) : 0,
+                  sources = argc == 3 ? atoll(argv[2]) : 0;
         char errstr[512], id[37], source[32], payload[48];
         size_t failed = 0;
         sl_publisher_t *pub;
@@ -46,19 +51,23 @@ int main(int argc, char **argv)
                 return 1;
         }
         for (unsigned long long i = 0; i < (unsigned long long)n; i++) {
-                sl_event_t ev = {.id = id, .type = "flood.test", .source = source,
-                                 .payload = payload};
-                snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012llx", i & 0xffffffffffffULL);
-                snprintf(source, sizeof(source), "flood-%llu", i % (unsigned long long)sources);
+                sl_event_t ev = {
+                    .id = id, .type = "flood.test", .source = source, .payload = payload};
+                snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012llx",
+                         i & 0xffffffffffffULL);
+                snprintf(source, sizeof(source), "flood-%llu",
+                         i % (unsigned long long)sources);
                 snprintf(payload, sizeof(payload), "{\"i\":%llu}", i);
-                if (sl_publisher_publish(pub, &ev, NULL, errstr, sizeof(errstr)) != SL_OK) {
+                if (sl_publisher_publish(pub, &ev, NULL, errstr, sizeof(errstr)) !=
+                    SL_OK) {
                         fprintf(stderr, "sluice-it-flood: event %llu: %s\n", i, errstr);
                         sl_publisher_destroy(pub);
                         return 1;
                 }
         }
         if (sl_publisher_flush(pub, 120000, &failed) != SL_OK || failed || dr_failed) {
-                fprintf(stderr, "sluice-it-flood: %zu not delivered\n", failed + dr_failed);
+                fprintf(stderr, "sluice-it-flood: %zu not delivered\n",
+                        failed + dr_failed);
                 sl_publisher_destroy(pub);
                 return 1;
         }

@@ -22,7 +22,8 @@ int main(int argc, char **argv)
         while (fgets(line, sizeof(line), stdin)) {
                 size_t len = strcspn(line, "\n");
                 line[len] = '\0';
-                printf("%s %d\n", line, (int)sl_kafka_partition_for(line, len, partitions));
+                printf("%s %d\n", line,
+                       (int)sl_kafka_partition_for(line, len, partitions));
         }
         return 0;
 }

@@ -22,16 +22,16 @@
 
 static const char *port;
 
-#define CHECK(cond, ...)                                                                  \
-        do {                                                                              \
-                if (!(cond)) {                                                            \
-                        fprintf(stderr, "FAIL: " __VA_ARGS__);                            \
-                        fprintf(stderr, "\n");                                            \
-                        exit(1);                                                          \
-                }                                                                         \
-                printf("ok: " __VA_ARGS__);                                               \
-                printf("\n");                                                             \
-                fflush(stdout);                                                           \
+#define CHECK(cond, ...)                                                                 \
+        do {                                                                             \
+                if (!(cond)) {                                                           \
+                        fprintf(stderr, "FAIL: " __VA_ARGS__);                           \
+                        fprintf(stderr, "\n");                                           \
+                        exit(1);                                                         \
+                }                                                                        \
+                printf("ok: " __VA_ARGS__);                                              \
+                printf("\n");                                                            \
+                fflush(stdout);                                                          \
         } while (0)
 
 /* A plain connection beside the session, to act on it. */
@@ -51,7 +51,8 @@ static PGconn *other(void)
 static void run(PGconn *pg, const char *sql)
 {
         PGresult *res = PQexec(pg, sql);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+            PQresultStatus(res) != PGRES_TUPLES_OK) {
                 fprintf(stderr, "FAIL: %s: %s", sql, PQresultErrorMessage(res));
                 exit(1);
         }
@@ -74,12 +75,12 @@ static long value(sl_pg_session_t *ses, const char *sql)
 
 int main(int argc, char **argv)
 {
-        static const sl_pg_stmt_t stmts[] = {{"plus_one", "SELECT $1::int + 1", 1, "plus one"}};
+        static const sl_pg_stmt_t stmts[] = {
+            {"plus_one", "SELECT $1::int + 1", 1, "plus one"}};
         /* This session waits on locks for less than the other one: it is the one a
          * deadlock check picks as the victim. */
-        sl_pg_session_opts_t opts = {.setup_sql = "SET deadlock_timeout = '100ms'",
-                                     .stmts = stmts,
-                                     .nstmts = 1};
+        sl_pg_session_opts_t opts = {
+            .setup_sql = "SET deadlock_timeout = '100ms'", .stmts = stmts, .nstmts = 1};
         char errstr[512];
         sl_conf_t *conf = sl_conf_new();
         sl_pg_session_t *ses;
@@ -105,15 +106,16 @@ int main(int argc, char **argv)
         CHECK(pid2 != pid, "a terminated backend is replaced (%ld -> %ld)", pid, pid2);
         PGresult *res = PQexecPrepared(sl_pg_session_conn(ses), "plus_one", 1,
                                        (const char *const[]){"41"}, NULL, NULL, 0);
-        CHECK(PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "42") == 0,
+        CHECK(PQresultStatus(res) == PGRES_TUPLES_OK &&
+                  strcmp(PQgetvalue(res, 0, 0), "42") == 0,
               "the new backend has the prepared statement");
         PQclear(res);
 
         /* A failure for good. */
-        err = sl_pg_session_exec(ses, "SELECT * FROM no_such_table", 0, NULL, NULL, errstr,
-                                 sizeof(errstr));
-        CHECK(err == SL_ERR_PG && strstr(errstr, "42P01"), "no such table is SL_ERR_PG (%s)",
-              errstr);
+        err = sl_pg_session_exec(ses, "SELECT * FROM no_such_table", 0, NULL, NULL,
+                                 errstr, sizeof(errstr));
+        CHECK(err == SL_ERR_PG && strstr(errstr, "42P01"),
+              "no such table is SL_ERR_PG (%s)", errstr);
 
         /* A deadlock: b holds row 2 and asks for row 1, which the session's
          * transaction holds; then that transaction asks for row 2.  Its deadlock check
@@ -124,16 +126,19 @@ int main(int argc, char **argv)
         run(b, "SET deadlock_timeout = '10s'");
         run(b, "BEGIN");
         run(b, "UPDATE probe_locks SET v = 2 WHERE id = 2");
-        if (!PQsendQuery(b, "SELECT pg_sleep(0.2); UPDATE probe_locks SET v = 2 WHERE id = 1; "
-                            "COMMIT")) {
+        if (!PQsendQuery(
+                b, "SELECT pg_sleep(0.2); UPDATE probe_locks SET v = 2 WHERE id = 1; "
+                   "COMMIT")) {
                 fprintf(stderr, "FAIL: send: %s", PQerrorMessage(b));
                 return 1;
         }
-        const sl_pg_step_t steps[] = {{"UPDATE probe_locks SET v = 1 WHERE id = 1", 0, NULL},
-                                      {"SELECT pg_sleep(0.5)", 0, NULL},
-                                      {"UPDATE probe_locks SET v = 1 WHERE id = 2", 0, NULL}};
+        const sl_pg_step_t steps[] = {
+            {"UPDATE probe_locks SET v = 1 WHERE id = 1", 0, NULL},
+            {"SELECT pg_sleep(0.5)", 0, NULL},
+            {"UPDATE probe_locks SET v = 1 WHERE id = 2", 0, NULL}};
         err = sl_pg_session_tx(ses, steps, 3, errstr, sizeof(errstr));
-        CHECK(err == SL_OK, "a deadlock victim's transaction is run again and commits (%s)",
+        CHECK(err == SL_OK,
+              "a deadlock victim's transaction is run again and commits (%s)",
               err == SL_OK ? "" : errstr);
         while ((res = PQgetResult(b)) != NULL) {
                 if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
@@ -155,7 +160,8 @@ int main(int argc, char **argv)
         if (!fgets(line, sizeof(line), stdin))
                 return 1;
         err = sl_pg_session_exec(ses, "SELECT 1", 0, NULL, NULL, errstr, sizeof(errstr));
-        CHECK(err == SL_ERR_PG_TRANSIENT, "a server gone is SL_ERR_PG_TRANSIENT (%s)", errstr);
+        CHECK(err == SL_ERR_PG_TRANSIENT, "a server gone is SL_ERR_PG_TRANSIENT (%s)",
+              errstr);
 
         PQfinish(b);
         sl_pg_session_destroy(ses);

@@ -29,14 +29,13 @@
 #include <string.h>
 #include <time.h>
 
-
 #include "config/config.h"
-#include "pg/pg.h"
-#include "pg/pgarray.h"
-#include "retry/state.h"
 #include "kafka/kafka.h"
 #include "limits/backoff.h"
+#include "pg/pg.h"
+#include "pg/pgarray.h"
 #include "retry/retry_record.h"
+#include "retry/state.h"
 #include "sluice/err.h"
 #include "util/uuid.h"
 
@@ -118,7 +117,8 @@ static int job_open(job_t *j, int argc, char **argv)
                 return 2;
         j->conf = sl_conf_new();
         if (sl_conf_load_env(j->conf, environ, errstr, sizeof(errstr)) != SL_OK ||
-            !(j->rk = sl_kafka_producer_new(j->conf, dr_cb, NULL, errstr, sizeof(errstr)))) {
+            !(j->rk =
+                  sl_kafka_producer_new(j->conf, dr_cb, NULL, errstr, sizeof(errstr)))) {
                 fprintf(stderr, "%s\n", errstr);
                 return 1;
         }
@@ -161,9 +161,13 @@ static int produce(int argc, char **argv)
                 if (!id || !src || !due || !hex)
                         continue;
                 len = unhex(hex, env, sizeof(env));
-                sl_retry_record_t rr = {.event_id = id, .source = src, .attempt = 1,
-                                        .due_at = atoll(due), .reason = "throttled",
-                                        .envelope = env, .envelope_len = len};
+                sl_retry_record_t rr = {.event_id = id,
+                                        .source = src,
+                                        .attempt = 1,
+                                        .due_at = atoll(due),
+                                        .reason = "throttled",
+                                        .envelope = env,
+                                        .envelope_len = len};
                 size_t tier = sl_backoff_tier(delays, ntiers, rr.due_at - wall_ms());
                 if (sl_retry_record_encode(&rr, &buf, &blen) != SL_OK)
                         return 1;
@@ -207,13 +211,12 @@ static int reinject(int argc, char **argv)
                         rd_kafka_headers_t *h = rd_kafka_headers_new(2);
                         rd_kafka_header_add(h, SL_RETRY_HDR_ATTEMPT, -1, att, -1);
                         rd_kafka_header_add(h, SL_RETRY_HDR_RETRY_ID, -1, rid, -1);
-                        while (rd_kafka_producev(j.rk, RD_KAFKA_V_TOPIC(topic),
-                                                 RD_KAFKA_V_KEY(src, strlen(src)),
-                                                 RD_KAFKA_V_VALUE(env, len),
-                                                 RD_KAFKA_V_HEADERS(h),
-                                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                                 RD_KAFKA_V_END) ==
-                               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        while (rd_kafka_producev(
+                                   j.rk, RD_KAFKA_V_TOPIC(topic),
+                                   RD_KAFKA_V_KEY(src, strlen(src)),
+                                   RD_KAFKA_V_VALUE(env, len), RD_KAFKA_V_HEADERS(h),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                   RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                                 rd_kafka_poll(j.rk, 10);
                         produced++;
                 }
@@ -250,8 +253,8 @@ static int mark(int argc, char **argv)
         }
         fclose(fp);
         const char *params[2] = {sl_pgarr_end(&ids), sl_pgarr_end(&atts)};
-        res = PQexecParams(pg, SL_RETRY_MARK_DUE_SQL("event_ingress_retries"), 2, NULL, params,
-                           NULL, NULL, 0);
+        res = PQexecParams(pg, SL_RETRY_MARK_DUE_SQL("event_ingress_retries"), 2, NULL,
+                           params, NULL, NULL, 0);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
                 printf("marked %s\n", PQcmdTuples(res));
         } else {
@@ -279,7 +282,9 @@ int main(int argc, char **argv)
         else if (argc > 1 && strcmp(argv[1], "mark") == 0)
                 rc = mark(argc, argv);
         if (rc == 2)
-                fprintf(stderr, "usage: sluice-it-retry_wakeups rows N SOURCES MIN_MS MAX_MS "
-                                "[SEED] | produce FILE [COPIES] | reinject FILE [COPIES] | mark FILE\n");
+                fprintf(stderr,
+                        "usage: sluice-it-retry_wakeups rows N SOURCES MIN_MS MAX_MS "
+                        "[SEED] | produce FILE [COPIES] | reinject FILE [COPIES] | mark "
+                        "FILE\n");
         return rc;
 }

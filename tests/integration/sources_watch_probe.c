@@ -19,8 +19,8 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "pg/sources_watch.h"
 #include "log/log.h"
+#include "pg/sources_watch.h"
 
 extern char **environ;
 

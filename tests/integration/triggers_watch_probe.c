@@ -43,7 +43,8 @@ static void print_snapshot(const sl_triggers_t *ts, uint64_t loads, double ms,
         const sl_trigger_t **out;
         size_t cap = sl_triggers_max_candidates(ts), n;
 
-        printf("load %llu %zu %.0f ", (unsigned long long)loads, sl_triggers_count(ts), ms);
+        printf("load %llu %zu %.0f ", (unsigned long long)loads, sl_triggers_count(ts),
+               ms);
         for (size_t i = 0; i < sl_triggers_count(ts); i++) {
                 const sl_trigger_t *t = sl_triggers_at(ts, i);
                 printf("%s%s=%s", i ? "," : "", t->def.name, t->def.workflow);

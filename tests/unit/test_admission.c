@@ -9,7 +9,8 @@
 
 #include "limits/admission.h"
 
-static const sl_limits_t lim = {.limit = 3, .window_ms = 1000, .pause_after = 0, .pause_ms = 0};
+static const sl_limits_t lim = {
+    .limit = 3, .window_ms = 1000, .pause_after = 0, .pause_ms = 0};
 
 static sl_decision_t decide(const sl_limits_t *l, const sl_manual_pause_t *p,
                             sl_source_state_t *st, int64_t now, sl_admit_reason_t *why)
@@ -69,7 +70,8 @@ static void unlimited_when_limit_is_zero(void **state)
 
 static void auto_pause_after_n_throttles(void **state)
 {
-        sl_limits_t l = {.limit = 2, .window_ms = 1000, .pause_after = 3, .pause_ms = 5000};
+        sl_limits_t l = {
+            .limit = 2, .window_ms = 1000, .pause_after = 3, .pause_ms = 5000};
         sl_source_state_t st = {0};
         sl_admit_reason_t why;
         bool started;
@@ -158,15 +160,15 @@ static void decision_strings_round_trip(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(window_admits_limit_then_throttles),
-                cmocka_unit_test(next_window_starts_empty),
-                cmocka_unit_test(windows_are_aligned_to_the_epoch),
-                cmocka_unit_test(unlimited_when_limit_is_zero),
-                cmocka_unit_test(auto_pause_after_n_throttles),
-                cmocka_unit_test(manual_pause_until_resumed_and_until_time),
-                cmocka_unit_test(manual_pause_wins_over_window),
-                cmocka_unit_test(replayed_decision_counts_once_in_its_window),
-                cmocka_unit_test(decision_strings_round_trip),
+            cmocka_unit_test(window_admits_limit_then_throttles),
+            cmocka_unit_test(next_window_starts_empty),
+            cmocka_unit_test(windows_are_aligned_to_the_epoch),
+            cmocka_unit_test(unlimited_when_limit_is_zero),
+            cmocka_unit_test(auto_pause_after_n_throttles),
+            cmocka_unit_test(manual_pause_until_resumed_and_until_time),
+            cmocka_unit_test(manual_pause_wins_over_window),
+            cmocka_unit_test(replayed_decision_counts_once_in_its_window),
+            cmocka_unit_test(decision_strings_round_trip),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

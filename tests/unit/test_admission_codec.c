@@ -36,11 +36,13 @@ static void truncated_or_trailing_bytes_are_errors(void **state)
         (void)state;
 
         for (size_t cut = 0; cut < n; cut++)
-                assert_int_equal(sl_admission_state_decode(buf, cut, &out), SL_ERR_DECODE);
+                assert_int_equal(sl_admission_state_decode(buf, cut, &out),
+                                 SL_ERR_DECODE);
         buf[n] = 0;
         assert_int_equal(sl_admission_state_decode(buf, n + 1, &out), SL_ERR_DECODE);
         memset(buf, 0xff, sizeof(buf)); /* a varint that never ends */
-        assert_int_equal(sl_admission_state_decode(buf, sizeof(buf), &out), SL_ERR_DECODE);
+        assert_int_equal(sl_admission_state_decode(buf, sizeof(buf), &out),
+                         SL_ERR_DECODE);
 }
 
 static void progress_round_trips(void **state)
@@ -57,9 +59,9 @@ static void progress_round_trips(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(state_round_trips),
-                cmocka_unit_test(truncated_or_trailing_bytes_are_errors),
-                cmocka_unit_test(progress_round_trips),
+            cmocka_unit_test(state_round_trips),
+            cmocka_unit_test(truncated_or_trailing_bytes_are_errors),
+            cmocka_unit_test(progress_round_trips),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

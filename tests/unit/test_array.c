@@ -57,8 +57,8 @@ static void overflow_refused(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(grows_by_doubling),
-                cmocka_unit_test(overflow_refused),
+            cmocka_unit_test(grows_by_doubling),
+            cmocka_unit_test(overflow_refused),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

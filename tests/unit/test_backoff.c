@@ -8,8 +8,11 @@
 
 #include "limits/backoff.h"
 
-static const sl_backoff_t b = {.initial_ms = 1000, .max_ms = 60000, .multiplier = 2,
-                               .jitter = 0.2, .max_attempts = 8};
+static const sl_backoff_t b = {.initial_ms = 1000,
+                               .max_ms = 60000,
+                               .multiplier = 2,
+                               .jitter = 0.2,
+                               .max_attempts = 8};
 
 static void grows_exponentially_without_jitter(void **state)
 {
@@ -76,10 +79,10 @@ static void tiers_parse_and_choose(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(grows_exponentially_without_jitter),
-                cmocka_unit_test(capped),
-                cmocka_unit_test(jitter_stays_in_its_band),
-                cmocka_unit_test(tiers_parse_and_choose),
+            cmocka_unit_test(grows_exponentially_without_jitter),
+            cmocka_unit_test(capped),
+            cmocka_unit_test(jitter_stays_in_its_band),
+            cmocka_unit_test(tiers_parse_and_choose),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -240,7 +240,8 @@ static sl_retry_record_t retry_case(size_t i)
 {
         switch (i) {
         case 0:
-                return (sl_retry_record_t){.event_id = "3f2c1a9e-0000-4000-8000-000000000001",
+                return (sl_retry_record_t){.event_id =
+                                               "3f2c1a9e-0000-4000-8000-000000000001",
                                            .source = "shop",
                                            .attempt = 1,
                                            .due_at = 1795000012345LL,
@@ -248,16 +249,18 @@ static sl_retry_record_t retry_case(size_t i)
                                            .envelope = env_bin,
                                            .envelope_len = sizeof(env_bin)};
         case 1:
-                return (sl_retry_record_t){.event_id = "ffffffff-ffff-4fff-bfff-ffffffffffff",
-                                           .source = "caf\xc3\xa9-\xe2\x82\xac", /* UTF-8 */
-                                           .attempt = INT32_MAX,
-                                           .due_at = -1,
-                                           .reason = "manually_paused",
-                                           .envelope = "",
-                                           .envelope_len = 0};
+                return (sl_retry_record_t){
+                    .event_id = "ffffffff-ffff-4fff-bfff-ffffffffffff",
+                    .source = "caf\xc3\xa9-\xe2\x82\xac", /* UTF-8 */
+                    .attempt = INT32_MAX,
+                    .due_at = -1,
+                    .reason = "manually_paused",
+                    .envelope = "",
+                    .envelope_len = 0};
         default:
                 memset(big_env, 'e', sizeof(big_env));
-                return (sl_retry_record_t){.event_id = "00000000-0000-4000-8000-000000000000",
+                return (sl_retry_record_t){.event_id =
+                                               "00000000-0000-4000-8000-000000000000",
                                            .source = "",
                                            .attempt = 64,
                                            .due_at = INT64_MAX,
@@ -287,8 +290,9 @@ static void retry_record_ours_read_by_avro(void **state)
                 oracle_read(schema, buf, len, &iface, &v);
                 assert_int_equal(avro_value_get_size(&v, &nfields), 0);
                 assert_int_equal(nfields, 7);
-                assert_string_field(&v, "id", sl_retry_record_id(in.event_id, in.attempt,
-                                                                 id, sizeof(id)));
+                assert_string_field(
+                    &v, "id",
+                    sl_retry_record_id(in.event_id, in.attempt, id, sizeof(id)));
                 assert_string_field(&v, "event_id", in.event_id);
                 assert_string_field(&v, "source", in.source);
                 f = field(&v, "attempt");
@@ -330,8 +334,8 @@ static void retry_record_avro_read_by_ours(void **state)
                 size_t ours_len;
 
                 assert_int_equal(avro_generic_value_new(iface, &v), 0);
-                set_string(&v, "id", sl_retry_record_id(in.event_id, in.attempt, id,
-                                                        sizeof(id)));
+                set_string(&v, "id",
+                           sl_retry_record_id(in.event_id, in.attempt, id, sizeof(id)));
                 set_string(&v, "event_id", in.event_id);
                 set_string(&v, "source", in.source);
                 f = field(&v, "attempt");
@@ -339,9 +343,8 @@ static void retry_record_avro_read_by_ours(void **state)
                 set_long(&v, "due_at", in.due_at);
                 set_string(&v, "reason", in.reason);
                 f = field(&v, "envelope");
-                assert_int_equal(avro_value_set_bytes(&f, (void *)in.envelope,
-                                                      in.envelope_len),
-                                 0);
+                assert_int_equal(
+                    avro_value_set_bytes(&f, (void *)in.envelope, in.envelope_len), 0);
                 size_t len = oracle_write(&v, buf, sizeof(buf));
 
                 assert_int_equal(sl_retry_record_decode(buf, len, &out), SL_OK);

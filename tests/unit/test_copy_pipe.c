@@ -107,8 +107,8 @@ static void writers_land_every_row_once(void **state)
 
         if (!fx->pg)
                 skip();
-        sl_copy_pipe_t *cp = sl_copy_pipe_new(fx->conf, "t_copy_pipe", "(id, body, at)", 3,
-                                              errstr, sizeof(errstr));
+        sl_copy_pipe_t *cp = sl_copy_pipe_new(fx->conf, "t_copy_pipe", "(id, body, at)",
+                                              3, errstr, sizeof(errstr));
         if (!cp)
                 fail_msg("sl_copy_pipe_new: %s", errstr);
         assert_int_equal(write_rows(cp, 0, ROWS, &rows, &dups), SL_OK);

@@ -76,8 +76,8 @@ static void bug_logs_and_aborts(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(oom_logs_and_aborts),
-                cmocka_unit_test(bug_logs_and_aborts),
+            cmocka_unit_test(oom_logs_and_aborts),
+            cmocka_unit_test(bug_logs_and_aborts),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,10 +127,10 @@ static void close_frees_values_and_reserve_sizes(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(fnv1a_vectors),
-                cmocka_unit_test(add_get_replace),
-                cmocka_unit_test(matches_a_reference),
-                cmocka_unit_test(close_frees_values_and_reserve_sizes),
+            cmocka_unit_test(fnv1a_vectors),
+            cmocka_unit_test(add_get_replace),
+            cmocka_unit_test(matches_a_reference),
+            cmocka_unit_test(close_frees_values_and_reserve_sizes),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

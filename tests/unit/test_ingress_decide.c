@@ -102,30 +102,30 @@ static void fresh_decision_moves_the_row_by_the_table(void **state)
         static const sl_retry_state_t open[] = {SL_RETRY_DUE, SL_RETRY_SCHEDULED,
                                                 SL_RETRY_RESCHEDULED};
         for (size_t i = 0; i < 3; i++) {
-                assert_int_equal(sl_ingress_retried_next(open[i], SL_DECISION_ACCEPTED, 2, 5,
-                                                         &ev, &to),
+                assert_int_equal(sl_ingress_retried_next(open[i], SL_DECISION_ACCEPTED, 2,
+                                                         5, &ev, &to),
                                  SL_OK);
                 assert_int_equal(ev, SL_RETRY_EV_ADMIT);
                 assert_int_equal(to, SL_RETRY_COMPLETED);
-                assert_int_equal(sl_ingress_retried_next(open[i], SL_DECISION_THROTTLED, 2, 5,
-                                                         &ev, &to),
+                assert_int_equal(sl_ingress_retried_next(open[i], SL_DECISION_THROTTLED,
+                                                         2, 5, &ev, &to),
                                  SL_OK);
                 assert_int_equal(ev, SL_RETRY_EV_HOLD);
                 assert_int_equal(to, SL_RETRY_RESCHEDULED);
-                assert_int_equal(sl_ingress_retried_next(open[i], SL_DECISION_PAUSED, 5, 5,
-                                                         &ev, &to),
-                                 SL_OK);
+                assert_int_equal(
+                    sl_ingress_retried_next(open[i], SL_DECISION_PAUSED, 5, 5, &ev, &to),
+                    SL_OK);
                 assert_int_equal(ev, SL_RETRY_EV_EXHAUST);
                 assert_int_equal(to, SL_RETRY_EXHAUSTED);
         }
         /* The last attempt allowed is still held back, not exhausted. */
-        assert_int_equal(sl_ingress_retried_next(SL_RETRY_DUE, SL_DECISION_THROTTLED, 4, 5,
-                                                 &ev, &to),
-                         SL_OK);
+        assert_int_equal(
+            sl_ingress_retried_next(SL_RETRY_DUE, SL_DECISION_THROTTLED, 4, 5, &ev, &to),
+            SL_OK);
         assert_int_equal(ev, SL_RETRY_EV_HOLD);
         /* From a final state the table refuses. */
-        assert_int_equal(sl_ingress_retried_next(SL_RETRY_CANCELLED, SL_DECISION_ACCEPTED, 2,
-                                                 5, &ev, &to),
+        assert_int_equal(sl_ingress_retried_next(SL_RETRY_CANCELLED, SL_DECISION_ACCEPTED,
+                                                 2, 5, &ev, &to),
                          SL_ERR_STATE);
 }
 
@@ -198,13 +198,13 @@ static void duplicate_of_a_retried_event_is_dropped(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(attempt_counts_when_its_open_row_waits_on_it),
-                cmocka_unit_test(stale_attempts_are_dropped),
-                cmocka_unit_test(recorded_decision_is_reused),
-                cmocka_unit_test(fresh_decision_moves_the_row_by_the_table),
-                cmocka_unit_test(no_row_or_own_row_is_no_duplicate),
-                cmocka_unit_test(duplicate_keeps_the_recorded_decision),
-                cmocka_unit_test(duplicate_of_a_retried_event_is_dropped),
+            cmocka_unit_test(attempt_counts_when_its_open_row_waits_on_it),
+            cmocka_unit_test(stale_attempts_are_dropped),
+            cmocka_unit_test(recorded_decision_is_reused),
+            cmocka_unit_test(fresh_decision_moves_the_row_by_the_table),
+            cmocka_unit_test(no_row_or_own_row_is_no_duplicate),
+            cmocka_unit_test(duplicate_keeps_the_recorded_decision),
+            cmocka_unit_test(duplicate_of_a_retried_event_is_dropped),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,11 +155,13 @@ static void blocks_are_appended_and_replaced(void **state)
         char *text;
         (void)state;
 
-        assert_int_equal(sl_metrics_set_block("top", "# TYPE t gauge\nt{source=\"a\"} 1\n"), 0);
+        assert_int_equal(
+            sl_metrics_set_block("top", "# TYPE t gauge\nt{source=\"a\"} 1\n"), 0);
         text = sl_metrics_render();
         assert_non_null(strstr(text, "t{source=\"a\"} 1\n"));
         free(text);
-        assert_int_equal(sl_metrics_set_block("top", "# TYPE t gauge\nt{source=\"b\"} 2\n"), 0);
+        assert_int_equal(
+            sl_metrics_set_block("top", "# TYPE t gauge\nt{source=\"b\"} 2\n"), 0);
         text = sl_metrics_render();
         assert_null(strstr(text, "source=\"a\""));
         assert_non_null(strstr(text, "t{source=\"b\"} 2\n"));
@@ -270,9 +272,8 @@ static void top_escapes_label_values(void **state)
         t = sl_metrics_top_render("t_top", "H.", "source", e, 1, 1, 1.0);
         assert_non_null(strstr(t, "t_top{source=\"a\\\"b\\\\c\\nd\"} 1.000\n"));
         free(t);
-        assert_int_equal(sl_metrics_set_top("t_top_block", "t_top2", "H.", "source", e, 1, 1,
-                                            1.0),
-                         0);
+        assert_int_equal(
+            sl_metrics_set_top("t_top_block", "t_top2", "H.", "source", e, 1, 1, 1.0), 0);
         all = sl_metrics_render();
         assert_non_null(strstr(all, "# TYPE t_top2 gauge\n"));
         free(all);

@@ -70,17 +70,17 @@ static int closed_port(void)
 static void session_without_server_fails_with_words(void **state)
 {
         static const sl_pg_stmt_t stmts[] = {{"one", "SELECT $1::int", 1, "one"}};
-        sl_pg_session_opts_t opts = {.setup_sql = "SET synchronous_commit = off",
-                                     .stmts = stmts,
-                                     .nstmts = 1};
+        sl_pg_session_opts_t opts = {
+            .setup_sql = "SET synchronous_commit = off", .stmts = stmts, .nstmts = 1};
         char errstr[512], port[16];
         sl_conf_t *conf = sl_conf_new();
         (void)state;
 
         snprintf(port, sizeof(port), "%d", closed_port());
-        assert_int_equal(sl_conf_set(conf, "pg.port", port, errstr, sizeof(errstr)), SL_OK);
-        assert_int_equal(sl_conf_set(conf, "pg.connect_timeout", "2", errstr, sizeof(errstr)),
+        assert_int_equal(sl_conf_set(conf, "pg.port", port, errstr, sizeof(errstr)),
                          SL_OK);
+        assert_int_equal(
+            sl_conf_set(conf, "pg.connect_timeout", "2", errstr, sizeof(errstr)), SL_OK);
         errstr[0] = '\0';
         assert_null(sl_pg_session_new(conf, &opts, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "Postgres connect:"));
@@ -91,10 +91,10 @@ static void session_without_server_fails_with_words(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(connection_loss_serialization_and_deadlock_are_transient),
-                cmocka_unit_test(everything_else_is_not),
-                cmocka_unit_test(transient_error_has_its_own_code_and_words),
-                cmocka_unit_test(session_without_server_fails_with_words),
+            cmocka_unit_test(connection_loss_serialization_and_deadlock_are_transient),
+            cmocka_unit_test(everything_else_is_not),
+            cmocka_unit_test(transient_error_has_its_own_code_and_words),
+            cmocka_unit_test(session_without_server_fails_with_words),
         };
 
         sl_log_init("test_pg_session", "error");

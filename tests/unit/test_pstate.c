@@ -91,8 +91,8 @@ static int setup(void **state)
         fx.mock_rk = mock_cluster_new(&mc, bootstrap, sizeof(bootstrap));
         assert_int_equal(rd_kafka_mock_topic_create(mc, CHANGELOG, 4, 1), 0);
         fx.conf = sl_conf_new();
-        assert_int_equal(sl_conf_set(fx.conf, "kafka.bootstrap.servers", bootstrap, errstr,
-                                     sizeof(errstr)),
+        assert_int_equal(sl_conf_set(fx.conf, "kafka.bootstrap.servers", bootstrap,
+                                     errstr, sizeof(errstr)),
                          SL_OK);
         fx.producer = sl_kafka_producer_new(fx.conf, NULL, NULL, errstr, sizeof(errstr));
         assert_non_null(fx.producer);
@@ -163,7 +163,8 @@ static void survives_flush_and_restore(void **state)
         assert_int_equal(sl_pstate_get(ps, 0, "a", &v), SL_OK);
         assert_int_equal(v.count, 7);
         assert_int_equal(v.at, 1000);
-        assert_int_equal(sl_pstate_get(ps, 2, "a", &v), SL_ERR_NOTFOUND); /* not assigned */
+        assert_int_equal(sl_pstate_get(ps, 2, "a", &v),
+                         SL_ERR_NOTFOUND); /* not assigned */
         v.count = 3;
         assert_int_equal(sl_pstate_put(ps, 1, "b", &v), SL_OK);
         assert_int_equal(sl_pstate_put(ps, 2, "b", &v), SL_ERR_NOTFOUND);
@@ -180,7 +181,8 @@ static void survives_flush_and_restore(void **state)
         }
         sl_pstate_end(ps);
 
-        assert_int_equal(sl_pstate_flush(ps, fx->producer, NULL, last, 2, &records), SL_OK);
+        assert_int_equal(sl_pstate_flush(ps, fx->producer, NULL, last, 2, &records),
+                         SL_OK);
         assert_true(records >= 4); /* a, a, b and the progress of partition 0 */
         assert_int_equal(rd_kafka_flush(fx->producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
         sl_pstate_destroy(ps);
@@ -209,7 +211,8 @@ static void survives_flush_and_restore(void **state)
         sl_pstate_end(ps2);
         assert_true(sl_pstate_verifying(ps2, 0));
         assert_int_equal(sl_pstate_begin(ps2, 4), SL_OK);
-        assert_int_equal(sl_pstate_replay(ps2, 0, 43, SL_REPLAY_NO_RECORD), SL_REPLAY_DECIDE);
+        assert_int_equal(sl_pstate_replay(ps2, 0, 43, SL_REPLAY_NO_RECORD),
+                         SL_REPLAY_DECIDE);
         sl_pstate_end(ps2);
         assert_false(sl_pstate_verifying(ps2, 0));
         assert_true(sl_pstate_verifying(ps2, 1));
@@ -246,7 +249,8 @@ static void touched_keys_add_up_until_cleared(void **state)
         assert_non_null(ps);
         assert_int_equal(sl_pstate_touched_count(ps), 0);
         assert_int_equal(sl_pstate_touch(ps, 0, "a", 1), SL_OK);
-        assert_int_equal(sl_pstate_touch(ps, 2, "a", 1), SL_OK); /* latest partition wins */
+        assert_int_equal(sl_pstate_touch(ps, 2, "a", 1),
+                         SL_OK); /* latest partition wins */
         assert_int_equal(sl_pstate_touch(ps, 1, "b", 0), SL_OK);
         assert_int_equal(sl_pstate_touched_count(ps), 2);
         sl_pstate_touched_foreach(ps, see, &s);

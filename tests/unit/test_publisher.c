@@ -51,7 +51,8 @@ static int setup(void **state)
         fixture_t *fx = calloc(1, sizeof(*fx));
 
         assert_non_null(fx);
-        fx->mock_rk = mock_cluster_new(&fx->mcluster, fx->bootstraps, sizeof(fx->bootstraps));
+        fx->mock_rk =
+            mock_cluster_new(&fx->mcluster, fx->bootstraps, sizeof(fx->bootstraps));
         assert_int_equal(
             rd_kafka_mock_topic_create(fx->mcluster, "t.events.in", PARTS, 1), 0);
         *state = fx;

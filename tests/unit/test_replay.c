@@ -48,8 +48,10 @@ static void out_of_verify_mode_everything_is_decided(void **state)
         sl_replay_restored(&r, 10);
         r.verify = false;
         sl_replay_begin(&r);
-        assert_int_equal(sl_replay_event(&r, 5, SL_REPLAY_RECORD_DECIDED), SL_REPLAY_DECIDE);
-        assert_int_equal(sl_replay_event(&r, 11, SL_REPLAY_RECORD_DECIDED), SL_REPLAY_DECIDE);
+        assert_int_equal(sl_replay_event(&r, 5, SL_REPLAY_RECORD_DECIDED),
+                         SL_REPLAY_DECIDE);
+        assert_int_equal(sl_replay_event(&r, 11, SL_REPLAY_RECORD_DECIDED),
+                         SL_REPLAY_DECIDE);
         assert_false(r.saw_new || r.found_new);
         assert_false(sl_replay_end(&r));
         assert_false(r.verify);

@@ -82,7 +82,8 @@ static void push(sl_retry_delayq_t *q, int32_t id, int64_t due_at, const char *t
                  int32_t partition, size_t env_len)
 {
         sl_retry_record_t rr = make_rr(id, due_at, env_len);
-        assert_int_equal(sl_retry_delayq_push(q, &rr, due_at, topic, partition, id), SL_OK);
+        assert_int_equal(sl_retry_delayq_push(q, &rr, due_at, topic, partition, id),
+                         SL_OK);
 }
 
 static void random_pushes_pop_in_due_order_ties_in_push_order(void **state)
@@ -223,7 +224,8 @@ static void drop_partition_removes_only_that_partition(void **state)
         assert_int_equal(sl_retry_delayq_count(&q), N - want_dropped);
 
         while (sl_retry_delayq_pop_due(&q, INT64_MAX, &out)) {
-                assert_false(out.partition == 2 && strcmp(out.topic, "sluice.retry.10s") == 0);
+                assert_false(out.partition == 2 &&
+                             strcmp(out.topic, "sluice.retry.10s") == 0);
                 assert_true(out.due_at >= last_due);
                 if (out.due_at == last_due)
                         assert_true(out.offset > last_offset);
@@ -290,9 +292,11 @@ static void ownership(void **state)
         memset(&zero, 0, sizeof(zero));
         sl_retry_delayq_init(&q);
         rr = make_rr(7, T0, 32);
-        assert_int_equal(sl_retry_delayq_push(&q, &rr, T0, "sluice.retry.1s", 3, 41), SL_OK);
+        assert_int_equal(sl_retry_delayq_push(&q, &rr, T0, "sluice.retry.1s", 3, 41),
+                         SL_OK);
         assert_memory_equal(&rr, &zero, sizeof(rr));
-        sl_retry_record_clear(&rr); /* what a caller's cleanup path does: no double free */
+        sl_retry_record_clear(
+            &rr); /* what a caller's cleanup path does: no double free */
 
         for (int32_t i = 0; i < 50; i++)
                 push(&q, 100 + i, T0 + 1 + i, "sluice.retry.1s", 3, 16);
@@ -351,10 +355,12 @@ static void matches_a_model_under_mixed_operations(void **state)
                         for (size_t i = 0; i < mcnt; i++)
                                 if (m[i].due_at <= now &&
                                     (best == SIZE_MAX || m[i].due_at < m[best].due_at ||
-                                     (m[i].due_at == m[best].due_at && m[i].id < m[best].id)))
+                                     (m[i].due_at == m[best].due_at &&
+                                      m[i].id < m[best].id)))
                                         best = i;
                         if (best == SIZE_MAX) {
-                                assert_int_equal(sl_retry_delayq_pop_due(&q, now, &out), 0);
+                                assert_int_equal(sl_retry_delayq_pop_due(&q, now, &out),
+                                                 0);
                                 continue;
                         }
                         assert_int_equal(sl_retry_delayq_pop_due(&q, now, &out), 1);
@@ -375,8 +381,8 @@ static void matches_a_model_under_mixed_operations(void **state)
                                 else
                                         m[kept++] = m[i];
                         }
-                        assert_int_equal(sl_retry_delayq_drop_partition(&q, "sluice.retry.1s",
-                                                                        partition),
+                        assert_int_equal(sl_retry_delayq_drop_partition(
+                                             &q, "sluice.retry.1s", partition),
                                          mcnt - kept);
                         mcnt = kept;
                 }
@@ -411,7 +417,8 @@ static void grows_to_a_hundred_thousand(void **state)
         assert_int_equal(q.bytes, bytes);
         assert_int_equal(sl_retry_delayq_next_due(&q), T0);
 
-        /* the first half by the clock, then revoke a partition, then the rest close frees */
+        /* the first half by the clock, then revoke a partition, then the rest close frees
+         */
         int64_t last_due = INT64_MIN, last_offset = -1;
         for (size_t n = 0; n < N / 2; n++) {
                 assert_int_equal(sl_retry_delayq_pop_due(&q, T0 + N, &out), 1);
@@ -431,14 +438,14 @@ static void grows_to_a_hundred_thousand(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(random_pushes_pop_in_due_order_ties_in_push_order),
-                cmocka_unit_test(pop_due_respects_now),
-                cmocka_unit_test(next_due_follows_the_earliest),
-                cmocka_unit_test(drop_partition_removes_only_that_partition),
-                cmocka_unit_test(bytes_accounting),
-                cmocka_unit_test(ownership),
-                cmocka_unit_test(matches_a_model_under_mixed_operations),
-                cmocka_unit_test(grows_to_a_hundred_thousand),
+            cmocka_unit_test(random_pushes_pop_in_due_order_ties_in_push_order),
+            cmocka_unit_test(pop_due_respects_now),
+            cmocka_unit_test(next_due_follows_the_earliest),
+            cmocka_unit_test(drop_partition_removes_only_that_partition),
+            cmocka_unit_test(bytes_accounting),
+            cmocka_unit_test(ownership),
+            cmocka_unit_test(matches_a_model_under_mixed_operations),
+            cmocka_unit_test(grows_to_a_hundred_thousand),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,12 +41,12 @@ static void parsing(void **state)
         sl_retry_idkey_t u = key("0123ABCD-4567-89EF-0123-456789ABCDEF", 3);
         assert_true(u.hi == k.hi && u.lo == k.lo);
         static const char *const bad[] = {
-                "",
-                "0123abcd-4567-89ef-0123-456789abcde",   /* short */
-                "0123abcd-4567-89ef-0123-456789abcdef0", /* long */
-                "0123abcd+4567-89ef-0123-456789abcdef",  /* no dash */
-                "0123abcg-4567-89ef-0123-456789abcdef",  /* not hex */
-                "event-1",
+            "",
+            "0123abcd-4567-89ef-0123-456789abcde",   /* short */
+            "0123abcd-4567-89ef-0123-456789abcdef0", /* long */
+            "0123abcd+4567-89ef-0123-456789abcdef",  /* no dash */
+            "0123abcg-4567-89ef-0123-456789abcdef",  /* not hex */
+            "event-1",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 assert_int_equal(sl_retry_idkey(bad[i], 1, &k), SL_ERR_INVALID);
@@ -147,13 +147,15 @@ static void near_ids(void **state)
 
         sl_retry_idset_init(&s);
         for (unsigned k = 0; k < 5000; k++) {
-                snprintf(id, sizeof(id), "0190a1b2-c3d4-7000-8000-%012x", 1u << (k % 32) | k);
+                snprintf(id, sizeof(id), "0190a1b2-c3d4-7000-8000-%012x",
+                         1u << (k % 32) | k);
                 sl_retry_idkey_t kk = key(id, 1);
                 assert_int_equal(sl_retry_idset_add(&s, &kk, NULL), SL_OK);
         }
         size_t distinct = s.cnt;
         for (unsigned k = 0; k < 5000; k++) {
-                snprintf(id, sizeof(id), "0190a1b2-c3d4-7000-8000-%012x", 1u << (k % 32) | k);
+                snprintf(id, sizeof(id), "0190a1b2-c3d4-7000-8000-%012x",
+                         1u << (k % 32) | k);
                 sl_retry_idkey_t kk = key(id, 1);
                 assert_true(sl_retry_idset_has(&s, &kk));
         }
@@ -172,9 +174,11 @@ static void near_ids(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(parsing),          cmocka_unit_test(membership),
-                cmocka_unit_test(clear_keeps_memory), cmocka_unit_test(growth),
-                cmocka_unit_test(near_ids),
+            cmocka_unit_test(parsing),
+            cmocka_unit_test(membership),
+            cmocka_unit_test(clear_keeps_memory),
+            cmocka_unit_test(growth),
+            cmocka_unit_test(near_ids),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,8 +64,8 @@ static void missing_fields_are_refused(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(round_trip),
-                cmocka_unit_test(missing_fields_are_refused),
+            cmocka_unit_test(round_trip),
+            cmocka_unit_test(missing_fields_are_refused),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

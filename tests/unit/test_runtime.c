@@ -27,7 +27,7 @@
 #include "runtime/runtime.h"
 #include "sluice/err.h"
 
-#define BATCH      256
+#define BATCH 256
 /* A stage that has not seen every record by then stops the runtime itself. */
 #define RUN_TIMEOUT_MS 20000
 
@@ -71,7 +71,7 @@ typedef struct ctx_s {
 /* hold_mode: the record at HOLD_OFFSET of partition 0 is held (sl_runtime_hold_offset)
  * and released never (1), with the batch that sees the last record (2), or with a batch
  * of no records the runtime runs on the stage's timer (3). */
-#define HOLD_OFFSET 100
+#define HOLD_OFFSET   100
 #define PER_PARTITION (RECORDS / PARTITIONS)
 
 /* The held deferred batch: produce its outputs and complete it (or fail it when it is
@@ -116,7 +116,8 @@ static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, si
                 bool last = ctx->seen + cnt >= ctx->total;
                 if (ctx->held_offset && !ctx->released &&
                     ((ctx->hold_mode == 2 && last) || (ctx->hold_mode == 3 && !cnt))) {
-                        sl_runtime_release_offset(rt, NULL, ctx->hold_topic, 0, HOLD_OFFSET);
+                        sl_runtime_release_offset(rt, NULL, ctx->hold_topic, 0,
+                                                  HOLD_OFFSET);
                         ctx->released = true;
                         ctx->timer_armed = false;
                         if (ctx->hold_mode == 3)

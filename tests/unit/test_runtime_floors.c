@@ -39,7 +39,8 @@ static void held_offset_is_never_committed_past(void **state)
         sl_floors_init(&fl);
         size_t k = sl_floors_part(&fl, "in", 3);
         assert_int_equal(sl_floors_hold(&fl, k, 7), SL_OK);
-        assert_int_equal(sl_floors_hold(&fl, k, 4), SL_OK); /* out of order: kept sorted */
+        assert_int_equal(sl_floors_hold(&fl, k, 4),
+                         SL_OK); /* out of order: kept sorted */
         sl_floors_done(&fl, k, 20);
         assert_int_equal(sl_floors_floor(&fl, k), 4);
         assert_int_equal(sl_floors_take_commit(&fl, k), 4); /* up to, not past, 4 */

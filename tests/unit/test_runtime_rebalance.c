@@ -4,11 +4,12 @@
  * worker's stage fails one batch with a retriable error (SL_ERR_PG_TRANSIENT), and the
  * broker fails produce and offset-commit requests (rd_kafka_mock_push_request_errors).
  * Checked against the data: every record processed, each processing's output there
- * exactly once, and the group committed to the end.  A second test: a non-retriable error still
- * stops the runtime, and a retriable one that outlasts runtime.retry.max.ms too.  A
+ * exactly once, and the group committed to the end.  A second test: a non-retriable error
+ * still stops the runtime, and a retriable one that outlasts runtime.retry.max.ms too.  A
  * third: the retried call's held offsets are not held twice, and a call that deferred
  * its batch is not retried.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -32,7 +32,7 @@
 /* Kafka protocol API keys (librdkafka keeps its names private). */
 #define APIKEY_PRODUCE       0
 #define APIKEY_OFFSET_COMMIT 8
-#define RUN_TIMEOUT_MS 30000
+#define RUN_TIMEOUT_MS       30000
 /* The first worker's pace per batch until the second worker has processed a record. */
 #define PACE_US 30000
 
@@ -67,7 +67,8 @@ typedef struct worker_s {
         pthread_t thread;
 } worker_t;
 
-static int w_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt)
+static int w_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
+                     size_t cnt)
 {
         worker_t *w = opaque;
 
@@ -82,8 +83,8 @@ static int w_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, 
                 w->retried_same = msgs[0]->partition == w->failed_partition &&
                                   msgs[0]->offset == w->failed_offset;
         for (size_t i = 0; i < cnt; i++)
-                if (sl_runtime_produce(rt, w->out, NULL, 0, msgs[i]->payload, msgs[i]->len,
-                                       NULL) != SL_OK)
+                if (sl_runtime_produce(rt, w->out, NULL, 0, msgs[i]->payload,
+                                       msgs[i]->len, NULL) != SL_OK)
                         w->errors++;
         pthread_mutex_lock(&w->sh->lock);
         for (size_t i = 0; i < cnt; i++) {
@@ -111,7 +112,8 @@ static int w_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, 
         return SL_OK;
 }
 
-static int w_assign(void *opaque, sl_runtime_t *rt, const rd_kafka_topic_partition_list_t *p)
+static int w_assign(void *opaque, sl_runtime_t *rt,
+                    const rd_kafka_topic_partition_list_t *p)
 {
         worker_t *w = opaque;
         (void)rt;
@@ -120,7 +122,8 @@ static int w_assign(void *opaque, sl_runtime_t *rt, const rd_kafka_topic_partiti
         return SL_OK;
 }
 
-static int w_revoke(void *opaque, sl_runtime_t *rt, const rd_kafka_topic_partition_list_t *p)
+static int w_revoke(void *opaque, sl_runtime_t *rt,
+                    const rd_kafka_topic_partition_list_t *p)
 {
         worker_t *w = opaque;
         (void)rt;
@@ -133,7 +136,8 @@ static void w_tick(void *opaque, sl_runtime_t *rt)
 {
         worker_t *w = opaque;
 
-        if (w->sh->wait_commit ? atomic_load(&w->sh->stop_all) : atomic_load(&w->sh->all_seen))
+        if (w->sh->wait_commit ? atomic_load(&w->sh->stop_all)
+                               : atomic_load(&w->sh->all_seen))
                 sl_runtime_stop(rt);
         if (now_ms() > w->deadline_ms && !w->timed_out) {
                 w->timed_out = true;
@@ -202,12 +206,25 @@ static void rebalance_and_injected_errors_lose_nothing(void **state)
                                           RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                           RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
 
-        a = (worker_t){.sh = sh, .fx = fx, .name = "a", .group = group, .in = in,
-                       .out = out, .fail_call = 3, .fail_err = SL_ERR_PG_TRANSIENT,
-                       .pace = true, .deadline_ms = now_ms() + RUN_TIMEOUT_MS,
+        a = (worker_t){.sh = sh,
+                       .fx = fx,
+                       .name = "a",
+                       .group = group,
+                       .in = in,
+                       .out = out,
+                       .fail_call = 3,
+                       .fail_err = SL_ERR_PG_TRANSIENT,
+                       .pace = true,
+                       .deadline_ms = now_ms() + RUN_TIMEOUT_MS,
                        .failed_partition = -1};
-        b = (worker_t){.sh = sh, .fx = fx, .name = "b", .group = group, .in = in,
-                       .out = out, .is_b = true, .deadline_ms = now_ms() + RUN_TIMEOUT_MS,
+        b = (worker_t){.sh = sh,
+                       .fx = fx,
+                       .name = "b",
+                       .group = group,
+                       .in = in,
+                       .out = out,
+                       .is_b = true,
+                       .deadline_ms = now_ms() + RUN_TIMEOUT_MS,
                        .failed_partition = -1};
         assert_int_equal(pthread_create(&a.thread, NULL, w_run, &a), 0);
         /* The second worker joins once the first is well under way. */
@@ -275,16 +292,23 @@ static void rebalance_and_injected_errors_lose_nothing(void **state)
 static int run_failing(fixture_t *fx, const char *group, const char *in, const char *out,
                        int err, worker_t *w, shared_t *sh)
 {
-        *w = (worker_t){.sh = sh, .fx = fx, .name = "f", .group = group, .in = in,
-                        .out = out, .fail_call = 2, .fail_err = err,
-                        .deadline_ms = now_ms() + RUN_TIMEOUT_MS, .failed_partition = -1};
+        *w = (worker_t){.sh = sh,
+                        .fx = fx,
+                        .name = "f",
+                        .group = group,
+                        .in = in,
+                        .out = out,
+                        .fail_call = 2,
+                        .fail_err = err,
+                        .deadline_ms = now_ms() + RUN_TIMEOUT_MS,
+                        .failed_partition = -1};
         produce_input(fx, in, out);
         w_run(w);
         return w->rc;
 }
 
-static int w_process_always_fails(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
-                                  size_t cnt)
+static int w_process_always_fails(void *opaque, sl_runtime_t *rt,
+                                  rd_kafka_message_t **msgs, size_t cnt)
 {
         worker_t *w = opaque;
         (void)rt;
@@ -327,12 +351,17 @@ static void retried_call_holds_once(void **state)
 {
         fixture_t *fx = *state;
         shared_t sh = {0};
-        worker_t w = {.sh = &sh, .deadline_ms = now_ms() + RUN_TIMEOUT_MS,
-                      .failed_offset = -1};
+        worker_t w = {
+            .sh = &sh, .deadline_ms = now_ms() + RUN_TIMEOUT_MS, .failed_offset = -1};
         const char *topics[] = {"t.rth-in", NULL};
-        sl_stage_t stage = {.name = "rt_rebalance", .group_id = "t.rth", .topics = topics,
-                            .batch_size = BATCH, .batch_ms = 20, .opaque = &w,
-                            .process = w_process_hold, .tick = w_tick};
+        sl_stage_t stage = {.name = "rt_rebalance",
+                            .group_id = "t.rth",
+                            .topics = topics,
+                            .batch_size = BATCH,
+                            .batch_ms = 20,
+                            .opaque = &w,
+                            .process = w_process_hold,
+                            .tick = w_tick};
         char errstr[512];
 
         conf_set(fx, "runtime.retry.backoff.ms", "20");
@@ -374,9 +403,9 @@ static void errors_that_stop_the_runtime(void **state)
         conf_set(fx, "runtime.retry.backoff.ms", "20");
         conf_set(fx, "runtime.retry.max.ms", "300");
 
-        assert_int_equal(run_failing(fx, "t.rtf1", "t.rtf1-in", "t.rtf1-out", SL_ERR_PG, &w,
-                                     sh),
-                         SL_ERR_PG);
+        assert_int_equal(
+            run_failing(fx, "t.rtf1", "t.rtf1-in", "t.rtf1-out", SL_ERR_PG, &w, sh),
+            SL_ERR_PG);
         assert_int_equal(w.calls, 2); /* no retry */
         assert_false(w.timed_out);
         int64_t committed = committed_sum(fx, "t.rtf1", "t.rtf1-in");
@@ -387,12 +416,18 @@ static void errors_that_stop_the_runtime(void **state)
 
         /* Retriable, but it never passes. */
         const char *topics[] = {"t.rtf2-in", NULL};
-        sl_stage_t stage = {.name = "rt_rebalance", .group_id = "t.rtf2", .topics = topics,
-                            .batch_size = BATCH, .batch_ms = 20, .opaque = &w,
-                            .process = w_process_always_fails, .tick = w_tick};
+        sl_stage_t stage = {.name = "rt_rebalance",
+                            .group_id = "t.rtf2",
+                            .topics = topics,
+                            .batch_size = BATCH,
+                            .batch_ms = 20,
+                            .opaque = &w,
+                            .process = w_process_always_fails,
+                            .tick = w_tick};
         char errstr[512];
         produce_input(fx, "t.rtf2-in", "t.rtf2-out");
-        w = (worker_t){.sh = sh, .fail_err = SL_ERR_PG_TRANSIENT,
+        w = (worker_t){.sh = sh,
+                       .fail_err = SL_ERR_PG_TRANSIENT,
                        .deadline_ms = now_ms() + RUN_TIMEOUT_MS};
         sl_runtime_t *rt = sl_runtime_new(fx->conf, &stage, errstr, sizeof(errstr));
         assert_non_null(rt);

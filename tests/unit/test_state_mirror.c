@@ -19,7 +19,8 @@
 static void due_every_interval(void **state)
 {
         char errstr[256];
-        sl_state_mirror_t *m = sl_state_mirror_new("ingress", 1000, errstr, sizeof(errstr));
+        sl_state_mirror_t *m =
+            sl_state_mirror_new("ingress", 1000, errstr, sizeof(errstr));
         double secs = 0;
 
         (void)state;
@@ -59,9 +60,13 @@ static void bad_arguments_are_refused(void **state)
 static void write_without_connection_fails_and_clears(void **state)
 {
         char errstr[256] = "";
-        sl_state_mirror_t *m = sl_state_mirror_new("trigger", 1000, errstr, sizeof(errstr));
-        sl_state_mirror_row_t row = {.key = "t-1\"x", .partition = 3, .window_start = 1000,
-                                     .window_count = 2, .updated_at = 1500};
+        sl_state_mirror_t *m =
+            sl_state_mirror_new("trigger", 1000, errstr, sizeof(errstr));
+        sl_state_mirror_row_t row = {.key = "t-1\"x",
+                                     .partition = 3,
+                                     .window_start = 1000,
+                                     .window_count = 2,
+                                     .updated_at = 1500};
 
         (void)state;
         assert_non_null(m);
@@ -71,7 +76,8 @@ static void write_without_connection_fails_and_clears(void **state)
         row.key = "t-2";
         assert_int_equal(sl_state_mirror_add(m, &row), SL_OK);
         assert_int_equal(sl_state_mirror_pending(m), 2);
-        assert_int_equal(sl_state_mirror_write(m, NULL, errstr, sizeof(errstr)), SL_ERR_PG);
+        assert_int_equal(sl_state_mirror_write(m, NULL, errstr, sizeof(errstr)),
+                         SL_ERR_PG);
         assert_non_null(strstr(errstr, "2 trigger rows"));
         assert_int_equal(sl_state_mirror_pending(m), 0);
         assert_int_equal(sl_state_mirror_write(m, NULL, errstr, sizeof(errstr)), SL_OK);

@@ -40,8 +40,8 @@ static int setup(void **state)
         fx.mock_rk = mock_cluster_new(&mc, bootstrap, sizeof(bootstrap));
         assert_int_equal(rd_kafka_mock_topic_create(mc, CHANGELOG, 4, 1), 0);
         fx.conf = sl_conf_new();
-        assert_int_equal(sl_conf_set(fx.conf, "kafka.bootstrap.servers", bootstrap, errstr,
-                                     sizeof(errstr)),
+        assert_int_equal(sl_conf_set(fx.conf, "kafka.bootstrap.servers", bootstrap,
+                                     errstr, sizeof(errstr)),
                          SL_OK);
         fx.producer = sl_kafka_producer_new(fx.conf, NULL, NULL, errstr, sizeof(errstr));
         assert_non_null(fx.producer);
@@ -92,8 +92,8 @@ static void survives_flush_and_restore(void **state)
         sl_store_destroy(st);
 
         st2 = sl_store_new(fx->conf, "t", CHANGELOG);
-        assert_int_equal(sl_store_restore(st2, 0, 20000, &records, errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_store_restore(st2, 0, 20000, &records, errstr, sizeof(errstr)), SL_OK);
         assert_int_equal(records, 503); /* the whole history: the mock does not compact */
         assert_int_equal(sl_store_count(st2, 0), 499);
         v = sl_store_get(st2, 0, "s:0", &len);
@@ -106,14 +106,14 @@ static void survives_flush_and_restore(void **state)
         assert_memory_equal(v, "v998", len);
         /* partition 1 was not restored into this store */
         assert_int_equal(sl_store_count(st2, 1), 0);
-        assert_int_equal(sl_store_restore(st2, 1, 20000, &records, errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_store_restore(st2, 1, 20000, &records, errstr, sizeof(errstr)), SL_OK);
         assert_int_equal(sl_store_count(st2, 1), 500);
         assert_null(sl_store_get(st2, 1, "s:0", &len));
         /* a restore replaces what the partition held; restored data is not dirty */
         assert_int_equal(sl_store_put(st2, 1, "local", "x", 1), SL_OK);
-        assert_int_equal(sl_store_restore(st2, 1, 20000, &records, errstr, sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_store_restore(st2, 1, 20000, &records, errstr, sizeof(errstr)), SL_OK);
         assert_null(sl_store_get(st2, 1, "local", &len));
         flush_all(fx, st2, 0);
         /* drop forgets a partition */
@@ -139,8 +139,8 @@ static void empty_partition_restores_empty(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(survives_flush_and_restore),
-                cmocka_unit_test(empty_partition_restores_empty),
+            cmocka_unit_test(survives_flush_and_restore),
+            cmocka_unit_test(empty_partition_restores_empty),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

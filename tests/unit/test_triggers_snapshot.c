@@ -155,9 +155,8 @@ static void exact_and_glob_candidates(void **state)
                 assert_int_equal(n, 6);
                 assert_string_equal(out[0]->def.name, "a-order-created-shop");
                 assert_null(out[1]);
-                assert_int_equal(sl_triggers_candidates(ts, "order.created", NULL,
-                                                        sentinel, 0),
-                                 6);
+                assert_int_equal(
+                    sl_triggers_candidates(ts, "order.created", NULL, sentinel, 0), 6);
                 assert_null(sentinel[0]);
         }
 
@@ -173,7 +172,8 @@ static void exact_and_glob_candidates(void **state)
                 assert_false(sl_triggers_find(ts, "e-disabled")->def.enabled);
                 assert_false(sl_triggers_find(ts, "d-user")->is_glob);
                 assert_null(sl_triggers_find(ts, "nope"));
-                assert_string_equal(sl_triggers_at(ts, 0)->def.name, "a-order-created-shop");
+                assert_string_equal(sl_triggers_at(ts, 0)->def.name,
+                                    "a-order-created-shop");
                 assert_null(sl_triggers_at(ts, 8));
         }
         sl_triggers_destroy(ts);
@@ -287,7 +287,8 @@ static void many_triggers_agree_with_a_scan(void **state)
 {
         enum { NTYPES = 10000, NGLOB = 20, N = NTYPES * 2 + NGLOB };
         sl_trigger_def_t *defs = calloc(N, sizeof(*defs));
-        char(*ids)[37] = calloc(N, 37), (*nm)[32] = calloc(N, 32), (*ty)[32] = calloc(N, 32);
+        char(*ids)[37] = calloc(N, 37), (*nm)[32] = calloc(N, 32),
+        (*ty)[32] = calloc(N, 32);
         const sl_trigger_t **out = calloc(N, sizeof(*out));
         char errstr[256];
         sl_triggers_t *ts;

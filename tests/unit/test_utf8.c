@@ -19,7 +19,7 @@ static void sequences(void **state)
 {
         (void)state;
         assert_int_equal(seq("a", 1), 1);
-        assert_int_equal(seq("\0", 1), 0);          /* NUL */
+        assert_int_equal(seq("\0", 1), 0);           /* NUL */
         assert_int_equal(seq("\xc3\xa9", 2), 2);     /* é */
         assert_int_equal(seq("\xe2\x82\xac", 3), 3); /* € */
         assert_int_equal(seq("\xf0\x9f\x98\x80", 4), 4);
@@ -45,8 +45,8 @@ static void whole_strings(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(sequences),
-                cmocka_unit_test(whole_strings),
+            cmocka_unit_test(sequences),
+            cmocka_unit_test(whole_strings),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

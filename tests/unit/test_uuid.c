@@ -67,16 +67,16 @@ static void random_is_v4(void **state)
         sl_uuid_random(b);
         assert_true(sl_uuid_valid(a));
         assert_string_not_equal(a, b);
-        assert_int_equal(a[14], '4'); /* version 4 */
+        assert_int_equal(a[14], '4');           /* version 4 */
         assert_non_null(strchr("89ab", a[19])); /* RFC 4122 variant */
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(valid_forms),
-                cmocka_unit_test(parse_and_format),
-                cmocka_unit_test(random_is_v4),
+            cmocka_unit_test(valid_forms),
+            cmocka_unit_test(parse_and_format),
+            cmocka_unit_test(random_is_v4),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,8 +17,9 @@ static void avro_long_matches_the_spec(void **state)
                 int64_t v;
                 unsigned char bytes[3];
                 size_t n;
-        } cases[] = {{0, {0x00}, 1},  {-1, {0x01}, 1},       {1, {0x02}, 1},
-                     {-2, {0x03}, 1}, {2, {0x04}, 1},        {-64, {0x7f}, 1},
+        } cases[] = {{0, {0x00}, 1},        {-1, {0x01}, 1},
+                     {1, {0x02}, 1},        {-2, {0x03}, 1},
+                     {2, {0x04}, 1},        {-64, {0x7f}, 1},
                      {64, {0x80, 0x01}, 2}, {8192, {0x80, 0x80, 0x01}, 3}};
         unsigned char buf[10];
         (void)state;
@@ -34,8 +35,9 @@ static void avro_long_matches_the_spec(void **state)
 
 static void avro_long_ends_round_trip(void **state)
 {
-        static const int64_t vals[] = {INT64_MIN, INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1,
-                                       INT64_MAX, INT32_MIN, INT32_MAX};
+        static const int64_t vals[] = {INT64_MIN, INT64_MIN + 1, -1,        0,
+                                       1,         INT64_MAX - 1, INT64_MAX, INT32_MIN,
+                                       INT32_MAX};
         unsigned char buf[SL_AVRO_LONG_MAX];
         (void)state;
 
@@ -53,8 +55,8 @@ static void avro_long_ends_round_trip(void **state)
 static void avro_long_refuses_overflow(void **state)
 {
         /* ten bytes whose last carries more than bit 63: refused, not wrapped */
-        unsigned char over[11] = {0xff, 0xff, 0xff, 0xff, 0xff,
-                                  0xff, 0xff, 0xff, 0xff, 0x02, 0x00};
+        unsigned char over[11] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                  0xff, 0xff, 0xff, 0x02, 0x00};
         unsigned char eleven[11] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
                                     0x80, 0x80, 0x80, 0x80, 0x00};
         int64_t v = 42;
@@ -63,7 +65,7 @@ static void avro_long_refuses_overflow(void **state)
         assert_int_equal(sl_avro_long_decode(over, sizeof(over), &v), 0);
         assert_int_equal(sl_avro_long_decode(eleven, sizeof(eleven), &v), 0);
         assert_int_equal(v, 42); /* untouched */
-        over[9] = 0x01; /* bit 63 alone is fine: INT64_MIN */
+        over[9] = 0x01;          /* bit 63 alone is fine: INT64_MIN */
         assert_int_equal(sl_avro_long_decode(over, sizeof(over), &v), 10);
         assert_true(v == INT64_MIN);
 }
@@ -71,9 +73,9 @@ static void avro_long_refuses_overflow(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(avro_long_matches_the_spec),
-                cmocka_unit_test(avro_long_ends_round_trip),
-                cmocka_unit_test(avro_long_refuses_overflow),
+            cmocka_unit_test(avro_long_matches_the_spec),
+            cmocka_unit_test(avro_long_ends_round_trip),
+            cmocka_unit_test(avro_long_refuses_overflow),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

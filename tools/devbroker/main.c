@@ -24,9 +24,7 @@ static const char usage[] =
     "list to devbroker.bootstrap.file when ready; runs until SIGTERM/SIGINT, then\n"
     "removes the file.\n"
     "\n"
-    "Options:\n"
-    SL_CONF_ARGS_HELP
-    "\n"
+    "Options:\n" SL_CONF_ARGS_HELP "\n"
     "Keys: devbroker.brokers (3), devbroker.bootstrap.file (.sluice/bootstrap.txt),\n"
     "      topic.prefix, topic.partitions, topic.replication, log.level.\n"
     "Limits: memory only; about 5 MiB or 100,000 message sets kept per partition\n"

@@ -82,7 +82,8 @@ static int parse_source_args(const char *cmd, int argc, char **argv,
                 bool matched = false, missing = false;
 
                 for (size_t f = 0; f < nflags && !matched; f++) {
-                        const char *v = sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
+                        const char *v =
+                            sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
                         if (missing)
                                 return usage_error(cmd, "%s needs a value", flags[f]);
                         if (v) {
@@ -137,23 +138,26 @@ static int pause_source(const sl_conf_t *conf, int argc, char **argv)
                 const char *hist[2] = {id, by};
                 const char *ins[5] = {id, span.until_ms, span.for_ms, vals[2], by};
 
-                if (!sl__ctl_exec("pause", pg, "BEGIN", 0, NULL, "starting a transaction"))
+                if (!sl__ctl_exec("pause", pg, "BEGIN", 0, NULL,
+                                  "starting a transaction"))
                         goto out;
                 /* A current pause is replaced: record it as ended by this one. */
-                if (!sl__ctl_exec("pause", pg,
-                                           "WITH old AS (DELETE FROM pauses WHERE source = $1 "
-                                           "RETURNING *) "
-                                           "INSERT INTO pause_history (source, paused_at, until, "
-                                           "reason, paused_by, resumed_at, resumed_by) "
-                                           "SELECT source, paused_at, until, reason, paused_by, now(), "
-                                           "'replaced by ' || $2 FROM old",
-                                           2, hist, "recording the pause it replaces"))
+                if (!sl__ctl_exec(
+                        "pause", pg,
+                        "WITH old AS (DELETE FROM pauses WHERE source = $1 "
+                        "RETURNING *) "
+                        "INSERT INTO pause_history (source, paused_at, until, "
+                        "reason, paused_by, resumed_at, resumed_by) "
+                        "SELECT source, paused_at, until, reason, paused_by, now(), "
+                        "'replaced by ' || $2 FROM old",
+                        2, hist, "recording the pause it replaces"))
                         goto rollback;
                 res = PQexecParams(
                     pg,
                     "INSERT INTO pauses (source, paused_at, until, reason, paused_by) "
-                    "VALUES ($1, now(), " SL_CTL_UNTIL_SQL("$2", "$3") ", $4, $5) "
-                    "RETURNING coalesce(" TS("until") ", 'resumed')",
+                    "VALUES ($1, now(), " SL_CTL_UNTIL_SQL(
+                        "$2", "$3") ", $4, $5) "
+                                    "RETURNING coalesce(" TS("until") ", 'resumed')",
                     5, NULL, ins, NULL, NULL, 0);
                 if (!res || PQresultStatus(res) != PGRES_TUPLES_OK ||
                     PQntuples(res) != 1) {

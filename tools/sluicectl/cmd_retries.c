@@ -29,20 +29,21 @@
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 static const char retries_usage[] =
-        "usage: sluicectl [-c FILE] [-X key=value]... retries COMMAND\n"
-        "\n"
-        "  retries list [--state S] [--source X] [--limit N]\n"
-        "                 EVENT_ID, SOURCE, STATE, ATTEMPT, NEXT_ATTEMPT_AT, REASON,\n"
-        "                 UPDATED_AT of retries, soonest next attempt first, tab-separated\n"
-        "                 after a header line.  S: scheduled, due, completed,\n"
-        "                 rescheduled, cancelled or exhausted; N defaults to 100\n"
-        "  retries show EVENT_ID\n"
-        "                 every column of one event's retry, one 'key: value' per line;\n"
-        "                 exits 1 when the event has none\n"
-        "  retries cancel EVENT_ID [--by WHO] [--reason TEXT]\n"
-        "                 cancel a scheduled, rescheduled or due retry: the event never\n"
-        "                 comes back.  Exits 1 (saying why) when the retry is missing or\n"
-        "                 already completed, cancelled or exhausted.  --by defaults to $USER\n";
+    "usage: sluicectl [-c FILE] [-X key=value]... retries COMMAND\n"
+    "\n"
+    "  retries list [--state S] [--source X] [--limit N]\n"
+    "                 EVENT_ID, SOURCE, STATE, ATTEMPT, NEXT_ATTEMPT_AT, REASON,\n"
+    "                 UPDATED_AT of retries, soonest next attempt first, tab-separated\n"
+    "                 after a header line.  S: scheduled, due, completed,\n"
+    "                 rescheduled, cancelled or exhausted; N defaults to 100\n"
+    "  retries show EVENT_ID\n"
+    "                 every column of one event's retry, one 'key: value' per line;\n"
+    "                 exits 1 when the event has none\n"
+    "  retries cancel EVENT_ID [--by WHO] [--reason TEXT]\n"
+    "                 cancel a scheduled, rescheduled or due retry: the event never\n"
+    "                 comes back.  Exits 1 (saying why) when the retry is missing or\n"
+    "                 already completed, cancelled or exhausted.  --by defaults to "
+    "$USER\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -60,7 +61,8 @@ static int parse_args(int argc, char **argv, const char *const *flags, size_t nf
                 bool matched = false, missing = false;
 
                 for (size_t f = 0; f < nflags && !matched; f++) {
-                        const char *v = sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
+                        const char *v =
+                            sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
                         if (missing)
                                 return usage_error("%s needs a value", flags[f]);
                         if (v) {
@@ -88,8 +90,8 @@ static PGresult *query(PGconn *pg, const char *sql, int n, const char *const *pa
         if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
                 return res;
         const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        fprintf(stderr, "sluicectl retries: %s: %s%s", what, msg ? msg : PQerrorMessage(pg),
-                msg ? "\n" : "");
+        fprintf(stderr, "sluicectl retries: %s: %s%s", what,
+                msg ? msg : PQerrorMessage(pg), msg ? "\n" : "");
         if (sl_sqlstate_is(sl_pg_sqlstate(res), "42P01") ||
             sl_sqlstate_is(sl_pg_sqlstate(res), "42703"))
                 fprintf(stderr, "sluicectl retries: run 'sluicectl migrate' first\n");
@@ -102,7 +104,8 @@ static int check_event_id(const char *id)
         if (!id)
                 return usage_error("%s", "missing EVENT_ID");
         if (!sl_uuid_valid(id)) {
-                fprintf(stderr, "sluicectl retries: EVENT_ID '%.64s' is not a UUID\n", id);
+                fprintf(stderr, "sluicectl retries: EVENT_ID '%.64s' is not a UUID\n",
+                        id);
                 return 2;
         }
         return 0;
@@ -121,9 +124,10 @@ static int retries_list(const sl_conf_t *conf, int argc, char **argv)
         if (rc)
                 return rc;
         if (vals[0] && sl_retry_state_parse(vals[0], &st) != 0)
-                return usage_error("--state: '%s' is not one of scheduled, due, completed, "
-                                   "rescheduled, cancelled, exhausted",
-                                   vals[0]);
+                return usage_error(
+                    "--state: '%s' is not one of scheduled, due, completed, "
+                    "rescheduled, cancelled, exhausted",
+                    vals[0]);
         if (vals[1] && sl__ctl_check_text("retries", "--source", vals[1], SL_TEXT_MAX))
                 return 2;
         if (vals[2]) {
@@ -139,6 +143,7 @@ static int retries_list(const sl_conf_t *conf, int argc, char **argv)
                 return 1;
         {
                 const char *params[3] = {vals[0], vals[1], limit};
+                // clang-format off
                 res = query(pg,
                             "SELECT event_id::text, source, state, attempt, " TS(
                                     "next_attempt_at") ", reason, " TS("updated_at")
@@ -147,6 +152,7 @@ static int retries_list(const sl_conf_t *conf, int argc, char **argv)
                             "   AND ($2::text IS NULL OR source = $2)"
                             " ORDER BY next_attempt_at, event_id LIMIT $3::bigint",
                             3, params, "listing retries");
+                // clang-format on
         }
         if (!res) {
                 PQfinish(pg);
@@ -182,6 +188,7 @@ static int retries_show(const sl_conf_t *conf, int argc, char **argv)
                 return 1;
         {
                 const char *params[1] = {id};
+                // clang-format off
                 res = query(pg,
                             "SELECT event_id::text AS event_id, source, state, attempt, "
                             TS("next_attempt_at") " AS next_attempt_at, reason, "
@@ -196,6 +203,7 @@ static int retries_show(const sl_conf_t *conf, int argc, char **argv)
                             "reconcile_count "
                             "FROM event_ingress_retries WHERE event_id = $1::uuid",
                             1, params, "reading the retry");
+                // clang-format on
         }
         if (!res) {
                 PQfinish(pg);
@@ -269,10 +277,11 @@ static int retries_cancel(const sl_conf_t *conf, int argc, char **argv)
         if (res && PQntuples(res) == 0)
                 fprintf(stderr, "sluicectl retries: no retry for event %s\n", id);
         else if (res)
-                fprintf(stderr,
-                        "sluicectl retries: the retry of event %s is %s (attempt %s): only "
-                        "scheduled, rescheduled or due retries can be cancelled\n",
-                        id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+                fprintf(
+                    stderr,
+                    "sluicectl retries: the retry of event %s is %s (attempt %s): only "
+                    "scheduled, rescheduled or due retries can be cancelled\n",
+                    id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
         PQclear(res);
         PQfinish(pg);
         return 1;

@@ -117,7 +117,8 @@ static int sources_set(const sl_conf_t *conf, int argc, char **argv)
                 bool matched = false, missing = false;
 
                 for (size_t f = 0; f < 6 && !matched; f++) {
-                        const char *v = sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
+                        const char *v =
+                            sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
                         if (missing)
                                 return usage_error("%s needs a value", flags[f]);
                         if (v) {
@@ -317,8 +318,9 @@ int sl_cmd_sources(sl_conf_t *conf, int argc, char **argv)
                         rc = sources_get(conf, argv[2]);
                 else
                         rc = sl__ctl_delete_one(
-                                "sources", conf, "DELETE FROM sources WHERE id = $1", argv[2],
-                                "source", "source %s removed (admission.default.* limits apply)");
+                            "sources", conf, "DELETE FROM sources WHERE id = $1", argv[2],
+                            "source",
+                            "source %s removed (admission.default.* limits apply)");
         } else if (strcmp(action, "list") == 0) {
                 if (argc != 2)
                         return usage_error("unexpected argument '%s'", argv[2]);

@@ -29,8 +29,8 @@
 #include "envelope/envelope.h"
 #include "kafka/kafka.h"
 #include "sluice/err.h"
-#include "util/uuid.h"
 #include "util/utf8.h"
+#include "util/uuid.h"
 
 static const char tail_usage[] =
     "usage: sluicectl tail TOPIC [--from-beginning] [--max N] [--timeout-ms T]\n"

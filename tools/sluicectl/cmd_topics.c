@@ -200,11 +200,11 @@ static int check_compaction(rd_kafka_t *rk, const sl_topic_spec_t *specs, size_t
                                 policy = rd_kafka_ConfigEntry_value(ents[j]);
                 if (rd_kafka_ConfigResource_error(res[i]) || !policy ||
                     !strstr(policy, "compact")) {
-                        printf("%-40s cleanup.policy=%s, not compact (a changelog must be "
-                               "compacted: kafka-configs --alter --add-config "
-                               "cleanup.policy=compact)\n",
-                               rd_kafka_ConfigResource_name(res[i]),
-                               policy ? policy : "?");
+                        printf(
+                            "%-40s cleanup.policy=%s, not compact (a changelog must be "
+                            "compacted: kafka-configs --alter --add-config "
+                            "cleanup.policy=compact)\n",
+                            rd_kafka_ConfigResource_name(res[i]), policy ? policy : "?");
                         bad++;
                 }
         }

@@ -54,7 +54,8 @@ static const char triggers_usage[] =
     "                 set the columns the JSON object gives (null clears description,\n"
     "                 source, filter, rate_limit); \"name\" renames\n"
     "  list [--json]  NAME, ID, ENABLED, PAUSED, EVENT_TYPE, SOURCE, WORKFLOW, LIMIT,\n"
-    "                 WINDOW_MS, ON_LIMIT, UPDATED_AT, UPDATED_BY, tab-separated after a\n"
+    "                 WINDOW_MS, ON_LIMIT, UPDATED_AT, UPDATED_BY, tab-separated after "
+    "a\n"
     "                 header line; --json: one JSON object per line\n"
     "  show NAME [--json]\n"
     "                 every column as key<TAB>value lines, or one JSON object\n"
@@ -66,7 +67,8 @@ static const char triggers_usage[] =
     "                 DURATION (90s, 5m, 2h, 1d, 1h30m), or until resumed\n"
     "  resume NAME [--by WHO]\n"
     "  audit NAME|ID [--json]\n"
-    "                 every change: ID, AT, TRIGGER_ID, BY, ACTION, CHANGES; --json adds\n"
+    "                 every change: ID, AT, TRIGGER_ID, BY, ACTION, CHANGES; --json "
+    "adds\n"
     "                 the whole row before and after\n"
     "\n"
     "Definition keys (JSON object):\n"
@@ -178,7 +180,8 @@ static int check_parsers(const def_t *d)
                 errstr[0] = '\0';
                 pos = (size_t)-1;
                 if (strcmp(name, "filter") == 0) {
-                        sl_filter_t *f = sl_filter_parse(text, &pos, errstr, sizeof(errstr));
+                        sl_filter_t *f =
+                            sl_filter_parse(text, &pos, errstr, sizeof(errstr));
                         if (f) {
                                 sl_filter_destroy(f);
                                 continue;
@@ -228,7 +231,8 @@ static int def_add(def_t *d, const col_t *c, json_t *v, bool create)
         d->val[i] = NULL;
         if (json_is_null(v)) {
                 if (!c->nullable) {
-                        fprintf(stderr, "sluicectl triggers: %s must not be null\n", what);
+                        fprintf(stderr, "sluicectl triggers: %s must not be null\n",
+                                what);
                         return 1;
                 }
                 d->n++;
@@ -239,12 +243,14 @@ static int def_add(def_t *d, const col_t *c, json_t *v, bool create)
         case C_TEXT:
         case C_ENUM:
                 if (!json_is_string(v)) {
-                        fprintf(stderr, "sluicectl triggers: %s must be a string\n", what);
+                        fprintf(stderr, "sluicectl triggers: %s must be a string\n",
+                                what);
                         return 1;
                 }
                 d->val[i] = json_string_value(v);
                 if (c->kind == C_ENUM) {
-                        if (strcmp(d->val[i], "skip") != 0 && strcmp(d->val[i], "defer") != 0) {
+                        if (strcmp(d->val[i], "skip") != 0 &&
+                            strcmp(d->val[i], "defer") != 0) {
                                 fprintf(stderr,
                                         "sluicectl triggers: %s must be \"skip\" or "
                                         "\"defer\", not \"%s\"\n",
@@ -252,17 +258,20 @@ static int def_add(def_t *d, const col_t *c, json_t *v, bool create)
                                 return 1;
                         }
                 } else if (c->kind == C_LINE) {
-                        if (sl__ctl_check_text("triggers", what, d->val[i], (size_t)c->max))
+                        if (sl__ctl_check_text("triggers", what, d->val[i],
+                                               (size_t)c->max))
                                 return 1;
                 } else if (!*d->val[i] || strlen(d->val[i]) > (size_t)c->max) {
-                        fprintf(stderr, "sluicectl triggers: %s must be 1..%lld characters\n",
+                        fprintf(stderr,
+                                "sluicectl triggers: %s must be 1..%lld characters\n",
                                 what, (long long)c->max);
                         return 1;
                 }
                 break;
         case C_BOOL:
                 if (!json_is_boolean(v)) {
-                        fprintf(stderr, "sluicectl triggers: %s must be true or false\n", what);
+                        fprintf(stderr, "sluicectl triggers: %s must be true or false\n",
+                                what);
                         return 1;
                 }
                 d->val[i] = json_is_true(v) ? "true" : "false";
@@ -276,9 +285,10 @@ static int def_add(def_t *d, const col_t *c, json_t *v, bool create)
                 }
                 n = json_integer_value(v);
                 if (n < c->min || n > c->max) {
-                        fprintf(stderr,
-                                "sluicectl triggers: %s: %lld is out of range (%lld..%lld)\n",
-                                what, (long long)n, (long long)c->min, (long long)c->max);
+                        fprintf(
+                            stderr,
+                            "sluicectl triggers: %s: %lld is out of range (%lld..%lld)\n",
+                            what, (long long)n, (long long)c->min, (long long)c->max);
                         return 1;
                 }
                 snprintf(d->num[i], sizeof(d->num[i]), "%lld", (long long)n);
@@ -317,13 +327,15 @@ static int def_read(def_t *d, const char *path, bool create)
         d->root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
         free(text);
         if (!d->root) {
-                fprintf(stderr, "sluicectl triggers: %s: not JSON: line %d column %d: %s\n",
+                fprintf(stderr,
+                        "sluicectl triggers: %s: not JSON: line %d column %d: %s\n",
                         strcmp(path, "-") == 0 ? "stdin" : path, jerr.line, jerr.column,
                         jerr.text);
                 return 1;
         }
         if (!json_is_object(d->root)) {
-                fprintf(stderr, "sluicectl triggers: the definition must be a JSON object\n");
+                fprintf(stderr,
+                        "sluicectl triggers: the definition must be a JSON object\n");
                 return 1;
         }
         json_object_foreach(d->root, key, v)
@@ -342,7 +354,8 @@ static int def_read(def_t *d, const char *path, bool create)
         if (create) {
                 for (size_t i = 0; i < NCOLS; i++) {
                         if (cols[i].required && !json_object_get(d->root, cols[i].name)) {
-                                fprintf(stderr, "sluicectl triggers: \"%s\" is required\n",
+                                fprintf(stderr,
+                                        "sluicectl triggers: \"%s\" is required\n",
                                         cols[i].name);
                                 return 1;
                         }
@@ -379,7 +392,8 @@ static int parse_args(int argc, char **argv, const char *const *flags, size_t nf
                 bool matched = false, missing = false;
 
                 for (size_t f = 0; f < nflags && !matched; f++) {
-                        const char *v = sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
+                        const char *v =
+                            sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
                         if (missing)
                                 return usage_error("%s needs a value", flags[f]);
                         if (v) {
@@ -511,12 +525,13 @@ static int triggers_update(const sl_conf_t *conf, int argc, char **argv)
 
         rc = 1;
         pg = sl__ctl_connect("triggers", conf);
-        if (pg && change(pg, by, sql, (int)d.n + 1, params, "updating the trigger", &res)) {
+        if (pg &&
+            change(pg, by, sql, (int)d.n + 1, params, "updating the trigger", &res)) {
                 if (PQntuples(res) == 0) {
                         fprintf(stderr, "sluicectl triggers: no trigger '%s'\n", pos[0]);
                 } else {
-                        printf("trigger %s updated (id %s, by %s)\n", PQgetvalue(res, 0, 1),
-                               PQgetvalue(res, 0, 0), by);
+                        printf("trigger %s updated (id %s, by %s)\n",
+                               PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0), by);
                         rc = 0;
                 }
                 PQclear(res);
@@ -569,7 +584,8 @@ static int triggers_simple(const sl_conf_t *conf, int argc, char **argv)
                 if (PQntuples(res) == 0) {
                         fprintf(stderr, "sluicectl triggers: no trigger '%s'\n", pos[0]);
                 } else if (strcmp(PQgetvalue(res, 0, 0), "f") == 0) {
-                        fprintf(stderr, "sluicectl triggers: trigger '%s' is not paused\n",
+                        fprintf(stderr,
+                                "sluicectl triggers: trigger '%s' is not paused\n",
                                 pos[0]);
                 } else {
                         printf("trigger %s %s by %s\n", pos[0], done, by);
@@ -612,12 +628,15 @@ static int triggers_pause(const sl_conf_t *conf, int argc, char **argv)
         params[4] = by;
         rc = 1;
         pg = sl__ctl_connect("triggers", conf);
-        if (pg && change(pg, by,
-                         "UPDATE triggers SET paused = true, paused_at = now(), "
-                         "paused_until = " SL_CTL_UNTIL_SQL("$2", "$3") ", "
-                         "paused_reason = $4, paused_by = $5 WHERE name = $1 "
-                         "RETURNING coalesce(" TS("paused_until") ", 'resumed')",
-                         5, params, "pausing the trigger", &res)) {
+        if (pg &&
+            change(
+                pg, by,
+                "UPDATE triggers SET paused = true, paused_at = now(), "
+                "paused_until = " SL_CTL_UNTIL_SQL(
+                    "$2", "$3") ", "
+                                "paused_reason = $4, paused_by = $5 WHERE name = $1 "
+                                "RETURNING coalesce(" TS("paused_until") ", 'resumed')",
+                5, params, "pausing the trigger", &res)) {
                 if (PQntuples(res) == 0) {
                         fprintf(stderr, "sluicectl triggers: no trigger '%s'\n", pos[0]);
                 } else {
@@ -651,7 +670,8 @@ static int print_object(const char *text)
                 if (json_is_string(v)) {
                         sl__ctl_put_field(json_string_value(v));
                 } else {
-                        s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+                        s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+                                              JSON_PRESERVE_ORDER);
                         sl__ctl_put_field(s ? s : "");
                         free(s);
                 }
@@ -662,8 +682,8 @@ static int print_object(const char *text)
 }
 
 /* A read-only query with timestamps in UTC; NULL after the words. */
-static PGresult *query(PGconn *pg, const char *sql, int nparams, const char *const *params,
-                       const char *what)
+static PGresult *query(PGconn *pg, const char *sql, int nparams,
+                       const char *const *params, const char *what)
 {
         PGresult *res;
 
@@ -780,7 +800,7 @@ static int triggers_show(const sl_conf_t *conf, int argc, char **argv)
 
 /* The trail of every trigger that had this name (or this id), oldest first. */
 #define SL_AUDIT_OF                                                                      \
-        "FROM trigger_audit a WHERE a.trigger_id IN (SELECT trigger_id FROM "           \
+        "FROM trigger_audit a WHERE a.trigger_id IN (SELECT trigger_id FROM "            \
         "trigger_audit WHERE trigger_id::text = $1 OR after ->> 'name' = $1 OR "         \
         "before ->> 'name' = $1) ORDER BY a.id"
 
@@ -799,17 +819,22 @@ static int triggers_audit(const sl_conf_t *conf, int argc, char **argv)
         rc = 1;
         res = query(
             pg,
-            json ? "SELECT json_build_object('id', a.id, 'at', a.at, 'trigger_id', "
-                   "a.trigger_id, 'by', a.by, 'action', a.action, 'before', a.before, "
-                   "'after', a.after)::text " SL_AUDIT_OF
-                 : "SELECT a.id, " TS("a.at") ", a.trigger_id, a.by, a.action, "
-                   "CASE WHEN a.before IS NULL OR a.after IS NULL "
-                   "THEN coalesce(a.after, a.before) ->> 'name' ELSE "
-                   "(SELECT string_agg(k || ': ' || coalesce(a.before -> k, 'null') || "
-                   "' -> ' || coalesce(a.after -> k, 'null'), '; ' ORDER BY k) "
-                   "FROM jsonb_object_keys(a.after) k "
-                   "WHERE k NOT IN ('created_at', 'updated_at', 'updated_by') "
-                   "AND a.before -> k IS DISTINCT FROM a.after -> k) END " SL_AUDIT_OF,
+            json
+                ? "SELECT json_build_object('id', a.id, 'at', a.at, 'trigger_id', "
+                  "a.trigger_id, 'by', a.by, 'action', a.action, 'before', a.before, "
+                  "'after', a.after)::text " SL_AUDIT_OF
+                : "SELECT a.id, " TS(
+                      "a.at") ", a.trigger_id, a.by, a.action, "
+                              "CASE WHEN a.before IS NULL OR a.after IS NULL "
+                              "THEN coalesce(a.after, a.before) ->> 'name' ELSE "
+                              "(SELECT string_agg(k || ': ' || coalesce(a.before -> k, "
+                              "'null') || "
+                              "' -> ' || coalesce(a.after -> k, 'null'), '; ' ORDER BY "
+                              "k) "
+                              "FROM jsonb_object_keys(a.after) k "
+                              "WHERE k NOT IN ('created_at', 'updated_at', 'updated_by') "
+                              "AND a.before -> k IS DISTINCT FROM a.after -> k) "
+                              "END " SL_AUDIT_OF,
             1, pos, "reading trigger_audit");
         if (res && PQntuples(res) == 0) {
                 fprintf(stderr, "sluicectl triggers: no audit trail for '%s'\n", pos[0]);

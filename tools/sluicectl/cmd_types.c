@@ -228,9 +228,9 @@ int sl_cmd_types(sl_conf_t *conf, int argc, char **argv)
                 if (action[0] == 'g')
                         rc = types_get(conf, argv[2]);
                 else
-                        rc = sl__ctl_delete_one("types", conf,
-                                                "DELETE FROM event_types WHERE type = $1",
-                                                argv[2], "event type", "event type %s removed");
+                        rc = sl__ctl_delete_one(
+                            "types", conf, "DELETE FROM event_types WHERE type = $1",
+                            argv[2], "event type", "event type %s removed");
         } else if (strcmp(action, "list") == 0) {
                 if (argc != 2)
                         return usage_error("unexpected argument '%s'", argv[2]);

@@ -12,7 +12,8 @@
 /* Longest --for: ten years. */
 #define SL_PAUSE_FOR_MAX_MS (3650LL * 24 * 3600 * 1000)
 
-const char *sl__ctl_opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+const char *sl__ctl_opt_value(int argc, char **argv, int *i, const char *name,
+                              bool *missing)
 {
         size_t len = strlen(name);
 
@@ -35,7 +36,8 @@ int sl__ctl_check_text(const char *cmd, const char *what, const char *s, size_t 
         size_t len = strlen(s);
 
         if (len == 0 || len > max) {
-                fprintf(stderr, "sluicectl %s: %s must be 1..%zu characters\n", cmd, what, max);
+                fprintf(stderr, "sluicectl %s: %s must be 1..%zu characters\n", cmd, what,
+                        max);
                 return -1;
         }
         for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
@@ -58,7 +60,8 @@ void sl__ctl_pg_error(const char *cmd, PGconn *pg, PGresult *res, const char *wh
 {
         const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
-        fprintf(stderr, "sluicectl %s: %s: %s", cmd, what, msg ? msg : PQerrorMessage(pg));
+        fprintf(stderr, "sluicectl %s: %s: %s", cmd, what,
+                msg ? msg : PQerrorMessage(pg));
         if (msg)
                 fputc('\n', stderr);
         if (sl_sqlstate_is(sl_pg_sqlstate(res), "42P01"))
@@ -313,11 +316,12 @@ int sl__ctl_span(const char *cmd, const char *until, const char *for_,
         }
         if (for_) {
                 if (sl__ctl_parse_duration(for_, &ms)) {
-                        fprintf(stderr,
-                                "sluicectl %s: --for: '%s' is not a duration (a number "
-                                "with a unit: 250ms, 90s, 5m, 2h, 1d, 1h30m; more than 0, "
-                                "at most 3650d)\n",
-                                cmd, for_);
+                        fprintf(
+                            stderr,
+                            "sluicectl %s: --for: '%s' is not a duration (a number "
+                            "with a unit: 250ms, 90s, 5m, 2h, 1d, 1h30m; more than 0, "
+                            "at most 3650d)\n",
+                            cmd, for_);
                         return 2;
                 }
                 snprintf(span->buf_[1], sizeof(span->buf_[1]), "%lld", (long long)ms);

@@ -77,9 +77,9 @@ int sl__ctl_span(const char *cmd, const char *until, const char *for_,
 /* SQL for the end of a pause from a span's two parameters (e.g. "$2", "$3"): NULL
  * (until resumed) when both are NULL. */
 #define SL_CTL_UNTIL_SQL(until_ms, for_ms)                                               \
-        "CASE WHEN " until_ms "::bigint IS NOT NULL "                                     \
-        "THEN to_timestamp(" until_ms "::bigint / 1000.0) "                               \
-        "WHEN " for_ms "::bigint IS NOT NULL "                                            \
+        "CASE WHEN " until_ms "::bigint IS NOT NULL "                                    \
+        "THEN to_timestamp(" until_ms "::bigint / 1000.0) "                              \
+        "WHEN " for_ms "::bigint IS NOT NULL "                                           \
         "THEN now() + " for_ms "::bigint * interval '1 millisecond' END"
 
 #endif

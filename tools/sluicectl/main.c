@@ -16,40 +16,38 @@ static const struct {
         int (*run)(sl_conf_t *, int, char **);
         const char *what;
 } cmds[] = {
-        {"publish", sl_cmd_publish, "publish JSON-lines envelopes from a file or stdin"},
-        {"tail", sl_cmd_tail, "print a topic's records as JSON lines"},
-        {"topics", sl_cmd_topics, "list or create (ensure) every sluice topic"},
-        {"migrate", sl_cmd_migrate, "apply the numbered SQL migrations"},
-        {"types", sl_cmd_types, "event types and their payload schemas"},
-        {"config", sl_cmd_config, "print the configuration reference or values"},
-        {"sources", sl_cmd_sources, "per-source admission limits"},
-        {"pause", sl_cmd_pause, "pause a source, list pauses and their history"},
-        {"resume", sl_cmd_resume, "end a source's manual pause"},
-        {"retries", sl_cmd_retries, "held-back events' retries: list, show, cancel"},
-        {"triggers", sl_cmd_triggers, "triggers: event types to workflow launches"},
+    {"publish", sl_cmd_publish, "publish JSON-lines envelopes from a file or stdin"},
+    {"tail", sl_cmd_tail, "print a topic's records as JSON lines"},
+    {"topics", sl_cmd_topics, "list or create (ensure) every sluice topic"},
+    {"migrate", sl_cmd_migrate, "apply the numbered SQL migrations"},
+    {"types", sl_cmd_types, "event types and their payload schemas"},
+    {"config", sl_cmd_config, "print the configuration reference or values"},
+    {"sources", sl_cmd_sources, "per-source admission limits"},
+    {"pause", sl_cmd_pause, "pause a source, list pauses and their history"},
+    {"resume", sl_cmd_resume, "end a source's manual pause"},
+    {"retries", sl_cmd_retries, "held-back events' retries: list, show, cancel"},
+    {"triggers", sl_cmd_triggers, "triggers: event types to workflow launches"},
 };
 
 static const char usage[] =
-        "usage: sluicectl [-c FILE] [-X key=value]... COMMAND [ARGS]\n"
-        "\n"
-        "Options:\n"
-        SL_CONF_ARGS_HELP
-        "\n"
-        "Commands:\n"
-        "  publish [FILE|-]        publish JSON-lines envelopes\n"
-        "  tail TOPIC              print a topic's records as JSON lines\n"
-        "  topics ensure|list      create or list every sluice topic\n"
-        "  migrate                 apply migrations/NNNN_*.sql\n"
-        "  types set|get|list|rm   event types and payload schemas\n"
-        "  config docs|show        configuration reference (markdown) or values\n"
-        "  sources set|get|list|rm per-source admission limits\n"
-        "  pause source ID ...     pause a source (also: pause list|history)\n"
-        "  resume source ID        end a source's manual pause\n"
-        "  retries list|show|cancel held-back events' retries\n"
-        "  triggers create|list|show|update|delete|enable|disable|pause|resume|audit\n"
-        "                          triggers: which events launch which workflows\n"
-        "\n"
-        "Run 'sluicectl COMMAND --help' for a command's own options.\n";
+    "usage: sluicectl [-c FILE] [-X key=value]... COMMAND [ARGS]\n"
+    "\n"
+    "Options:\n" SL_CONF_ARGS_HELP "\n"
+    "Commands:\n"
+    "  publish [FILE|-]        publish JSON-lines envelopes\n"
+    "  tail TOPIC              print a topic's records as JSON lines\n"
+    "  topics ensure|list      create or list every sluice topic\n"
+    "  migrate                 apply migrations/NNNN_*.sql\n"
+    "  types set|get|list|rm   event types and payload schemas\n"
+    "  config docs|show        configuration reference (markdown) or values\n"
+    "  sources set|get|list|rm per-source admission limits\n"
+    "  pause source ID ...     pause a source (also: pause list|history)\n"
+    "  resume source ID        end a source's manual pause\n"
+    "  retries list|show|cancel held-back events' retries\n"
+    "  triggers create|list|show|update|delete|enable|disable|pause|resume|audit\n"
+    "                          triggers: which events launch which workflows\n"
+    "\n"
+    "Run 'sluicectl COMMAND --help' for a command's own options.\n";
 
 int main(int argc, char **argv)
 {
