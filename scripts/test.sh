@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every sluice test (README command 2; CI runs exactly this).
 #
-#   1. scripts/install-deps.sh
+#   1. scripts/install-deps.sh, then scripts/format.sh --check (clang-format)
 #   2. java: Apache Kafka's jars (scripts/kafka.sh fetch) and examples/java (mvn)
 #   3. build/: -DSLUICE_WERROR=ON, build everything, ctest (unit + integration; the
 #      integration tests share RESOURCE_LOCK stack, so they run one at a time)
@@ -46,6 +46,9 @@ step() { # step NAME CMD...
 }
 
 step "install-deps" ./scripts/install-deps.sh || exit 1
+
+# Every C file as clang-format leaves it (scripts/format.sh formats them).
+step "format" ./scripts/format.sh --check
 
 # The Java side of the fidelity tier: Apache Kafka's broker and the Java publisher
 # example, from Maven Central (the local Maven cache makes later runs offline).
