@@ -113,13 +113,30 @@ static bool copy_def(sl_trigger_t *t, const sl_trigger_def_t *def)
 {
         memset(t, 0, sizeof(*t));
         t->def = *def;
-        if (!dup(&t->def.id, def->id) | !dup(&t->def.name, def->name) |
-            !dup(&t->def.paused_by, def->paused_by) |
-            !dup(&t->def.paused_reason, def->paused_reason) |
-            !dup(&t->def.event_type, def->event_type) |
-            !dup(&t->def.source, def->source) | !dup(&t->def.filter, def->filter) |
-            !dup(&t->def.workflow, def->workflow) |
-            !dup(&t->def.params_template, def->params_template)) {
+        const char **dst[] = {&t->def.id,
+                              &t->def.name,
+                              &t->def.paused_by,
+                              &t->def.paused_reason,
+                              &t->def.event_type,
+                              &t->def.source,
+                              &t->def.filter,
+                              &t->def.workflow,
+                              &t->def.params_template};
+        const char *src[] = {def->id,
+                             def->name,
+                             def->paused_by,
+                             def->paused_reason,
+                             def->event_type,
+                             def->source,
+                             def->filter,
+                             def->workflow,
+                             def->params_template};
+        bool ok = true;
+
+        /* Every one is tried, so that trigger_free() finds each NULL or owned. */
+        for (size_t i = 0; i < sizeof(dst) / sizeof(dst[0]); i++)
+                ok = dup(dst[i], src[i]) && ok;
+        if (!ok) {
                 trigger_free(t);
                 return false;
         }
