@@ -73,9 +73,9 @@ wait_until "[ \$(grep -l 'admission state of partition' '$T'/ingress.1.log '$T'/
         fail "the two workers did not both get partitions"
 log "workers 1 ($W1_PID) and 2 ($W2_PID) share the partitions"
 
-# Worker 3 joins at JOIN_AT; worker 1 leaves at LEAVE_AT or, when the join's rebalance
-# has not finished by then, at the first round after worker 3 got partitions (two
-# distinct rebalances, not one).
+# Worker 3 joins at JOIN_AT; worker 1 leaves at LEAVE_AT, once worker 3 got partitions
+# (two distinct rebalances, not one).  When the join's rebalance is not over by then
+# (on the mock cluster it once took 15 s), the stream pauses until it is.
 JOIN_AT=$((ROUNDS / 6)) LEAVE_AT=$((ROUNDS / 2)) w1_left=0
 t_pub=$(date +%s%N)
 for r in $(seq 0 $((ROUNDS - 1))); do
@@ -85,8 +85,11 @@ for r in $(seq 0 $((ROUNDS - 1))); do
                 W3_PID=$INGRESS_PID W3_PORT=$INGRESS_PORT
                 log "worker 3 ($W3_PID) joined at round $r"
         fi
-        if [ "$w1_left" = 0 ] && [ "$r" -ge "$LEAVE_AT" ] &&
-           grep -q 'admission state of partition' "$T/ingress.3.log"; then
+        if [ "$w1_left" = 0 ] && [ "$r" -ge "$LEAVE_AT" ]; then
+                t_wait=$(date +%s%N)
+                wait_until "grep -q 'admission state of partition' '$T/ingress.3.log'" 60 ||
+                        fail "worker 3 got no partitions within 60 s of round $r"
+                log "worker 3 has partitions (waited $(( ($(date +%s%N) - t_wait) / 1000000 )) ms at round $r)"
                 stop_pid "$W1_PID" || fail "worker 1 did not exit 0 on SIGTERM"
                 w1_left=1
                 log "worker 1 left (SIGTERM) at round $r"
