@@ -275,6 +275,12 @@ int sl_path_parse(const char *text, size_t *pos, sl_path_t *p, char *errstr,
                                 goto fail;
                         }
                         s->index = (uint32_t)v;
+                        if (p->root == SL_PATH_METADATA) {
+                                i = at;
+                                sl__trigger_errf(errstr, errstr_size, i,
+                                                 "metadata keys are names, not indexes");
+                                goto fail;
+                        }
                 }
                 if (s->key == NULL || text[at] == '[') {
                         if (text[i] != ']') {

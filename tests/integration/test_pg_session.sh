@@ -46,13 +46,15 @@ pgsh start 2>"$T/start.log" || fail "pg.sh start: $(cat "$T/start.log")"
 
 coproc PROBE_CO { "$PROBE" "$PORT" 2>"$T/probe.err"; }
 PROBE_PID=$PROBE_CO_PID
+# bash unsets PROBE_CO once the probe exits: read and write through copies of its fds.
+exec {PROBE_OUT}<&"${PROBE_CO[0]}" {PROBE_IN}>&"${PROBE_CO[1]}"
 checks=0
-while IFS= read -r -t 60 line <&"${PROBE_CO[0]}"; do
+while IFS= read -r -t 60 line <&"$PROBE_OUT"; do
         case "$line" in
         ok:*) log "$line"; checks=$((checks + 1)) ;;
         "stop postgres")
                 pgsh stop >/dev/null 2>&1 || fail "pg.sh stop"
-                echo go >&"${PROBE_CO[1]}" ;;
+                echo go >&"$PROBE_IN" ;;
         *) log "probe: $line" ;;
         esac
 done

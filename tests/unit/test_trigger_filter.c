@@ -398,6 +398,7 @@ static void parse_errors(void **state)
         bad("type.x == 1", 4, "has no members");
         bad("metadata == 1", 8, "metadata needs a key");
         bad("metadata.a.b == 1", 10, "metadata takes one key");
+        bad("metadata[101] == 1", 8, "metadata keys are names, not indexes");
         bad("metadata[\"a\\u0000\"] == 1", 9, "\\u0000");
         bad("1.e5 == payload.n", 2, "expected a digit after '.'");
         bad("1e == payload.n", 2, "exponent");
