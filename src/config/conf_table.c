@@ -203,6 +203,36 @@ const sl__conf_def_t sl__conf_table[] = {
             "Interval of the full reload of the triggers table from Postgres (changes "
             "arrive at once through NOTIFY on sluice_triggers; this is the backstop)."),
 
+        INT("trigger.partitions", "6", 1, 1000,
+            "Partitions of trigger.matches, workflow.launches, workflow.results and the "
+            "launch changelog (co-partitioned: keyed by trigger id)."),
+        STRV("trigger.match.group.id", "sluice-trigger-match", validate_nonempty,
+             "Consumer group of sluice-trigger-match (over events.accepted)."),
+        INT("trigger.match.batch.size", "5000", 1, 1000000,
+            "Most records sluice-trigger-match processes in one batch."),
+        INT("trigger.match.batch.ms", "20", 1, 60000,
+            "Longest sluice-trigger-match waits to fill a batch, in milliseconds."),
+        STRV("trigger.launch.group.id", "sluice-trigger-launch", validate_nonempty,
+             "Consumer group of sluice-trigger-launch (over trigger.matches and "
+             "workflow.results)."),
+        INT("trigger.launch.batch.size", "5000", 1, 1000000,
+            "Most records sluice-trigger-launch processes in one batch."),
+        INT("trigger.launch.batch.ms", "20", 1, 60000,
+            "Longest sluice-trigger-launch waits to fill a batch, in milliseconds."),
+        INT("trigger.launch.pending.max", "1000000", 1, 100000000,
+            "Launches sluice-trigger-launch tracks while waiting for their result (for "
+            "the result timeout); past it a trigger's matches are deferred or throttled "
+            "as over its limit."),
+        INT("trigger.launch.mirror.ms", "3000", 100, 3600000,
+            "How often sluice-trigger-launch upserts the state of the triggers it "
+            "changed into scheduler_state (stage 'trigger'), in milliseconds."),
+        INT("trigger.launch.restore.timeout.ms", "60000", 1000, 3600000,
+            "Longest sluice-trigger-launch may take to restore one partition's trigger "
+            "state from its changelog."),
+        INT("trigger.top.triggers", "20", 0, 1000,
+            "Triggers exported with their own label in the per-trigger metrics (the "
+            "busiest); the rest are summed under trigger=\"_other\"."),
+
         STR("migrations.dir", SL_SOURCE_DIR "/migrations",
             "Folder of the numbered SQL migrations `sluicectl migrate` applies."),
 

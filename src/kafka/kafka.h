@@ -20,6 +20,10 @@ typedef enum sl_topic {
         SL_TOPIC_EVENTS_ACCEPTED,
         SL_TOPIC_EVENTS_DLQ,
         SL_TOPIC_ADMISSION_CHANGELOG, /* compacted, co-partitioned with events.in */
+        SL_TOPIC_TRIGGER_MATCHES,     /* key: trigger id */
+        SL_TOPIC_WORKFLOW_LAUNCHES,   /* key: trigger id */
+        SL_TOPIC_WORKFLOW_RESULTS,    /* key: trigger id, co-partitioned with matches */
+        SL_TOPIC_LAUNCH_CHANGELOG,    /* compacted, co-partitioned with trigger.matches */
         SL_TOPIC__CNT
 } sl_topic_t;
 

@@ -24,6 +24,10 @@ static const struct {
     [SL_TOPIC_EVENTS_DLQ] = {"events.dlq", "topic.partitions", 0},
     [SL_TOPIC_ADMISSION_CHANGELOG] = {"ingress.admission-changelog", "topic.partitions",
                                       1},
+    [SL_TOPIC_TRIGGER_MATCHES] = {"trigger.matches", "trigger.partitions", 0},
+    [SL_TOPIC_WORKFLOW_LAUNCHES] = {"workflow.launches", "trigger.partitions", 0},
+    [SL_TOPIC_WORKFLOW_RESULTS] = {"workflow.results", "trigger.partitions", 0},
+    [SL_TOPIC_LAUNCH_CHANGELOG] = {"trigger.launch-changelog", "trigger.partitions", 1},
     /* Topics without an sl_topic_t value go below, after SL_TOPIC__CNT entries. */
 };
 

@@ -137,8 +137,11 @@ static void test_catalogue(void **state)
 {
         sl_topic_spec_t specs[SL_KAFKA_CATALOGUE_MAX];
         sl_conf_t *conf = conf_with("topic.partitions", "12", "topic.replication", "3");
-        size_t n = sl_kafka_topic_catalogue(conf, specs, SL_KAFKA_CATALOGUE_MAX);
+        size_t n;
         (void)state;
+
+        assert_int_equal(sl_conf_set(conf, "trigger.partitions", "5", NULL, 0), SL_OK);
+        n = sl_kafka_topic_catalogue(conf, specs, SL_KAFKA_CATALOGUE_MAX);
 
         assert_true(n >= SL_TOPIC__CNT);
         for (int t = 0; t < SL_TOPIC__CNT; t++) {
@@ -150,11 +153,15 @@ static void test_catalogue(void **state)
                         if (strcmp(specs[i].name, name) != 0)
                                 continue;
                         found++;
-                        assert_int_equal(specs[i].partitions, 12);
+                        /* the trigger topics are keyed by trigger id, the events
+                         * topics by source: two partition counts */
+                        assert_int_equal(specs[i].partitions,
+                                         t >= SL_TOPIC_TRIGGER_MATCHES ? 5 : 12);
                         assert_int_equal(specs[i].replication, 3);
                         /* changelogs are compacted, everything else is deleted by age */
                         assert_int_equal(specs[i].compact,
-                                         t == SL_TOPIC_ADMISSION_CHANGELOG);
+                                         t == SL_TOPIC_ADMISSION_CHANGELOG ||
+                                             t == SL_TOPIC_LAUNCH_CHANGELOG);
                 }
                 assert_int_equal(found, 1);
         }
