@@ -19,6 +19,7 @@ enum {
         COL_THROTTLED,
         COL_PAUSED,
         COL_UPDATED,
+        COL_DETAIL, /* $10: after the worker and stage parameters */
         NCOLS
 };
 
@@ -32,18 +33,21 @@ struct sl_state_mirror_s {
 
 #define SL_STATE_MIRROR_SQL                                                              \
         "INSERT INTO scheduler_state AS s (stage, key, kafka_partition, "                \
-        "window_start, window_count, throttled, paused_until, updated_at, worker) "      \
+        "window_start, window_count, throttled, paused_until, updated_at, worker, "      \
+        "detail) "                                                                       \
         "SELECT $9::text, u.k, u.p, to_timestamp(u.ws / 1000.0), u.c, u.t, "             \
         "CASE WHEN u.pu > 0 THEN to_timestamp(u.pu / 1000.0) END, "                      \
-        "to_timestamp(u.ua / 1000.0), $8 "                                               \
+        "to_timestamp(u.ua / 1000.0), $8, u.d::jsonb "                                   \
         "FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], "                \
-        "$5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, p, ws, c, t, pu, ua) "        \
+        "$5::bigint[], $6::bigint[], $7::bigint[], $10::text[]) "                        \
+        "AS u(k, p, ws, c, t, pu, ua, d) "                                               \
         "ON CONFLICT (stage, key) DO UPDATE SET "                                        \
         "kafka_partition = EXCLUDED.kafka_partition, "                                   \
         "window_start = EXCLUDED.window_start, "                                         \
         "window_count = EXCLUDED.window_count, "                                         \
         "throttled = EXCLUDED.throttled, paused_until = EXCLUDED.paused_until, "         \
         "updated_at = EXCLUDED.updated_at, worker = EXCLUDED.worker, "                   \
+        "detail = EXCLUDED.detail, "                                                     \
         "mirrored_at = now() WHERE s.updated_at <= EXCLUDED.updated_at"
 
 sl_state_mirror_t *sl_state_mirror_new(const char *stage, int64_t interval_ms,
@@ -101,6 +105,7 @@ int sl_state_mirror_add(sl_state_mirror_t *m, const sl_state_mirror_row_t *row)
         sl_pgarr_num(&m->cols[COL_THROTTLED], row->throttled);
         sl_pgarr_num(&m->cols[COL_PAUSED], row->paused_until);
         sl_pgarr_num(&m->cols[COL_UPDATED], row->updated_at);
+        sl_pgarr_text(&m->cols[COL_DETAIL], row->detail);
         m->pending++;
         return SL_OK;
 }
@@ -113,16 +118,17 @@ size_t sl_state_mirror_pending(const sl_state_mirror_t *m)
 int sl_state_mirror_write(sl_state_mirror_t *m, PGconn *pg, char *errstr,
                           size_t errstr_size)
 {
-        const char *params[9];
+        const char *params[10];
         PGresult *res;
         int err = SL_OK;
 
         if (!m->pending)
                 return SL_OK;
-        for (int i = 0; i < NCOLS; i++)
+        for (int i = 0; i < COL_DETAIL; i++)
                 params[i] = sl_pgarr_end(&m->cols[i]);
         params[7] = m->worker;
         params[8] = m->stage;
+        params[9] = sl_pgarr_end(&m->cols[COL_DETAIL]);
         if (!pg) {
                 snprintf(errstr, errstr_size,
                          "scheduler_state mirror of %zu %s rows: no "
@@ -131,7 +137,7 @@ int sl_state_mirror_write(sl_state_mirror_t *m, PGconn *pg, char *errstr,
                 err = SL_ERR_PG;
                 goto out;
         }
-        res = PQexecParams(pg, SL_STATE_MIRROR_SQL, 9, NULL, params, NULL, NULL, 0);
+        res = PQexecParams(pg, SL_STATE_MIRROR_SQL, 10, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 snprintf(errstr, errstr_size, "scheduler_state mirror of %zu %s rows: %s",
                          m->pending, m->stage, PQresultErrorMessage(res));

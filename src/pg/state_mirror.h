@@ -32,6 +32,7 @@ typedef struct sl_state_mirror_row_s {
         int64_t throttled;
         int64_t paused_until;
         int64_t updated_at;
+        const char *detail; /* JSON object text, copied; NULL: none (SQL NULL) */
 } sl_state_mirror_row_t;
 
 typedef struct sl_state_mirror_s sl_state_mirror_t;

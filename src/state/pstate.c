@@ -18,7 +18,7 @@
 #include "util/hmap.h"
 
 #define SL_PSTATE_KEY_MAX     1040 /* prefix + key, truncated beyond */
-#define SL_PSTATE_ENCODED_MAX 256
+#define SL_PSTATE_ENCODED_MAX 512
 
 /* A key of the current batch and its working copy (vals + slot * value_size). */
 typedef struct work_s {

@@ -33,7 +33,7 @@
 /* How a stage's values and progress records are stored. */
 typedef struct sl_pstate_codec_s {
         size_t value_size;  /* bytes of a decoded value; a missing key reads as zeroes */
-        size_t encoded_max; /* bytes an encoded value can take (at most 256) */
+        size_t encoded_max; /* bytes an encoded value can take (at most 512) */
         const char *key_prefix; /* store key = prefix + key ("s:") */
         /* SL_OK, or an error: the key then starts afresh (zeroes), with a warning. */
         int (*decode)(const void *buf, size_t len, void *value);
