@@ -313,6 +313,13 @@ void sl_pstate_end(sl_pstate_t *ps)
                 sl_replay_end(&ps->replay[p]);
 }
 
+void sl_pstate_abort(sl_pstate_t *ps)
+{
+        for (size_t k = 0; k < ps->work_cnt; k++)
+                ps->work[ps->work_used[k]].key = NULL;
+        ps->work_cnt = 0;
+}
+
 int sl_pstate_flush(sl_pstate_t *ps, rd_kafka_t *producer, void *msg_opaque,
                     const int64_t *last_offsets, int32_t nparts, size_t *records)
 {

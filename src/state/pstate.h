@@ -88,6 +88,9 @@ bool sl_pstate_is_new(const sl_pstate_t *ps, int32_t part, int64_t offset);
 /* Write the working copies back to the store and end verify mode where the batch says
  * so (sl_replay_end). */
 void sl_pstate_end(sl_pstate_t *ps);
+/* Drop the working copies unwritten (a batch that failed before sl_pstate_end()): the
+ * store keeps what it had, so running the batch again counts nothing twice. */
+void sl_pstate_abort(sl_pstate_t *ps);
 
 /* Move each assigned partition's progress to last_offsets[p] (its batch's last record,
  * -1: none), then append every change to the changelog through producer, each record
