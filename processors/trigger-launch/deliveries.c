@@ -38,6 +38,15 @@ static const char results_sql[] =
     "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) AS u(l, s, er, f) "
     "WHERE d.launch_id = u.l AND d.outcome = 'launched' AND d.result IS NULL";
 
+static const char replays_sql[] =
+    "UPDATE trigger_deliveries d SET outcome = u.o, replayed_at = to_timestamp(u.at / "
+    "1000.0), "
+    "launched_at = CASE WHEN u.o = 'launched' THEN to_timestamp(u.at / 1000.0) END, "
+    "match_offset = u.mo, probe = u.p "
+    "FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bool[]) "
+    "AS u(l, o, at, mo, p) "
+    "WHERE d.launch_id = u.l AND d.outcome IN ('throttled', 'paused', 'open')";
+
 static const char deferred_sql[] =
     "SELECT launch_id::text, event_id::text, correlation_id, coalesce(params, '{}'), "
     "traceparent, coalesce((extract(epoch FROM accepted_at) * 1000)::bigint, 0), "
@@ -45,10 +54,10 @@ static const char deferred_sql[] =
     "FROM trigger_deliveries WHERE trigger_id = $1::uuid AND outcome = 'deferred' "
     "ORDER BY match_offset, matched_at LIMIT $2";
 
-static const char mark_sql[] =
-    "UPDATE trigger_deliveries d SET outcome = 'launched', "
-    "launched_at = to_timestamp($2 / 1000.0), probe = u.p FROM unnest($1::uuid[], $3::bool[]) AS u(l, p) "
-    "WHERE d.launch_id = u.l AND d.outcome = 'deferred'";
+static const char mark_sql[] = "UPDATE trigger_deliveries d SET outcome = 'launched', "
+                               "launched_at = to_timestamp($2 / 1000.0), probe = u.p "
+                               "FROM unnest($1::uuid[], $3::bool[]) AS u(l, p) "
+                               "WHERE d.launch_id = u.l AND d.outcome = 'deferred'";
 
 static const char count_sql[] =
     "SELECT trigger_id::text, count(*) FROM trigger_deliveries "
@@ -80,6 +89,8 @@ void sl__tl_pg_close(tl_pg_t *pg)
                 sl_pgarr_free(&pg->dcols[i]);
         for (int i = 0; i < RC__CNT; i++)
                 sl_pgarr_free(&pg->rcols[i]);
+        for (int i = 0; i < PC__CNT; i++)
+                sl_pgarr_free(&pg->pcols[i]);
         memset(pg, 0, sizeof(*pg));
 }
 
@@ -89,7 +100,9 @@ void sl__tl_pg_begin(tl_pg_t *pg)
                 sl_pgarr_begin(&pg->dcols[i]);
         for (int i = 0; i < RC__CNT; i++)
                 sl_pgarr_begin(&pg->rcols[i]);
-        pg->ndeliveries = pg->nresults = 0;
+        for (int i = 0; i < PC__CNT; i++)
+                sl_pgarr_begin(&pg->pcols[i]);
+        pg->ndeliveries = pg->nresults = pg->nreplays = 0;
 }
 
 /* One uuid[] literal of ids. */
@@ -103,7 +116,8 @@ static const char *ids_array(sl_pgarr_t *a, const char *const *ids, size_t n)
 
 static int found_cmp(const void *a, const void *b)
 {
-        return strcmp(((const tl_found_t *)a)->launch_id, ((const tl_found_t *)b)->launch_id);
+        return strcmp(((const tl_found_t *)a)->launch_id,
+                      ((const tl_found_t *)b)->launch_id);
 }
 
 const tl_found_t *sl__tl_found_get(const tl_found_t *f, size_t n, const char *id)
@@ -137,7 +151,8 @@ int sl__tl_pg_lookup(tl_pg_t *pg, const char *const *ids, size_t n, tl_found_t *
         if (!n)
                 return SL_OK;
         params[0] = ids_array(&a, ids, n);
-        err = sl_pg_session_exec(pg->ses, lookup_sql, 1, params, &res, errstr, errstr_size);
+        err =
+            sl_pg_session_exec(pg->ses, lookup_sql, 1, params, &res, errstr, errstr_size);
         sl_pgarr_free(&a);
         if (err != SL_OK)
                 return err;
@@ -146,7 +161,8 @@ int sl__tl_pg_lookup(tl_pg_t *pg, const char *const *ids, size_t n, tl_found_t *
         if (!f)
                 sl_oom("launch: recorded deliveries");
         for (int r = 0; r < rows; r++) {
-                snprintf(f[r].launch_id, sizeof(f[r].launch_id), "%s", PQgetvalue(res, r, 0));
+                snprintf(f[r].launch_id, sizeof(f[r].launch_id), "%s",
+                         PQgetvalue(res, r, 0));
                 f[r].outcome = sl_launch_outcome_parse(PQgetvalue(res, r, 1));
                 f[r].first_outcome = sl_launch_outcome_parse(PQgetvalue(res, r, 2));
                 f[r].launched_at = atoll(PQgetvalue(res, r, 3));
@@ -190,6 +206,17 @@ void sl__tl_pg_add_result(tl_pg_t *pg, const char *launch_id, const char *result
         pg->nresults++;
 }
 
+void sl__tl_pg_add_replay(tl_pg_t *pg, const char *launch_id, sl_launch_outcome_t o,
+                          int64_t at, int64_t match_offset, bool probe)
+{
+        sl_pgarr_text(&pg->pcols[PC_LAUNCH_ID], launch_id);
+        sl_pgarr_text(&pg->pcols[PC_OUTCOME], sl_launch_outcome_str(o));
+        sl_pgarr_num(&pg->pcols[PC_AT], at);
+        sl_pgarr_num(&pg->pcols[PC_MATCH_OFFSET], match_offset);
+        sl_pgarr_text(&pg->pcols[PC_PROBE], probe ? "t" : "f");
+        pg->nreplays++;
+}
+
 int sl__tl_pg_write(tl_pg_t *pg, char *errstr, size_t errstr_size)
 {
         const char *params[DC__CNT];
@@ -198,8 +225,16 @@ int sl__tl_pg_write(tl_pg_t *pg, char *errstr, size_t errstr_size)
         if (pg->ndeliveries) {
                 for (int i = 0; i < DC__CNT; i++)
                         params[i] = sl_pgarr_end(&pg->dcols[i]);
-                err = sl_pg_session_exec(pg->ses, insert_sql, DC__CNT, params, NULL, errstr,
-                                         errstr_size);
+                err = sl_pg_session_exec(pg->ses, insert_sql, DC__CNT, params, NULL,
+                                         errstr, errstr_size);
+                if (err != SL_OK)
+                        return err;
+        }
+        if (pg->nreplays) {
+                for (int i = 0; i < PC__CNT; i++)
+                        params[i] = sl_pgarr_end(&pg->pcols[i]);
+                err = sl_pg_session_exec(pg->ses, replays_sql, PC__CNT, params, NULL,
+                                         errstr, errstr_size);
                 if (err != SL_OK)
                         return err;
         }
@@ -239,7 +274,8 @@ int sl__tl_pg_deferred_head(tl_pg_t *pg, const char *trigger_id, int64_t max,
         *out = NULL;
         *nout = 0;
         snprintf(lim, sizeof(lim), "%lld", (long long)max);
-        err = sl_pg_session_exec(pg->ses, deferred_sql, 2, params, &res, errstr, errstr_size);
+        err = sl_pg_session_exec(pg->ses, deferred_sql, 2, params, &res, errstr,
+                                 errstr_size);
         if (err != SL_OK)
                 return err;
         rows = PQntuples(res);
@@ -247,8 +283,10 @@ int sl__tl_pg_deferred_head(tl_pg_t *pg, const char *trigger_id, int64_t max,
         if (!d)
                 sl_oom("launch: deferred matches");
         for (int r = 0; r < rows; r++) {
-                snprintf(d[r].launch_id, sizeof(d[r].launch_id), "%s", PQgetvalue(res, r, 0));
-                snprintf(d[r].event_id, sizeof(d[r].event_id), "%s", PQgetvalue(res, r, 1));
+                snprintf(d[r].launch_id, sizeof(d[r].launch_id), "%s",
+                         PQgetvalue(res, r, 0));
+                snprintf(d[r].event_id, sizeof(d[r].event_id), "%s",
+                         PQgetvalue(res, r, 1));
                 d[r].correlation_id = dup_or_null(res, r, 2);
                 d[r].params = dup_or_null(res, r, 3);
                 d[r].traceparent = dup_or_null(res, r, 4);
@@ -313,10 +351,12 @@ int sl__tl_pg_restore(tl_pg_t *pg, const char *const *ids, size_t n, tl_count_cb
         if (!n)
                 return SL_OK;
         params[0] = ids_array(&a, ids, n);
-        err = sl_pg_session_exec(pg->ses, count_sql, 1, params, &res, errstr, errstr_size);
+        err =
+            sl_pg_session_exec(pg->ses, count_sql, 1, params, &res, errstr, errstr_size);
         if (err == SL_OK) {
                 for (int r = 0; r < PQntuples(res); r++)
-                        count(opaque, PQgetvalue(res, r, 0), atoll(PQgetvalue(res, r, 1)));
+                        count(opaque, PQgetvalue(res, r, 0),
+                              atoll(PQgetvalue(res, r, 1)));
                 PQclear(res);
                 res = NULL;
                 err = sl_pg_session_exec(pg->ses, waiting_sql, 1, params, &res, errstr,

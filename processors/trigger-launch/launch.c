@@ -17,14 +17,15 @@
 #include "trigger/launch_id.h"
 #include "trigger/pending.h"
 #include "trigger/records.h"
+#include "trigger/replay_shed.h"
 #include "util/array.h"
 #include "util/fatal.h"
 #include "util/hmap.h"
 #include "util/uuid.h"
 
-#define RELEASE_MAX     1000 /* deferred matches one trigger launches per batch, at most */
-#define DEFER_POLL_MS   100  /* how often a trigger with a deferred queue is looked at */
-#define EXPIRE_CHUNK    64
+#define RELEASE_MAX   1000 /* deferred matches one trigger launches per batch, at most */
+#define DEFER_POLL_MS 100  /* how often a trigger with a deferred queue is looked at */
+#define EXPIRE_CHUNK  64
 
 /* What this worker keeps per trigger besides its state: the launches waiting for a
  * result, and what the deferred scan and the metrics need. */
@@ -41,6 +42,7 @@ typedef struct in_s {
         int32_t part;
         int64_t offset;
         bool is_match;
+        bool replay; /* a shed match sent again by `triggers replay-shed` */
         char launch_id[37];
         sl_trigger_match_t m;
         sl_workflow_result_t r;
@@ -48,7 +50,7 @@ typedef struct in_s {
 
 /* A launch to produce once Postgres has the batch. */
 typedef struct out_s {
-        const in_t *in;    /* the match, or NULL: a deferred one (d) */
+        const in_t *in; /* the match, or NULL: a deferred one (d) */
         const tl_deferred_t *d;
         const char *trigger_id;
         int64_t launched_at;
@@ -66,9 +68,8 @@ struct sl_launch_s {
         const sl_conf_t *conf;
         sl_stage_t stage;
         const char *topics[3];
-        char topic_matches[256], topic_results[256], topic_launches[256],
-            changelog[256];
-        int32_t nparts; /* of trigger.matches, learnt at the first assignment */
+        char topic_matches[256], topic_results[256], topic_launches[256], changelog[256];
+        int32_t nparts;     /* of trigger.matches, learnt at the first assignment */
         int64_t release_at; /* next look at the deferred queues (ms); 0: none wait */
 
         sl_triggers_watch_t *watch;
@@ -97,9 +98,9 @@ struct sl_launch_s {
         sl_hmap_t seen; /* launch ids of the batch */
         sl_rec_buf_t buf;
 
-        sl_metric_t *m_decisions[SL_LAUNCH__CNT], *m_replayed, *m_results[3],
-            *m_transitions[3], *m_undecodable, *m_unknown_result, *m_latency,
-            *m_deferred, *m_waiting, *m_breakers[3], *m_mirror_errors;
+        sl_metric_t *m_decisions[SL_LAUNCH__CNT], *m_replays[SL_LAUNCH__CNT], *m_replayed,
+            *m_results[3], *m_transitions[3], *m_undecodable, *m_unknown_result,
+            *m_latency, *m_deferred, *m_waiting, *m_breakers[3], *m_mirror_errors;
 };
 
 static int64_t wall_ms(void)
@@ -203,6 +204,10 @@ static void register_metrics(sl_launch_t *lc)
                 lc->m_decisions[o] = sl_metrics_counter(
                     "sluice_trigger_launch_decisions_total", labels,
                     "Match decisions by outcome (replayed ones not counted).");
+                lc->m_replays[o] = sl_metrics_counter(
+                    "sluice_trigger_replay_shed_total", labels,
+                    "Shed matches sent again by `sluicectl triggers replay-shed`, by the "
+                    "outcome of their new decision.");
         }
         for (int r = 0; r < 3; r++) {
                 snprintf(labels, sizeof(labels), "result=\"%s\"", results[r]);
@@ -231,17 +236,19 @@ static void register_metrics(sl_launch_t *lc)
         lc->m_unknown_result = sl_metrics_counter(
             "sluice_trigger_launch_results_unmatched_total", NULL,
             "Results for no launch waiting here (a repeat, or after the timeout).");
-        lc->m_latency = sl_metrics_histogram(
-            "sluice_trigger_accepted_to_launch_seconds", NULL,
-            "From the event's acceptance by ingress to its launch.", bounds,
-            sizeof(bounds) / sizeof(bounds[0]));
-        lc->m_deferred = sl_metrics_gauge("sluice_trigger_deferred", NULL,
-                                          "Deferred matches waiting, on the triggers this "
-                                          "worker owns.");
+        lc->m_latency =
+            sl_metrics_histogram("sluice_trigger_accepted_to_launch_seconds", NULL,
+                                 "From the event's acceptance by ingress to its launch.",
+                                 bounds, sizeof(bounds) / sizeof(bounds[0]));
+        lc->m_deferred =
+            sl_metrics_gauge("sluice_trigger_deferred", NULL,
+                             "Deferred matches waiting, on the triggers this "
+                             "worker owns.");
         lc->m_waiting = sl_metrics_gauge("sluice_trigger_launches_waiting", NULL,
                                          "Launches waiting for their result.");
-        lc->m_mirror_errors = sl_metrics_counter("sluice_trigger_mirror_errors_total", NULL,
-                                                 "Failed scheduler_state mirror writes.");
+        lc->m_mirror_errors =
+            sl_metrics_counter("sluice_trigger_mirror_errors_total", NULL,
+                               "Failed scheduler_state mirror writes.");
 }
 
 static void transition(sl_launch_t *lc, const char *trigger_id, const char *name,
@@ -283,8 +290,8 @@ static const char *reason_of(char *buf, size_t size, sl_launch_outcome_t o,
         case SL_LAUNCH_OPEN:
                 snprintf(buf, size,
                          "{\"breaker\":\"%s\",\"open_until\":%lld,\"reopens\":%d}",
-                         sl_breaker_state_str(sl_breaker_state(&pol->breaker, &st->breaker,
-                                                               now)),
+                         sl_breaker_state_str(
+                             sl_breaker_state(&pol->breaker, &st->breaker, now)),
                          (long long)st->breaker.open_until, (int)st->breaker.reopens);
                 return buf;
         case SL_LAUNCH_THROTTLED:
@@ -305,7 +312,8 @@ static const char *reason_of(char *buf, size_t size, sl_launch_outcome_t o,
         }
 }
 
-/* --- per batch helpers ------------------------------------------------------------------ */
+/* --- per batch helpers
+ * ------------------------------------------------------------------ */
 
 static void grow(void **v, size_t *cap, size_t need, size_t elem)
 {
@@ -339,8 +347,8 @@ static void taken_restore(sl_launch_t *lc)
         lc->ntaken = 0;
 }
 
-static void wait_for_result(trig_t *t, const char *launch_id,
-                            int64_t launched_at, int64_t timeout_ms, bool probe)
+static void wait_for_result(trig_t *t, const char *launch_id, int64_t launched_at,
+                            int64_t timeout_ms, bool probe)
 {
         uint8_t id[16];
 
@@ -404,8 +412,20 @@ static int produce_launch(sl_launch_t *lc, sl_runtime_t *rt, const out_t *o)
                             .trigger_id = l.trigger_id,
                             .correlation_id = l.correlation_id};
         sl_log(SL_LOG_DEBUG, &ctx, "launch %s of workflow %s", l.launch_id, l.workflow);
-        return sl_runtime_produce(rt, lc->topic_launches, l.trigger_id, strlen(l.trigger_id),
-                                  lc->buf.p, lc->buf.len, hdrs);
+        return sl_runtime_produce(rt, lc->topic_launches, l.trigger_id,
+                                  strlen(l.trigger_id), lc->buf.p, lc->buf.len, hdrs);
+}
+
+/* True when m carries the replay-shed header (SL_TRIGGER_REPLAY_HDR). */
+static bool is_replay(const rd_kafka_message_t *m)
+{
+        rd_kafka_headers_t *hdrs;
+        const void *v;
+        size_t len;
+
+        return rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+               rd_kafka_header_get_last(hdrs, SL_TRIGGER_REPLAY_HDR, &v, &len) ==
+                   RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 /* Decode the batch into lc->in; returns how many. */
@@ -424,13 +444,14 @@ static size_t decode_batch(sl_launch_t *lc, rd_kafka_message_t **msgs, size_t cn
                 memset(in, 0, sizeof(*in));
                 in->part = m->partition;
                 in->offset = m->offset;
-                in->is_match = strcmp(rd_kafka_topic_name(m->rkt), lc->topic_matches) == 0;
+                in->is_match =
+                    strcmp(rd_kafka_topic_name(m->rkt), lc->topic_matches) == 0;
                 if (in->is_match) {
                         uint8_t tid[16], lid[16];
                         if (m->partition >= lc->last_cap) {
                                 int32_t cap = m->partition + 1;
-                                int64_t *lo = realloc(lc->last_offsets,
-                                                      (size_t)cap * sizeof(*lo));
+                                int64_t *lo =
+                                    realloc(lc->last_offsets, (size_t)cap * sizeof(*lo));
                                 if (!lo)
                                         sl_oom("launch: offsets");
                                 for (int32_t p = lc->last_cap; p < cap; p++)
@@ -450,6 +471,7 @@ static size_t decode_batch(sl_launch_t *lc, rd_kafka_message_t **msgs, size_t cn
                         if (err == SL_OK) {
                                 sl_launch_id(tid, in->m.event_id, lid);
                                 sl_launch_id_format(lid, in->launch_id);
+                                in->replay = is_replay(m);
                         }
                 } else {
                         err = sl_workflow_result_decode(m->payload, m->len, &in->r);
@@ -479,16 +501,58 @@ static void clear_batch(sl_launch_t *lc, size_t n)
         sl_hmap_close(&lc->seen, NULL);
 }
 
+/* A shed match (throttled, paused, open) that replay-shed sent again: decided again
+ * now.  Launched or deferred, its row says so (replayed_at set, and for a deferred one
+ * the queue position of this record); shed again, the row stays as it was and a later
+ * replay-shed may try again. */
+static void match_shed_again(sl_launch_t *lc, in_t *in, const sl_trigger_t *t,
+                             sl_tstate_t *st, int64_t now)
+{
+        sl_launch_policy_t pol;
+        sl_breaker_transition_t tr;
+        trig_t *rt = trig_get(lc, in->m.trigger_id, in->part);
+        bool probe;
+        sl_launch_outcome_t o;
+
+        policy_of(t, &pol);
+        o = sl_launch_decide(&pol, st, now, !sl_pending_full(&rt->pending), &probe, &tr);
+        transition(lc, in->m.trigger_id, t->def.name, &tr);
+        rt->deferred = st->deferred;
+        sl_metrics_add(lc->m_replays[o], 1);
+        (void)sl_pstate_touch(lc->ps, in->part, in->m.trigger_id,
+                              o == SL_LAUNCH_LAUNCHED);
+        if (o != SL_LAUNCH_LAUNCHED && o != SL_LAUNCH_DEFERRED)
+                return;
+        sl__tl_pg_add_replay(&lc->pg, in->launch_id, o, now, in->offset, probe);
+        if (o == SL_LAUNCH_LAUNCHED) {
+                rt->launches++;
+                out_add(lc, (out_t){.in = in,
+                                    .trigger_id = in->m.trigger_id,
+                                    .launched_at = now,
+                                    .probe = probe,
+                                    .fresh = true});
+        }
+}
+
 /* A match decided before: take what was decided; a launch is produced again. */
 static void match_recorded(sl_launch_t *lc, in_t *in, const tl_found_t *f,
                            const sl_trigger_t *t, sl_tstate_t *st, int64_t now)
 {
         bool verifying = sl_pstate_verifying(lc->ps, in->part);
         sl_replay_action_t act =
-            verifying ? sl_pstate_replay(lc->ps, in->part, in->offset,
-                                         SL_REPLAY_RECORD_DECIDED)
-                      : SL_REPLAY_REUSE;
+            verifying
+                ? sl_pstate_replay(lc->ps, in->part, in->offset, SL_REPLAY_RECORD_DECIDED)
+                : SL_REPLAY_REUSE;
 
+        /* A shed match sent again by replay-shed (also one read again after a crash
+         * whose first pass did not reach Postgres): decided again, through the
+         * trigger's current limit. */
+        if (in->replay && t &&
+            (f->outcome == SL_LAUNCH_THROTTLED || f->outcome == SL_LAUNCH_PAUSED ||
+             f->outcome == SL_LAUNCH_OPEN)) {
+                match_shed_again(lc, in, t, st, now);
+                return;
+        }
         sl_metrics_add(lc->m_replayed, 1);
         if (act == SL_REPLAY_REUSE_COUNT && t && f->first_outcome >= 0 &&
             f->first_outcome != SL_LAUNCH_DEFERRED) {
@@ -512,8 +576,8 @@ static void match_recorded(sl_launch_t *lc, in_t *in, const tl_found_t *f,
         }
 }
 
-static void match_decide(sl_launch_t *lc, in_t *in, const sl_trigger_t *t, sl_tstate_t *st,
-                         int64_t now)
+static void match_decide(sl_launch_t *lc, in_t *in, const sl_trigger_t *t,
+                         sl_tstate_t *st, int64_t now)
 {
         sl_launch_policy_t pol = {0};
         sl_breaker_transition_t tr = {0};
@@ -526,13 +590,14 @@ static void match_decide(sl_launch_t *lc, in_t *in, const sl_trigger_t *t, sl_ts
                 (void)sl_pstate_replay(lc->ps, in->part, in->offset, SL_REPLAY_NO_RECORD);
         if (t) {
                 policy_of(t, &pol);
-                o = sl_launch_decide(&pol, st, now, !sl_pending_full(&rt->pending), &probe,
-                                     &tr);
+                o = sl_launch_decide(&pol, st, now, !sl_pending_full(&rt->pending),
+                                     &probe, &tr);
                 transition(lc, in->m.trigger_id, t->def.name, &tr);
         }
         rt->deferred = st->deferred;
         sl_metrics_add(lc->m_decisions[o], 1);
-        (void)sl_pstate_touch(lc->ps, in->part, in->m.trigger_id, o == SL_LAUNCH_LAUNCHED);
+        (void)sl_pstate_touch(lc->ps, in->part, in->m.trigger_id,
+                              o == SL_LAUNCH_LAUNCHED);
         tl_delivery_t d = {
             .launch_id = in->launch_id,
             .trigger_id = in->m.trigger_id,
@@ -562,8 +627,8 @@ static void match_decide(sl_launch_t *lc, in_t *in, const sl_trigger_t *t, sl_ts
         }
 }
 
-static void feed_breaker(sl_launch_t *lc, trig_t *rt, const sl_pending_entry_t *e, bool ok,
-                         int64_t now)
+static void feed_breaker(sl_launch_t *lc, trig_t *rt, const sl_pending_entry_t *e,
+                         bool ok, int64_t now)
 {
         const sl_trigger_t *t = sl_hmap_get(&lc->by_id, rt->id);
         sl_tstate_t *st;
@@ -690,8 +755,8 @@ static int release_deferred(sl_launch_t *lc, sl_runtime_t *rt, int64_t now)
                                    .launched_at = now,
                                    .probe = probe[i]};
                         err = produce_launch(lc, rt, &o);
-                        wait_for_result(tg, d[i].launch_id, now,
-                                        t->def.result_timeout_ms, probe[i]);
+                        wait_for_result(tg, d[i].launch_id, now, t->def.result_timeout_ms,
+                                        probe[i]);
                 }
                 sl__tl_deferred_free(d, nd);
                 if (err != SL_OK)
@@ -703,13 +768,15 @@ static int release_deferred(sl_launch_t *lc, sl_runtime_t *rt, int64_t now)
                         sl_oom("launch: a trigger's state");
                 (void)sl_pstate_touch(lc->ps, tg->part, tg->id, (int64_t)k);
                 if (k)
-                        sl_log_debug("trigger %s: %zu deferred matches launched, %lld wait",
-                                     t->def.name, k, (long long)st.deferred);
+                        sl_log_debug(
+                            "trigger %s: %zu deferred matches launched, %lld wait",
+                            t->def.name, k, (long long)st.deferred);
         }
         return SL_OK;
 }
 
-/* --- the stage callbacks ------------------------------------------------------------- */
+/* --- the stage callbacks -------------------------------------------------------------
+ */
 
 static int launch_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
                           size_t cnt)
@@ -802,8 +869,9 @@ static int launch_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **m
                 return err;
 
         /* 6. the state after Postgres and the outputs; committed after delivery */
-        err = sl_pstate_flush(lc->ps, sl_runtime_producer(rt), sl_runtime_output_opaque(rt),
-                              lc->last_offsets, lc->last_cap, &records);
+        err =
+            sl_pstate_flush(lc->ps, sl_runtime_producer(rt), sl_runtime_output_opaque(rt),
+                            lc->last_offsets, lc->last_cap, &records);
         sl_runtime_outputs_added(rt, records);
         return err;
 }
@@ -811,10 +879,11 @@ static int launch_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **m
 /* --- assignment ------------------------------------------------------------------- */
 
 /* parts restricted to trigger.matches (the store's partitions); caller destroys. */
-static rd_kafka_topic_partition_list_t *matches_only(sl_launch_t *lc,
-                                                     const rd_kafka_topic_partition_list_t *parts)
+static rd_kafka_topic_partition_list_t *
+matches_only(sl_launch_t *lc, const rd_kafka_topic_partition_list_t *parts)
 {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->cnt);
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(parts->cnt);
 
         for (int i = 0; i < parts->cnt; i++)
                 if (strcmp(parts->elems[i].topic, lc->topic_matches) == 0)
@@ -934,8 +1003,8 @@ static int launch_assign(void *opaque, sl_runtime_t *rt,
                                 trig_get(lc, t->def.id, p)->deferred = 0;
                         }
                 }
-                err = sl__tl_pg_restore(&lc->pg, ids, nids, restore_count, restore_waiting,
-                                        lc, errstr, sizeof(errstr));
+                err = sl__tl_pg_restore(&lc->pg, ids, nids, restore_count,
+                                        restore_waiting, lc, errstr, sizeof(errstr));
         }
         free(ids);
         rd_kafka_topic_partition_list_destroy(mine);
@@ -974,7 +1043,8 @@ static int launch_revoke(void *opaque, sl_runtime_t *rt,
         return SL_OK;
 }
 
-/* --- mirror, gauges, timer ----------------------------------------------------------- */
+/* --- mirror, gauges, timer -----------------------------------------------------------
+ */
 
 static void mirror_add(int32_t part, const char *key, int64_t n, void *opaque)
 {
@@ -990,13 +1060,15 @@ static void mirror_add(int32_t part, const char *key, int64_t n, void *opaque)
                 return;
         if (t)
                 policy_of(t, &pol);
-        snprintf(detail, sizeof(detail),
-                 "{\"breaker\":\"%s\",\"open_until\":%lld,\"reopens\":%d,\"deferred\":%lld,"
-                 "\"waiting\":%zu}",
-                 sl_breaker_state_str(t ? sl_breaker_state(&pol.breaker, &st.breaker, wall_ms())
-                                        : (sl_breaker_state_t)st.breaker.state),
-                 (long long)st.breaker.open_until, (int)st.breaker.reopens,
-                 (long long)st.deferred, tg ? sl_pending_count(&tg->pending) : (size_t)0);
+        snprintf(
+            detail, sizeof(detail),
+            "{\"breaker\":\"%s\",\"open_until\":%lld,\"reopens\":%d,\"deferred\":%lld,"
+            "\"waiting\":%zu}",
+            sl_breaker_state_str(
+                t ? sl_breaker_state(&pol.breaker, &st.breaker, wall_ms())
+                  : (sl_breaker_state_t)st.breaker.state),
+            (long long)st.breaker.open_until, (int)st.breaker.reopens,
+            (long long)st.deferred, tg ? sl_pending_count(&tg->pending) : (size_t)0);
         sl_state_mirror_row_t row = {.key = key,
                                      .partition = part,
                                      .window_start = st.window.start,
@@ -1046,7 +1118,8 @@ static void render_top(sl_launch_t *lc, double secs)
                                               .count = tg->launches};
                 tg->launches = 0;
         }
-        sl_metrics_set_top("trigger_top_launches", "sluice_trigger_top_launches_per_second",
+        sl_metrics_set_top("trigger_top_launches",
+                           "sluice_trigger_top_launches_per_second",
                            "Launches per second of the trigger.top.triggers busiest "
                            "triggers over the last mirror interval; the rest are summed "
                            "under trigger=\"_other\".",
@@ -1117,7 +1190,8 @@ static bool launch_healthy(void *opaque)
         return PQstatus(sl_pg_session_conn(lc->pg.ses)) == CONNECTION_OK;
 }
 
-/* --- life cycle ----------------------------------------------------------------------- */
+/* --- life cycle -----------------------------------------------------------------------
+ */
 
 static int state_decode(const void *buf, size_t len, void *value)
 {

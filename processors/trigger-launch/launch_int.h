@@ -44,6 +44,9 @@ enum {
         DC__CNT
 };
 
+/* The columns of the replayed shed matches a batch decides again. */
+enum { PC_LAUNCH_ID, PC_OUTCOME, PC_AT, PC_MATCH_OFFSET, PC_PROBE, PC__CNT };
+
 /* The columns of the results a batch records: launch id, result, error, finished_at. */
 enum { RC_LAUNCH_ID, RC_RESULT, RC_ERROR, RC_FINISHED_AT, RC__CNT };
 
@@ -53,6 +56,8 @@ typedef struct tl_pg_s {
         size_t ndeliveries;
         sl_pgarr_t rcols[RC__CNT];
         size_t nresults;
+        sl_pgarr_t pcols[PC__CNT];
+        size_t nreplays;
 } tl_pg_t;
 
 /* A deferred match at the head of its trigger's queue. */
@@ -88,8 +93,13 @@ typedef struct tl_delivery_s {
 void sl__tl_pg_add_delivery(tl_pg_t *pg, const tl_delivery_t *d);
 void sl__tl_pg_add_result(tl_pg_t *pg, const char *launch_id, const char *result,
                           const char *error, int64_t finished_at);
+/* Queue the new decision of a replayed shed match (launched or deferred at at; its
+ * queue position match_offset). */
+void sl__tl_pg_add_replay(tl_pg_t *pg, const char *launch_id, sl_launch_outcome_t o,
+                          int64_t at, int64_t match_offset, bool probe);
 /* Insert the queued deliveries (a launch id already there is left as it is) and
- * record the queued results (only on a launched row without a result yet). */
+ * record the queued replays (only on a row still shed) and results (only on a launched
+ * row without a result yet). */
 int sl__tl_pg_write(tl_pg_t *pg, char *errstr, size_t errstr_size);
 
 /* Up to max deferred matches of trigger_id, oldest match first. */

@@ -1,4 +1,5 @@
-/* sluice-trigger-launch: flags and config, then the launch stage on the shared runtime. */
+/* sluice-trigger-launch: flags and config, then the launch stage on the shared runtime.
+ */
 #include "launch.h"
 #include "runtime/stage_main.h"
 

@@ -11,7 +11,9 @@
 # Then: the launch ids are UUIDv5(trigger id, event id) computed here; sluice.workflow.
 # launches holds exactly one record per launched delivery, keyed by trigger id, with the
 # match's params byte for byte; the match stage repeating 100 matches adds no delivery,
-# no decision and no launch.
+# no decision and no launch.  Last, `triggers replay-shed`: d's paused matches stay shed
+# while d is disabled; once enabled and b unlimited, every shed match of both is
+# launched once, under its own launch id, and a second replay finds nothing.
 . "$(dirname "$0")/lib.sh"
 
 REC=$SRC/tests/integration/trigger_records.py
@@ -135,4 +137,25 @@ log "ok: 100 repeated matches: no delivery, no decision, no launch"
 # The mirror: every trigger in scheduler_state with its breaker and queue.
 wait_until "[ \$(psql_val \"SELECT count(*) FROM scheduler_state WHERE stage = 'trigger' AND detail->>'breaker' = 'closed'\") = 4 ]" 10 ||
         fail "scheduler_state: $(psql_val "SELECT key, detail FROM scheduler_state WHERE stage = 'trigger'")"
+
+# replay-shed: through the trigger's current rules, once each.
+launches_now() { "$PY" "$REC" dump "$SLUICE_KAFKA_BOOTSTRAP_SERVERS" sluice.workflow.launches launch "$1" "$2" >"$T/l.jsonl"; }
+out=$(ctl triggers replay-shed d) || fail "replay-shed d: $out"
+assert_eq "replay-shed d while disabled" "20 shed matches of d replayed" "$out"
+wait_until "curl -sf http://127.0.0.1:$LPORT/metrics | grep -q '^sluice_trigger_replay_shed_total{outcome=\"paused\"} 20'" 20 ||
+        fail "the launch stage did not decide d's replays"
+assert_eq "d still paused" 20 "$(count d "outcome = 'paused' AND replayed_at IS NULL")"
+ctl triggers enable d >/dev/null
+printf '{"rate_limit": null}' | ctl triggers update b - >/dev/null || fail "update b"
+sleep 1 # the NOTIFY reaches the stage
+assert_eq "replay-shed b dry run" "90 shed matches of b would be replayed" "$(ctl triggers replay-shed b --since 1h --dry-run)"
+assert_eq "replay-shed b" "90 shed matches of b replayed" "$(ctl triggers replay-shed b --since 1h)"
+assert_eq "replay-shed d" "20 shed matches of d replayed" "$(ctl triggers replay-shed d)"
+wait_until "[ \$(psql_val \"SELECT count(*) FROM trigger_deliveries WHERE replayed_at IS NOT NULL AND outcome = 'launched'\") = 110 ]" 20 ||
+        fail "replayed: $(psql_val "SELECT trigger_name, outcome, count(*) FROM trigger_deliveries WHERE replayed_at IS NOT NULL GROUP BY 1, 2")"
+assert_eq "b launched after replay" 100 "$(count b "outcome = 'launched'")"
+assert_eq "b first outcomes kept" 90 "$(count b "first_outcome = 'throttled' AND outcome = 'launched'")"
+launches_now $((nl + 1 + 110)) 20 || fail "expected $((nl + 111)) launches on Kafka, got $(wc -l <"$T/l.jsonl")"
+assert_eq "launch ids on Kafka, each once" $((nl + 111)) "$("$PY" -c 'import json,sys; print(len({json.loads(l)["launch_id"] for l in open(sys.argv[1])}))' "$T/l.jsonl")"
+assert_eq "replay-shed b again" "0 shed matches of b" "$(ctl triggers replay-shed b)"
 log "PASS"

@@ -70,6 +70,11 @@ static const char triggers_usage[] =
     "                 every change: ID, AT, TRIGGER_ID, BY, ACTION, CHANGES; --json "
     "adds\n"
     "                 the whole row before and after\n"
+    "  replay-shed NAME [--since T] [--until T] [--dry-run]\n"
+    "                 send the matches NAME throttled, paused or shed while open\n"
+    "                 (decided in [since, until): RFC 3339 or a duration ago, 7d) to\n"
+    "                 the launch stage again: each is launched once, under its own\n"
+    "                 launch id, through the trigger's current limit\n"
     "\n"
     "Definition keys (JSON object):\n"
     "  name, event_type (exact, or a glob with * and ?), workflow    required by create\n"
@@ -875,6 +880,8 @@ int sl_cmd_triggers(sl_conf_t *conf, int argc, char **argv)
                 rc = triggers_pause(conf, argc, argv);
         else if (strcmp(action, "audit") == 0)
                 rc = triggers_audit(conf, argc, argv);
+        else if (strcmp(action, "replay-shed") == 0)
+                rc = sl__ctl_triggers_replay_shed(conf, argc, argv);
         else
                 return usage_error("unknown command '%s'", action);
         if (fflush(stdout) != 0 || ferror(stdout)) {

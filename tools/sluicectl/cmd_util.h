@@ -82,4 +82,7 @@ int sl__ctl_span(const char *cmd, const char *until, const char *for_,
         "WHEN " for_ms "::bigint IS NOT NULL "                                           \
         "THEN now() + " for_ms "::bigint * interval '1 millisecond' END"
 
+/* `sluicectl triggers replay-shed` (cmd_triggers_replay.c). */
+int sl__ctl_triggers_replay_shed(const sl_conf_t *conf, int argc, char **argv);
+
 #endif
