@@ -28,6 +28,11 @@ CREATE INDEX trigger_deliveries_deferred_idx ON trigger_deliveries (trigger_id, 
 CREATE INDEX trigger_deliveries_waiting_idx ON trigger_deliveries (trigger_id)
         WHERE outcome = 'launched' AND result IS NULL;
 
+-- Launches of a trigger in its current rate window: a worker that takes a trigger over
+-- counts them, so a crash between Postgres and the changelog never opens room twice.
+CREATE INDEX trigger_deliveries_launched_idx ON trigger_deliveries (trigger_id, launched_at)
+        WHERE outcome = 'launched';
+
 -- scheduler_state rows of stage 'trigger' carry the breaker and the deferred backlog
 -- besides the rate window: detail is a JSON object (NULL for other stages), e.g.
 -- {"breaker": "open", "open_until": "...", "reopens": 2, "deferred": 40, "waiting": 7}.

@@ -68,6 +68,14 @@ static const char waiting_sql[] =
     "(extract(epoch FROM launched_at) * 1000)::bigint, probe FROM trigger_deliveries "
     "WHERE outcome = 'launched' AND result IS NULL AND trigger_id = ANY($1::uuid[])";
 
+static const char window_sql[] =
+    "SELECT d.trigger_id::text, count(*) FROM trigger_deliveries d "
+    "JOIN triggers t ON t.id = d.trigger_id "
+    "WHERE d.outcome = 'launched' AND d.trigger_id = ANY($1::uuid[]) AND t.rate_limit > "
+    "0 "
+    "AND d.launched_at >= to_timestamp(($2::bigint - $2::bigint % t.window_ms) / 1000.0) "
+    "GROUP BY d.trigger_id";
+
 int sl__tl_pg_open(tl_pg_t *pg, const sl_conf_t *conf, char *errstr, size_t errstr_size)
 {
         static const sl_pg_session_opts_t opts = {
@@ -339,17 +347,19 @@ int sl__tl_pg_mark_launched(tl_pg_t *pg, const tl_deferred_t *d, const bool *pro
         return err;
 }
 
-int sl__tl_pg_restore(tl_pg_t *pg, const char *const *ids, size_t n, tl_count_cb *count,
-                      tl_waiting_cb *waiting, void *opaque, char *errstr,
-                      size_t errstr_size)
+int sl__tl_pg_restore(tl_pg_t *pg, const char *const *ids, size_t n, int64_t now,
+                      tl_count_cb *count, tl_count_cb *window, tl_waiting_cb *waiting,
+                      void *opaque, char *errstr, size_t errstr_size)
 {
         sl_pgarr_t a = {0};
-        const char *params[1];
+        const char *params[1], *wparams[2];
+        char now_s[24];
         PGresult *res = NULL;
         int err;
 
         if (!n)
                 return SL_OK;
+        snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
         params[0] = ids_array(&a, ids, n);
         err =
             sl_pg_session_exec(pg->ses, count_sql, 1, params, &res, errstr, errstr_size);
@@ -357,6 +367,17 @@ int sl__tl_pg_restore(tl_pg_t *pg, const char *const *ids, size_t n, tl_count_cb
                 for (int r = 0; r < PQntuples(res); r++)
                         count(opaque, PQgetvalue(res, r, 0),
                               atoll(PQgetvalue(res, r, 1)));
+                PQclear(res);
+                res = NULL;
+                wparams[0] = params[0];
+                wparams[1] = now_s;
+                err = sl_pg_session_exec(pg->ses, window_sql, 2, wparams, &res, errstr,
+                                         errstr_size);
+        }
+        if (err == SL_OK) {
+                for (int r = 0; r < PQntuples(res); r++)
+                        window(opaque, PQgetvalue(res, r, 0),
+                               atoll(PQgetvalue(res, r, 1)));
                 PQclear(res);
                 res = NULL;
                 err = sl_pg_session_exec(pg->ses, waiting_sql, 1, params, &res, errstr,

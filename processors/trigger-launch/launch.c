@@ -938,6 +938,25 @@ static void restore_count(void *opaque, const char *trigger_id, int64_t n)
                 lc->release_at = 1; /* look at once */
 }
 
+/* Launches in the trigger's current window as Postgres has them: the window holds at
+ * least that many (the changelog may be behind Postgres after a crash). */
+static void restore_window(void *opaque, const char *trigger_id, int64_t n)
+{
+        sl_launch_t *lc = opaque;
+        int32_t p = part_of(lc, trigger_id);
+        const sl_trigger_t *t = sl_hmap_get(&lc->by_id, trigger_id);
+        sl_tstate_t st;
+
+        if (!t || sl_pstate_get(lc->ps, p, trigger_id, &st) != SL_OK)
+                return;
+        if (sl_window_roll(&st.window, t->def.window_ms, wall_ms()))
+                st.throttled = 0;
+        if (n > st.window.count) {
+                st.window.count = n;
+                (void)sl_pstate_put(lc->ps, p, trigger_id, &st);
+        }
+}
+
 static void restore_waiting(void *opaque, const char *launch_id, const char *trigger_id,
                             int64_t launched_at, bool probe)
 {
@@ -1003,8 +1022,9 @@ static int launch_assign(void *opaque, sl_runtime_t *rt,
                                 trig_get(lc, t->def.id, p)->deferred = 0;
                         }
                 }
-                err = sl__tl_pg_restore(&lc->pg, ids, nids, restore_count,
-                                        restore_waiting, lc, errstr, sizeof(errstr));
+                err = sl__tl_pg_restore(&lc->pg, ids, nids, wall_ms(), restore_count,
+                                        restore_window, restore_waiting, lc, errstr,
+                                        sizeof(errstr));
         }
         free(ids);
         rd_kafka_topic_partition_list_destroy(mine);

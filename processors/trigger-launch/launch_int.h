@@ -113,12 +113,13 @@ int sl__tl_pg_mark_launched(tl_pg_t *pg, const tl_deferred_t *d, const bool *pro
                             size_t errstr_size);
 
 /* On assignment, for the triggers the worker now owns (ids, n): the length of each
- * one's deferred queue, and the launches still waiting for a result. */
+ * one's deferred queue (count), its launches in its rate window at now (window), and
+ * the launches still waiting for a result (waiting). */
 typedef void(tl_count_cb)(void *opaque, const char *trigger_id, int64_t n);
 typedef void(tl_waiting_cb)(void *opaque, const char *launch_id, const char *trigger_id,
                             int64_t launched_at, bool probe);
-int sl__tl_pg_restore(tl_pg_t *pg, const char *const *ids, size_t n, tl_count_cb *count,
-                      tl_waiting_cb *waiting, void *opaque, char *errstr,
-                      size_t errstr_size);
+int sl__tl_pg_restore(tl_pg_t *pg, const char *const *ids, size_t n, int64_t now,
+                      tl_count_cb *count, tl_count_cb *window, tl_waiting_cb *waiting,
+                      void *opaque, char *errstr, size_t errstr_size);
 
 #endif

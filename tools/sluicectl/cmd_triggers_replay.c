@@ -28,7 +28,8 @@
 #include "trigger/replay_shed.h"
 
 #define SHED_SQL                                                                         \
-        "SELECT d.trigger_id::text, coalesce(d.trigger_name, t.name), d.event_id::text, " \
+        "SELECT d.trigger_id::text, coalesce(d.trigger_name, t.name), "                  \
+        "d.event_id::text, "                                                             \
         "coalesce(d.event_type, ''), d.correlation_id, d.traceparent, d.workflow, "      \
         "coalesce(d.params, '{}'), "                                                     \
         "coalesce((extract(epoch FROM d.accepted_at) * 1000)::bigint, 0), "              \
@@ -99,7 +100,8 @@ int sl__ctl_triggers_replay_shed(const sl_conf_t *conf, int argc, char **argv)
                                 "sluicectl triggers replay-shed: %s '%s'\n"
                                 "usage: sluicectl triggers replay-shed NAME [--since T] "
                                 "[--until T] [--dry-run]\n",
-                                missing ? "no value for" : "unexpected argument", argv[i]);
+                                missing ? "no value for" : "unexpected argument",
+                                argv[i]);
                         return 2;
                 }
         }
@@ -107,10 +109,12 @@ int sl__ctl_triggers_replay_shed(const sl_conf_t *conf, int argc, char **argv)
                 fprintf(stderr, "sluicectl triggers replay-shed: needs a trigger NAME\n");
                 return 2;
         }
-        if ((since && time_arg(since, &since_ms)) || (until && time_arg(until, &until_ms))) {
-                fprintf(stderr,
-                        "sluicectl triggers replay-shed: --since/--until take an RFC 3339 "
-                        "time or a duration ago (7d, 90m)\n");
+        if ((since && time_arg(since, &since_ms)) ||
+            (until && time_arg(until, &until_ms))) {
+                fprintf(
+                    stderr,
+                    "sluicectl triggers replay-shed: --since/--until take an RFC 3339 "
+                    "time or a duration ago (7d, 90m)\n");
                 return 2;
         }
         snprintf(from, sizeof(from), "%" PRId64, since_ms);
@@ -180,8 +184,9 @@ int sl__ctl_triggers_replay_shed(const sl_conf_t *conf, int argc, char **argv)
         }
         if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
             rd_kafka_outq_len(rk) > 0 || failed) {
-                fprintf(stderr, "sluicectl triggers replay-shed: %d matches were not "
-                                "delivered (run it again: it is safe)\n",
+                fprintf(stderr,
+                        "sluicectl triggers replay-shed: %d matches were not "
+                        "delivered (run it again: it is safe)\n",
                         failed ? failed : rd_kafka_outq_len(rk));
                 goto out;
         }
