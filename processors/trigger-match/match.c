@@ -286,7 +286,8 @@ static int match_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **ms
                                rd_kafka_topic_name(m->rkt), (int)m->partition,
                                (long long)m->offset, res.payload_err, res.payload_skips);
                 }
-                if (err != SL_OK && err != SL_ERR_KAFKA) {
+                /* The matcher's own errors (on_match logs its own). */
+                if (err == SL_ERR_NOMEM || err == SL_ERR_STATE) {
                         sl_log_ctx_t ctx = {.event_id = mat->env.id,
                                             .source = mat->env.source,
                                             .correlation_id = mat->env.correlation_id};
