@@ -325,6 +325,15 @@ static void match_tick(void *opaque, sl_runtime_t *rt)
                 render_top(mat, now);
 }
 
+/* Unhealthy only when a new snapshot could not be adopted (out of memory): the next
+ * batch stops the runtime.  Postgres being away is not a reason: the stage matches
+ * against the last snapshot meanwhile. */
+static bool match_healthy(void *opaque)
+{
+        const sl_match_t *mat = opaque;
+        return mat->fail == SL_OK;
+}
+
 static void register_metrics(sl_match_t *mat)
 {
         static const double lag_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -398,6 +407,7 @@ sl_match_t *sl_match_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         mat->stage.opaque = mat;
         mat->stage.process = match_process;
         mat->stage.tick = match_tick;
+        mat->stage.healthy = match_healthy;
         return mat;
 
 fail:
