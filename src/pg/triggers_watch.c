@@ -337,6 +337,11 @@ const sl_trigger_t *sl_triggers_at(const sl_triggers_t *ts, size_t i)
         return i < ts->n ? &ts->trig[i] : NULL;
 }
 
+size_t sl_triggers_index(const sl_triggers_t *ts, const sl_trigger_t *t)
+{
+        return (size_t)(t - ts->trig);
+}
+
 const sl_trigger_t *sl_triggers_find(const sl_triggers_t *ts, const char *name)
 {
         sl_trigger_t key = {.def = {.name = name}};

@@ -98,6 +98,10 @@ void sl_triggers_destroy(sl_triggers_t *ts); /* NULL-safe */
 size_t sl_triggers_count(const sl_triggers_t *ts);
 /* The i-th trigger, in name order (i < count). */
 const sl_trigger_t *sl_triggers_at(const sl_triggers_t *ts, size_t i);
+/* The position of t (a pointer this snapshot gave out) in name order:
+ * sl_triggers_at(ts, i) == t.  For per-trigger arrays a caller keeps beside the
+ * snapshot (the match stage's counts). */
+size_t sl_triggers_index(const sl_triggers_t *ts, const sl_trigger_t *t);
 /* The trigger with this name, or NULL. */
 const sl_trigger_t *sl_triggers_find(const sl_triggers_t *ts, const char *name);
 /* True when some trigger's filter or template reads the payload. */

@@ -213,6 +213,23 @@ start_ingress() {
         log "ingress $INGRESS_PID healthy on :$INGRESS_PORT"
 }
 
+# start_trigger_match [extra args...]: sluice-trigger-match in the background on a free
+# HTTP port, log in $T/trigger-match.N.log; waits for /healthz.  Sets MATCH_PID,
+# MATCH_PORT and MATCH_LOG.
+_sl_match_n=0
+start_trigger_match() {
+        [ -x "$BUILD/sluice-trigger-match" ] || fail "$BUILD/sluice-trigger-match not built"
+        _sl_match_n=$((_sl_match_n + 1))
+        MATCH_PORT=$(free_port)
+        MATCH_LOG=$T/trigger-match.$_sl_match_n.log
+        "$BUILD/sluice-trigger-match" -X http.port="$MATCH_PORT" "$@" >"$MATCH_LOG" 2>&1 &
+        MATCH_PID=$!
+        track_pid "$MATCH_PID"
+        wait_until "curl -sf http://127.0.0.1:$MATCH_PORT/healthz" 30 ||
+                fail "trigger-match did not become healthy: $(tail -n 5 "$MATCH_LOG")"
+        log "trigger-match $MATCH_PID healthy on :$MATCH_PORT"
+}
+
 # stop_pid PID: SIGTERM, wait (up to 20 s), return its exit status.
 stop_pid() {
         local pid=$1 rc=0

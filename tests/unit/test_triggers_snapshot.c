@@ -175,6 +175,11 @@ static void exact_and_glob_candidates(void **state)
                 assert_string_equal(sl_triggers_at(ts, 0)->def.name,
                                     "a-order-created-shop");
                 assert_null(sl_triggers_at(ts, 8));
+                for (size_t i = 0; i < sl_triggers_count(ts); i++)
+                        assert_int_equal(sl_triggers_index(ts, sl_triggers_at(ts, i)), i);
+                assert_int_equal(
+                    sl_triggers_index(ts, t),
+                    sl_triggers_index(ts, sl_triggers_find(ts, t->def.name)));
         }
         sl_triggers_destroy(ts);
 }
