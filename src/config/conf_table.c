@@ -81,7 +81,7 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("http.port", "0", 0, 65535,
             "Port of the /metrics and /healthz server; 0 disables it. Each processor "
             "sets its own default (sluice-ingress: 9101, sluice-retry: 9102, "
-            "sluice-trigger-match: 9103)."),
+            "sluice-trigger-match: 9103, sluice-trigger-launch: 9104)."),
 
         INT("runtime.retry.backoff.ms", "100", 1, 3600000,
             "Wait before the first retry of a batch whose stage failed with a retriable "
