@@ -230,6 +230,23 @@ start_trigger_match() {
         log "trigger-match $MATCH_PID healthy on :$MATCH_PORT"
 }
 
+# start_trigger_launch [extra args...]: sluice-trigger-launch in the background on a
+# free HTTP port, log in $T/trigger-launch.N.log; waits for /healthz.  Sets LAUNCH_PID,
+# LAUNCH_PORT and LAUNCH_LOG.
+_sl_launch_n=0
+start_trigger_launch() {
+        [ -x "$BUILD/sluice-trigger-launch" ] || fail "$BUILD/sluice-trigger-launch not built"
+        _sl_launch_n=$((_sl_launch_n + 1))
+        LAUNCH_PORT=$(free_port)
+        LAUNCH_LOG=$T/trigger-launch.$_sl_launch_n.log
+        "$BUILD/sluice-trigger-launch" -X http.port="$LAUNCH_PORT" "$@" >"$LAUNCH_LOG" 2>&1 &
+        LAUNCH_PID=$!
+        track_pid "$LAUNCH_PID"
+        wait_until "curl -sf http://127.0.0.1:$LAUNCH_PORT/healthz" 30 ||
+                fail "trigger-launch did not become healthy: $(tail -n 5 "$LAUNCH_LOG")"
+        log "trigger-launch $LAUNCH_PID healthy on :$LAUNCH_PORT"
+}
+
 # stop_pid PID: SIGTERM, wait (up to 20 s), return its exit status.
 stop_pid() {
         local pid=$1 rc=0

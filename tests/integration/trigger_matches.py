@@ -14,6 +14,14 @@ murmur2 decoded/computed by hand).
   trigger_matches.py drained --bootstrap B --group G --topic T --count N
                                               exit 0 once T holds N records and group G
                                               has committed all of them (else 1)
+  trigger_matches.py triggers DIR --extra      the same plus EXTRA: 20 in all (e2e)
+  trigger_matches.py deliveries --triggers TSV --rows TSV EVENTS...
+                                              compare trigger_deliveries (launch_id,
+                                              trigger_id, event_id, outcome, workflow,
+                                              params) with the reference: a disabled or
+                                              paused trigger's matches 'paused', every
+                                              other one 'launched' (the triggers are
+                                              unlimited), under UUIDv5(trigger, event)
   trigger_matches.py check --bootstrap B --prefix P --triggers TSV EVENTS...
                                               read P+trigger.matches and compare with
                                               the reference; prints a summary, exit 1
@@ -225,8 +233,26 @@ TRIGGERS = [
 LATE = ("late-arrival", {"event_type": "late.event", "filter": "payload.n >= 0",
                          "params_template": {"n": "{{payload.n}}", "who": "{{source}}"}},
         lambda e: order(get(e, "payload.n"), 0, ">="))
-PREDICATES = {name: pred for name, _, pred in TRIGGERS + [LATE]}
-DEFS = {name: d for name, d, _ in TRIGGERS + [LATE]}
+# Six more for the end-to-end test (test_trigger_e2e): 20 triggers in all.
+EXTRA = [
+    ("orders-300", {"event_type": "order.created", "filter": "payload.amount >= 300",
+                    "params_template": {"a": "{{payload.amount}}"}},
+     lambda e: order(get(e, "payload.amount"), 300, ">=")),
+    ("usd", {"event_type": "order.*", "filter": 'payload.currency == "USD"'},
+     lambda e: eq(get(e, "payload.currency"), "USD")),
+    ("web-anything", {"event_type": "*", "source": "web",
+                      "params_template": {"t": "{{type}}"}},
+     lambda e: True),
+    ("acme", {"event_type": "order.created", "filter": 'metadata.tenant == "acme"'},
+     lambda e: eq(get(e, "metadata.tenant"), "acme")),
+    ("correlated-users", {"event_type": "user.*", "filter": "exists correlation_id"},
+     lambda e: get(e, "correlation_id") is not MISSING),
+    ("cheap-or-unpriced", {"event_type": "order.created",
+                           "filter": "payload.amount < 50 || !(exists payload.amount)"},
+     lambda e: order(get(e, "payload.amount"), 50, "<") or get(e, "payload.amount") is MISSING),
+]
+PREDICATES = {name: pred for name, _, pred in TRIGGERS + EXTRA + [LATE]}
+DEFS = {name: d for name, d, _ in TRIGGERS + EXTRA + [LATE]}
 
 
 def definition(name, d):
@@ -550,11 +576,55 @@ def cmd_check(a):
     return 0 if not bad and not missing and not dups and len(recs) == len(exp) else 1
 
 
+def cmd_deliveries(a):
+    """trigger_deliveries (psql -At -F TAB: launch_id, trigger_id, event_id, outcome,
+    workflow, params, enabled, paused) against the reference."""
+    triggers = load_triggers(a.triggers)
+    events = []
+    for path in a.events:
+        events += [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+    exp = {}
+    for (tid, eid), (t, ev, params) in expected(triggers, events).items():
+        lid = str(uuid.uuid5(uuid.UUID(tid), eid.lower()))
+        exp[lid] = (tid, eid, t, params)
+    rows, bad = {}, []
+    for line in open(a.rows, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if not line:
+            continue
+        lid, tid, eid, outcome, wf, params, enabled, paused = line.split("\t")
+        rows[lid] = True
+        if lid not in exp:
+            bad.append("unexpected delivery %s (%s, %s)" % (lid, tid, eid))
+            continue
+        etid, eeid, t, eparams = exp[lid]
+        want = "paused" if enabled != "t" or paused == "t" else "launched"
+        got = (tid, eid, outcome, wf, params)
+        if got != (etid, eeid, want, t["workflow"], eparams):
+            bad.append("%s: %r, want %r" % (lid, got, (etid, eeid, want, t["workflow"], eparams)))
+    missing = [lid for lid in exp if lid not in rows]
+    names = {}
+    for _, _, t, _ in exp.values():
+        names[t["name"]] = names.get(t["name"], 0) + 1
+    print("expected=%d rows=%d missing=%d wrong=%d triggers_matched=%d"
+          % (len(exp), len(rows), len(missing), len(bad), len(names)))
+    for b in bad[:10]:
+        print("  " + b)
+    for m in missing[:10]:
+        print("  missing " + m)
+    return 0 if not bad and not missing else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("triggers")
     p.add_argument("dir")
+    p.add_argument("--extra", action="store_true")
+    p = sub.add_parser("deliveries")
+    p.add_argument("--triggers", required=True)
+    p.add_argument("--rows", required=True)
+    p.add_argument("events", nargs="+")
     p = sub.add_parser("late-trigger")
     p.add_argument("file")
     for name in ("events", "late-events"):
@@ -577,7 +647,7 @@ def main():
     a = ap.parse_args()
 
     if a.cmd == "triggers":
-        for i, (name, d, _) in enumerate(TRIGGERS):
+        for i, (name, d, _) in enumerate(TRIGGERS + (EXTRA if a.extra else [])):
             with open("%s/%02d-%s.json" % (a.dir, i, name), "w", encoding="utf-8") as f:
                 json.dump(definition(name, d), f, ensure_ascii=False)
         return 0
@@ -596,6 +666,8 @@ def main():
         return 0 if p.flush(10) == 0 else 1
     if a.cmd == "drained":
         return cmd_drained(a)
+    if a.cmd == "deliveries":
+        return cmd_deliveries(a)
     return cmd_check(a)
 
 
