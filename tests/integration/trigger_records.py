@@ -2,9 +2,10 @@
 schemas (schemas/trigger_match.avsc, workflow_launch.avsc, workflow_result.avsc)
 independently of the C codec, plus the launch id (uuid5 of trigger id and event id).
 
-    python3 trigger_records.py feed BOOTSTRAP TOPIC < matches.jsonl
+    python3 trigger_records.py feed BOOTSTRAP TOPIC [RATE] < matches.jsonl
         produce one TriggerMatch per JSON line (its fields), keyed by trigger_id, with
-        librdkafka's murmur2_random partitioner (Java's)
+        librdkafka's murmur2_random partitioner (Java's); RATE: at most that many a
+        second (each sent at once, accepted_at/matched_at set to the send time)
     python3 trigger_records.py dump BOOTSTRAP TOPIC KIND N TIMEOUT_S
         read N records of KIND (match, launch, result) from the beginning of TOPIC,
         print one JSON line each (+ key, partition, offset); exits 1 on timeout
@@ -97,13 +98,20 @@ def producer(bootstrap):
                      "enable.idempotence": True, "linger.ms": 5})
 
 
-def feed(bootstrap, topic):
+def feed(bootstrap, topic, rate=0.0):
     p = producer(bootstrap)
     n = 0
+    t0 = time.time()
     for line in sys.stdin:
         if not line.strip():
             continue
         rec = json.loads(line)
+        if rate:
+            wait = t0 + n / rate - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            rec["accepted_at"] = rec["matched_at"] = int(time.time() * 1000)
+            p.poll(0)
         p.produce(topic, key=rec["trigger_id"].encode(), value=encode(MATCH, rec))
         n += 1
         if n % 1000 == 0:
@@ -149,7 +157,7 @@ def answer(bootstrap, results, status):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "feed":
-        feed(sys.argv[2], sys.argv[3])
+        feed(sys.argv[2], sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 0.0)
     elif cmd == "dump":
         dump(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), float(sys.argv[6]))
     elif cmd == "answer":
