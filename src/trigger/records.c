@@ -20,15 +20,24 @@ typedef struct field_s {
         size_t off;
 } field_t;
 
-#define F(kind, type, member) {kind, offsetof(type, member)}
+#define F(kind, type, member)                                                            \
+        {                                                                                \
+                kind, offsetof(type, member)                                             \
+        }
 
 static const field_t match_fields[] = {
-    F(STR, sl_trigger_match_t, trigger_id),   F(STR, sl_trigger_match_t, trigger_name),
-    F(STR, sl_trigger_match_t, event_id),     F(STR, sl_trigger_match_t, event_type),
-    F(STR, sl_trigger_match_t, source),       F(OPT_STR, sl_trigger_match_t, correlation_id),
-    F(OPT_STR, sl_trigger_match_t, traceparent), F(STR, sl_trigger_match_t, workflow),
-    F(STR, sl_trigger_match_t, params),       F(LONG, sl_trigger_match_t, occurred_at),
-    F(LONG, sl_trigger_match_t, accepted_at), F(LONG, sl_trigger_match_t, matched_at),
+    F(STR, sl_trigger_match_t, trigger_id),
+    F(STR, sl_trigger_match_t, trigger_name),
+    F(STR, sl_trigger_match_t, event_id),
+    F(STR, sl_trigger_match_t, event_type),
+    F(STR, sl_trigger_match_t, source),
+    F(OPT_STR, sl_trigger_match_t, correlation_id),
+    F(OPT_STR, sl_trigger_match_t, traceparent),
+    F(STR, sl_trigger_match_t, workflow),
+    F(STR, sl_trigger_match_t, params),
+    F(LONG, sl_trigger_match_t, occurred_at),
+    F(LONG, sl_trigger_match_t, accepted_at),
+    F(LONG, sl_trigger_match_t, matched_at),
 };
 
 static const field_t launch_fields[] = {
@@ -74,7 +83,8 @@ static int encode(const field_t *fields, size_t n, const void *rec, sl_rec_buf_t
         unsigned char *p;
 
         for (size_t i = 0; i < n; i++) {
-                const char *s = fields[i].kind == LONG ? NULL : *str_at(rec, fields[i].off);
+                const char *s =
+                    fields[i].kind == LONG ? NULL : *str_at(rec, fields[i].off);
                 if (fields[i].kind == STR && !s)
                         return SL_ERR_INVALID;
                 need += 2 * SL_AVRO_LONG_MAX + (s ? strlen(s) : 0);
@@ -89,8 +99,8 @@ static int encode(const field_t *fields, size_t n, const void *rec, sl_rec_buf_t
                 size_t len;
 
                 if (fields[i].kind == LONG) {
-                        b->len += sl_avro_long_encode(*long_at(rec, fields[i].off),
-                                                      p + b->len);
+                        b->len +=
+                            sl_avro_long_encode(*long_at(rec, fields[i].off), p + b->len);
                         continue;
                 }
                 s = *str_at(rec, fields[i].off);

@@ -19,21 +19,22 @@ static const char LID[] = "9b7d3c1e-1111-5222-8333-444455556666";
 static void test_match_round_trip(void **state)
 {
         sl_rec_buf_t b = {0};
-        sl_trigger_match_t m = {
-            .trigger_id = TID,
-            .trigger_name = "orders",
-            .event_id = EID,
-            .event_type = "order.created",
-            .source = "shop",
-            .correlation_id = "c-1",
-            .traceparent = NULL,
-            .workflow = "fulfil",
-            .params = "{\"n\":5}",
-            .occurred_at = 1714564800000LL,
-            .accepted_at = 1714564800100LL,
-            .matched_at = -1,
-        },
-                            d;
+        sl_trigger_match_t m =
+                               {
+                                   .trigger_id = TID,
+                                   .trigger_name = "orders",
+                                   .event_id = EID,
+                                   .event_type = "order.created",
+                                   .source = "shop",
+                                   .correlation_id = "c-1",
+                                   .traceparent = NULL,
+                                   .workflow = "fulfil",
+                                   .params = "{\"n\":5}",
+                                   .occurred_at = 1714564800000LL,
+                                   .accepted_at = 1714564800100LL,
+                                   .matched_at = -1,
+                               },
+                           d;
         (void)state;
 
         assert_int_equal(sl_trigger_match_encode(&m, &b), SL_OK);
@@ -67,14 +68,18 @@ static void test_match_round_trip(void **state)
 static void test_result_bytes(void **state)
 {
         sl_rec_buf_t b = {0};
-        sl_workflow_result_t r = {
-            .launch_id = "L", .trigger_id = "T", .status = "failed", .error = "boom",
-            .finished_at = 3,
-        },
+        sl_workflow_result_t r =
+                                 {
+                                     .launch_id = "L",
+                                     .trigger_id = "T",
+                                     .status = "failed",
+                                     .error = "boom",
+                                     .finished_at = 3,
+                                 },
                              d;
         static const unsigned char want[] = {
-            0x02, 'L', 0x02, 'T', 0x0c, 'f', 'a', 'i', 'l', 'e', 'd',
-            0x02, 0x08, 'b', 'o', 'o', 'm', 0x06,
+            0x02, 'L', 0x02, 'T',  0x0c, 'f', 'a', 'i', 'l',
+            'e',  'd', 0x02, 0x08, 'b',  'o', 'o', 'm', 0x06,
         };
         (void)state;
 
@@ -109,19 +114,22 @@ static void test_result_bytes(void **state)
 static void test_launch_round_trip(void **state)
 {
         sl_rec_buf_t b = {0};
-        sl_workflow_launch_t l = {
-            .launch_id = LID,
-            .trigger_id = TID,
-            .trigger_name = "orders",
-            .workflow = "fulfil",
-            .params = "{}",
-            .event_id = EID,
-            .correlation_id = NULL,
-            .traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            .accepted_at = 10,
-            .launched_at = 1714564800200LL,
-        },
-                             d;
+        sl_workflow_launch_t
+            l =
+                {
+                    .launch_id = LID,
+                    .trigger_id = TID,
+                    .trigger_name = "orders",
+                    .workflow = "fulfil",
+                    .params = "{}",
+                    .event_id = EID,
+                    .correlation_id = NULL,
+                    .traceparent =
+                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                    .accepted_at = 10,
+                    .launched_at = 1714564800200LL,
+                },
+            d;
         (void)state;
 
         /* the buffer is reused: a second encode into it gives the same bytes */
