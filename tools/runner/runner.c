@@ -111,7 +111,7 @@ static int take(sl_runner_t *rn, sl_runtime_t *rt, const rd_kafka_message_t *m,
 {
         sl_workflow_launch_t l;
         sl_runner_answer_t a;
-        sl_hmap_ent_t *seen;
+        const char *status;
         bool added, failed;
         int err;
 
@@ -131,7 +131,7 @@ static int take(sl_runner_t *rn, sl_runtime_t *rt, const rd_kafka_message_t *m,
                             .trigger_id = l.trigger_id,
                             .correlation_id = l.correlation_id,
                             .launch_id = l.launch_id};
-        if (!(seen = sl_hmap_add(&rn->seen, l.launch_id, &added))) {
+        if (!sl_hmap_add(&rn->seen, l.launch_id, &added)) {
                 err = SL_ERR_NOMEM;
                 goto done;
         }
@@ -145,20 +145,18 @@ static int take(sl_runner_t *rn, sl_runtime_t *rt, const rd_kafka_message_t *m,
                 goto done;
         }
         if (rn->opts.silent) {
-                sl_log(SL_LOG_DEBUG, &ctx,
-                       "launch of %s received while silent: never "
-                       "answered",
+                sl_log(SL_LOG_DEBUG, &ctx, "launch of %s received while silent",
                        l.workflow);
                 err = record(rn, &l, now, false, NULL);
                 goto done;
         }
         failed = sl_runner_fails(l.launch_id, rn->opts.fail_rate);
+        status = failed ? "failed" : "succeeded";
         sl_log(SL_LOG_DEBUG, &ctx, "launch of %s received: answer %s in %lld ms",
-               l.workflow, failed ? "failed" : "succeeded",
-               (long long)rn->opts.latency_ms);
-        if ((err = record(rn, &l, now, false, failed ? "failed" : "succeeded")) !=
-                SL_OK ||
-            (err = sl_runner_answer_init(&a, &l, m->key, m->key_len)) != SL_OK)
+               l.workflow, status, (long long)rn->opts.latency_ms);
+        if ((err = record(rn, &l, now, false, status)) != SL_OK)
+                goto done;
+        if ((err = sl_runner_answer_init(&a, &l, m->key, m->key_len)) != SL_OK)
                 goto done;
         a.due_at = now + rn->opts.latency_ms;
         a.partition = m->partition;
