@@ -156,6 +156,7 @@ void sl_log(sl_log_level_t level, const sl_log_ctx_t *ctx, const char *fmt, ...)
                 put_field(&l, "source", ctx->source);
                 put_field(&l, "trigger_id", ctx->trigger_id);
                 put_field(&l, "correlation_id", ctx->correlation_id);
+                put_field(&l, "launch_id", ctx->launch_id);
         }
         puts_raw(&l, "}\n");
         if (l.len && l.p[l.len - 1] != '\n')

@@ -1,6 +1,6 @@
 /*
  * JSON-lines logging to stderr: one object per line with ts, level, component, msg,
- * and optional event_id, source, trigger_id, correlation_id and extra fields.
+ * and optional event_id, source, trigger_id, correlation_id, launch_id and extra fields.
  * Thread-safe (one write(2) per line).  Never pass secrets.
  */
 #ifndef SL_LOG_H
@@ -18,6 +18,7 @@ typedef struct sl_log_ctx_s {
         const char *source;
         const char *trigger_id;
         const char *correlation_id;
+        const char *launch_id;
 } sl_log_ctx_t;
 
 void sl_log(sl_log_level_t level, const sl_log_ctx_t *ctx, const char *fmt, ...)

@@ -35,8 +35,10 @@ static char *log_capture(sl_log_level_t level, const sl_log_ctx_t *ctx, const ch
 
 static void log_lines_are_json(void **state)
 {
-        sl_log_ctx_t ctx = {
-            .event_id = "e-1", .source = "billing", .correlation_id = NULL};
+        sl_log_ctx_t ctx = {.event_id = "e-1",
+                            .source = "billing",
+                            .correlation_id = NULL,
+                            .launch_id = "l-1"};
         json_error_t jerr;
         json_t *j;
         char *out, *big;
@@ -57,6 +59,8 @@ static void log_lines_are_json(void **state)
         assert_string_equal(json_string_value(json_object_get(j, "event_id")), "e-1");
         assert_string_equal(json_string_value(json_object_get(j, "source")), "billing");
         assert_null(json_object_get(j, "correlation_id"));
+        assert_string_equal(json_string_value(json_object_get(j, "launch_id")), "l-1");
+        assert_null(json_object_get(j, "trigger_id"));
         const char *ts = json_string_value(json_object_get(j, "ts"));
         assert_non_null(ts);
         assert_int_equal(strlen(ts), 24); /* 2026-11-23T12:00:00.123Z */
