@@ -116,7 +116,29 @@ for main in processors/*/main.c; do
         fi
 done
 
+# The workflow engine of the demo: sluice-runner answers every launch after 100 ms.
+say "starting sluice-runner, the demo's workflow engine (log: .sluice/logs/runner.log)"
+setsid "$BUILD/sluice-runner" --latency-ms 100 >"$LOGS/runner.log" 2>&1 </dev/null &
+echo $! >"$PIDS/runner.pid"
+
+# Two demo triggers (kept across runs): big orders launch at once; user events at most
+# one a second, the rest deferred and launched in order.
+demo_trigger() { # NAME JSON
+        "$BUILD/sluicectl" -X log.level=warn triggers show "$1" >/dev/null 2>&1 && return
+        printf '%s' "$2" | "$BUILD/sluicectl" triggers create - --by up.sh >>"$LOGS/sluicectl.log" 2>&1 ||
+                die "sluicectl triggers create $1 failed: $(tail -n 5 "$LOGS/sluicectl.log")"
+        say "created trigger $1"
+}
+demo_trigger demo-big-orders '{"name": "demo-big-orders", "event_type": "order.*",
+        "filter": "payload.amount >= 2000", "workflow": "orders.priority",
+        "params_template": {"order": "{{payload.order_id}}", "amount": "{{payload.amount}}"}}'
+demo_trigger demo-users '{"name": "demo-users", "event_type": "user.*", "workflow": "crm.sync",
+        "params_template": {"user": "{{payload.user}}", "plan": "{{payload.plan}}"},
+        "rate_limit": 1, "window_ms": 1000, "on_limit": "defer"}'
+
 q() { ./scripts/pg.sh psql -XAtq -c "$1" 2>/dev/null; }
+demo_launches="select count(*) from trigger_deliveries where trigger_name like 'demo-%' and result = 'succeeded'"
+before_launches=$(q "$demo_launches" || echo 0)
 before_ok=$(q "select count(*) from workflow_events where source like 'demo-%'" || echo 0)
 before_dl=$(q "select count(*) from dead_letters" || echo 0)
 nvalid=$(grep -vc 'malformed' scripts/demo-events.jsonl)
@@ -135,14 +157,18 @@ grep 'malformed' scripts/demo-events.jsonl | /usr/bin/python3 tests/integration/
 wait_for "[ \$(q \"select count(*) from workflow_events where source like 'demo-%'\") -ge $((before_ok + nvalid)) ] &&
           [ \$(q 'select count(*) from dead_letters') -ge $((before_dl + nbad)) ]" 30 ||
         die "the demo events did not reach Postgres in 30 s (see .sluice/logs/)"
+wait_for "[ \$(q \"$demo_launches\") -ge $((before_launches + 3)) ]" 30 ||
+        die "the demo's 3 launches were not answered in 30 s (see .sluice/logs/)"
 
 cat <<MSG
 
 sluice is up: devbroker at $(head -n 1 "$BOOTSTRAP_FILE" 2>/dev/null | sed 's/^bootstrap.servers=//'), Postgres on port ${SLUICE_PG_PORT:-55432}.
 The demo's $nvalid valid events are in workflow_events, its $nbad malformed ones in dead_letters.
+Its triggers launched 3 workflows on sluice-runner (one of them deferred a second by its limit).
 
   SQL       scripts/pg.sh psql -c "select occurred_at, type, source, status from workflow_events order by occurred_at desc limit 10"
             scripts/pg.sh psql -c "select reason, count(*) from dead_letters group by reason"
+            scripts/pg.sh psql -c "select trigger_name, outcome, first_outcome, params, result from trigger_deliveries order by decided_at"
   metrics   $(printf '%s\n            ' "${metrics[@]}" | sed '$d')
   topics    build/sluicectl tail sluice.events.accepted --from-beginning --max 10 --timeout-ms 2000
             build/sluicectl tail sluice.events.dlq --from-beginning --max 10 --timeout-ms 2000
