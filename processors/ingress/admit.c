@@ -555,7 +555,6 @@ static void mirror_add(int32_t part, const char *key, int64_t n, void *opaque)
 {
         sl_admit_t *ad = opaque;
         sl_source_state_t st;
-
         char detail[192];
 
         (void)n;

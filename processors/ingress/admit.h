@@ -11,6 +11,8 @@
  * record (Postgres is written before the changelog, so a crash between the two leaves
  * decisions the state lacks).  A partition leaves verify mode with the first batch in
  * which none of its new events had a decision yet; the common path pays nothing.
+ * Dead letters are not decisions: they count for their source's breaker only when
+ * their offset is past the progress record (sl_admit_dead_letter).
  */
 #ifndef SL_INGRESS_ADMIT_H
 #define SL_INGRESS_ADMIT_H
