@@ -51,7 +51,7 @@ struct sl_admit_s {
         int top_k;
 
         sl_metric_t *m_decisions[4], *m_paused, *m_replayed, *m_mirror_errors,
-            *m_auto_pauses;
+            *m_auto_pauses[SL_PAUSE_CAUSE__CNT];
 };
 
 static double uniform(sl_admit_t *ad)
@@ -94,8 +94,15 @@ static void register_metrics(sl_admit_t *ad)
             "sluice_ingress_decisions_replayed_total", NULL,
             "Decisions re-used from Postgres for records read again after a restart "
             "or rebalance.");
-        ad->m_auto_pauses = sl_metrics_counter("sluice_ingress_auto_pauses_total", NULL,
-                                               "Auto-pauses started.");
+        for (int c = SL_PAUSE_CAUSE_FLOOD; c < SL_PAUSE_CAUSE__CNT; c++) {
+                snprintf(labels, sizeof(labels), "cause=\"%s\"",
+                         sl_pause_cause_str((sl_pause_cause_t)c));
+                ad->m_auto_pauses[c] = sl_metrics_counter(
+                    "sluice_ingress_auto_pauses_total", labels,
+                    "Auto-pauses started, by cause: flood (pause_after throttles in a "
+                    "window), dlq_rate (the source breaker: too large a dead-lettered "
+                    "share in a window).");
+        }
         ad->m_paused = sl_metrics_gauge(
             "sluice_ingress_paused_sources", NULL,
             "Sources paused now (manual pauses plus auto-pauses of the sources this "
@@ -325,6 +332,26 @@ bool sl_admit_verifying(const sl_admit_t *ad, int32_t partition)
         return sl_pstate_verifying(ad->ps, partition);
 }
 
+/* Count one event of a source in its breaker's window at time at (see
+ * sl_admission_observe); when that trips the breaker, count and log the pause. */
+static void observe(sl_admit_t *ad, const sl_limits_t *lim,
+                    const sl_manual_pause_t *pause, sl_source_state_t *st, int64_t at,
+                    bool dead_lettered, const sl_log_ctx_t *ctx)
+{
+        sl_dlq_trip_t trip;
+
+        if (!sl_admission_observe(lim, pause, st, at, dead_lettered, &trip))
+                return;
+        sl_metrics_add(ad->m_auto_pauses[SL_PAUSE_CAUSE_DLQ_RATE], 1);
+        sl_log(SL_LOG_WARN, ctx,
+               "source %s auto-paused until %lld: %lld of %lld events dead-lettered in "
+               "the %lld ms window from %lld (dlq_rate %lld%%, dlq_min %lld)",
+               ctx->source, (long long)st->paused_until, (long long)trip.dead,
+               (long long)trip.seen, (long long)lim->dlq_window_ms,
+               (long long)st->dlq_window_start, (long long)lim->dlq_rate,
+               (long long)lim->dlq_min);
+}
+
 void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev)
 {
         int32_t p = ev->partition;
@@ -335,6 +362,9 @@ void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev)
         sl_source_state_t *st = sl_pstate_work(ad->ps, p, ev->source);
         sl_replay_action_t act;
         bool started = false;
+        sl_log_ctx_t ctx = {.event_id = ev->event_id,
+                            .source = ev->source,
+                            .correlation_id = ev->correlation_id};
 
         if (!st)
                 sl_oom("admission: a source's working state");
@@ -347,8 +377,13 @@ void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev)
                 ev->reason = f->reason;
                 ev->decided_at = f->decided_at;
                 ev->replayed = true;
-                if (act == SL_REPLAY_REUSE_COUNT)
+                if (act == SL_REPLAY_REUSE_COUNT) {
                         sl_admission_apply(lim, st, f->decision, f->decided_at);
+                        /* A fresh event decided (not paused) counts for the breaker
+                         * too, in the window of its decision. */
+                        if (ev->attempt == 0 && f->decision != SL_DECISION_PAUSED)
+                                observe(ad, lim, pause, st, f->decided_at, false, &ctx);
+                }
                 if (f->decision != SL_DECISION_ACCEPTED)
                         ev->next_attempt_at = next_attempt(ad, lim, pause, st, f->reason,
                                                            ev->attempt, ad->now);
@@ -364,16 +399,17 @@ void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev)
                 ev->next_attempt_at =
                     next_attempt(ad, lim, pause, st, ev->reason, ev->attempt, ad->now);
         if (started) {
-                sl_log_ctx_t ctx = {.event_id = ev->event_id,
-                                    .source = ev->source,
-                                    .correlation_id = ev->correlation_id};
-                sl_metrics_add(ad->m_auto_pauses, 1);
+                sl_metrics_add(ad->m_auto_pauses[SL_PAUSE_CAUSE_FLOOD], 1);
                 sl_log(SL_LOG_INFO, &ctx,
                        "source %s auto-paused until %lld: %lld throttled in the window "
                        "(pause_after %lld)",
                        ev->source, (long long)st->paused_until, (long long)st->throttled,
                        (long long)lim->pause_after);
         }
+        /* The breaker counts what the publisher sent: fresh events only (a re-injected
+         * one was counted at attempt 0, or held by a pause then). */
+        if (ev->attempt == 0 && ev->decision != SL_DECISION_PAUSED)
+                observe(ad, lim, pause, st, ad->now, false, &ctx);
         sl_metrics_add(ad->m_decisions[ev->decision], 1);
         (void)sl_pstate_touch(ad->ps, p, ev->source,
                               ev->decision == SL_DECISION_ACCEPTED);
@@ -402,6 +438,26 @@ void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
         (void)sl_pstate_touch(ad->ps, p, ev->source, 0);
 }
 
+void sl_admit_dead_letter(sl_admit_t *ad, int32_t partition, int64_t offset,
+                          const char *source, const char *event_id,
+                          const char *correlation_id)
+{
+        const sl_limits_t *lim = sl_sources_limits(ad->src, source);
+        sl_log_ctx_t ctx = {
+            .event_id = event_id, .source = source, .correlation_id = correlation_id};
+        sl_source_state_t *st;
+
+        /* Off: no working copy, so a source that only ever sends dead letters gets no
+         * state record.  At or before progress: the restored state counted it. */
+        if (!sl_admission_breaker_on(lim) || !sl_pstate_is_new(ad->ps, partition, offset))
+                return;
+        st = sl_pstate_work(ad->ps, partition, source);
+        if (!st)
+                sl_oom("admission: a source's working state");
+        observe(ad, lim, sl_sources_pause(ad->src, source), st, ad->now, true, &ctx);
+        (void)sl_pstate_touch(ad->ps, partition, source, 0);
+}
+
 void sl_admit_unapply(sl_admit_t *ad, const sl_sources_t *src, const sl_admit_event_t *ev)
 {
         const sl_limits_t *lim = sl_sources_limits(src, ev->source);
@@ -409,13 +465,19 @@ void sl_admit_unapply(sl_admit_t *ad, const sl_sources_t *src, const sl_admit_ev
 
         if (sl_pstate_get(ad->ps, ev->partition, ev->source, &st) != SL_OK)
                 return;
-        if (lim->window_ms > 0 &&
-            sl_window_start_of(lim->window_ms, ev->decided_at) != st.window_start)
-                return; /* its window is over: nothing left to correct */
-        if (ev->decision == SL_DECISION_ACCEPTED && st.count > 0)
-                st.count--;
-        else if (ev->decision == SL_DECISION_THROTTLED && st.throttled > 0)
-                st.throttled--;
+        /* The breaker counted it as one event seen (sl_admit_one), unless its window
+         * is over or a trip started the count afresh since. */
+        if (sl_admission_breaker_on(lim) && ev->attempt == 0 &&
+            ev->decision != SL_DECISION_PAUSED && st.dlq_seen > st.dlq_dead &&
+            sl_window_start_of(lim->dlq_window_ms, ev->decided_at) == st.dlq_window_start)
+                st.dlq_seen--;
+        if (lim->window_ms <= 0 ||
+            sl_window_start_of(lim->window_ms, ev->decided_at) == st.window_start) {
+                if (ev->decision == SL_DECISION_ACCEPTED && st.count > 0)
+                        st.count--;
+                else if (ev->decision == SL_DECISION_THROTTLED && st.throttled > 0)
+                        st.throttled--;
+        } /* else its window is over: nothing left to correct */
         sl_pstate_put(ad->ps, ev->partition, ev->source, &st);
 }
 
@@ -493,17 +555,30 @@ static void mirror_add(int32_t part, const char *key, int64_t n, void *opaque)
 {
         sl_admit_t *ad = opaque;
         sl_source_state_t st;
+        char detail[192];
 
         (void)n;
         if (sl_pstate_get(ad->ps, part, key, &st) != SL_OK)
                 return;
+        /* The source breaker and the cause of the last auto-pause, for sources that
+         * have either (NULL otherwise, as before the breaker). */
+        snprintf(detail, sizeof(detail),
+                 "{\"pause_cause\":\"%s\",\"dlq_window_start\":%lld,\"dlq_seen\":%lld,"
+                 "\"dlq_dead\":%lld}",
+                 sl_pause_cause_str((sl_pause_cause_t)st.pause_cause),
+                 (long long)st.dlq_window_start, (long long)st.dlq_seen,
+                 (long long)st.dlq_dead);
         sl_state_mirror_row_t row = {.key = key,
                                      .partition = part,
                                      .window_start = st.window_start,
                                      .window_count = st.count,
                                      .throttled = st.throttled,
                                      .paused_until = st.paused_until,
-                                     .updated_at = st.updated_at};
+                                     .updated_at = st.updated_at,
+                                     .detail = st.pause_cause != SL_PAUSE_CAUSE_NONE ||
+                                                       st.dlq_window_start != 0
+                                                   ? detail
+                                                   : NULL};
         sl_state_mirror_add(ad->mirror, &row);
 }
 

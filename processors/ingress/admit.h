@@ -11,6 +11,8 @@
  * record (Postgres is written before the changelog, so a crash between the two leaves
  * decisions the state lacks).  A partition leaves verify mode with the first batch in
  * which none of its new events had a decision yet; the common path pays nothing.
+ * Dead letters are not decisions: they count for their source's breaker only when
+ * their offset is past the progress record (sl_admit_dead_letter).
  */
 #ifndef SL_INGRESS_ADMIT_H
 #define SL_INGRESS_ADMIT_H
@@ -75,14 +77,24 @@ void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev);
  * the partition's progress. */
 void sl_admit_recorded(sl_admit_t *ad, sl_admit_event_t *ev, sl_decision_t d,
                        sl_admit_reason_t reason, int64_t decided_at);
-/* The next attempt time of a held-back event (backoff with jitter, floored at the end
- * of its window or pause). */
+/* A dead letter of the batch whose envelope named its source, read at (partition,
+ * offset) of the partition that owns that source (the caller checks both), on its
+ * first delivery: counted by the source's breaker (limits/admission.h), which may
+ * auto-pause the source for the events after it.  Not counted when the breaker is off,
+ * or when offset is at or before the partition's progress (a record read again after
+ * a restart: the restored state has it).  Between sl_admit_begin() and
+ * sl_admit_end(), in input order with sl_admit_one(); strings borrowed for the call. */
+void sl_admit_dead_letter(sl_admit_t *ad, int32_t partition, int64_t offset,
+                          const char *source, const char *event_id,
+                          const char *correlation_id);
+/* The reason a workflow_events.reason string names (SL_ADMIT_OK when none). */
 sl_admit_reason_t sl_admit_reason_parse(const char *s);
 void sl_admit_end(sl_admit_t *ad);
 
 /* Take back the effect of a decision made in this batch for an event that turned out
  * to be a duplicate of one decided earlier (its row was already in Postgres): the
- * window count or throttle count it added is removed.  After sl_admit_end(). */
+ * window count or throttle count it added is removed, and the event it added to the
+ * source breaker's count.  After sl_admit_end(). */
 void sl_admit_unapply(sl_admit_t *ad, const sl_sources_t *src,
                       const sl_admit_event_t *ev);
 

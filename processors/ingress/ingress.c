@@ -5,7 +5,8 @@
  *      event on a partition that does not own its source is re-routed to the owner;
  *      the owner decides admission (admit.h) and encodes the event's row, with its
  *      decision, into a COPY pipe while the pipe's writers stream to Postgres (rows.c);
- *      invalid records become dead_letters rows, held-back events
+ *      invalid records become dead_letters rows (and count for their source's
+ *      breaker, in input order with the decisions), held-back events
  *      event_ingress_retries rows; re-injected events are decided against their retry
  *      rows (reinjected.c);
  *   2. wait for every COPY (a replayed event id or offset is skipped, see copy_pipe.h),
@@ -29,6 +30,7 @@
 #include "log/log.h"
 #include "pg/pg.h"
 #include "sluice/err.h"
+#include "util/utf8.h"
 
 #define SL_INGRESS_MAINT_MS (3600 * 1000)
 
@@ -118,6 +120,28 @@ static void admit_and_write(sl_ingress_t *ing, const rd_kafka_message_t *m, slot
                 sl__ingress_write_retry_row(ing, m, &s->env, &s->ad);
 }
 
+/* A rejected record counts for the source breaker of its source (admit.h) when it is a
+ * first delivery whose envelope was read far enough to name the source (valid UTF-8,
+ * not empty) and this partition owns that source.  A record without a readable source,
+ * or on another partition, counts for no source: the owner partition's state is the
+ * only one that may change. */
+static void count_dead_letter(sl_ingress_t *ing, const rd_kafka_message_t *m,
+                              const slot_t *s)
+{
+        const char *source = s->env.source;
+        size_t len;
+
+        if (!ing->admit || ing->in_partitions <= 0 || !sl__ingress_decoded(&s->rej) ||
+            !source || !*source || sl__ingress_attempt_of(m) != 0)
+                return;
+        len = strlen(source);
+        if (sl_utf8_check(source, len) >= 0 ||
+            sl_kafka_partition_for(source, len, ing->in_partitions) != m->partition)
+                return;
+        sl_admit_dead_letter(ing->admit, m->partition, m->offset, source, s->env.id,
+                             s->env.correlation_id);
+}
+
 /* Decode, validate and classify record i; rows of rejected records are written here. */
 static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
                      const sl_types_t *types)
@@ -191,7 +215,9 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                         ing->last_offsets[m->partition] = m->offset;
                 classify(ing, m, s, types);
                 s->decided = false;
-                if (s->kind == SLOT_DECIDED && s->ad.attempt > 0)
+                if (s->kind == SLOT_REJECTED && !two_pass)
+                        count_dead_letter(ing, m, s);
+                else if (s->kind == SLOT_DECIDED && s->ad.attempt > 0)
                         deferred++;
                 else if (s->kind == SLOT_DECIDED && !two_pass) {
                         admit_and_write(ing, m, s, now);
@@ -224,8 +250,12 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                                             sizeof(errstr));
                         return err;
                 }
+                /* In input order, so an event after a dead letter that tripped its
+                 * source's breaker is paused in both passes alike. */
                 for (size_t i = 0; i < cnt; i++) {
                         slot_t *s = &ing->slots[i];
+                        if (s->kind == SLOT_REJECTED && two_pass)
+                                count_dead_letter(ing, msgs[i], s);
                         if (s->kind != SLOT_DECIDED || s->decided)
                                 continue;
                         if (s->ad.attempt > 0)

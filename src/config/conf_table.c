@@ -128,6 +128,20 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("admission.default.pause.ms", "60000", 0, YEAR_MS,
             "Length, in milliseconds, of the automatic pause of a source with no row "
             "in the sources table."),
+        INT("admission.default.dlq.rate", "0", 0, 100,
+            "Source breaker of a source with no row in the sources table: the percent "
+            "of its events in one dlq window that were dead-lettered at which it is "
+            "paused automatically; 0 turns the breaker off."),
+        INT("admission.default.dlq.min", "20", 0, 1000000000,
+            "Source breaker: events of a source (with no row in the sources table) in "
+            "the dlq window before its dead-lettered share counts."),
+        INT("admission.default.dlq.window.ms", "60000", 1, YEAR_MS,
+            "Source breaker: the window, in milliseconds, over which the dead-lettered "
+            "share of a source with no row in the sources table is counted (aligned to "
+            "the epoch)."),
+        INT("admission.default.dlq.pause.ms", "60000", 0, YEAR_MS,
+            "Source breaker: length, in milliseconds, of the automatic pause it starts "
+            "for a source with no row in the sources table; 0 turns the breaker off."),
         BOOL("admission.enabled", "true",
              "Per-source admission in sluice-ingress (rate windows, pauses). Off: every "
              "valid event is accepted, no state is kept."),

@@ -1,7 +1,9 @@
 /*
  * Admission decisions (see admission.h).  Order of the rules for one event:
  * manual pause, auto-pause, window roll-over, then the window's limit; a throttle
- * that reaches pause_after in the window starts an auto-pause of pause_ms.
+ * that reaches pause_after in the window starts an auto-pause of pause_ms (cause
+ * flood).  The source breaker (sl_admission_observe) counts events and dead letters
+ * in its own window and starts an auto-pause of dlq_pause_ms (cause dlq_rate).
  */
 #include "limits/admission.h"
 
@@ -50,6 +52,20 @@ const char *sl_admit_reason_str(sl_admit_reason_t r)
                 break;
         }
         return "";
+}
+
+const char *sl_pause_cause_str(sl_pause_cause_t c)
+{
+        switch (c) {
+        case SL_PAUSE_CAUSE_FLOOD:
+                return "flood";
+        case SL_PAUSE_CAUSE_DLQ_RATE:
+                return "dlq_rate";
+        case SL_PAUSE_CAUSE_NONE:
+        case SL_PAUSE_CAUSE__CNT:
+                break;
+        }
+        return "none";
 }
 
 /* The source's rate window, as limits/window.h takes it, and back. */
@@ -119,6 +135,7 @@ sl_decision_t sl_admission_decide(const sl_limits_t *lim, const sl_manual_pause_
                 if (lim->pause_after > 0 && lim->pause_ms > 0 &&
                     st->throttled >= lim->pause_after) {
                         st->paused_until = now + lim->pause_ms;
+                        st->pause_cause = SL_PAUSE_CAUSE_FLOOD;
                         if (started_pause)
                                 *started_pause = true;
                 }
@@ -140,4 +157,40 @@ void sl_admission_apply(const sl_limits_t *lim, sl_source_state_t *st, sl_decisi
                 st->count++;
         else if (d == SL_DECISION_THROTTLED)
                 st->throttled++;
+}
+
+bool sl_admission_breaker_on(const sl_limits_t *lim)
+{
+        return lim->dlq_rate > 0 && lim->dlq_pause_ms > 0 && lim->dlq_window_ms > 0;
+}
+
+bool sl_admission_observe(const sl_limits_t *lim, const sl_manual_pause_t *pause,
+                          sl_source_state_t *st, int64_t now, bool dead_lettered,
+                          sl_dlq_trip_t *trip)
+{
+        sl_window_t w = {.start = st->dlq_window_start, .count = st->dlq_seen};
+        int64_t min = lim->dlq_min > 1 ? lim->dlq_min : 1;
+
+        if (!sl_admission_breaker_on(lim) || sl_admission_paused(pause, st, now))
+                return false;
+        if (sl_window_start_of(lim->dlq_window_ms, now) < st->dlq_window_start)
+                return false; /* its window is over */
+        if (sl_window_roll(&w, lim->dlq_window_ms, now))
+                st->dlq_dead = 0;
+        st->dlq_window_start = w.start;
+        st->dlq_seen = w.count + 1;
+        if (dead_lettered)
+                st->dlq_dead++;
+        if (now > st->updated_at)
+                st->updated_at = now;
+        /* dlq_rate <= 100 and the counts are event counts: no overflow. */
+        if (st->dlq_seen < min || st->dlq_dead * 100 < lim->dlq_rate * st->dlq_seen)
+                return false;
+        if (trip)
+                *trip = (sl_dlq_trip_t){.seen = st->dlq_seen, .dead = st->dlq_dead};
+        st->paused_until = now + lim->dlq_pause_ms;
+        st->pause_cause = SL_PAUSE_CAUSE_DLQ_RATE;
+        st->dlq_seen = 0;
+        st->dlq_dead = 0;
+        return true;
 }

@@ -52,10 +52,14 @@ static entry_t *find_or_add(sl_sources_t *s, const char *name)
         return e->val;
 }
 
+/* The dlq_window_ms of a limits struct with the breaker off may be 0 (what a struct
+ * built without the breaker's fields holds); with it on, it must be > 0. */
 static bool limits_ok(const sl_limits_t *l)
 {
         return l->limit >= 0 && l->window_ms > 0 && l->pause_after >= 0 &&
-               l->pause_ms >= 0;
+               l->pause_ms >= 0 && l->dlq_rate >= 0 && l->dlq_rate <= 100 &&
+               l->dlq_min >= 0 && l->dlq_pause_ms >= 0 &&
+               (l->dlq_rate == 0 ? l->dlq_window_ms >= 0 : l->dlq_window_ms > 0);
 }
 
 void sl_sources_destroy(sl_sources_t *s)
@@ -100,8 +104,9 @@ sl_sources_t *sl_sources_build(const sl_limits_t *defaults, const sl_source_row_
                 }
                 if (!limits_ok(&rows[i].limits)) {
                         snprintf(errstr, errstr_size,
-                                 "source '%s': invalid limits (rate_limit, pause_after "
-                                 "and pause_ms must be >= 0, window_ms > 0)",
+                                 "source '%s': invalid limits (rate_limit, pause_after, "
+                                 "pause_ms, dlq_min and dlq_pause_ms must be >= 0, "
+                                 "window_ms > 0, dlq_rate 0..100, dlq_window_ms > 0)",
                                  id);
                         goto fail;
                 }

@@ -15,13 +15,17 @@
 #include "sluice/err.h"
 
 #define SL_SOURCES_CHANNEL "sluice_config"
-/* kind 's': a sources row; kind 'p': a pauses row, until in ms (NULL: until resumed). */
+/* kind 's': a sources row (its limits in columns 2..5 and 7..10); kind 'p': a pauses
+ * row, until in ms in column 6 (NULL: until resumed). */
 #define SL_SOURCES_SQL                                                                   \
-        "SELECT 's', id, rate_limit, window_ms, pause_after, pause_ms, NULL::bigint "    \
+        "SELECT 's', id, rate_limit, window_ms, pause_after, pause_ms, NULL::bigint, "   \
+        "dlq_rate, dlq_min, dlq_window_ms, dlq_pause_ms "                                \
         "FROM sources "                                                                  \
         "UNION ALL "                                                                     \
         "SELECT 'p', source, NULL, NULL, NULL, NULL, "                                   \
-        "floor(extract(epoch FROM until) * 1000)::bigint FROM pauses"
+        "floor(extract(epoch FROM until) * 1000)::bigint, NULL, NULL, NULL, NULL "       \
+        "FROM pauses"
+#define SL_SOURCES_COLS 11
 
 struct sl_sources_watch_s {
         sl_pg_watch_t *w;
@@ -35,6 +39,11 @@ void sl_sources_defaults(const sl_conf_t *conf, sl_limits_t *defaults)
         defaults->window_ms = sl_conf_get_int(conf, "admission.default.window.ms");
         defaults->pause_after = sl_conf_get_int(conf, "admission.default.pause.after");
         defaults->pause_ms = sl_conf_get_int(conf, "admission.default.pause.ms");
+        defaults->dlq_rate = sl_conf_get_int(conf, "admission.default.dlq.rate");
+        defaults->dlq_min = sl_conf_get_int(conf, "admission.default.dlq.min");
+        defaults->dlq_window_ms =
+            sl_conf_get_int(conf, "admission.default.dlq.window.ms");
+        defaults->dlq_pause_ms = sl_conf_get_int(conf, "admission.default.dlq.pause.ms");
 }
 
 /* A bigint column; false when it is NULL or not a number. */
@@ -68,7 +77,7 @@ static void *build_cb(const PGresult *res, void *opaque, char *errstr, size_t er
                 snprintf(errstr, errstr_size, "sources: out of memory");
                 goto out;
         }
-        if (PQnfields(res) != 7) {
+        if (PQnfields(res) != SL_SOURCES_COLS) {
                 snprintf(errstr, errstr_size, "sources: unexpected result shape");
                 goto out;
         }
@@ -81,7 +90,11 @@ static void *build_cb(const PGresult *res, void *opaque, char *errstr, size_t er
                         if (!get_i64(res, i, 2, &l->limit) ||
                             !get_i64(res, i, 3, &l->window_ms) ||
                             !get_i64(res, i, 4, &l->pause_after) ||
-                            !get_i64(res, i, 5, &l->pause_ms)) {
+                            !get_i64(res, i, 5, &l->pause_ms) ||
+                            !get_i64(res, i, 7, &l->dlq_rate) ||
+                            !get_i64(res, i, 8, &l->dlq_min) ||
+                            !get_i64(res, i, 9, &l->dlq_window_ms) ||
+                            !get_i64(res, i, 10, &l->dlq_pause_ms)) {
                                 snprintf(errstr, errstr_size,
                                          "source '%s': a limit is not a number", id);
                                 goto out;

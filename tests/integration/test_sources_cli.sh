@@ -109,10 +109,34 @@ assert_contains "get: not paused" $'paused\tno' "$get"
 expect_fail "get of an unknown source" 1 "no source 'nope'" ctl sources get nope
 
 list=$(ctl sources list)
-assert_eq "list header" $'ID\tLIMIT\tWINDOW_MS\tPAUSE_AFTER\tPAUSE_MS\tPAUSED\tUPDATED_AT\tUPDATED_BY\tDESCRIPTION' \
+assert_eq "list header" $'ID\tLIMIT\tWINDOW_MS\tPAUSE_AFTER\tPAUSE_MS\tDLQ_RATE\tDLQ_MIN\tDLQ_WINDOW_MS\tDLQ_PAUSE_MS\tPAUSED\tUPDATED_AT\tUPDATED_BY\tDESCRIPTION' \
         "$(head -n 1 <<<"$list")"
 assert_eq "list rows" "3" "$(wc -l <<<"$list")"
-assert_contains "list: billing line" $'billing\t10\t2000\t50\t5000\tno\t' "$list"
+assert_contains "list: billing line" $'billing\t10\t2000\t50\t5000\t0\t20\t60000\t60000\tno\t' "$list"
+
+# The source breaker (migration 0010): off by default, set, kept, printed.
+assert_contains "set prints the breaker off" "source breaker off" "$out"
+out=$(ctl sources set billing --limit 10 --window-ms 2000 --dlq-rate 50 --dlq-min 40 --dlq-window-ms 30000 --dlq-pause-ms 120000)
+assert_contains "set prints the breaker" "source breaker: auto-pause for 120000 ms when 50% of at least 40 events in a 30000 ms window are dead-lettered" "$out"
+assert_eq "stored breaker" "10|2000|50|5000|50|40|30000|120000" \
+        "$(sql "select rate_limit, window_ms, pause_after, pause_ms, dlq_rate, dlq_min, dlq_window_ms, dlq_pause_ms from sources where id = 'billing'")"
+ctl sources set billing --limit 10 --window-ms 2000 --dlq-min=30 >/dev/null
+assert_eq "update keeps the unspecified breaker values" "50|30|30000|120000" \
+        "$(sql "select dlq_rate, dlq_min, dlq_window_ms, dlq_pause_ms from sources where id = 'billing'")"
+get=$(ctl sources get billing)
+assert_contains "get: dlq_rate" $'dlq_rate\t50' "$get"
+assert_contains "get: dlq_min" $'dlq_min\t30' "$get"
+assert_contains "get: dlq_window_ms" $'dlq_window_ms\t30000' "$get"
+assert_contains "get: dlq_pause_ms" $'dlq_pause_ms\t120000' "$get"
+assert_contains "list: billing breaker" $'billing\t10\t2000\t50\t5000\t50\t30\t30000\t120000\tno\t' "$(ctl sources list)"
+expect_fail "dlq-rate over 100" 2 "--dlq-rate: 101 is out of range (must be 0..100)" \
+        ctl sources set billing --limit 1 --window-ms 10 --dlq-rate 101
+expect_fail "zero dlq window" 2 "--dlq-window-ms: 0 is out of range" \
+        ctl sources set billing --limit 1 --window-ms 10 --dlq-window-ms 0
+expect_fail "CHECK: dlq_rate 0..100" 1 "sources_dlq_rate_check" \
+        psql -XAtq -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U sluice -d sluice \
+        -c "update sources set dlq_rate = 150 where id = 'billing'"
+ctl sources set billing --limit 10 --window-ms 2000 --dlq-rate 0 --dlq-min 20 --dlq-window-ms 60000 --dlq-pause-ms 60000 >/dev/null
 
 ctl sources rm "it's; drop table sources; --" >/dev/null
 assert_eq "rm removed the row" "1" "$(sql "select count(*) from sources")"

@@ -1,9 +1,10 @@
-/* Unit tests for src/limits/admission.c: windows, auto-pause, manual pause, expiry and
- * replayed decisions, all on an injected clock. */
+/* Unit tests for src/limits/admission.c: windows, auto-pause, manual pause, expiry,
+ * replayed decisions and the source breaker, all on an injected clock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -88,6 +89,7 @@ static void auto_pause_after_n_throttles(void **state)
                          SL_DECISION_THROTTLED);
         assert_true(started);
         assert_int_equal(st.paused_until, 6004);
+        assert_int_equal(st.pause_cause, SL_PAUSE_CAUSE_FLOOD);
         /* Paused even in a new window, until the pause expires. */
         assert_int_equal(decide(&l, NULL, &st, 2500, &why), SL_DECISION_PAUSED);
         assert_int_equal(why, SL_ADMIT_AUTO_PAUSED);
@@ -157,6 +159,187 @@ static void decision_strings_round_trip(void **state)
         assert_int_equal(sl_decision_parse("nonsense"), SL_DECISION_NONE);
 }
 
+/* --- the source breaker ----------------------------------------------------------- */
+
+/* 50% of at least 20 events in a 10 s window pauses for 30 s. */
+static const sl_limits_t brk = {.limit = 0,
+                                .window_ms = 1000,
+                                .dlq_rate = 50,
+                                .dlq_min = 20,
+                                .dlq_window_ms = 10000,
+                                .dlq_pause_ms = 30000};
+
+/* Observe events at now: valid ones first, then dead letters.  Returns how many of
+ * the observations started a pause. */
+static int observe_n(const sl_limits_t *l, sl_source_state_t *st, int64_t now, int dead,
+                     int valid)
+{
+        int started = 0;
+        for (int i = 0; i < valid; i++)
+                started += sl_admission_observe(l, NULL, st, now, false, NULL);
+        for (int i = 0; i < dead; i++)
+                started += sl_admission_observe(l, NULL, st, now, true, NULL);
+        return started;
+}
+
+static void breaker_below_threshold_does_not_pause(void **state)
+{
+        sl_source_state_t st = {0};
+        (void)state;
+
+        /* 49 of 100 dead-lettered: under 50%. */
+        assert_int_equal(observe_n(&brk, &st, 50000, 49, 51), 0);
+        assert_int_equal(st.dlq_seen, 100);
+        assert_int_equal(st.dlq_dead, 49);
+        assert_int_equal(st.dlq_window_start, 50000);
+        assert_int_equal(st.paused_until, 0);
+        assert_int_equal(decide(&brk, NULL, &st, 50001, NULL), SL_DECISION_ACCEPTED);
+}
+
+static void breaker_at_threshold_pauses_like_a_flood(void **state)
+{
+        sl_source_state_t st = {0};
+        sl_dlq_trip_t trip = {0};
+        sl_admit_reason_t why;
+        (void)state;
+
+        /* 10 valid, then dead letters: the 20th event makes 10 of 20 = 50%. */
+        assert_int_equal(observe_n(&brk, &st, 50000, 0, 10), 0);
+        assert_int_equal(observe_n(&brk, &st, 50100, 9, 0), 0);
+        assert_true(sl_admission_observe(&brk, NULL, &st, 50200, true, &trip));
+        assert_int_equal(trip.seen, 20);
+        assert_int_equal(trip.dead, 10);
+        assert_int_equal(st.paused_until, 80200);
+        assert_int_equal(st.pause_cause, SL_PAUSE_CAUSE_DLQ_RATE);
+        /* the breaker measures afresh after the pause */
+        assert_int_equal(st.dlq_seen, 0);
+        assert_int_equal(st.dlq_dead, 0);
+        /* The same pause as a flood's: paused / auto_paused until paused_until. */
+        assert_true(sl_admission_paused(NULL, &st, 80199));
+        assert_int_equal(decide(&brk, NULL, &st, 60000, &why), SL_DECISION_PAUSED);
+        assert_int_equal(why, SL_ADMIT_AUTO_PAUSED);
+        assert_int_equal(decide(&brk, NULL, &st, 80199, &why), SL_DECISION_PAUSED);
+        assert_int_equal(decide(&brk, NULL, &st, 80200, &why), SL_DECISION_ACCEPTED);
+        assert_int_equal(why, SL_ADMIT_OK);
+}
+
+static void breaker_trips_on_a_valid_event_reaching_dlq_min(void **state)
+{
+        sl_source_state_t st = {0};
+        (void)state;
+
+        /* 15 dead letters of 19 events: under dlq_min; the 20th, valid, makes 15 of
+         * 20 = 75% with dlq_min reached. */
+        assert_int_equal(observe_n(&brk, &st, 50000, 15, 4), 0);
+        assert_int_equal(observe_n(&brk, &st, 50000, 0, 1), 1);
+        assert_int_equal(st.paused_until, 80000);
+}
+
+static void breaker_waits_for_dlq_min(void **state)
+{
+        sl_source_state_t st = {0};
+        sl_limits_t l = brk;
+        (void)state;
+
+        /* Every event dead-lettered, but only 19 of them: no pause. */
+        assert_int_equal(observe_n(&brk, &st, 50000, 19, 0), 0);
+        assert_int_equal(st.paused_until, 0);
+        assert_int_equal(observe_n(&brk, &st, 50000, 1, 0), 1);
+        /* dlq_min 0 counts as 1: the first dead letter at 100% pauses. */
+        memset(&st, 0, sizeof(st));
+        l.dlq_min = 0;
+        assert_int_equal(observe_n(&l, &st, 50000, 0, 1), 0);
+        memset(&st, 0, sizeof(st));
+        assert_int_equal(observe_n(&l, &st, 50000, 1, 0), 1);
+}
+
+static void breaker_window_rollover_resets_the_counts(void **state)
+{
+        sl_source_state_t st = {0};
+        (void)state;
+
+        /* 19 dead letters at the end of one window, 1 at the start of the next: never
+         * 20 events in one window. */
+        assert_int_equal(observe_n(&brk, &st, 59999, 19, 0), 0);
+        assert_int_equal(st.dlq_window_start, 50000);
+        assert_int_equal(observe_n(&brk, &st, 60000, 1, 0), 0);
+        assert_int_equal(st.dlq_window_start, 60000);
+        assert_int_equal(st.dlq_seen, 1);
+        assert_int_equal(st.dlq_dead, 1);
+        /* windows are epoch-aligned: another worker would agree */
+        assert_int_equal(observe_n(&brk, &st, 69999, 0, 0), 0);
+        assert_int_equal(observe_n(&brk, &st, 65000, 19, 0), 1);
+        /* an event of an older window (a replayed decision) is not counted */
+        memset(&st, 0, sizeof(st));
+        assert_int_equal(observe_n(&brk, &st, 60000, 1, 0), 0);
+        assert_int_equal(observe_n(&brk, &st, 59999, 30, 0), 0);
+        assert_int_equal(st.dlq_seen, 1);
+}
+
+static void breaker_off_when_rate_or_pause_is_zero(void **state)
+{
+        sl_limits_t off = brk;
+        sl_source_state_t st = {0}, zero = {0};
+        (void)state;
+
+        off.dlq_rate = 0;
+        assert_false(sl_admission_breaker_on(&off));
+        assert_int_equal(observe_n(&off, &st, 50000, 100, 0), 0);
+        assert_memory_equal(&st, &zero, sizeof(st)); /* nothing kept: no state record */
+        off = brk;
+        off.dlq_pause_ms = 0;
+        assert_false(sl_admission_breaker_on(&off));
+        assert_int_equal(observe_n(&off, &st, 50000, 100, 0), 0);
+        assert_memory_equal(&st, &zero, sizeof(st));
+        assert_true(sl_admission_breaker_on(&brk));
+        /* the defaults of a limits struct (as unit tests and old rows make it) */
+        assert_false(sl_admission_breaker_on(&lim));
+}
+
+static void breaker_does_not_count_while_paused(void **state)
+{
+        sl_source_state_t st = {0};
+        sl_manual_pause_t p = {.paused = true};
+        (void)state;
+
+        /* Manually paused: nothing counted. */
+        assert_int_equal(sl_admission_observe(&brk, &p, &st, 50000, true, NULL) ? 1 : 0,
+                         0);
+        assert_int_equal(st.dlq_seen, 0);
+        /* Auto-paused (a flood's pause): nothing counted, the pause not extended. */
+        st.paused_until = 55000;
+        st.pause_cause = SL_PAUSE_CAUSE_FLOOD;
+        assert_int_equal(observe_n(&brk, &st, 50000, 40, 0), 0);
+        assert_int_equal(st.dlq_seen, 0);
+        assert_int_equal(st.paused_until, 55000);
+        assert_int_equal(st.pause_cause, SL_PAUSE_CAUSE_FLOOD);
+        /* After it, counted again. */
+        assert_int_equal(observe_n(&brk, &st, 55000, 20, 0), 1);
+        assert_int_equal(st.paused_until, 85000);
+        assert_int_equal(st.pause_cause, SL_PAUSE_CAUSE_DLQ_RATE);
+}
+
+static void breaker_rate_100_needs_every_event_dead(void **state)
+{
+        sl_limits_t l = brk;
+        sl_source_state_t st = {0};
+        (void)state;
+
+        l.dlq_rate = 100;
+        assert_int_equal(observe_n(&l, &st, 50000, 99, 1), 0);
+        memset(&st, 0, sizeof(st));
+        assert_int_equal(observe_n(&l, &st, 50000, 20, 0), 1);
+}
+
+static void pause_cause_strings(void **state)
+{
+        (void)state;
+        assert_string_equal(sl_pause_cause_str(SL_PAUSE_CAUSE_NONE), "none");
+        assert_string_equal(sl_pause_cause_str(SL_PAUSE_CAUSE_FLOOD), "flood");
+        assert_string_equal(sl_pause_cause_str(SL_PAUSE_CAUSE_DLQ_RATE), "dlq_rate");
+        assert_string_equal(sl_pause_cause_str((sl_pause_cause_t)42), "none");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -169,6 +352,15 @@ int main(void)
             cmocka_unit_test(manual_pause_wins_over_window),
             cmocka_unit_test(replayed_decision_counts_once_in_its_window),
             cmocka_unit_test(decision_strings_round_trip),
+            cmocka_unit_test(breaker_below_threshold_does_not_pause),
+            cmocka_unit_test(breaker_at_threshold_pauses_like_a_flood),
+            cmocka_unit_test(breaker_trips_on_a_valid_event_reaching_dlq_min),
+            cmocka_unit_test(breaker_waits_for_dlq_min),
+            cmocka_unit_test(breaker_window_rollover_resets_the_counts),
+            cmocka_unit_test(breaker_off_when_rate_or_pause_is_zero),
+            cmocka_unit_test(breaker_does_not_count_while_paused),
+            cmocka_unit_test(breaker_rate_100_needs_every_event_dead),
+            cmocka_unit_test(pause_cause_strings),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

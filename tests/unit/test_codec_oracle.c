@@ -124,22 +124,34 @@ static void assert_string_field(avro_value_t *rec, const char *name, const char 
 /* --- admission state (schemas/admission_state.avsc) ------------------------------ */
 
 static const sl_source_state_t states[] = {
-    {0, 0, 0, 0, 0},
-    {1714564800000LL, 1000, 3, 0, 1714564800123LL},
-    {1714564800000LL, 1, 250000, 1714564860000LL, 1714564800999LL},
-    {-1, -64, 63, 64, -65}, /* the one- and two-byte varint edges, both signs */
-    {INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1, 4102444800000LL},
+    {0, 0, 0, 0, 0, 0, 0, 0, 0},
+    {1714564800000LL, 1000, 3, 0, 1714564800123LL, 0, 0, 0, SL_PAUSE_CAUSE_NONE},
+    {1714564800000LL, 1, 250000, 1714564860000LL, 1714564800999LL, 1714564740000LL, 40,
+     21, SL_PAUSE_CAUSE_FLOOD},
+    {1714564800000LL, 7, 0, 1714564900000LL, 1714564800999LL, 1714564800000LL, 0, 0,
+     SL_PAUSE_CAUSE_DLQ_RATE},
+    /* the one- and two-byte varint edges, both signs */
+    {-1, -64, 63, 64, -65, 64, -65, 63, SL_PAUSE_CAUSE_FLOOD},
+    {INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1, 4102444800000LL, INT64_MAX,
+     INT64_MIN, INT64_MAX, SL_PAUSE_CAUSE_DLQ_RATE},
 };
-static const char *const state_fields[] = {"window_start", "count", "throttled",
-                                           "paused_until", "updated_at"};
+/* The long fields, in schema order (pause_cause, an enum, comes after them). */
+#define STATE_LONGS    8
+#define STATE_LONGS_V1 5 /* the fields of a record written before the source breaker */
+static const char *const state_fields[STATE_LONGS] = {
+    "window_start",     "count",    "throttled", "paused_until", "updated_at",
+    "dlq_window_start", "dlq_seen", "dlq_dead"};
 
-static void state_values(const sl_source_state_t *st, int64_t out[5])
+static void state_values(const sl_source_state_t *st, int64_t out[STATE_LONGS])
 {
         out[0] = st->window_start;
         out[1] = st->count;
         out[2] = st->throttled;
         out[3] = st->paused_until;
         out[4] = st->updated_at;
+        out[5] = st->dlq_window_start;
+        out[6] = st->dlq_seen;
+        out[7] = st->dlq_dead;
 }
 
 static void admission_state_ours_read_by_avro(void **state)
@@ -150,16 +162,20 @@ static void admission_state_ours_read_by_avro(void **state)
                 unsigned char buf[SL_ADMISSION_STATE_MAX];
                 size_t len = sl_admission_state_encode(&states[i], buf);
                 avro_value_iface_t *iface;
-                avro_value_t v;
-                int64_t want[5];
+                avro_value_t v, cause;
+                int64_t want[STATE_LONGS];
                 size_t nfields;
+                int sym;
 
                 oracle_read(schema, buf, len, &iface, &v);
                 assert_int_equal(avro_value_get_size(&v, &nfields), 0);
-                assert_int_equal(nfields, 5);
+                assert_int_equal(nfields, STATE_LONGS + 1);
                 state_values(&states[i], want);
-                for (size_t k = 0; k < 5; k++)
+                for (size_t k = 0; k < STATE_LONGS; k++)
                         assert_int_equal(get_long(&v, state_fields[k]), want[k]);
+                cause = field(&v, "pause_cause");
+                assert_int_equal(avro_value_get_enum(&cause, &sym), 0);
+                assert_int_equal(sym, states[i].pause_cause);
                 avro_value_decref(&v);
                 avro_value_iface_decref(iface);
         }
@@ -172,26 +188,73 @@ static void admission_state_avro_read_by_ours(void **state)
         avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
         (void)state;
         for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-                avro_value_t v;
+                avro_value_t v, cause;
                 char buf[BUF_MAX];
                 sl_source_state_t got;
-                int64_t want[5], have[5];
+                int64_t want[STATE_LONGS], have[STATE_LONGS];
 
                 assert_int_equal(avro_generic_value_new(iface, &v), 0);
                 state_values(&states[i], want);
-                for (size_t k = 0; k < 5; k++)
+                for (size_t k = 0; k < STATE_LONGS; k++)
                         set_long(&v, state_fields[k], want[k]);
+                cause = field(&v, "pause_cause");
+                assert_int_equal(avro_value_set_enum(&cause, (int)states[i].pause_cause),
+                                 0);
                 size_t len = oracle_write(&v, buf, sizeof(buf));
                 assert_true(len <= SL_ADMISSION_STATE_MAX);
                 memset(&got, 0x5a, sizeof(got));
                 assert_int_equal(sl_admission_state_decode(buf, len, &got), SL_OK);
                 state_values(&got, have);
-                for (size_t k = 0; k < 5; k++)
+                for (size_t k = 0; k < STATE_LONGS; k++)
                         assert_int_equal(have[k], want[k]);
+                assert_int_equal(got.pause_cause, states[i].pause_cause);
                 /* and the bytes are the ones we would write */
                 unsigned char ours[SL_ADMISSION_STATE_MAX];
                 assert_int_equal(sl_admission_state_encode(&states[i], ours), len);
                 assert_memory_equal(ours, buf, len);
+                avro_value_decref(&v);
+        }
+        avro_value_iface_decref(iface);
+        avro_schema_decref(schema);
+}
+
+/* A record written before the source breaker: avro-c writes it with the v1 schema (the
+ * fields up to updated_at); ours reads it with the breaker's fields at their schema
+ * defaults (0, "none"), as Avro schema resolution would. */
+static void admission_state_v1_read_by_ours(void **state)
+{
+        static const char v1_json[] =
+            "{\"type\":\"record\",\"name\":\"AdmissionState\",\"namespace\":"
+            "\"io.sluice.state\",\"fields\":["
+            "{\"name\":\"window_start\",\"type\":\"long\"},"
+            "{\"name\":\"count\",\"type\":\"long\"},"
+            "{\"name\":\"throttled\",\"type\":\"long\"},"
+            "{\"name\":\"paused_until\",\"type\":\"long\"},"
+            "{\"name\":\"updated_at\",\"type\":\"long\"}]}";
+        avro_schema_t schema;
+        avro_value_iface_t *iface;
+        (void)state;
+
+        if (avro_schema_from_json_length(v1_json, sizeof(v1_json) - 1, &schema) != 0)
+                fail_msg("v1 schema: %s", avro_strerror());
+        iface = avro_generic_class_from_schema(schema);
+        for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+                avro_value_t v;
+                char buf[BUF_MAX];
+                sl_source_state_t got;
+                int64_t want[STATE_LONGS], have[STATE_LONGS];
+
+                assert_int_equal(avro_generic_value_new(iface, &v), 0);
+                state_values(&states[i], want);
+                for (size_t k = 0; k < STATE_LONGS_V1; k++)
+                        set_long(&v, state_fields[k], want[k]);
+                size_t len = oracle_write(&v, buf, sizeof(buf));
+                memset(&got, 0x5a, sizeof(got));
+                assert_int_equal(sl_admission_state_decode(buf, len, &got), SL_OK);
+                state_values(&got, have);
+                for (size_t k = 0; k < STATE_LONGS; k++)
+                        assert_int_equal(have[k], k < STATE_LONGS_V1 ? want[k] : 0);
+                assert_int_equal(got.pause_cause, SL_PAUSE_CAUSE_NONE);
                 avro_value_decref(&v);
         }
         avro_value_iface_decref(iface);
@@ -373,6 +436,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(admission_state_ours_read_by_avro),
             cmocka_unit_test(admission_state_avro_read_by_ours),
+            cmocka_unit_test(admission_state_v1_read_by_ours),
             cmocka_unit_test(admission_progress_both_ways),
             cmocka_unit_test(retry_record_ours_read_by_avro),
             cmocka_unit_test(retry_record_avro_read_by_ours),

@@ -40,6 +40,12 @@ static void defaults_come_from_config(void **state)
         assert_int_equal(d.window_ms, 1000);
         assert_int_equal(d.pause_after, 0);
         assert_int_equal(d.pause_ms, 60000);
+        /* the source breaker: off by default */
+        assert_int_equal(d.dlq_rate, 0);
+        assert_int_equal(d.dlq_min, 20);
+        assert_int_equal(d.dlq_window_ms, 60000);
+        assert_int_equal(d.dlq_pause_ms, 60000);
+        assert_false(sl_admission_breaker_on(&d));
 
         assert_int_equal(
             sl_conf_set(conf, "admission.default.limit", "50", errstr, sizeof(errstr)),
@@ -53,7 +59,24 @@ static void defaults_come_from_config(void **state)
         assert_int_equal(sl_conf_set(conf, "admission.default.pause.ms", "5000", errstr,
                                      sizeof(errstr)),
                          0);
+        assert_int_equal(
+            sl_conf_set(conf, "admission.default.dlq.rate", "40", errstr, sizeof(errstr)),
+            0);
+        assert_int_equal(
+            sl_conf_set(conf, "admission.default.dlq.min", "100", errstr, sizeof(errstr)),
+            0);
+        assert_int_equal(sl_conf_set(conf, "admission.default.dlq.window.ms", "30000",
+                                     errstr, sizeof(errstr)),
+                         0);
+        assert_int_equal(sl_conf_set(conf, "admission.default.dlq.pause.ms", "600000",
+                                     errstr, sizeof(errstr)),
+                         0);
         sl_sources_defaults(conf, &d);
+        assert_int_equal(d.dlq_rate, 40);
+        assert_int_equal(d.dlq_min, 100);
+        assert_int_equal(d.dlq_window_ms, 30000);
+        assert_int_equal(d.dlq_pause_ms, 600000);
+        assert_true(sl_admission_breaker_on(&d));
         assert_int_equal(d.limit, 50);
         assert_int_equal(d.window_ms, 250);
         assert_int_equal(d.pause_after, 7);
@@ -64,6 +87,11 @@ static void defaults_come_from_config(void **state)
             sl_conf_set(conf, "admission.default.window.ms", "0", errstr, sizeof(errstr)),
             0);
         assert_non_null(strstr(errstr, "admission.default.window.ms"));
+        /* A rate is a percent. */
+        assert_int_not_equal(sl_conf_set(conf, "admission.default.dlq.rate", "101",
+                                         errstr, sizeof(errstr)),
+                             0);
+        assert_non_null(strstr(errstr, "admission.default.dlq.rate"));
         sl_conf_destroy(conf);
 }
 
@@ -189,6 +217,12 @@ static void bad_rows_are_refused(void **state)
         sl_source_row_t zero_window[] = {{"w", {.limit = 1, .window_ms = 0}}};
         sl_source_row_t negative[] = {{"n", {.limit = -1, .window_ms = 1000}}};
         sl_source_row_t no_id[] = {{NULL, {.limit = 1, .window_ms = 1000}}};
+        sl_source_row_t bad_breaker[] = {
+            {"r", {.window_ms = 1000, .dlq_rate = 101, .dlq_window_ms = 1000}},
+            {"z", {.window_ms = 1000, .dlq_rate = 50, .dlq_window_ms = 0}},
+            {"m", {.window_ms = 1000, .dlq_min = -1}},
+            {"d", {.window_ms = 1000, .dlq_pause_ms = -1}},
+        };
         sl_pause_row_t twice[] = {{"p", 0}, {"p", 5}};
         sl_pause_row_t before_1970[] = {{"q", -5}};
         sl_limits_t bad_defaults = defaults;
@@ -208,6 +242,14 @@ static void bad_rows_are_refused(void **state)
         assert_null(
             sl_sources_build(&defaults, no_id, 1, NULL, 0, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "no id"));
+        for (size_t i = 0; i < sizeof(bad_breaker) / sizeof(bad_breaker[0]); i++) {
+                char want[8];
+                assert_null(sl_sources_build(&defaults, &bad_breaker[i], 1, NULL, 0,
+                                             errstr, sizeof(errstr)));
+                snprintf(want, sizeof(want), "'%s'", bad_breaker[i].id);
+                assert_non_null(strstr(errstr, want));
+                assert_non_null(strstr(errstr, "dlq_"));
+        }
         assert_null(
             sl_sources_build(&defaults, NULL, 0, twice, 2, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "'p'"));

@@ -5,6 +5,7 @@
  *   sources list                       one line per source (tab-separated)
  *   sources get ID                     one source, key<TAB>value lines
  *   sources set ID --limit N --window-ms MS [--pause-after N] [--pause-ms MS]
+ *               [--dlq-rate PCT] [--dlq-min N] [--dlq-window-ms MS] [--dlq-pause-ms MS]
  *               [--description TEXT] [--by WHO]      insert or replace
  *   sources rm ID                      remove (the source falls back to the defaults)
  *
@@ -31,16 +32,21 @@
 static const char sources_usage[] =
     "usage: sluicectl [-c FILE] [-X key=value]... sources COMMAND\n"
     "\n"
-    "  list           ID, LIMIT, WINDOW_MS, PAUSE_AFTER, PAUSE_MS, PAUSED, UPDATED_AT,\n"
-    "                 UPDATED_BY, DESCRIPTION, tab-separated after a header line\n"
+    "  list           ID, LIMIT, WINDOW_MS, PAUSE_AFTER, PAUSE_MS, DLQ_RATE, DLQ_MIN,\n"
+    "                 DLQ_WINDOW_MS, DLQ_PAUSE_MS, PAUSED, UPDATED_AT, UPDATED_BY,\n"
+    "                 DESCRIPTION, tab-separated after a header line\n"
     "  get ID         one source as key<TAB>value lines (and its manual pause, if any)\n"
     "  set ID --limit N --window-ms MS [--pause-after N] [--pause-ms MS]\n"
+    "         [--dlq-rate PCT] [--dlq-min N] [--dlq-window-ms MS] [--dlq-pause-ms MS]\n"
     "         [--description TEXT] [--by WHO]\n"
     "                 insert or replace ID's limits: at most N admissions per MS\n"
     "                 milliseconds (N = 0: unlimited); after --pause-after throttled\n"
     "                 events in one window (0: never) pause it for --pause-ms ms.\n"
-    "                 Options left out keep their stored value (new rows: 0 and\n"
-    "                 60000); --by defaults to $USER\n"
+    "                 Source breaker: when --dlq-rate percent (0..100, 0: off) of\n"
+    "                 at least --dlq-min of its events in one --dlq-window-ms window\n"
+    "                 were dead-lettered, pause it for --dlq-pause-ms ms.\n"
+    "                 Options left out keep their stored value (new rows: 0, 60000,\n"
+    "                 0, 20, 60000, 60000); --by defaults to $USER\n"
     "  rm ID          remove ID (its events get the admission.default.* limits)\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -70,8 +76,9 @@ static int check_id(const char *id)
         return 0;
 }
 
-/* A whole decimal number in [min, INT64_MAX]; on error prints words naming flag. */
-static int parse_count(const char *flag, const char *val, int64_t min, int64_t *out)
+/* A whole decimal number in [min, max]; on error prints words naming flag. */
+static int parse_count(const char *flag, const char *val, int64_t min, int64_t max,
+                       int64_t *out)
 {
         char *end;
         long long n;
@@ -86,10 +93,17 @@ static int parse_count(const char *flag, const char *val, int64_t min, int64_t *
         }
         if (*end)
                 goto bad;
-        if (n < min) {
+        if (n < min && max == INT64_MAX) {
                 fprintf(stderr,
                         "sluicectl sources: %s: %s is out of range (must be >= %lld)\n",
                         flag, val, (long long)min);
+                return -1;
+        }
+        if (n < min || n > max) {
+                fprintf(
+                    stderr,
+                    "sluicectl sources: %s: %s is out of range (must be %lld..%lld)\n",
+                    flag, val, (long long)min, (long long)max);
                 return -1;
         }
         *out = n;
@@ -99,15 +113,67 @@ bad:
         return -1;
 }
 
+/* The numeric options of set, in the order of their parameters ($2..$9), with the
+ * ranges of the table's CHECK constraints. */
+static const struct num_opt_s {
+        const char *flag;
+        int64_t min, max;
+} num_opts[] = {
+    {"--limit", 0, INT64_MAX},
+    {"--window-ms", 1, INT64_MAX},
+    {"--pause-after", 0, INT64_MAX},
+    {"--pause-ms", 0, INT64_MAX},
+    {"--dlq-rate", 0, 100},
+    {"--dlq-min", 0, INT64_MAX},
+    {"--dlq-window-ms", 1, INT64_MAX},
+    {"--dlq-pause-ms", 0, INT64_MAX},
+};
+#define NUM_OPTS  (sizeof(num_opts) / sizeof(num_opts[0]))
+#define OPT_DESCR NUM_OPTS       /* --description */
+#define OPT_BY    (NUM_OPTS + 1) /* --by */
+
+/* Options left out keep the stored value; a new row gets the table's defaults (the
+ * literals below, as migrations 0004 and 0010 set them). */
+static const char set_sql[] =
+    "INSERT INTO sources (id, rate_limit, window_ms, pause_after, pause_ms, dlq_rate, "
+    "dlq_min, dlq_window_ms, dlq_pause_ms, description, updated_at, updated_by) "
+    "VALUES ($1, $2::bigint, $3::bigint, coalesce($4::bigint, 0), "
+    "coalesce($5::bigint, 60000), coalesce($6::bigint, 0), coalesce($7::bigint, 20), "
+    "coalesce($8::bigint, 60000), coalesce($9::bigint, 60000), $10, now(), $11) "
+    "ON CONFLICT (id) DO UPDATE SET "
+    "rate_limit = EXCLUDED.rate_limit, window_ms = EXCLUDED.window_ms, "
+    "pause_after = coalesce($4::bigint, sources.pause_after), "
+    "pause_ms = coalesce($5::bigint, sources.pause_ms), "
+    "dlq_rate = coalesce($6::bigint, sources.dlq_rate), "
+    "dlq_min = coalesce($7::bigint, sources.dlq_min), "
+    "dlq_window_ms = coalesce($8::bigint, sources.dlq_window_ms), "
+    "dlq_pause_ms = coalesce($9::bigint, sources.dlq_pause_ms), "
+    "description = coalesce(EXCLUDED.description, sources.description), "
+    "updated_at = now(), updated_by = EXCLUDED.updated_by "
+    "RETURNING rate_limit, window_ms, pause_after, pause_ms, dlq_rate, dlq_min, "
+    "dlq_window_ms, dlq_pause_ms";
+
+static void print_set(const char *id, const PGresult *res)
+{
+        printf("source %s: limit %s per %s ms, auto-pause after %s throttled for %s ms",
+               id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+               PQgetvalue(res, 0, 3));
+        if (strcmp(PQgetvalue(res, 0, 4), "0") == 0 ||
+            strcmp(PQgetvalue(res, 0, 7), "0") == 0)
+                printf("; source breaker off\n");
+        else
+                printf("; source breaker: auto-pause for %s ms when %s%% of at least %s "
+                       "events in a %s ms window are dead-lettered\n",
+                       PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 4),
+                       PQgetvalue(res, 0, 5), PQgetvalue(res, 0, 6));
+}
+
 static int sources_set(const sl_conf_t *conf, int argc, char **argv)
 {
-        static const char *const flags[] = {"--limit",       "--window-ms",
-                                            "--pause-after", "--pause-ms",
-                                            "--description", "--by"};
-        const char *vals[6] = {NULL};
+        const char *vals[NUM_OPTS + 2] = {NULL};
         const char *id = NULL, *user = getenv("USER");
-        char num[4][24];
-        const char *params[8];
+        char num[NUM_OPTS][24];
+        const char *params[NUM_OPTS + 3];
         int64_t n;
         PGconn *pg;
         PGresult *res;
@@ -116,11 +182,13 @@ static int sources_set(const sl_conf_t *conf, int argc, char **argv)
         for (int i = 2; i < argc; i++) {
                 bool matched = false, missing = false;
 
-                for (size_t f = 0; f < 6 && !matched; f++) {
-                        const char *v =
-                            sl__ctl_opt_value(argc, argv, &i, flags[f], &missing);
+                for (size_t f = 0; f < NUM_OPTS + 2 && !matched; f++) {
+                        const char *flag = f < NUM_OPTS     ? num_opts[f].flag
+                                           : f == OPT_DESCR ? "--description"
+                                                            : "--by";
+                        const char *v = sl__ctl_opt_value(argc, argv, &i, flag, &missing);
                         if (missing)
-                                return usage_error("%s needs a value", flags[f]);
+                                return usage_error("%s needs a value", flag);
                         if (v) {
                                 vals[f] = v;
                                 matched = true;
@@ -142,47 +210,33 @@ static int sources_set(const sl_conf_t *conf, int argc, char **argv)
                 return usage_error("%s", "set needs --limit N (0: unlimited)");
         if (!vals[1])
                 return usage_error("%s", "set needs --window-ms MS");
-        /* limit >= 0, window > 0, pause_after >= 0, pause_ms >= 0 */
-        for (int f = 0; f < 4; f++) {
+        for (size_t f = 0; f < NUM_OPTS; f++) {
                 if (!vals[f]) {
                         params[1 + f] = NULL;
                         continue;
                 }
-                if (parse_count(flags[f], vals[f], f == 1 ? 1 : 0, &n))
+                if (parse_count(num_opts[f].flag, vals[f], num_opts[f].min,
+                                num_opts[f].max, &n))
                         return 2;
                 snprintf(num[f], sizeof(num[f]), "%lld", (long long)n);
                 params[1 + f] = num[f];
         }
-        if (vals[5] && !*vals[5])
+        if (vals[OPT_BY] && !*vals[OPT_BY])
                 return usage_error("%s", "--by must not be empty");
         params[0] = id;
-        params[5] = vals[4];
-        params[6] = vals[5] ? vals[5] : user && *user ? user : "sluicectl";
+        params[1 + NUM_OPTS] = vals[OPT_DESCR];
+        params[2 + NUM_OPTS] = vals[OPT_BY]    ? vals[OPT_BY]
+                               : user && *user ? user
+                                               : "sluicectl";
 
         pg = sl__ctl_connect("sources", conf);
         if (!pg)
                 return 1;
-        res = PQexecParams(
-            pg,
-            "INSERT INTO sources (id, rate_limit, window_ms, pause_after, pause_ms, "
-            "description, updated_at, updated_by) "
-            "VALUES ($1, $2::bigint, $3::bigint, coalesce($4::bigint, 0), "
-            "coalesce($5::bigint, 60000), $6, now(), $7) "
-            "ON CONFLICT (id) DO UPDATE SET "
-            "rate_limit = EXCLUDED.rate_limit, window_ms = EXCLUDED.window_ms, "
-            "pause_after = coalesce($4::bigint, sources.pause_after), "
-            "pause_ms = coalesce($5::bigint, sources.pause_ms), "
-            "description = coalesce(EXCLUDED.description, sources.description), "
-            "updated_at = now(), updated_by = EXCLUDED.updated_by "
-            "RETURNING rate_limit, window_ms, pause_after, pause_ms",
-            7, NULL, params, NULL, NULL, 0);
+        res = PQexecParams(pg, set_sql, (int)NUM_OPTS + 3, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
                 sl__ctl_pg_error("sources", pg, res, "storing the source");
         } else {
-                printf("source %s: limit %s per %s ms, auto-pause after %s throttled "
-                       "for %s ms\n",
-                       id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-                       PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+                print_set(id, res);
                 rc = 0;
         }
         PQclear(res);
@@ -192,12 +246,26 @@ static int sources_set(const sl_conf_t *conf, int argc, char **argv)
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* clang-format off */
+static const char get_sql[] =
+    "SELECT s.id, s.rate_limit, s.window_ms, s.pause_after, s.pause_ms, s.dlq_rate, "
+    "s.dlq_min, s.dlq_window_ms, s.dlq_pause_ms, coalesce(s.description, ''), "
+    TS("s.updated_at") ", s.updated_by, "
+    "CASE WHEN p.source IS NULL THEN 'no' "
+    "WHEN p.until IS NOT NULL AND p.until <= now() THEN 'expired' ELSE 'yes' END, "
+    TS("p.paused_at") ", "
+    "coalesce(" TS("p.until") ", CASE WHEN p.source IS NULL THEN NULL ELSE 'resumed' END), "
+    "p.paused_by, p.reason "
+    "FROM sources s LEFT JOIN pauses p ON p.source = s.id WHERE s.id = $1";
+/* clang-format on */
+
 static int sources_get(const sl_conf_t *conf, const char *id)
 {
         static const char *const keys[] = {
-            "id",           "rate_limit", "window_ms",   "pause_after", "pause_ms",
-            "description",  "updated_at", "updated_by",  "paused",      "paused_at",
-            "paused_until", "paused_by",  "pause_reason"};
+            "id",         "rate_limit",  "window_ms",     "pause_after",  "pause_ms",
+            "dlq_rate",   "dlq_min",     "dlq_window_ms", "dlq_pause_ms", "description",
+            "updated_at", "updated_by",  "paused",        "paused_at",    "paused_until",
+            "paused_by",  "pause_reason"};
         const char *params[1] = {id};
         PGconn *pg = sl__ctl_connect("sources", conf);
         PGresult *res;
@@ -205,38 +273,7 @@ static int sources_get(const sl_conf_t *conf, const char *id)
 
         if (!pg)
                 return 1;
-        res = PQexecParams(
-            pg,
-            "SELECT s.id, s.rate_limit, s.window_ms, s.pause_after, s.pause_ms, "
-            "coalesce(s.description, ''), " TS(
-                "s.updated_at") ", s.updated_by, "
-                                "CASE WHEN p.source IS NULL THEN 'no' "
-                                "WHEN p.until IS NOT NULL AND p.until <= now() THEN "
-                                "'expired' ELSE 'yes' END, " TS(
-                                    "p.paused_at") ", coalesce(" TS("p.until") ", CASE "
-                                                                               "WHEN "
-                                                                               "p.source "
-                                                                               "IS NULL "
-                                                                               "THEN "
-                                                                               "NULL "
-                                                                               "ELSE "
-                                                                               "'resumed'"
-                                                                               " END), "
-                                                                               "p.paused_"
-                                                                               "by, "
-                                                                               "p.reason "
-                                                                               "FROM "
-                                                                               "sources "
-                                                                               "s LEFT "
-                                                                               "JOIN "
-                                                                               "pauses p "
-                                                                               "ON "
-                                                                               "p.source "
-                                                                               "= s.id "
-                                                                               "WHERE "
-                                                                               "s.id = "
-                                                                               "$1",
-            1, NULL, params, NULL, NULL, 0);
+        res = PQexecParams(pg, get_sql, 1, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 sl__ctl_pg_error("sources", pg, res, "reading sources");
         } else if (PQntuples(res) == 0) {
@@ -259,6 +296,17 @@ static int sources_get(const sl_conf_t *conf, const char *id)
         return rc;
 }
 
+/* clang-format off */
+static const char list_sql[] =
+    "SELECT s.id, s.rate_limit, s.window_ms, s.pause_after, s.pause_ms, s.dlq_rate, "
+    "s.dlq_min, s.dlq_window_ms, s.dlq_pause_ms, "
+    "CASE WHEN p.source IS NULL THEN 'no' "
+    "WHEN p.until IS NOT NULL AND p.until <= now() THEN 'expired' ELSE 'yes' END, "
+    TS("s.updated_at") ", s.updated_by, coalesce(s.description, '') "
+    "FROM sources s LEFT JOIN pauses p ON p.source = s.id ORDER BY s.id";
+/* clang-format on */
+#define LIST_COLS 13
+
 static int sources_list(const sl_conf_t *conf)
 {
         PGconn *pg = sl__ctl_connect("sources", conf);
@@ -267,22 +315,15 @@ static int sources_list(const sl_conf_t *conf)
 
         if (!pg)
                 return 1;
-        res = PQexecParams(
-            pg,
-            "SELECT s.id, s.rate_limit, s.window_ms, s.pause_after, s.pause_ms, "
-            "CASE WHEN p.source IS NULL THEN 'no' "
-            "WHEN p.until IS NOT NULL AND p.until <= now() THEN 'expired' ELSE 'yes' "
-            "END, " TS("s.updated_at") ", s.updated_by, coalesce(s.description, '') "
-                                       "FROM sources s LEFT JOIN pauses p ON p.source = "
-                                       "s.id ORDER BY s.id",
-            0, NULL, NULL, NULL, NULL, 0);
+        res = PQexecParams(pg, list_sql, 0, NULL, NULL, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 sl__ctl_pg_error("sources", pg, res, "reading sources");
         } else {
-                printf("ID\tLIMIT\tWINDOW_MS\tPAUSE_AFTER\tPAUSE_MS\tPAUSED\tUPDATED_AT\t"
-                       "UPDATED_BY\tDESCRIPTION\n");
+                printf("ID\tLIMIT\tWINDOW_MS\tPAUSE_AFTER\tPAUSE_MS\tDLQ_RATE\tDLQ_MIN\t"
+                       "DLQ_WINDOW_MS\tDLQ_PAUSE_MS\tPAUSED\tUPDATED_AT\tUPDATED_BY\t"
+                       "DESCRIPTION\n");
                 for (int r = 0; r < PQntuples(res); r++) {
-                        for (int c = 0; c < 9; c++) {
+                        for (int c = 0; c < LIST_COLS; c++) {
                                 if (c)
                                         fputc('\t', stdout);
                                 sl__ctl_put_field(PQgetvalue(res, r, c));
