@@ -33,7 +33,9 @@ CREATE INDEX trigger_deliveries_waiting_idx ON trigger_deliveries (trigger_id)
 CREATE INDEX trigger_deliveries_launched_idx ON trigger_deliveries (trigger_id, launched_at)
         WHERE outcome = 'launched';
 
--- scheduler_state rows of stage 'trigger' carry the breaker and the deferred backlog
--- besides the rate window: detail is a JSON object (NULL for other stages), e.g.
--- {"breaker": "open", "open_until": "...", "reopens": 2, "deferred": 40, "waiting": 7}.
+-- scheduler_state rows carry what a stage keeps besides the rate window in detail, a
+-- JSON object (NULL when there is nothing more): for stage 'trigger' the breaker and
+-- the deferred backlog, e.g. {"breaker": "open", "open_until": 1795944665064,
+-- "reopens": 2, "deferred": 40, "waiting": 7}; for 'ingress' the source breaker's
+-- counts (docs/admission.md).
 ALTER TABLE scheduler_state ADD COLUMN detail jsonb;
