@@ -410,8 +410,10 @@ static int produce_launch(sl_launch_t *lc, sl_runtime_t *rt, const out_t *o)
                                    (double)(o->launched_at - l.accepted_at) / 1000.0);
         sl_log_ctx_t ctx = {.event_id = l.event_id,
                             .trigger_id = l.trigger_id,
-                            .correlation_id = l.correlation_id};
-        sl_log(SL_LOG_DEBUG, &ctx, "launch %s of workflow %s", l.launch_id, l.workflow);
+                            .correlation_id = l.correlation_id,
+                            .launch_id = l.launch_id};
+        sl_log(SL_LOG_DEBUG, &ctx, "launch of workflow %s (trigger %s)", l.workflow,
+               l.trigger_name);
         return sl_runtime_produce(rt, lc->topic_launches, l.trigger_id,
                                   strlen(l.trigger_id), lc->buf.p, lc->buf.len, hdrs);
 }
@@ -617,6 +619,14 @@ static void match_decide(sl_launch_t *lc, in_t *in, const sl_trigger_t *t,
             .probe = probe,
         };
         sl__tl_pg_add_delivery(&lc->pg, &d);
+        if (o != SL_LAUNCH_LAUNCHED) {
+                sl_log_ctx_t ctx = {.event_id = in->m.event_id,
+                                    .trigger_id = in->m.trigger_id,
+                                    .correlation_id = in->m.correlation_id,
+                                    .launch_id = in->launch_id};
+                sl_log(SL_LOG_DEBUG, &ctx, "trigger %s: %s %s", in->m.trigger_name,
+                       sl_launch_outcome_str(o), d.reason ? d.reason : "");
+        }
         if (o == SL_LAUNCH_LAUNCHED) {
                 rt->launches++;
                 out_add(lc, (out_t){.in = in,
@@ -684,6 +694,10 @@ static void expire_all(sl_launch_t *lc, int64_t now)
                         for (size_t i = 0; i < n; i++) {
                                 char lid[37];
                                 sl_launch_id_format(e[i].launch_id, lid);
+                                sl_log_ctx_t ctx = {.trigger_id = rt->id,
+                                                    .launch_id = lid};
+                                sl_log(SL_LOG_DEBUG, &ctx,
+                                       "no result within result_timeout_ms: a failure");
                                 taken_add(lc, rt, &e[i]);
                                 sl__tl_pg_add_result(&lc->pg, lid, "timed_out",
                                                      "no result within result_timeout_ms",
