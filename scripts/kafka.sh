@@ -6,7 +6,8 @@
 #                               local Maven cache makes the second run offline)
 #   scripts/kafka.sh start      fetch if needed, format KRaft storage, start, wait until
 #                               it answers metadata requests; prints bootstrap.servers
-#   scripts/kafka.sh stop       SIGTERM by pid (controlled shutdown), SIGKILL after 30 s
+#   scripts/kafka.sh stop [--kill]  SIGTERM by pid (controlled shutdown), SIGKILL after 30 s;
+#                              --kill: SIGKILL at once (a throwaway test broker)
 #   scripts/kafka.sh status     exit 0 when running, 3 when not
 #   scripts/kafka.sh bootstrap  print host:port of the running broker
 #
@@ -131,6 +132,30 @@ sys.exit(0 if md.brokers else 1)
 EOF
 }
 
+# KRaft storage for a new node.  Formatting takes two JVM starts (a cluster id, then
+# the format), a few seconds that every test on this tier would pay: the storage is
+# formatted once into a template beside the jars and copied.  It holds no port (the
+# quorum is the static controller.quorum.voters), only the cluster, node and directory
+# ids, so every copy is a valid single-node cluster of its own.
+format_storage() {
+        local tpl=$LIB.storage-template
+        if [ ! -f "$tpl/.complete" ]; then
+                local id tmp=$tpl.tmp.$$
+                rm -rf "$tmp"
+                mkdir -p "$tmp"
+                sed "s|^log.dirs=.*|log.dirs=$tmp/data|" "$DIR/server.properties" >"$tmp/server.properties"
+                id=$(java_ kafka.tools.StorageTool random-uuid 2>>"$DIR/kafka.log") ||
+                        die "StorageTool random-uuid failed (see $DIR/kafka.log)"
+                java_ kafka.tools.StorageTool format -t "$id" -c "$tmp/server.properties" \
+                        >>"$DIR/kafka.log" 2>&1 || die "formatting KRaft storage failed (see $DIR/kafka.log)"
+                touch "$tmp/.complete"
+                rm -rf "$tpl"
+                mv "$tmp" "$tpl" 2>/dev/null || rm -rf "$tmp" # another copy won the race
+        fi
+        mkdir -p "$DIR/data"
+        cp -a "$tpl/data/." "$DIR/data/"
+}
+
 start() {
         if running; then
                 cat "$DIR/bootstrap.txt"
@@ -139,11 +164,7 @@ start() {
         fetch
         configure
         if [ ! -f "$DIR/data/meta.properties" ]; then
-                local id
-                id=$(java_ kafka.tools.StorageTool random-uuid 2>>"$DIR/kafka.log") ||
-                        die "StorageTool random-uuid failed (see $DIR/kafka.log)"
-                java_ kafka.tools.StorageTool format -t "$id" -c "$DIR/server.properties" \
-                        >>"$DIR/kafka.log" 2>&1 || die "formatting KRaft storage failed (see $DIR/kafka.log)"
+                format_storage
         fi
         nohup java -Xms256m -Xmx"$HEAP" -XX:+UseSerialGC -Djava.awt.headless=true \
                 -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
@@ -159,10 +180,11 @@ start() {
         cat "$DIR/bootstrap.txt"
 }
 
-stop() {
+stop() { # stop [--kill]: --kill skips the controlled shutdown (a throwaway broker)
         running || { rm -f "$DIR/kafka.pid"; return 0; }
         local pid
         pid=$(cat "$DIR/kafka.pid")
+        [ "${1:-}" = --kill ] && kill -KILL "$pid" 2>/dev/null
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
@@ -173,9 +195,9 @@ stop() {
 case "${1:-}" in
 fetch) fetch ;;
 start) start ;;
-stop) stop ;;
+stop) stop "${2:-}" ;;
 status) running && { echo "kafka running (pid $(cat "$DIR/kafka.pid")) at $(cat "$DIR/bootstrap.txt")"; exit 0; }
         echo "kafka not running"; exit 3 ;;
 bootstrap) running || die "not running"; cat "$DIR/bootstrap.txt" ;;
-*) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

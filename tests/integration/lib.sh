@@ -59,7 +59,7 @@ _sl_cleanup() {
                 wait "$pid" 2>/dev/null
         done
         if [ "$_sl_kafka_started" = 1 ]; then
-                kafka_sh stop >/dev/null 2>&1
+                kafka_sh stop --kill >/dev/null 2>&1 # throwaway: no controlled shutdown
                 cp "$T/kafka/kafka.log" "$T/kafka-broker.log" 2>/dev/null
         fi
         if [ "$_sl_pg_started" = 1 ]; then

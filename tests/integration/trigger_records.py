@@ -8,7 +8,8 @@ independently of the C codec, plus the launch id (uuid5 of trigger id and event 
         second (each sent at once, accepted_at/matched_at set to the send time)
     python3 trigger_records.py dump BOOTSTRAP TOPIC KIND N TIMEOUT_S
         read N records of KIND (match, launch, result) from the beginning of TOPIC,
-        print one JSON line each (+ key, partition, offset); exits 1 on timeout
+        print one JSON line each (+ key, partition, offset); exits 1 on timeout.
+        N "all": every record up to the partitions' high watermarks at the start
     python3 trigger_records.py answer BOOTSTRAP LAUNCHES RESULTS STATUS < ids
         produce one WorkflowResult (STATUS) per "launch_id trigger_id" line
 """
@@ -122,10 +123,17 @@ def feed(bootstrap, topic, rate=0.0):
 
 
 def dump(bootstrap, topic, kind, n, timeout):
-    from confluent_kafka import Consumer
+    from confluent_kafka import Consumer, TopicPartition
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "dump-%d" % time.time_ns(),
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    c.subscribe([topic])
+    if n == "all":  # every record between the watermarks as they are now
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        marks = [c.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts]
+        n = sum(hi - lo for lo, hi in marks)
+        c.assign([TopicPartition(topic, p, lo) for p, (lo, _) in zip(parts, marks)])
+    else:
+        n = int(n)
+        c.subscribe([topic])
     got, end = 0, time.time() + timeout
     while got < n and time.time() < end:
         m = c.poll(0.2)
@@ -159,7 +167,7 @@ if __name__ == "__main__":
     if cmd == "feed":
         feed(sys.argv[2], sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 0.0)
     elif cmd == "dump":
-        dump(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), float(sys.argv[6]))
+        dump(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6]))
     elif cmd == "answer":
         answer(sys.argv[2], sys.argv[4], sys.argv[5])
     else:
