@@ -65,8 +65,17 @@ static const char count_sql[] =
 
 static const char waiting_sql[] =
     "SELECT launch_id::text, trigger_id::text, "
-    "(extract(epoch FROM launched_at) * 1000)::bigint, probe FROM trigger_deliveries "
+    "(extract(epoch FROM launched_at) * 1000)::bigint, probe, first_outcome = 'deferred' "
+    "FROM trigger_deliveries "
     "WHERE outcome = 'launched' AND result IS NULL AND trigger_id = ANY($1::uuid[])";
+
+static const char relaunch_sql[] =
+    "SELECT launch_id::text, event_id::text, correlation_id, coalesce(params, '{}'), "
+    "traceparent, coalesce((extract(epoch FROM accepted_at) * 1000)::bigint, 0), "
+    "workflow, coalesce(trigger_name, ''), trigger_id::text, "
+    "(extract(epoch FROM launched_at) * 1000)::bigint "
+    "FROM trigger_deliveries WHERE launch_id = ANY($1::uuid[]) AND outcome = 'launched' "
+    "AND result IS NULL";
 
 static const char window_sql[] =
     "SELECT d.trigger_id::text, count(*) FROM trigger_deliveries d "
@@ -269,21 +278,19 @@ static char *dup_or_null(const PGresult *res, int r, int c)
         return s;
 }
 
-int sl__tl_pg_deferred_head(tl_pg_t *pg, const char *trigger_id, int64_t max,
-                            tl_deferred_t **out, size_t *nout, char *errstr,
-                            size_t errstr_size)
+/* The rows of deferred_sql or relaunch_sql (the latter has two more columns). */
+static int read_launches(tl_pg_t *pg, const char *sql, int nparams,
+                         const char *const *params, tl_deferred_t **out, size_t *nout,
+                         char *errstr, size_t errstr_size)
 {
-        char lim[24];
-        const char *params[2] = {trigger_id, lim};
         PGresult *res = NULL;
         tl_deferred_t *d;
         int err, rows;
 
         *out = NULL;
         *nout = 0;
-        snprintf(lim, sizeof(lim), "%lld", (long long)max);
-        err = sl_pg_session_exec(pg->ses, deferred_sql, 2, params, &res, errstr,
-                                 errstr_size);
+        err =
+            sl_pg_session_exec(pg->ses, sql, nparams, params, &res, errstr, errstr_size);
         if (err != SL_OK)
                 return err;
         rows = PQntuples(res);
@@ -301,11 +308,45 @@ int sl__tl_pg_deferred_head(tl_pg_t *pg, const char *trigger_id, int64_t max,
                 d[r].accepted_at = atoll(PQgetvalue(res, r, 5));
                 d[r].workflow = dup_or_null(res, r, 6);
                 d[r].trigger_name = dup_or_null(res, r, 7);
+                if (PQnfields(res) > 9) {
+                        snprintf(d[r].trigger_id, sizeof(d[r].trigger_id), "%s",
+                                 PQgetvalue(res, r, 8));
+                        d[r].launched_at = atoll(PQgetvalue(res, r, 9));
+                }
         }
         PQclear(res);
         *out = d;
         *nout = (size_t)rows;
         return SL_OK;
+}
+
+int sl__tl_pg_deferred_head(tl_pg_t *pg, const char *trigger_id, int64_t max,
+                            tl_deferred_t **out, size_t *nout, char *errstr,
+                            size_t errstr_size)
+{
+        char lim[24];
+        const char *params[2] = {trigger_id, lim};
+
+        snprintf(lim, sizeof(lim), "%lld", (long long)max);
+        return read_launches(pg, deferred_sql, 2, params, out, nout, errstr, errstr_size);
+}
+
+int sl__tl_pg_relaunches(tl_pg_t *pg, const char *const *ids, size_t n,
+                         tl_deferred_t **out, size_t *nout, char *errstr,
+                         size_t errstr_size)
+{
+        sl_pgarr_t a = {0};
+        const char *params[1];
+        int err;
+
+        *out = NULL;
+        *nout = 0;
+        if (!n)
+                return SL_OK;
+        params[0] = ids_array(&a, ids, n);
+        err = read_launches(pg, relaunch_sql, 1, params, out, nout, errstr, errstr_size);
+        sl_pgarr_free(&a);
+        return err;
 }
 
 void sl__tl_deferred_free(tl_deferred_t *d, size_t n)
@@ -387,7 +428,8 @@ int sl__tl_pg_restore(tl_pg_t *pg, const char *const *ids, size_t n, int64_t now
                 for (int r = 0; r < PQntuples(res); r++)
                         waiting(opaque, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
                                 atoll(PQgetvalue(res, r, 2)),
-                                PQgetvalue(res, r, 3)[0] == 't');
+                                PQgetvalue(res, r, 3)[0] == 't',
+                                PQgetvalue(res, r, 4)[0] == 't');
                 PQclear(res);
         }
         sl_pgarr_free(&a);

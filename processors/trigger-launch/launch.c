@@ -93,6 +93,10 @@ struct sl_launch_s {
         size_t out_cap, nout;
         taken_t *taken;
         size_t taken_cap, ntaken;
+        struct {
+                char id[37];
+        } * relaunch; /* launches to produce again (restore_waiting) */
+        size_t relaunch_cap, nrelaunch;
         int64_t *last_offsets;
         int32_t last_cap;
         sl_hmap_t seen; /* launch ids of the batch */
@@ -566,8 +570,8 @@ static void match_recorded(sl_launch_t *lc, in_t *in, const tl_found_t *f,
         /* Read again after a restart: the launch may not have reached Kafka before the
          * crash, so it goes again (same launch id).  A repeat outside verify mode is
          * the match stage's; this worker produced the launch and saw it delivered. */
-        if (verifying && f->first_outcome == SL_LAUNCH_LAUNCHED &&
-            f->outcome == SL_LAUNCH_LAUNCHED) {
+        if (verifying && f->outcome == SL_LAUNCH_LAUNCHED &&
+            (f->first_outcome == SL_LAUNCH_LAUNCHED || in->replay)) {
                 out_add(lc, (out_t){.in = in,
                                     .trigger_id = in->m.trigger_id,
                                     .launched_at = f->launched_at});
@@ -789,6 +793,8 @@ static int release_deferred(sl_launch_t *lc, sl_runtime_t *rt, int64_t now)
         return SL_OK;
 }
 
+static int relaunch(sl_launch_t *lc, sl_runtime_t *rt);
+
 /* --- the stage callbacks -------------------------------------------------------------
  */
 
@@ -875,7 +881,10 @@ static int launch_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **m
                                         o->in->launch_id, now, t->def.result_timeout_ms,
                                         o->probe);
         }
-        /* 5. deferred queues with room */
+        /* 5. deferred queues with room (after what an assignment left to produce again)
+         */
+        if (err == SL_OK)
+                err = relaunch(lc, rt);
         if (err == SL_OK)
                 err = release_deferred(lc, rt, now);
         clear_batch(lc, n);
@@ -971,8 +980,12 @@ static void restore_window(void *opaque, const char *trigger_id, int64_t n)
         }
 }
 
+/* A launch that waits for its result: timed again here.  One that left the deferred
+ * queue is produced again by the next batch: no input record is read again for it, and
+ * a crash may have come between its Postgres row and its delivery (a repeat carries the
+ * same launch id). */
 static void restore_waiting(void *opaque, const char *launch_id, const char *trigger_id,
-                            int64_t launched_at, bool probe)
+                            int64_t launched_at, bool probe, bool was_deferred)
 {
         sl_launch_t *lc = opaque;
         const sl_trigger_t *t = sl_hmap_get(&lc->by_id, trigger_id);
@@ -980,6 +993,50 @@ static void restore_waiting(void *opaque, const char *launch_id, const char *tri
         if (t)
                 wait_for_result(trig_get(lc, trigger_id, part_of(lc, trigger_id)),
                                 launch_id, launched_at, t->def.result_timeout_ms, probe);
+        if (was_deferred) {
+                grow((void **)&lc->relaunch, &lc->relaunch_cap, lc->nrelaunch + 1,
+                     sizeof(*lc->relaunch));
+                snprintf(lc->relaunch[lc->nrelaunch++].id, 37, "%s", launch_id);
+        }
+}
+
+/* The launches restore_waiting() kept for the first batch after an assignment. */
+static int relaunch(sl_launch_t *lc, sl_runtime_t *rt)
+{
+        const char **ids;
+        tl_deferred_t *d = NULL;
+        size_t nd = 0;
+        char errstr[512];
+        int err;
+
+        if (!lc->nrelaunch)
+                return SL_OK;
+        ids = malloc(lc->nrelaunch * sizeof(*ids));
+        if (!ids)
+                sl_oom("launch: relaunches");
+        for (size_t i = 0; i < lc->nrelaunch; i++)
+                ids[i] = lc->relaunch[i].id;
+        err = sl__tl_pg_relaunches(&lc->pg, ids, lc->nrelaunch, &d, &nd, errstr,
+                                   sizeof(errstr));
+        free(ids);
+        if (err != SL_OK) {
+                sl_log_error("launches to produce again: %s", errstr);
+                return err;
+        }
+        for (size_t i = 0; i < nd && err == SL_OK; i++) {
+                out_t o = {.d = &d[i],
+                           .trigger_id = d[i].trigger_id,
+                           .launched_at = d[i].launched_at};
+                err = produce_launch(lc, rt, &o);
+        }
+        if (err == SL_OK && nd)
+                sl_log_info("%zu launches from deferred queues produced again after the "
+                            "assignment (same launch ids)",
+                            nd);
+        sl__tl_deferred_free(d, nd);
+        if (err == SL_OK)
+                lc->nrelaunch = 0;
+        return err;
 }
 
 static bool assigned(const rd_kafka_topic_partition_list_t *l, int32_t p)
@@ -1060,6 +1117,7 @@ static int launch_revoke(void *opaque, sl_runtime_t *rt,
         size_t ngone = 0, cap = 0;
 
         mirror(lc, true);
+        lc->nrelaunch = 0; /* the next owner produces them again */
         sl_pstate_revoke(lc->ps, mine, sl_runtime_producer(rt));
         while ((e = sl_hmap_next(&lc->trigs, &it))) {
                 if (!assigned(mine, ((trig_t *)e->val)->part))
@@ -1330,6 +1388,7 @@ void sl_launch_destroy(sl_launch_t *lc)
         free(lc->ids);
         free(lc->out);
         free(lc->taken);
+        free(lc->relaunch);
         free(lc->last_offsets);
         free(lc);
 }

@@ -70,6 +70,8 @@ typedef struct tl_deferred_s {
         char *workflow;
         char *trigger_name;
         int64_t accepted_at;
+        char trigger_id[37]; /* relaunches only */
+        int64_t launched_at; /* relaunches only */
 } tl_deferred_t;
 
 int sl__tl_pg_open(tl_pg_t *pg, const sl_conf_t *conf, char *errstr, size_t errstr_size);
@@ -107,6 +109,10 @@ int sl__tl_pg_deferred_head(tl_pg_t *pg, const char *trigger_id, int64_t max,
                             tl_deferred_t **out, size_t *nout, char *errstr,
                             size_t errstr_size);
 void sl__tl_deferred_free(tl_deferred_t *d, size_t n);
+/* The launched rows among ids still waiting for their result, to produce again. */
+int sl__tl_pg_relaunches(tl_pg_t *pg, const char *const *ids, size_t n,
+                         tl_deferred_t **out, size_t *nout, char *errstr,
+                         size_t errstr_size);
 /* Mark n deferred matches launched at launched_at (probe per row). */
 int sl__tl_pg_mark_launched(tl_pg_t *pg, const tl_deferred_t *d, const bool *probe,
                             size_t n, int64_t launched_at, char *errstr,
@@ -114,10 +120,11 @@ int sl__tl_pg_mark_launched(tl_pg_t *pg, const tl_deferred_t *d, const bool *pro
 
 /* On assignment, for the triggers the worker now owns (ids, n): the length of each
  * one's deferred queue (count), its launches in its rate window at now (window), and
- * the launches still waiting for a result (waiting). */
+ * the launches still waiting for a result (waiting; was_deferred: launched from the
+ * deferred queue, so no input record brings it back after a crash). */
 typedef void(tl_count_cb)(void *opaque, const char *trigger_id, int64_t n);
 typedef void(tl_waiting_cb)(void *opaque, const char *launch_id, const char *trigger_id,
-                            int64_t launched_at, bool probe);
+                            int64_t launched_at, bool probe, bool was_deferred);
 int sl__tl_pg_restore(tl_pg_t *pg, const char *const *ids, size_t n, int64_t now,
                       tl_count_cb *count, tl_count_cb *window, tl_waiting_cb *waiting,
                       void *opaque, char *errstr, size_t errstr_size);
