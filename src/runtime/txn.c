@@ -88,8 +88,9 @@ static int init_transactions(sl_runtime_t *rt, char *errstr, size_t errstr_size)
                         return SL_OK;
                 bool retry =
                     rd_kafka_error_is_retriable(error) && attempt < SL_RT_TXN_ATTEMPTS;
-                snprintf(errstr, errstr_size, "init_transactions (transactional.id %s): %s",
-                         rt->txn_id, rd_kafka_error_string(error));
+                snprintf(errstr, errstr_size,
+                         "init_transactions (transactional.id %s): %s", rt->txn_id,
+                         rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
                 if (!retry)
                         return SL_ERR_KAFKA;
@@ -121,9 +122,8 @@ int sl__runtime_producer_new(sl_runtime_t *rt, char *errstr, size_t errstr_size)
                                                      errstr, errstr_size);
                 return rt->producer ? SL_OK : SL_ERR_KAFKA;
         }
-        rt->producer = sl_kafka_txn_producer_new(rt->conf, rt->txn_id,
-                                                 sl__runtime_dr_msg_cb, rt, errstr,
-                                                 errstr_size);
+        rt->producer = sl_kafka_txn_producer_new(
+            rt->conf, rt->txn_id, sl__runtime_dr_msg_cb, rt, errstr, errstr_size);
         if (!rt->producer)
                 return SL_ERR_KAFKA;
         if (init_transactions(rt, errstr, errstr_size) != SL_OK) {
@@ -158,18 +158,20 @@ static void recreate(sl_runtime_t *rt)
 
         rt->txn_open = false;
         if (fenced(rt->producer)) {
-                sl_log_error("transactional.id %s was taken over by another producer (%s): "
-                             "another process runs with the same id, so this one stops "
-                             "(two processes must never share a transactional.id, see "
-                             "docs/operations.md)",
-                             rt->txn_id, why);
+                sl_log_error(
+                    "transactional.id %s was taken over by another producer (%s): "
+                    "another process runs with the same id, so this one stops "
+                    "(two processes must never share a transactional.id, see "
+                    "docs/operations.md)",
+                    rt->txn_id, why);
                 rt->fatal = SL_ERR_KAFKA;
                 return;
         }
         if (rt->recreates >= SL_RT_TXN_RECREATE_MAX) {
-                sl_log_error("transactional producer failed fatally %d times in a row (%s): "
-                             "stopping",
-                             rt->recreates + 1, code ? why : "no fatal error code");
+                sl_log_error(
+                    "transactional producer failed fatally %d times in a row (%s): "
+                    "stopping",
+                    rt->recreates + 1, code ? why : "no fatal error code");
                 rt->fatal = SL_ERR_KAFKA;
                 return;
         }
@@ -237,11 +239,11 @@ static txn_res_t commit(sl_runtime_t *rt)
                 rd_kafka_consumer_group_metadata_t *cgmd =
                     rd_kafka_consumer_group_metadata(rt->consumer);
                 for (int attempt = 1;; attempt++) {
-                        res = classify(rt,
-                                       rd_kafka_send_offsets_to_transaction(
-                                           rt->producer, rt->txn_offsets, cgmd,
-                                           SL_RT_TXN_CALL_MS),
-                                       "send_offsets_to_transaction");
+                        res = classify(
+                            rt,
+                            rd_kafka_send_offsets_to_transaction(
+                                rt->producer, rt->txn_offsets, cgmd, SL_RT_TXN_CALL_MS),
+                            "send_offsets_to_transaction");
                         if (res != TXN_RETRY)
                                 break;
                         if (attempt == SL_RT_TXN_ATTEMPTS) {
@@ -350,7 +352,8 @@ void sl__runtime_txn_consumed_to(sl_runtime_t *rt,
                            committed->elems[i].offset, false);
 }
 
-void sl__runtime_txn_forget(sl_runtime_t *rt, const rd_kafka_topic_partition_list_t *parts)
+void sl__runtime_txn_forget(sl_runtime_t *rt,
+                            const rd_kafka_topic_partition_list_t *parts)
 {
         if (!rt->rewind_to)
                 return;

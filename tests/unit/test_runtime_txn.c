@@ -199,18 +199,17 @@ static int run_stage(fixture_t *fx, ctx_t *ctx, const char *name)
         ctx->out = out;
         ctx->counts = calloc(RECORDS, sizeof(*ctx->counts));
         assert_non_null(ctx->counts);
-        assert_int_equal(sl_conf_set(fx->conf, "exactly_once", "true", errstr,
-                                     sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_conf_set(fx->conf, "exactly_once", "true", errstr, sizeof(errstr)), SL_OK);
         ctx->deadline_ms = now_ms() + RUN_TIMEOUT_MS;
         rt = sl_runtime_new(fx->conf, &stage, errstr, sizeof(errstr));
         if (!rt)
                 fail_msg("sl_runtime_new: %s", errstr);
         err = sl_runtime_run(rt);
         sl_runtime_destroy(rt);
-        assert_int_equal(sl_conf_set(fx->conf, "exactly_once", "false", errstr,
-                                     sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_conf_set(fx->conf, "exactly_once", "false", errstr, sizeof(errstr)),
+            SL_OK);
         assert_false(ctx->timed_out);
         assert_int_equal(ctx->errors, 0);
         return err;
@@ -305,8 +304,9 @@ static void retriable_stage_error_retried_in_new_transaction(void **state)
 {
         ctx_t ctx = {.fail_retriable_at = 2};
 
-        assert_int_equal(sl_conf_set(((fixture_t *)*state)->conf, "runtime.retry.backoff.ms",
-                                     "10", (char[256]){0}, 256),
+        assert_int_equal(sl_conf_set(((fixture_t *)*state)->conf,
+                                     "runtime.retry.backoff.ms", "10", (char[256]){0},
+                                     256),
                          SL_OK);
         assert_int_equal(run_stage(*state, &ctx, "txn-retry"), SL_OK);
         assert_true(ctx.failed_once);
@@ -327,28 +327,27 @@ static void kafka_transactional_id_is_refused(void **state)
                             .process = process};
         char errstr[512];
 
-        assert_int_equal(sl_conf_set(fx->conf, "kafka.transactional.id", "x", errstr,
-                                     sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_conf_set(fx->conf, "kafka.transactional.id", "x", errstr, sizeof(errstr)),
+            SL_OK);
         assert_null(sl_runtime_new(fx->conf, &stage, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "exactly_once.transactional.id"));
-        assert_int_equal(sl_conf_set(fx->conf, "kafka.transactional.id", "", errstr,
-                                     sizeof(errstr)),
-                         SL_OK);
-        assert_int_equal(sl_conf_set(fx->conf, "exactly_once", "true", errstr,
-                                     sizeof(errstr)),
-                         SL_OK);
-        assert_int_equal(sl_conf_set(fx->conf, "kafka.isolation.level", "read_uncommitted",
-                                     errstr, sizeof(errstr)),
+        assert_int_equal(
+            sl_conf_set(fx->conf, "kafka.transactional.id", "", errstr, sizeof(errstr)),
+            SL_OK);
+        assert_int_equal(
+            sl_conf_set(fx->conf, "exactly_once", "true", errstr, sizeof(errstr)), SL_OK);
+        assert_int_equal(sl_conf_set(fx->conf, "kafka.isolation.level",
+                                     "read_uncommitted", errstr, sizeof(errstr)),
                          SL_OK);
         assert_null(sl_runtime_new(fx->conf, &stage, errstr, sizeof(errstr)));
         assert_non_null(strstr(errstr, "read_committed"));
         assert_int_equal(sl_conf_set(fx->conf, "kafka.isolation.level", "read_committed",
                                      errstr, sizeof(errstr)),
                          SL_OK);
-        assert_int_equal(sl_conf_set(fx->conf, "exactly_once", "false", errstr,
-                                     sizeof(errstr)),
-                         SL_OK);
+        assert_int_equal(
+            sl_conf_set(fx->conf, "exactly_once", "false", errstr, sizeof(errstr)),
+            SL_OK);
 }
 
 int main(void)
