@@ -472,7 +472,6 @@ static void rewind_uncommitted(sl_runtime_t *rt)
                            .multiplier = 2,
                            .jitter = 0.2};
 
-        rt->rewind = false;
         if (rt->fatal != SL_OK)
                 return;
         if (rt->txn_failures++ == 0)
@@ -484,10 +483,13 @@ static void rewind_uncommitted(sl_runtime_t *rt)
                 rt->fatal = SL_ERR_KAFKA;
                 return;
         }
+        /* Stopping instead: rt->rewind stays, so the revocation at close aborts what
+         * the stage flushes (the state it holds is the void one). */
         if (rt->txn_failures > 1 &&
             !backoff_wait(rt, sl_backoff_delay(&bo, rt->txn_failures - 1,
                                                (double)rand() / RAND_MAX)))
-                return; /* stopping: nothing was committed, nothing to undo */
+                return;
+        rt->rewind = false;
         sl_rt_ring_discard(&rt->ring);
         if (rd_kafka_assignment(rt->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 parts = NULL;
