@@ -151,11 +151,12 @@ static void forget_failed_outputs(sl_runtime_t *rt)
  * up. */
 static void recreate(sl_runtime_t *rt)
 {
-        char errstr[512], why[256];
-        rd_kafka_resp_err_t code = rd_kafka_fatal_error(rt->producer, why, sizeof(why));
+        /* Kept when no fatal error was raised (an error with neither flag). */
+        char errstr[512], why[256] = "an error neither retriable nor abortable";
         rd_kafka_t *old;
         int err;
 
+        rd_kafka_fatal_error(rt->producer, why, sizeof(why));
         rt->txn_open = false;
         if (fenced(rt->producer)) {
                 sl_log_error(
@@ -171,7 +172,7 @@ static void recreate(sl_runtime_t *rt)
                 sl_log_error(
                     "transactional producer failed fatally %d times in a row (%s): "
                     "stopping",
-                    rt->recreates + 1, code ? why : "no fatal error code");
+                    rt->recreates + 1, why);
                 rt->fatal = SL_ERR_KAFKA;
                 return;
         }
