@@ -3,7 +3,10 @@
 # preload stays under the mock's ~5 MiB per partition; or, with --broker kafka, Apache
 # Kafka itself) and a private Postgres, apply migrations, and run bench-ingress, which
 # prints events/s next to its raw-consume and raw-COPY baselines.
-# usage: bench/ingress/run.sh [--broker devbroker|kafka] [N_EVENTS [SOURCES]]
+# With --exactly-once, ingress also runs with exactly_once=true on the same records and
+# both figures are printed side by side (meant for --broker kafka: the devbroker's mock
+# cluster runs transactions but keeps no transactional offsets).
+# usage: bench/ingress/run.sh [--broker devbroker|kafka] [--exactly-once] [N_EVENTS [SOURCES]]
 #        (defaults 300000, 10000)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,6 +14,11 @@ build=${SLUICE_BUILD_DIR:-$root/build}
 . "$root/bench/lib.sh"
 bench_broker_args "$@"
 set -- "${BENCH_ARGS[@]}"
+eos=()
+if [ "${1:-}" = --exactly-once ]; then
+        eos=(--exactly-once)
+        shift
+fi
 n=${1:-300000}
 sources=${2:-10000}
 parts=${SLUICE_BENCH_PARTITIONS:-32}
@@ -31,4 +39,4 @@ bench_start_broker "$work" "$parts"
 export SLUICE_PG_PORT=$port
 echo "broker: $BENCH_BROKER" >&2
 "$build/sluicectl" migrate >/dev/null
-"$build/bench/bench-ingress" "$n" "$sources" "$build/sluice-ingress" 2> >(grep -v '"level":"info"' >&2)
+"$build/bench/bench-ingress" "${eos[@]}" "$n" "$sources" "$build/sluice-ingress" 2> >(grep -v '"level":"info"' >&2)

@@ -94,6 +94,18 @@ const sl__conf_def_t sl__conf_table[] = {
             "(the records are re-read after a restart); 0 never retries. The consumer is "
             "not polled meanwhile: keep it below kafka.max.poll.interval.ms."),
 
+        BOOL("exactly_once", "false",
+             "Kafka transactions (real Apache Kafka only): each batch's outputs, state "
+             "changelog records and input offsets are committed atomically, one batch at "
+             "a time, so read_committed consumers see every output exactly once. Costs "
+             "throughput (docs/operations.md); off, delivery is at-least-once with "
+             "idempotent effects."),
+        STR("exactly_once.transactional.id", "",
+            "transactional.id of the stage's producer with exactly_once; empty: "
+            "<group id>-<host name>-<http.port>. Must be unique per running process "
+            "and stable across its restarts: a restart with the same id fences the "
+            "previous incarnation and aborts what it left open."),
+
         STRV("topic.prefix", "sluice.", validate_topic_prefix,
              "Prefix of every sluice topic name (sluice.events.in, ...)."),
         INT("topic.partitions", "6", 1, 1000,

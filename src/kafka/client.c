@@ -143,10 +143,11 @@ static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *kconf, char
         return rk;
 }
 
-rd_kafka_t *sl_kafka_producer_new(const sl_conf_t *conf,
-                                  void (*dr_msg_cb)(rd_kafka_t *,
-                                                    const rd_kafka_message_t *, void *),
-                                  void *opaque, char *errstr, size_t errstr_size)
+/* A producer; transactional when transactional_id is not NULL. */
+static rd_kafka_t *producer_new(const sl_conf_t *conf, const char *transactional_id,
+                                void (*dr_msg_cb)(rd_kafka_t *,
+                                                  const rd_kafka_message_t *, void *),
+                                void *opaque, char *errstr, size_t errstr_size)
 {
         /* Java-compatible key placement, no duplicates on retry, and batches big enough
          * for ~100k msg/s.  lz4 lets the devbroker keep ~4x more per partition. */
@@ -168,25 +169,53 @@ rd_kafka_t *sl_kafka_producer_new(const sl_conf_t *conf,
 
         if (!kconf)
                 return NULL;
+        /* After the user's kafka.* keys: the id is the caller's alone. */
+        if (transactional_id && kset(kconf, "transactional.id", transactional_id, errstr,
+                                     errstr_size) != SL_OK) {
+                rd_kafka_conf_destroy(kconf);
+                return NULL;
+        }
         if (dr_msg_cb)
                 rd_kafka_conf_set_dr_msg_cb(kconf, dr_msg_cb);
         rd_kafka_conf_set_opaque(kconf, opaque);
         return client_new(RD_KAFKA_PRODUCER, kconf, errstr, errstr_size);
 }
 
-rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
-                                  void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
-                                                       rd_kafka_topic_partition_list_t *,
-                                                       void *),
+rd_kafka_t *sl_kafka_producer_new(const sl_conf_t *conf,
+                                  void (*dr_msg_cb)(rd_kafka_t *,
+                                                    const rd_kafka_message_t *, void *),
                                   void *opaque, char *errstr, size_t errstr_size)
 {
+        return producer_new(conf, NULL, dr_msg_cb, opaque, errstr, errstr_size);
+}
+
+rd_kafka_t *sl_kafka_txn_producer_new(const sl_conf_t *conf, const char *transactional_id,
+                                      void (*dr_msg_cb)(rd_kafka_t *,
+                                                        const rd_kafka_message_t *,
+                                                        void *),
+                                      void *opaque, char *errstr, size_t errstr_size)
+{
+        return producer_new(conf, transactional_id, dr_msg_cb, opaque, errstr,
+                            errstr_size);
+}
+
+/* A consumer with sluice's defaults, kafka.* over them, then extra (may be NULL). */
+static rd_kafka_t *
+consumer_new(const sl_conf_t *conf, const char *group_id, const char *const *extra,
+             void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                  rd_kafka_topic_partition_list_t *, void *),
+             void *opaque, char *errstr, size_t errstr_size)
+{
         /* Offsets are committed by the caller after its effects are durable; the
-         * fetch queue is raised so one consumer keeps up with ~100k msg/s. */
+         * fetch queue is raised so one consumer keeps up with ~100k msg/s.
+         * read_committed is librdkafka's default too; said here because exactly_once
+         * and the state restores depend on it (aborted transactions stay unread). */
         /* clang-format off */
         static const char *const defaults[] = {
                 "enable.auto.commit", "false",
                 "enable.auto.offset.store", "false",
                 "auto.offset.reset", "earliest",
+                "isolation.level", "read_committed",
                 "queued.min.messages", "1000000",
                 "queued.max.messages.kbytes", "1048576",
                 "fetch.wait.max.ms", "10",
@@ -206,7 +235,8 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
         if (!kconf)
                 return NULL;
         /* The stage's group wins over a stray kafka.group.id. */
-        if (kset(kconf, "group.id", group_id, errstr, errstr_size) != SL_OK) {
+        if (kset(kconf, "group.id", group_id, errstr, errstr_size) != SL_OK ||
+            (extra && kset_all(kconf, extra, errstr, errstr_size) != SL_OK)) {
                 rd_kafka_conf_destroy(kconf);
                 return NULL;
         }
@@ -225,6 +255,24 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
                 return NULL;
         }
         return rk;
+}
+
+rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
+                                  void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                       rd_kafka_topic_partition_list_t *,
+                                                       void *),
+                                  void *opaque, char *errstr, size_t errstr_size)
+{
+        return consumer_new(conf, group_id, NULL, rebalance_cb, opaque, errstr,
+                            errstr_size);
+}
+
+rd_kafka_t *sl_kafka_reader_new(const sl_conf_t *conf, const char *group_id, char *errstr,
+                                size_t errstr_size)
+{
+        static const char *const eof[] = {"enable.partition.eof", "true", NULL};
+
+        return consumer_new(conf, group_id, eof, NULL, NULL, errstr, errstr_size);
 }
 
 rd_kafka_t *sl_kafka_admin_new(const sl_conf_t *conf, char *errstr, size_t errstr_size)

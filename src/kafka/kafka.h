@@ -71,8 +71,18 @@ rd_kafka_t *sl_kafka_producer_new(const sl_conf_t *conf,
                                                     const rd_kafka_message_t *, void *),
                                   void *opaque, char *errstr, size_t errstr_size);
 
+/* The same, transactional (exactly_once, src/runtime): transactional.id set to
+ * transactional_id over any kafka.* key.  The caller runs rd_kafka_init_transactions().
+ * Returns NULL with errstr set.  Caller frees with rd_kafka_destroy(). */
+rd_kafka_t *sl_kafka_txn_producer_new(const sl_conf_t *conf, const char *transactional_id,
+                                      void (*dr_msg_cb)(rd_kafka_t *,
+                                                        const rd_kafka_message_t *,
+                                                        void *),
+                                      void *opaque, char *errstr, size_t errstr_size);
+
 /* A consumer in group_id with kafka.* applied plus sluice's defaults
- * (enable.auto.commit=false, auto.offset.reset=earliest, raised queued.min.messages
+ * (enable.auto.commit=false, auto.offset.reset=earliest, isolation.level=read_committed,
+ * raised queued.min.messages
  * and queued.max.messages.kbytes, partition.assignment.strategy=cooperative-sticky is
  * NOT set: eager range/roundrobin so rebalance callbacks see whole assignments).
  * rebalance_cb may be NULL.  Returns NULL with errstr set.  Caller closes with
@@ -82,6 +92,14 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
                                                        rd_kafka_topic_partition_list_t *,
                                                        void *),
                                   void *opaque, char *errstr, size_t errstr_size);
+
+/* An assign-only consumer in group_id for reading partitions to their end (state
+ * restores): sl_kafka_consumer_new()'s settings plus enable.partition.eof=true, so the
+ * reader learns where the end is even when the last offsets are transaction markers,
+ * which are never delivered.  Returns NULL with errstr set.  Caller closes with
+ * rd_kafka_consumer_close() and frees with rd_kafka_destroy(). */
+rd_kafka_t *sl_kafka_reader_new(const sl_conf_t *conf, const char *group_id, char *errstr,
+                                size_t errstr_size);
 
 /* A client for the Admin API and metadata (a producer handle without sluice's producer
  * defaults): bootstrap and kafka.* applied, logs routed to sl_log.  Returns NULL with

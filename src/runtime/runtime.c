@@ -23,6 +23,10 @@
 #define SL_RT_FLUSH_TIMEOUT_MS 60000
 /* Longest poll for more records while a deferred batch waits for the next process(). */
 #define SL_RT_DEFERRED_WAIT_MS 5
+/* exactly_once: longest wait for an assigned partition's offsets to be stable (an open
+ * transaction of an earlier owner ends by transaction.timeout.ms, 60 s by default). */
+#define SL_RT_STABLE_WAIT_MS  90000
+#define SL_RT_SEEK_TIMEOUT_MS 30000
 
 static int64_t now_ms(void)
 {
@@ -51,6 +55,11 @@ void sl_runtime_commit_before(sl_runtime_t *rt, const rd_kafka_message_t *m)
 
 static void commit_offsets(sl_runtime_t *rt, rd_kafka_topic_partition_list_t *offsets)
 {
+        if (rt->eos) {
+                /* Committed with the transaction in hand, or not at all. */
+                sl__runtime_txn_offsets(rt, offsets);
+                return;
+        }
         rd_kafka_resp_err_t err = rd_kafka_commit(rt->consumer, offsets, 0 /* sync */);
         if (err) {
                 /* Not fatal: the records are re-read by whoever owns the partition
@@ -194,6 +203,19 @@ static int complete_batches(sl_runtime_t *rt, bool wait)
                         rt->fatal = b->stage_err;
                         return rt->fatal;
                 }
+                if ((b->failed || rt->dr_failed) && rt->eos) {
+                        /* The transaction is aborted instead of committed (and the
+                         * runtime rewinds): nothing of it is seen. */
+                        sl_metrics_add(rt->m_produce_errors, b->failed + rt->dr_failed);
+                        sl_log_error("%zu outputs failed to deliver, first: %s; the "
+                                     "transaction will be aborted",
+                                     b->failed + rt->dr_failed,
+                                     b->failed ? b->errstr : rt->dr_errstr);
+                        rt->txn_doomed = true;
+                        rt->dr_failed = 0;
+                        sl_rt_ring_pop(&rt->ring);
+                        continue;
+                }
                 if (b->failed || rt->dr_failed) {
                         size_t n = b->failed + rt->dr_failed;
                         sl_metrics_add(rt->m_produce_errors, n);
@@ -224,6 +246,18 @@ static void undo_attempt(sl_runtime_t *rt, sl_rt_batch_t *b)
                 sl_floors_drop(&rt->floors, rt->holds[i].part, rt->holds[i].offset);
         rt->nholds = 0;
         b->nreleases = 0;
+}
+
+/* exactly_once: before process() runs again on the same records, the outputs of the
+ * failed call go with their transaction (aborted), so they are not seen twice.  False
+ * when no new transaction could be begun. */
+static bool retry_in_new_txn(sl_runtime_t *rt, sl_rt_batch_t *b)
+{
+        sl__runtime_txn_end(rt, false);
+        /* The aborted outputs' reports are served; the batch starts over. */
+        b->outstanding = 0;
+        b->failed = 0;
+        return rt->fatal == SL_OK && sl__runtime_txn_begin(rt) == SL_OK;
 }
 
 /* Wait ms before a retry, serving delivery reports; false when a stop was asked. */
@@ -293,6 +327,8 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                 atomic_store(&rt->health, false);
                 sl_metrics_add(rt->m_retries, 1);
                 undo_attempt(rt, b);
+                if (rt->eos && !retry_in_new_txn(rt, b))
+                        return rt->fatal != SL_OK ? rt->fatal : err;
                 if (!backoff_wait(rt, delay)) {
                         sl_log_error("stop asked while retrying a batch of %zu records "
                                      "(%s): stopping without committing it",
@@ -300,6 +336,34 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                         return err;
                 }
         }
+}
+
+/* exactly_once: the batch just processed is the transaction's: its deferred work
+ * finished, its outputs delivered, its offsets committed with it (or it is aborted). */
+static void txn_commit_batch(sl_runtime_t *rt)
+{
+        finish_deferred(rt);
+        if (rt->fatal == SL_OK)
+                complete_batches(rt, true);
+        sl__runtime_txn_end(rt, rt->fatal == SL_OK);
+        if (rt->fatal != SL_OK)
+                sl_rt_ring_discard(&rt->ring);
+}
+
+/* exactly_once: run a stage callback that may produce inside a transaction of its own,
+ * committed after it (aborted when discard or when it failed). */
+static int txn_call(sl_runtime_t *rt, bool discard,
+                    int (*cb)(void *, sl_runtime_t *,
+                              const rd_kafka_topic_partition_list_t *),
+                    const rd_kafka_topic_partition_list_t *parts)
+{
+        int err;
+
+        if (rt->eos && sl__runtime_txn_begin(rt) != SL_OK)
+                return rt->fatal;
+        err = cb(rt->stage->opaque, rt, parts);
+        sl__runtime_txn_end(rt, err == SL_OK && !discard);
+        return err;
 }
 
 /*
@@ -329,6 +393,10 @@ static int finish_batch(sl_runtime_t *rt)
                 rd_kafka_poll(rt->producer, 10);
                 complete_batches(rt, false);
         }
+        if (rt->fatal == SL_OK && rt->eos) {
+                sl__runtime_txn_begin(rt);
+                sl__runtime_txn_consumed(rt, rt->msgs, cnt);
+        }
         if (rt->fatal == SL_OK) {
                 sl_rt_batch_t *b = sl_rt_ring_claim(&rt->ring);
                 b->t0 = now_s();
@@ -348,7 +416,9 @@ static int finish_batch(sl_runtime_t *rt)
                 rd_kafka_message_destroy(rt->msgs[i]);
         rt->pending = 0;
         rt->batch_gen++;
-        if (rt->fatal == SL_OK)
+        if (rt->eos)
+                txn_commit_batch(rt);
+        else if (rt->fatal == SL_OK)
                 complete_batches(rt, false);
         return err;
 }
@@ -365,6 +435,113 @@ static int drain(sl_runtime_t *rt)
         return rt->fatal;
 }
 
+/* exactly_once, before a partition's state is restored: wait until its committed
+ * offsets are stable, i.e. no transaction that commits offsets for it is still open
+ * (read_committed makes the offset fetch ask for stable offsets, KIP-447).  A zombie,
+ * an earlier owner that has not noticed it lost the partition, may otherwise commit
+ * its last transaction (changelog records and offsets) after the state was read. */
+static void wait_stable_offsets(sl_runtime_t *rt,
+                                const rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_resp_err_t err =
+            rd_kafka_committed(rt->consumer, l, SL_RT_STABLE_WAIT_MS);
+
+        if (err)
+                sl_log_warn("committed offsets of %d assigned partitions: %s (restoring "
+                            "their state all the same)",
+                            parts->cnt, rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * exactly_once: a transaction failed, so what was done since the last commit is void:
+ * the stage's state (restored from its changelog as of the last commit) and the
+ * consumer's positions (back to the last committed offsets).  Done as a rebalance that
+ * takes every partition away and gives it back (on_revoke, its flush aborted;
+ * on_assign), then a seek of each partition read since its assignment.  Called where no
+ * batch is in hand.  Repeated failures back off (runtime.retry.backoff.ms), and the
+ * runtime stops when they go on for longer than runtime.retry.max.ms.
+ */
+static void rewind_uncommitted(sl_runtime_t *rt)
+{
+        const sl_stage_t *stage = rt->stage;
+        rd_kafka_topic_partition_list_t *parts = NULL, *seek;
+        sl_backoff_t bo = {.initial_ms = rt->retry_backoff_ms,
+                           .max_ms = rt->retry_backoff_max_ms,
+                           .multiplier = 2,
+                           .jitter = 0.2};
+
+        if (rt->fatal != SL_OK)
+                return;
+        if (rt->txn_failures++ == 0)
+                rt->txn_failing_since = now_ms();
+        if (now_ms() - rt->txn_failing_since > rt->retry_max_ms) {
+                sl_log_error("transactions keep failing (%d in a row, for longer than "
+                             "runtime.retry.max.ms): stopping",
+                             rt->txn_failures);
+                rt->fatal = SL_ERR_KAFKA;
+                return;
+        }
+        /* Stopping instead: rt->rewind stays, so the revocation at close aborts what
+         * the stage flushes (the state it holds is the void one). */
+        if (rt->txn_failures > 1 &&
+            !backoff_wait(rt, sl_backoff_delay(&bo, rt->txn_failures - 1,
+                                               (double)rand() / RAND_MAX)))
+                return;
+        rt->rewind = false;
+        sl_rt_ring_discard(&rt->ring);
+        if (rd_kafka_assignment(rt->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                parts = NULL;
+        if (!parts || !parts->cnt) {
+                if (parts)
+                        rd_kafka_topic_partition_list_destroy(parts);
+                return;
+        }
+        seek = rd_kafka_topic_partition_list_new(parts->cnt);
+        for (int i = 0; rt->rewind_to && i < rt->rewind_to->cnt; i++) {
+                const rd_kafka_topic_partition_t *tp = &rt->rewind_to->elems[i];
+                if (rd_kafka_topic_partition_list_find(parts, tp->topic, tp->partition))
+                        rd_kafka_topic_partition_list_add(seek, tp->topic, tp->partition)
+                            ->offset = tp->offset;
+        }
+        sl_log_warn("transaction aborted: %d assigned partitions go back to their last "
+                    "commit (%d re-read from there), the stage's state too",
+                    parts->cnt, seek->cnt);
+        if (stage->on_revoke)
+                txn_call(rt, true, stage->on_revoke, parts);
+        forget_partitions(rt, parts);
+        sl__runtime_txn_forget(rt, NULL);
+        if (stage->on_assign && rt->fatal == SL_OK) {
+                int serr = txn_call(rt, false, stage->on_assign, parts);
+                if (serr != SL_OK && rt->fatal == SL_OK) {
+                        sl_log_error("stage could not take its partitions back: %s",
+                                     sl_err2str(serr));
+                        rt->fatal = serr;
+                }
+        }
+        if (seek->cnt && rt->fatal == SL_OK) {
+                rd_kafka_error_t *error =
+                    rd_kafka_seek_partitions(rt->consumer, seek, SL_RT_SEEK_TIMEOUT_MS);
+                for (int i = 0; !error && i < seek->cnt; i++)
+                        if (seek->elems[i].err)
+                                error = rd_kafka_error_new(seek->elems[i].err, "%s [%d]",
+                                                           seek->elems[i].topic,
+                                                           (int)seek->elems[i].partition);
+                if (error) {
+                        /* Going on would skip what the aborted transaction read. */
+                        sl_log_error("seek back to the last commit: %s: stopping",
+                                     rd_kafka_error_string(error));
+                        rd_kafka_error_destroy(error);
+                        rt->fatal = SL_ERR_KAFKA;
+                }
+        }
+        /* A stage pauses partitions it holds back; a rebalance would resume them. */
+        rd_kafka_resume_partitions(rt->consumer, parts);
+        rd_kafka_topic_partition_list_destroy(seek);
+        rd_kafka_topic_partition_list_destroy(parts);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -377,8 +554,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         sl_metrics_add(rt->m_rebalances, 1);
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 sl_log_info("assigned %d partitions", parts->cnt);
+                if (rt->eos) {
+                        sl__runtime_txn_forget(rt, parts);
+                        wait_stable_offsets(rt, parts);
+                }
                 if (stage->on_assign && rt->fatal == SL_OK) {
-                        int serr = stage->on_assign(stage->opaque, rt, parts);
+                        int serr = txn_call(rt, false, stage->on_assign, parts);
                         if (serr != SL_OK) {
                                 sl_log_error("stage could not take the assignment: %s",
                                              sl_err2str(serr));
@@ -397,9 +578,18 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                  * those records are from these partitions and must be committed
                  * before another worker takes them. */
                 drain(rt);
+                /* exactly_once: after a failed transaction, what the stage flushes now
+                 * is of the void state: aborted with its transaction. */
                 if (stage->on_revoke)
-                        stage->on_revoke(stage->opaque, rt, parts);
+                        txn_call(rt, rt->rewind, stage->on_revoke, parts);
                 forget_partitions(rt, parts);
+                if (rt->eos) {
+                        sl__runtime_txn_forget(rt, parts);
+                        /* Every partition went: the next owners (this worker among
+                         * them) start from the committed state. */
+                        if (!cooperative)
+                                rt->rewind = false;
+                }
                 if (cooperative)
                         error = rd_kafka_incremental_unassign(rk, parts);
                 else
@@ -457,7 +647,53 @@ static void register_metrics(sl_runtime_t *rt)
         rt->m_retries = sl_metrics_counter(
             SL_RT_NAME("batch_retries_total"), NULL,
             "Batches run again after the stage failed them with a retriable error.");
+        if (rt->eos) {
+                static const char help[] =
+                    "exactly_once: Kafka transactions committed, and aborted (a failure, "
+                    "or what a rewind after one discards).";
+                rt->m_txn_commits = sl_metrics_counter(SL_RT_NAME("transactions_total"),
+                                                       "outcome=\"committed\"", help);
+                rt->m_txn_aborts = sl_metrics_counter(SL_RT_NAME("transactions_total"),
+                                                      "outcome=\"aborted\"", help);
+                rt->m_producer_recreates = sl_metrics_counter(
+                    SL_RT_NAME("producer_recreated_total"), NULL,
+                    "exactly_once: transactional producers re-created after a fatal "
+                    "error.");
+        }
 #undef SL_RT_NAME
+}
+
+/* exactly_once's settings: its transactional.id, and no kafka.* key that would break
+ * it. */
+static int check_eos_conf(sl_runtime_t *rt, char *errstr, size_t errstr_size)
+{
+        const char *tid = sl_conf_get(rt->conf, "kafka.transactional.id");
+        const char *iso = sl_conf_get(rt->conf, "kafka.isolation.level");
+
+        if (tid && *tid) {
+                /* Every client of the process would get it (the restore consumers,
+                 * sluicectl's producers): the stage's producer alone may have one. */
+                snprintf(errstr, errstr_size,
+                         "kafka.transactional.id is not supported: set exactly_once=true "
+                         "and, to choose the id, exactly_once.transactional.id");
+                return SL_ERR_CONFIG;
+        }
+        if (!rt->eos)
+                return SL_OK;
+        if (iso && strcmp(iso, "read_committed") != 0) {
+                snprintf(errstr, errstr_size,
+                         "exactly_once=true needs kafka.isolation.level=read_committed "
+                         "(it is %s): aborted outputs and changelog records must stay "
+                         "unread",
+                         iso);
+                return SL_ERR_CONFIG;
+        }
+        if (sl__runtime_txn_id(rt->conf, rt->stage->group_id, rt->txn_id,
+                               sizeof(rt->txn_id)) != SL_OK) {
+                snprintf(errstr, errstr_size, "exactly_once: transactional.id too long");
+                return SL_ERR_CONFIG;
+        }
+        return SL_OK;
 }
 
 sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, char *errstr,
@@ -480,6 +716,9 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
         rt->retry_backoff_ms = sl_conf_get_int(conf, "runtime.retry.backoff.ms");
         rt->retry_backoff_max_ms = sl_conf_get_int(conf, "runtime.retry.backoff.max.ms");
         rt->retry_max_ms = sl_conf_get_int(conf, "runtime.retry.max.ms");
+        rt->eos = sl_conf_get_bool(conf, "exactly_once");
+        if (check_eos_conf(rt, errstr, errstr_size) != SL_OK)
+                goto fail_alloc;
         register_metrics(rt);
 
         rt->msgs = calloc(stage->batch_size ? stage->batch_size : 1, sizeof(*rt->msgs));
@@ -487,9 +726,7 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail_alloc;
         }
-        rt->producer =
-            sl_kafka_producer_new(conf, sl__runtime_dr_msg_cb, rt, errstr, errstr_size);
-        if (!rt->producer)
+        if (sl__runtime_producer_new(rt, errstr, errstr_size) != SL_OK)
                 goto fail_producer;
         rt->consumer = sl_kafka_consumer_new(conf, stage->group_id, rebalance_cb, rt,
                                              errstr, errstr_size);
@@ -548,15 +785,20 @@ void sl_runtime_destroy(sl_runtime_t *rt)
         if (!rt)
                 return;
         close_consumer(rt);
-        rd_kafka_flush(rt->producer, 10000);
+        if (rt->producer) /* none when exactly_once could not re-create it */
+                rd_kafka_flush(rt->producer, 10000);
         sl_rt_ring_close(&rt->ring);
         sl__runtime_topics_close(rt);
         rd_kafka_destroy(rt->consumer);
-        rd_kafka_destroy(rt->producer);
+        if (rt->producer)
+                rd_kafka_destroy(rt->producer);
         sl_http_destroy(rt->http);
         free(rt->msgs);
         free(rt->stops);
         free(rt->holds);
+        if (rt->txn_offsets)
+                rd_kafka_topic_partition_list_destroy(rt->txn_offsets);
+        sl__runtime_txn_forget(rt, NULL);
         sl_floors_close(&rt->floors);
         free(rt);
 }
@@ -566,8 +808,10 @@ int sl_runtime_run(sl_runtime_t *rt)
         const sl_stage_t *stage = rt->stage;
         size_t cap = stage->batch_size ? stage->batch_size : 1;
 
-        sl_log_info("%s running: group %s, batches of up to %zu records / %d ms",
-                    stage->name, stage->group_id, cap, stage->batch_ms);
+        sl_log_info("%s running: group %s, batches of up to %zu records / %d ms%s%s",
+                    stage->name, stage->group_id, cap, stage->batch_ms,
+                    rt->eos ? ", exactly_once with transactional.id " : "",
+                    rt->eos ? rt->txn_id : "");
         while (!atomic_load(&rt->stop) && rt->fatal == SL_OK) {
                 int64_t wait_ms =
                     stage->wait_ms ? stage->wait_ms(stage->opaque) : INT64_MAX;
@@ -643,13 +887,22 @@ int sl_runtime_run(sl_runtime_t *rt)
                 if (!rt->pending)
                         finish_deferred(rt); /* idle: nothing to overlap it with */
                 finish_batch(rt);
-                if (stage->tick && rt->fatal == SL_OK)
-                        stage->tick(stage->opaque, rt);
+                if (rt->rewind)
+                        rewind_uncommitted(rt);
+                if (stage->tick && rt->fatal == SL_OK) {
+                        if (sl__runtime_txn_begin(rt) == SL_OK) {
+                                stage->tick(stage->opaque, rt);
+                                sl__runtime_txn_end(rt, true);
+                        }
+                        if (rt->rewind)
+                                rewind_uncommitted(rt);
+                }
                 publish_health(rt);
         }
         /* Finish what is in hand (nothing after a fatal error), then leave the group. */
         drain(rt);
         close_consumer(rt);
+        sl__runtime_txn_end(rt, false); /* one left open by a fatal error */
         publish_health(rt);
         if (rt->fatal != SL_OK) {
                 sl_rt_ring_discard(&rt->ring);

@@ -33,6 +33,22 @@
  * a deferred batch completed with an error (its records are gone and later batches
  * were processed on top of it), and errors of on_assign() and finish().
  *
+ * exactly_once (config; real Apache Kafka only, docs/operations.md).  The producer is
+ * transactional and one transaction is open at a time: a batch's process() (and the
+ * finish() of what it deferred, called at once), its outputs, the changelog records a
+ * stage produced through sl_runtime_output_opaque(), and its input offsets (held
+ * offsets and commit_before marks respected, as for a commit) are committed together
+ * before the next batch is polled; on_assign(), on_revoke() and tick() each run in a
+ * transaction of their own.  No pipelining: the stage waits for each commit.  A
+ * retriable process() error aborts the transaction before the retry, so the failed
+ * call's outputs are never seen.  A transaction that fails to commit is aborted and
+ * the runtime rewinds: as if every partition were revoked (on_revoke, whose flush is
+ * aborted) and assigned again (on_assign restores the committed state), then each
+ * partition is read again from its last commit.  A fatal producer error re-creates
+ * the producer and rewinds the same way; a fenced producer (another process with the
+ * same transactional.id) stops the runtime.  Postgres writes are outside the
+ * transaction and must stay idempotent: a rewind runs them again.
+ *
  * The runtime also owns the process's HTTP server (/metrics, /healthz).  Every
  * callback, healthy() included, runs on the thread that called sl_runtime_run(); the
  * server's threads read only the health the runtime publishes (an atomic) after each
@@ -155,7 +171,9 @@ int sl_runtime_produce_partition(sl_runtime_t *rt, const char *topic, int32_t pa
                                  const void *key, size_t key_len, const void *value,
                                  size_t value_len, rd_kafka_headers_t *hdrs);
 
-/* The runtime's producer and consumer (borrowed). */
+/* The runtime's producer and consumer (borrowed).  With exactly_once the producer is
+ * valid until the callback returns (it may be re-created between callbacks): ask for
+ * it again each time, keep no topic handle of it. */
 rd_kafka_t *sl_runtime_producer(sl_runtime_t *rt);
 rd_kafka_t *sl_runtime_consumer(sl_runtime_t *rt);
 

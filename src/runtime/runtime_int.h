@@ -1,6 +1,7 @@
 /*
  * The runtime's state, shared by its files: runtime.c (the loop, commits, rebalances,
- * retries), produce.c (outputs and their delivery reports).  Private to src/runtime.
+ * retries), produce.c (outputs and their delivery reports), txn.c (exactly_once's
+ * transactions).  Private to src/runtime.
  */
 #ifndef SL_RUNTIME_INT_H
 #define SL_RUNTIME_INT_H
@@ -54,6 +55,23 @@ struct sl_runtime_s {
         size_t dr_failed;
         char dr_errstr[256];
 
+        /* exactly_once (txn.c): one transaction at a time around each callback that
+         * may produce (runtime.h). */
+        bool eos;
+        bool txn_open;
+        bool txn_doomed; /* an output of the transaction in hand failed: abort it */
+        /* A transaction failed: what was done since the last commit is void, and every
+         * assigned partition goes back to it (runtime.c, at the next safe point). */
+        bool rewind;
+        char txn_id[512];
+        rd_kafka_topic_partition_list_t *txn_offsets; /* to commit with the transaction */
+        /* Per partition consumed since its assignment: the offset its last committed
+         * transaction left it at (or its first record's, before any commit). */
+        rd_kafka_topic_partition_list_t *rewind_to;
+        int recreates;             /* producers re-created since the last commit */
+        int txn_failures;          /* transactions aborted in a row */
+        int64_t txn_failing_since; /* ms, when the first of them failed */
+
         struct sl_rt_topic_s {
                 char name[256];
                 rd_kafka_topic_t *rkt;
@@ -61,12 +79,39 @@ struct sl_runtime_s {
         size_t topic_cnt, topic_cap;
 
         sl_metric_t *m_batches, *m_records, *m_batch_seconds, *m_commit_errors,
-            *m_assigned, *m_rebalances, *m_produce_errors, *m_retries;
+            *m_assigned, *m_rebalances, *m_produce_errors, *m_retries, *m_txn_commits,
+            *m_txn_aborts, *m_producer_recreates;
 };
 
 /* produce.c: the producer's delivery report callback (opaque: the runtime), and the
  * release of the output topic handles. */
 void sl__runtime_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 void sl__runtime_topics_close(sl_runtime_t *rt);
+
+/* txn.c.  The producer (transactional, transactions initialised, when rt->eos).
+ * SL_OK, or an error with errstr set. */
+int sl__runtime_producer_new(sl_runtime_t *rt, char *errstr, size_t errstr_size);
+/* The transactional.id: exactly_once.transactional.id, else
+ * <group_id>-<host name>-<http.port>.  SL_OK or SL_ERR_CONFIG (too long). */
+int sl__runtime_txn_id(const sl_conf_t *conf, const char *group_id, char *buf,
+                       size_t size);
+/* Begin a transaction unless one is open (no-op without exactly_once).  SL_OK, or the
+ * error that stops the runtime (rt->fatal). */
+int sl__runtime_txn_begin(sl_runtime_t *rt);
+/* Offsets to commit with the transaction in hand (merged per partition, last wins). */
+void sl__runtime_txn_offsets(sl_runtime_t *rt,
+                             const rd_kafka_topic_partition_list_t *offsets);
+/* End the transaction in hand: commit it with its offsets (do_commit, and nothing
+ * failed in it), else abort it.  SL_OK when committed (or none was open).  A failed
+ * commit aborts and sets rt->rewind; a fatal error re-creates the producer (rt->rewind)
+ * or stops the runtime (rt->fatal). */
+int sl__runtime_txn_end(sl_runtime_t *rt, bool do_commit);
+/* Bookkeeping for rewinds (rt->rewind_to): records of a batch about to be processed,
+ * offsets committed, partitions assigned or revoked (NULL: all). */
+void sl__runtime_txn_consumed(sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt);
+void sl__runtime_txn_consumed_to(sl_runtime_t *rt,
+                                 const rd_kafka_topic_partition_list_t *committed);
+void sl__runtime_txn_forget(sl_runtime_t *rt,
+                            const rd_kafka_topic_partition_list_t *parts);
 
 #endif

@@ -43,8 +43,6 @@ struct sl_store_s {
         part_t *parts;
         int32_t part_cnt;
         rd_kafka_t *restorer;
-        rd_kafka_topic_t *rkt;
-        rd_kafka_t *rkt_owner;
 };
 
 sl_store_t *sl_store_new(const sl_conf_t *conf, const char *name, const char *changelog)
@@ -72,8 +70,6 @@ void sl_store_destroy(sl_store_t *st)
         for (int32_t i = 0; i < st->part_cnt; i++)
                 part_free(&st->parts[i]);
         free(st->parts);
-        if (st->rkt)
-                rd_kafka_topic_destroy(st->rkt);
         if (st->restorer) {
                 rd_kafka_consumer_close(st->restorer);
                 rd_kafka_destroy(st->restorer);
@@ -226,24 +222,18 @@ void sl_store_foreach(const sl_store_t *st, int32_t part,
 }
 
 static int flush_part(sl_store_t *st, int32_t part, rd_kafka_t *producer,
-                      void *msg_opaque, size_t *records)
+                      rd_kafka_topic_t *rkt, void *msg_opaque, size_t *records)
 {
         part_t *p = get_part(st, part);
 
         if (!p)
                 return SL_OK;
-        if (!st->rkt || st->rkt_owner != producer) {
-                if (st->rkt)
-                        rd_kafka_topic_destroy(st->rkt);
-                st->rkt = rd_kafka_topic_new(producer, st->changelog, NULL);
-                st->rkt_owner = producer;
-        }
         for (size_t d = 0; d < p->dirty_cnt; d++) {
                 rec_t *e = p->dirty[d];
                 rd_kafka_resp_err_t err;
                 for (;;) {
                         err = rd_kafka_producev(
-                            producer, RD_KAFKA_V_RKT(st->rkt), RD_KAFKA_V_PARTITION(part),
+                            producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(part),
                             RD_KAFKA_V_KEY(e->key, strlen(e->key)),
                             RD_KAFKA_V_VALUE(e->deleted ? NULL : e->val,
                                              e->deleted ? 0 : e->len),
@@ -270,12 +260,22 @@ int sl_store_flush(sl_store_t *st, int32_t part, rd_kafka_t *producer, void *msg
 {
         size_t n = 0;
         int err = SL_OK;
+        /* A handle per flush, not kept: the producer may be another one next time (the
+         * runtime re-creates its producer after a fatal transaction error), and a
+         * handle must not outlive its producer. */
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(producer, st->changelog, NULL);
 
+        if (!rkt) {
+                sl_log_error("%s changelog %s: %s", st->name, st->changelog,
+                             rd_kafka_err2str(rd_kafka_last_error()));
+                return SL_ERR_KAFKA;
+        }
         if (part >= 0)
-                err = flush_part(st, part, producer, msg_opaque, &n);
+                err = flush_part(st, part, producer, rkt, msg_opaque, &n);
         else
                 for (int32_t i = 0; i < st->part_cnt && err == SL_OK; i++)
-                        err = flush_part(st, i, producer, msg_opaque, &n);
+                        err = flush_part(st, i, producer, rkt, msg_opaque, &n);
+        rd_kafka_topic_destroy(rkt);
         if (records)
                 *records = n;
         return err;
@@ -300,8 +300,7 @@ int sl_store_restore(sl_store_t *st, int32_t part, int timeout_ms, size_t *recor
         if (!st->restorer) {
                 char group[96];
                 snprintf(group, sizeof(group), "sluice-%s-restore", st->name);
-                st->restorer = sl_kafka_consumer_new(st->conf, group, NULL, NULL, errstr,
-                                                     errstr_size);
+                st->restorer = sl_kafka_reader_new(st->conf, group, errstr, errstr_size);
                 if (!st->restorer)
                         return SL_ERR_KAFKA;
         }
@@ -338,10 +337,19 @@ int sl_store_restore(sl_store_t *st, int32_t part, int timeout_ms, size_t *recor
                         m = rd_kafka_consumer_poll(st->restorer, 100);
                         if (!m)
                                 continue;
+                        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                                /* The end of what is readable: past the last record
+                                 * when transaction markers (never delivered) close the
+                                 * log, or before a transaction still open, which is
+                                 * not part of the state (read_committed). */
+                                if (m->partition == part)
+                                        next = hi;
+                                rd_kafka_message_destroy(m);
+                                continue;
+                        }
                         if (m->err) {
-                                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                        sl_log_warn("%s restore: %s", st->name,
-                                                    rd_kafka_message_errstr(m));
+                                sl_log_warn("%s restore: %s", st->name,
+                                            rd_kafka_message_errstr(m));
                                 rd_kafka_message_destroy(m);
                                 continue;
                         }

@@ -6,6 +6,10 @@
  * same number; sl_store_restore() rebuilds a partition by reading its changelog
  * from the beginning to the end before the stage processes anything of it.
  *
+ * A restore reads what a read_committed consumer sees: records of an aborted
+ * transaction (exactly_once, src/runtime) are not state, and it ends at the partition's
+ * end as the consumer reports it (the transaction markers there are never delivered).
+ *
  * Values are opaque bytes (a stage encodes its own records, e.g. Avro).  Keys are
  * NUL-terminated strings.  Not thread-safe: the stage thread owns it.
  */
