@@ -357,27 +357,18 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
 /* The partition count of events.in, for the owner of a source. */
 static int learn_partitions(sl_ingress_t *ing, sl_runtime_t *rt)
 {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_t *rk = sl_runtime_producer(rt);
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, ing->topic_in, NULL);
-        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+        char errstr[512];
+        int32_t n = sl_kafka_partition_count(sl_runtime_producer(rt), ing->topic_in,
+                                             10000, errstr, sizeof(errstr));
 
-        rd_kafka_topic_destroy(rkt);
-        if (err || md->topic_cnt != 1 || md->topics[0].err ||
-            md->topics[0].partition_cnt < 1) {
-                sl_log_error("metadata of %s: %s", ing->topic_in,
-                             err             ? rd_kafka_err2str(err)
-                             : md->topic_cnt ? rd_kafka_err2str(md->topics[0].err)
-                                             : "no such topic");
-                if (md)
-                        rd_kafka_metadata_destroy(md);
+        if (n < 1) {
+                sl_log_error("%s", errstr);
                 return SL_ERR_KAFKA;
         }
-        ing->in_partitions = md->topics[0].partition_cnt;
-        rd_kafka_metadata_destroy(md);
+        ing->in_partitions = n;
         sl_log_info(
             "%s has %d partitions: each source is owned by murmur2(source) mod %d",
-            ing->topic_in, (int)ing->in_partitions, (int)ing->in_partitions);
+            ing->topic_in, (int)n, (int)n);
         return SL_OK;
 }
 

@@ -1,6 +1,12 @@
 /*
- * sluice-trigger-launch, inside: the stage object and its Postgres statements
- * (deliveries.c).  See launch.h for what the stage does.
+ * sluice-trigger-launch, inside (launch.h says what the stage does):
+ *
+ *   launch.c      the stage object, its callbacks, a batch's order of work, life cycle
+ *   decide.c      a match decided (or found decided), a result, an overdue launch
+ *   launches.c    launch records, deferred queues released, relaunches after assignment
+ *   assign.c      partitions assigned (state restored, Postgres recounted) and revoked
+ *   mirror.c      metrics, breaker transitions logged, reasons, the scheduler_state
+ * mirror deliveries.c  the Postgres statements over trigger_deliveries
  */
 #ifndef SL_TRIGGER_LAUNCH_INT_H
 #define SL_TRIGGER_LAUNCH_INT_H
@@ -10,9 +16,21 @@
 
 #include <libpq-fe.h>
 
+#include <librdkafka/rdkafka.h>
+
+#include "config/config.h"
+#include "launch.h"
+#include "metrics/metrics.h"
 #include "pg/pgarray.h"
 #include "pg/session.h"
+#include "pg/state_mirror.h"
+#include "pg/triggers_watch.h"
+#include "runtime/runtime.h"
+#include "state/pstate.h"
 #include "trigger/launch_state.h"
+#include "trigger/pending.h"
+#include "trigger/records.h"
+#include "util/hmap.h"
 
 /* A delivery found in Postgres (a match decided before: a replay or a repeat). */
 typedef struct tl_found_s {
@@ -128,5 +146,136 @@ typedef void(tl_waiting_cb)(void *opaque, const char *launch_id, const char *tri
 int sl__tl_pg_restore(tl_pg_t *pg, const char *const *ids, size_t n, int64_t now,
                       tl_count_cb *count, tl_count_cb *window, tl_waiting_cb *waiting,
                       void *opaque, char *errstr, size_t errstr_size);
+
+/* --- the stage object and what its files share ------------------------------------ */
+
+#define RELEASE_MAX   1000 /* deferred matches one trigger launches per batch, at most */
+#define DEFER_POLL_MS 100  /* how often a trigger with a deferred queue is looked at */
+#define EXPIRE_CHUNK  64
+
+/* What this worker keeps per trigger besides its state: the launches waiting for a
+ * result, and what the deferred scan and the metrics need. */
+typedef struct trig_s {
+        char id[37];
+        int32_t part;
+        sl_pending_t pending;
+        int64_t deferred; /* the state's deferred, for the scan */
+        int64_t launches; /* since the last top-k render */
+} trig_t;
+
+/* One decoded input record. */
+typedef struct in_s {
+        int32_t part;
+        int64_t offset;
+        bool is_match;
+        bool replay; /* a shed match sent again by `triggers replay-shed` */
+        char launch_id[37];
+        sl_trigger_match_t m;
+        sl_workflow_result_t r;
+} in_t;
+
+/* A launch to produce once Postgres has the batch. */
+typedef struct out_s {
+        const in_t *in; /* the match, or NULL: a deferred one (d) */
+        const tl_deferred_t *d;
+        const char *trigger_id;
+        int64_t launched_at;
+        bool probe;
+        bool fresh; /* decided in this batch (else produced again) */
+} out_t;
+
+/* A pending entry taken out during a batch, put back if the batch fails. */
+typedef struct taken_s {
+        trig_t *t;
+        sl_pending_entry_t e;
+} taken_t;
+
+struct sl_launch_s {
+        const sl_conf_t *conf;
+        sl_stage_t stage;
+        const char *topics[3];
+        char topic_matches[256], topic_results[256], topic_launches[256], changelog[256];
+        int32_t nparts;     /* of trigger.matches, learnt at the first assignment */
+        int64_t release_at; /* next look at the deferred queues (ms); 0: none wait */
+
+        sl_triggers_watch_t *watch;
+        const sl_triggers_t *ts;
+        uint64_t ts_loads;
+        sl_hmap_t by_id; /* trigger id -> const sl_trigger_t * of ts */
+
+        sl_pstate_t *ps;
+        sl_hmap_t trigs; /* trigger id -> trig_t * */
+        size_t pending_max;
+        tl_pg_t pg;
+        sl_state_mirror_t *mirror;
+        int top_k;
+
+        /* per batch, reused */
+        in_t *in;
+        size_t in_cap;
+        const char **ids;
+        size_t ids_cap;
+        out_t *out;
+        size_t out_cap, nout;
+        taken_t *taken;
+        size_t taken_cap, ntaken;
+        struct {
+                char id[37];
+        } * relaunch; /* launches to produce again (restore_waiting) */
+        size_t relaunch_cap, nrelaunch;
+        int64_t *last_offsets;
+        int32_t last_cap;
+        sl_hmap_t seen; /* launch ids of the batch */
+        sl_rec_buf_t buf;
+
+        sl_metric_t *m_decisions[SL_LAUNCH__CNT], *m_replays[SL_LAUNCH__CNT], *m_replayed,
+            *m_results[3], *m_transitions[3], *m_undecodable, *m_unknown_result,
+            *m_latency, *m_deferred, *m_waiting, *m_breakers[3], *m_mirror_errors;
+};
+
+/* launch.c */
+int64_t sl__tl_wall_ms(void);
+int64_t sl__tl_mono_ms(void);
+void sl__tl_policy_of(const sl_trigger_t *t, sl_launch_policy_t *pol);
+void sl__tl_triggers_refresh(sl_launch_t *lc);
+trig_t *sl__tl_trig_get(sl_launch_t *lc, const char *id, int32_t part);
+void sl__tl_trig_free(void *v);
+void sl__tl_grow(void **v, size_t *cap, size_t need, size_t elem);
+void sl__tl_out_add(sl_launch_t *lc, out_t o);
+void sl__tl_taken_add(sl_launch_t *lc, trig_t *t, const sl_pending_entry_t *e);
+void sl__tl_taken_restore(sl_launch_t *lc);
+void sl__tl_wait_for_result(trig_t *t, const char *launch_id, int64_t launched_at,
+                            int64_t timeout_ms, bool probe);
+size_t sl__tl_decode_batch(sl_launch_t *lc, rd_kafka_message_t **msgs, size_t cnt);
+void sl__tl_clear_batch(sl_launch_t *lc, size_t n);
+
+/* decide.c: one match (found in Postgres or not), one result, the overdue launches */
+void sl__tl_match_recorded(sl_launch_t *lc, in_t *in, const tl_found_t *f,
+                           const sl_trigger_t *t, sl_tstate_t *st, int64_t now);
+void sl__tl_match_decide(sl_launch_t *lc, in_t *in, const sl_trigger_t *t,
+                         sl_tstate_t *st, int64_t now);
+void sl__tl_result_one(sl_launch_t *lc, const in_t *in, int64_t now);
+void sl__tl_expire_all(sl_launch_t *lc, int64_t now);
+
+/* launches.c */
+int sl__tl_produce_launch(sl_launch_t *lc, sl_runtime_t *rt, const out_t *o);
+int sl__tl_release_deferred(sl_launch_t *lc, sl_runtime_t *rt, int64_t now);
+int sl__tl_relaunch(sl_launch_t *lc, sl_runtime_t *rt);
+
+/* assign.c */
+int32_t sl__tl_part_of(const sl_launch_t *lc, const char *trigger_id);
+int sl__tl_assign(void *opaque, sl_runtime_t *rt,
+                  const rd_kafka_topic_partition_list_t *parts);
+int sl__tl_revoke(void *opaque, sl_runtime_t *rt,
+                  const rd_kafka_topic_partition_list_t *parts);
+
+/* mirror.c */
+void sl__tl_register_metrics(sl_launch_t *lc);
+void sl__tl_transition(sl_launch_t *lc, const char *trigger_id, const char *name,
+                       const sl_breaker_transition_t *tr);
+const char *sl__tl_reason_of(char *buf, size_t size, sl_launch_outcome_t o,
+                             const sl_trigger_t *t, const sl_launch_policy_t *pol,
+                             const sl_tstate_t *st, int64_t now, bool probe);
+void sl__tl_mirror(sl_launch_t *lc, bool force);
 
 #endif

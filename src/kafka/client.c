@@ -283,3 +283,30 @@ rd_kafka_t *sl_kafka_admin_new(const sl_conf_t *conf, char *errstr, size_t errst
                 return NULL;
         return client_new(RD_KAFKA_PRODUCER, kconf, errstr, errstr_size);
 }
+
+int32_t sl_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                 char *errstr, size_t errstr_size)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        rd_kafka_resp_err_t err =
+            rkt ? rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) : rd_kafka_last_error();
+        int32_t n = -1;
+
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        if (err)
+                snprintf(errstr, errstr_size, "metadata of %s: %s", topic,
+                         rd_kafka_err2str(err));
+        else if (md->topic_cnt != 1 || md->topics[0].err ||
+                 md->topics[0].partition_cnt < 1)
+                snprintf(errstr, errstr_size, "metadata of %s: %s", topic,
+                         md->topic_cnt && md->topics[0].err
+                             ? rd_kafka_err2str(md->topics[0].err)
+                             : "no such topic");
+        else
+                n = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        return n;
+}

@@ -110,6 +110,11 @@ rd_kafka_t *sl_kafka_admin_new(const sl_conf_t *conf, char *errstr, size_t errst
  * for handles made elsewhere, e.g. sluice-devbroker's mock cluster host). */
 void sl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 
+/* The partition count of topic from a metadata request through rk (waiting up to
+ * timeout_ms): > 0, or -1 with errstr set (no such topic, the broker did not answer). */
+int32_t sl_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                 char *errstr, size_t errstr_size);
+
 /* Java's murmur2 partitioner: (murmur2(key) & 0x7fffffff) % partitions.  -1 when
  * partitions <= 0. */
 int32_t sl_kafka_partition_for(const void *key, size_t len, int32_t partitions);
