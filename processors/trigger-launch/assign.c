@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka/kafka.h"
 #include "launch_int.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "sluice/err.h"
 #include "util/fatal.h"
-#include "kafka/kafka.h"
 
 /* --- assignment ------------------------------------------------------------------- */
 
@@ -90,11 +90,12 @@ static void restore_waiting(void *opaque, const char *launch_id, const char *tri
         const sl_trigger_t *t = sl_hmap_get(&lc->by_id, trigger_id);
 
         if (t)
-                sl__tl_wait_for_result(sl__tl_trig_get(lc, trigger_id, sl__tl_part_of(lc, trigger_id)),
-                                launch_id, launched_at, t->def.result_timeout_ms, probe);
+                sl__tl_wait_for_result(
+                    sl__tl_trig_get(lc, trigger_id, sl__tl_part_of(lc, trigger_id)),
+                    launch_id, launched_at, t->def.result_timeout_ms, probe);
         if (was_deferred) {
                 sl__tl_grow((void **)&lc->relaunch, &lc->relaunch_cap, lc->nrelaunch + 1,
-                     sizeof(*lc->relaunch));
+                            sizeof(*lc->relaunch));
                 snprintf(lc->relaunch[lc->nrelaunch++].id, 37, "%s", launch_id);
         }
 }
@@ -117,7 +118,7 @@ static void touch_restored(int32_t part, const char *key, const void *value, voi
 }
 
 int sl__tl_assign(void *opaque, sl_runtime_t *rt,
-                         const rd_kafka_topic_partition_list_t *parts)
+                  const rd_kafka_topic_partition_list_t *parts)
 {
         sl_launch_t *lc = opaque;
         rd_kafka_topic_partition_list_t *mine = matches_only(lc, parts);
@@ -153,9 +154,9 @@ int sl__tl_assign(void *opaque, sl_runtime_t *rt,
                                 sl__tl_trig_get(lc, t->def.id, p)->deferred = 0;
                         }
                 }
-                err = sl__tl_pg_restore(&lc->pg, ids, nids, sl__tl_wall_ms(), restore_count,
-                                        restore_window, restore_waiting, lc, errstr,
-                                        sizeof(errstr));
+                err = sl__tl_pg_restore(&lc->pg, ids, nids, sl__tl_wall_ms(),
+                                        restore_count, restore_window, restore_waiting,
+                                        lc, errstr, sizeof(errstr));
         }
         free(ids);
         rd_kafka_topic_partition_list_destroy(mine);
@@ -165,7 +166,7 @@ int sl__tl_assign(void *opaque, sl_runtime_t *rt,
 }
 
 int sl__tl_revoke(void *opaque, sl_runtime_t *rt,
-                         const rd_kafka_topic_partition_list_t *parts)
+                  const rd_kafka_topic_partition_list_t *parts)
 {
         sl_launch_t *lc = opaque;
         rd_kafka_topic_partition_list_t *mine = matches_only(lc, parts);

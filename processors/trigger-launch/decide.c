@@ -8,8 +8,8 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "sluice/err.h"
-#include "util/fatal.h"
 #include "trigger/launch_id.h"
+#include "util/fatal.h"
 #include "util/uuid.h"
 
 /* A shed match (throttled, paused, open) that replay-shed sent again: decided again
@@ -38,10 +38,10 @@ static void match_shed_again(sl_launch_t *lc, in_t *in, const sl_trigger_t *t,
         if (o == SL_LAUNCH_LAUNCHED) {
                 rt->launches++;
                 sl__tl_out_add(lc, (out_t){.in = in,
-                                    .trigger_id = in->m.trigger_id,
-                                    .launched_at = now,
-                                    .probe = probe,
-                                    .fresh = true});
+                                           .trigger_id = in->m.trigger_id,
+                                           .launched_at = now,
+                                           .probe = probe,
+                                           .fresh = true});
         }
 }
 
@@ -78,12 +78,13 @@ void sl__tl_match_recorded(sl_launch_t *lc, in_t *in, const tl_found_t *f,
         if (verifying && f->outcome == SL_LAUNCH_LAUNCHED &&
             (f->first_outcome == SL_LAUNCH_LAUNCHED || in->replay)) {
                 sl__tl_out_add(lc, (out_t){.in = in,
-                                    .trigger_id = in->m.trigger_id,
-                                    .launched_at = f->launched_at});
+                                           .trigger_id = in->m.trigger_id,
+                                           .launched_at = f->launched_at});
                 if (f->waiting && t)
-                        sl__tl_wait_for_result(sl__tl_trig_get(lc, in->m.trigger_id, in->part),
-                                        in->launch_id, f->launched_at,
-                                        t->def.result_timeout_ms, false);
+                        sl__tl_wait_for_result(
+                            sl__tl_trig_get(lc, in->m.trigger_id, in->part),
+                            in->launch_id, f->launched_at, t->def.result_timeout_ms,
+                            false);
         }
 }
 
@@ -116,7 +117,8 @@ void sl__tl_match_decide(sl_launch_t *lc, in_t *in, const sl_trigger_t *t,
             .event_type = in->m.event_type,
             .workflow = in->m.workflow,
             .correlation_id = in->m.correlation_id,
-            .reason = sl__tl_reason_of(reason, sizeof(reason), o, t, &pol, st, now, probe),
+            .reason =
+                sl__tl_reason_of(reason, sizeof(reason), o, t, &pol, st, now, probe),
             .trigger_name = in->m.trigger_name,
             .params = in->m.params,
             .traceparent = in->m.traceparent,
@@ -139,10 +141,10 @@ void sl__tl_match_decide(sl_launch_t *lc, in_t *in, const sl_trigger_t *t,
         if (o == SL_LAUNCH_LAUNCHED) {
                 rt->launches++;
                 sl__tl_out_add(lc, (out_t){.in = in,
-                                    .trigger_id = in->m.trigger_id,
-                                    .launched_at = now,
-                                    .probe = probe,
-                                    .fresh = true});
+                                           .trigger_id = in->m.trigger_id,
+                                           .launched_at = now,
+                                           .probe = probe,
+                                           .fresh = true});
         }
 }
 

@@ -120,8 +120,8 @@ int sl__tl_release_deferred(sl_launch_t *lc, sl_runtime_t *rt, int64_t now)
                                    .launched_at = now,
                                    .probe = probe[i]};
                         err = sl__tl_produce_launch(lc, rt, &o);
-                        sl__tl_wait_for_result(tg, d[i].launch_id, now, t->def.result_timeout_ms,
-                                        probe[i]);
+                        sl__tl_wait_for_result(tg, d[i].launch_id, now,
+                                               t->def.result_timeout_ms, probe[i]);
                 }
                 sl__tl_deferred_free(d, nd);
                 if (err != SL_OK)

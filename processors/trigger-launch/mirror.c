@@ -7,9 +7,9 @@
 #include "launch_int.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "pg/state_mirror.h"
 #include "sluice/err.h"
 #include "util/fatal.h"
-#include "pg/state_mirror.h"
 
 /* --- metrics and logs --------------------------------------------------------------- */
 
