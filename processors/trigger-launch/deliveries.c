@@ -50,7 +50,7 @@ static const char replays_sql[] =
 static const char deferred_sql[] =
     "SELECT launch_id::text, event_id::text, correlation_id, coalesce(params, '{}'), "
     "traceparent, coalesce((extract(epoch FROM accepted_at) * 1000)::bigint, 0), "
-    "workflow, coalesce(trigger_name, '') "
+    "workflow, coalesce(trigger_name, ''), coalesce(match_offset, -1) "
     "FROM trigger_deliveries WHERE trigger_id = $1::uuid AND outcome = 'deferred' "
     "ORDER BY match_offset, matched_at LIMIT $2";
 
@@ -65,17 +65,21 @@ static const char count_sql[] =
 
 static const char waiting_sql[] =
     "SELECT launch_id::text, trigger_id::text, "
-    "(extract(epoch FROM launched_at) * 1000)::bigint, probe, first_outcome = 'deferred' "
+    "(extract(epoch FROM launched_at) * 1000)::bigint, probe, "
+    /* released from a deferred queue: deferred at first, or deferred by replay-shed
+     * and released later (launched directly, a replay is launched when replayed) */
+    "first_outcome = 'deferred' OR (replayed_at IS NOT NULL AND launched_at > "
+    "replayed_at) "
     "FROM trigger_deliveries "
     "WHERE outcome = 'launched' AND result IS NULL AND trigger_id = ANY($1::uuid[])";
 
 static const char relaunch_sql[] =
     "SELECT launch_id::text, event_id::text, correlation_id, coalesce(params, '{}'), "
     "traceparent, coalesce((extract(epoch FROM accepted_at) * 1000)::bigint, 0), "
-    "workflow, coalesce(trigger_name, ''), trigger_id::text, "
+    "workflow, coalesce(trigger_name, ''), coalesce(match_offset, -1), trigger_id::text, "
     "(extract(epoch FROM launched_at) * 1000)::bigint "
     "FROM trigger_deliveries WHERE launch_id = ANY($1::uuid[]) AND outcome = 'launched' "
-    "AND result IS NULL";
+    "AND result IS NULL ORDER BY match_offset";
 
 static const char window_sql[] =
     "SELECT d.trigger_id::text, count(*) FROM trigger_deliveries d "
@@ -308,10 +312,11 @@ static int read_launches(tl_pg_t *pg, const char *sql, int nparams,
                 d[r].accepted_at = atoll(PQgetvalue(res, r, 5));
                 d[r].workflow = dup_or_null(res, r, 6);
                 d[r].trigger_name = dup_or_null(res, r, 7);
-                if (PQnfields(res) > 9) {
+                d[r].match_offset = atoll(PQgetvalue(res, r, 8));
+                if (PQnfields(res) > 10) {
                         snprintf(d[r].trigger_id, sizeof(d[r].trigger_id), "%s",
-                                 PQgetvalue(res, r, 8));
-                        d[r].launched_at = atoll(PQgetvalue(res, r, 9));
+                                 PQgetvalue(res, r, 9));
+                        d[r].launched_at = atoll(PQgetvalue(res, r, 10));
                 }
         }
         PQclear(res);

@@ -416,6 +416,7 @@ sl_launch_t *sl_launch_new(const sl_conf_t *conf, char *errstr, size_t errstr_si
                             sizeof(lc->changelog));
         lc->pending_max = (size_t)sl_conf_get_int(conf, "trigger.launch.pending.max");
         lc->top_k = (int)sl_conf_get_int(conf, "trigger.top.triggers");
+        lc->eos = sl_conf_get_bool(conf, "exactly_once");
         sl_hmap_init(&lc->by_id);
         sl_hmap_init(&lc->trigs);
         sl_hmap_init(&lc->seen);

@@ -88,8 +88,9 @@ typedef struct tl_deferred_s {
         char *workflow;
         char *trigger_name;
         int64_t accepted_at;
-        char trigger_id[37]; /* relaunches only */
-        int64_t launched_at; /* relaunches only */
+        int64_t match_offset; /* its queue position; -1: unknown (rows before 0009) */
+        char trigger_id[37];  /* relaunches only */
+        int64_t launched_at;  /* relaunches only */
 } tl_deferred_t;
 
 int sl__tl_pg_open(tl_pg_t *pg, const sl_conf_t *conf, char *errstr, size_t errstr_size);
@@ -209,6 +210,7 @@ struct sl_launch_s {
         tl_pg_t pg;
         sl_state_mirror_t *mirror;
         int top_k;
+        bool eos; /* exactly_once: relaunch only what the changelog has not released */
 
         /* per batch, reused */
         in_t *in;

@@ -106,6 +106,8 @@ int sl__tl_release_deferred(sl_launch_t *lc, sl_runtime_t *rt, int64_t now)
                 }
                 if ((int64_t)nd < room) /* the queue is shorter than the state says */
                         st.deferred = (int64_t)(nd - k);
+                if (k && d[k - 1].match_offset >= st.released_next)
+                        st.released_next = d[k - 1].match_offset + 1;
                 err = sl__tl_pg_mark_launched(&lc->pg, d, probe, k, now, errstr,
                                               sizeof(errstr));
                 if (err != SL_OK) {
@@ -140,12 +142,39 @@ int sl__tl_release_deferred(sl_launch_t *lc, sl_runtime_t *rt, int64_t now)
         return SL_OK;
 }
 
+/* Under exactly_once, a released launch below its trigger's released_next went out in
+ * the transaction that committed the restored state: not produced again. */
+static bool committed_before(sl_launch_t *lc, const tl_deferred_t *d)
+{
+        sl_tstate_t st;
+
+        return lc->eos && d->match_offset >= 0 &&
+               sl_pstate_get(lc->ps, sl__tl_part_of(lc, d->trigger_id), d->trigger_id,
+                             &st) == SL_OK &&
+               d->match_offset < st.released_next;
+}
+
+/* After producing d again: its trigger's released_next past it. */
+static void released(sl_launch_t *lc, const tl_deferred_t *d)
+{
+        int32_t p = sl__tl_part_of(lc, d->trigger_id);
+        sl_tstate_t st;
+
+        if (d->match_offset < 0 ||
+            sl_pstate_get(lc->ps, p, d->trigger_id, &st) != SL_OK ||
+            d->match_offset < st.released_next)
+                return;
+        st.released_next = d->match_offset + 1;
+        if (sl_pstate_put(lc->ps, p, d->trigger_id, &st) != SL_OK)
+                sl_oom("launch: a trigger's state");
+}
+
 /* The launches restore_waiting() kept for the first batch after an assignment. */
 int sl__tl_relaunch(sl_launch_t *lc, sl_runtime_t *rt)
 {
         const char **ids;
         tl_deferred_t *d = NULL;
-        size_t nd = 0;
+        size_t nd = 0, again = 0, skipped = 0;
         char errstr[512];
         int err;
 
@@ -167,12 +196,21 @@ int sl__tl_relaunch(sl_launch_t *lc, sl_runtime_t *rt)
                 out_t o = {.d = &d[i],
                            .trigger_id = d[i].trigger_id,
                            .launched_at = d[i].launched_at};
+                if (committed_before(lc, &d[i])) {
+                        skipped++;
+                        continue;
+                }
                 err = sl__tl_produce_launch(lc, rt, &o);
+                if (err == SL_OK) {
+                        released(lc, &d[i]);
+                        again++;
+                }
         }
-        if (err == SL_OK && nd)
+        if (err == SL_OK && (again || skipped))
                 sl_log_info("%zu launches from deferred queues produced again after the "
-                            "assignment (same launch ids)",
-                            nd);
+                            "assignment (same launch ids); %zu already committed with "
+                            "the restored state",
+                            again, skipped);
         sl__tl_deferred_free(d, nd);
         if (err == SL_OK)
                 lc->nrelaunch = 0;

@@ -124,7 +124,7 @@ bool sl_launch_release_one(const sl_launch_policy_t *pol, sl_tstate_t *st, int64
 
 /* --- changelog value ------------------------------------------------------------- */
 
-#define TSTATE_VERSION 1
+#define TSTATE_VERSION 2 /* 1: without released_next */
 
 size_t sl_tstate_encode(const sl_tstate_t *st, unsigned char *buf)
 {
@@ -150,10 +150,11 @@ size_t sl_tstate_encode(const sl_tstate_t *st, unsigned char *buf)
                 n += sl_avro_long_encode(b->ok[i], buf + n);
                 n += sl_avro_long_encode(b->failed[i], buf + n);
         }
+        n += sl_avro_long_encode(st->released_next, buf + n);
         return n;
 }
 
-_Static_assert(SL_AVRO_LONG_MAX *(14 + 3 * SL_BREAKER_BUCKETS) <= SL_TSTATE_ENCODED_MAX,
+_Static_assert(SL_AVRO_LONG_MAX *(15 + 3 * SL_BREAKER_BUCKETS) <= SL_TSTATE_ENCODED_MAX,
                "SL_TSTATE_ENCODED_MAX too small");
 
 typedef struct reader_s {
@@ -186,9 +187,11 @@ int sl_tstate_decode(const void *buf, size_t len, sl_tstate_t *st)
 {
         reader_t r = {.p = buf, .len = len};
         sl_breaker_t *b = &st->breaker;
+        int64_t version;
 
         memset(st, 0, sizeof(*st));
-        if (get(&r) != TSTATE_VERSION)
+        version = get(&r);
+        if (version != 1 && version != TSTATE_VERSION)
                 return SL_ERR_DECODE;
         st->window.start = get(&r);
         st->window.count = get(&r);
@@ -208,6 +211,8 @@ int sl_tstate_decode(const void *buf, size_t len, sl_tstate_t *st)
                 b->ok[i] = get32(&r);
                 b->failed[i] = get32(&r);
         }
+        if (version >= 2)
+                st->released_next = get(&r);
         if (r.bad || r.off != len || b->state < SL_BREAKER_CLOSED ||
             b->state > SL_BREAKER_HALF_OPEN) {
                 memset(st, 0, sizeof(*st));

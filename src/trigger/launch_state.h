@@ -45,6 +45,12 @@ typedef struct sl_tstate_s {
         int64_t deferred;   /* matches in the deferred queue */
         sl_breaker_t breaker;
         int64_t updated_at; /* ms: last change */
+        /* The match offset after the last match released from the deferred queue (0:
+         * none yet).  The queue is released in match order, so every released launch
+         * below it went out with this state; under exactly_once the two commit
+         * together, and a worker taking the trigger over produces again only the
+         * released launches at or past it (docs/triggers.md). */
+        int64_t released_next;
 } sl_tstate_t;
 
 typedef enum sl_launch_outcome {
@@ -86,7 +92,9 @@ int64_t sl_launch_release_room(const sl_launch_policy_t *pol, const sl_tstate_t 
 bool sl_launch_release_one(const sl_launch_policy_t *pol, sl_tstate_t *st, int64_t now,
                            bool *probe, sl_breaker_transition_t *tr);
 
-/* Changelog value (schemas/trigger_state.avsc): at most SL_TSTATE_ENCODED_MAX bytes. */
+/* Changelog value (schemas/trigger_state.avsc, version 2): at most
+ * SL_TSTATE_ENCODED_MAX bytes.  Version 1 values (without released_next) still decode,
+ * with released_next 0. */
 #define SL_TSTATE_ENCODED_MAX 480
 size_t sl_tstate_encode(const sl_tstate_t *st, unsigned char *buf);
 /* SL_OK or SL_ERR_DECODE. */

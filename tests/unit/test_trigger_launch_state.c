@@ -757,6 +757,7 @@ static sl_tstate_t full_state(void)
         b->probes_ok = 1;
         b->bucket_ms = 1000;
         b->updated_at = T0 + 998;
+        st.released_next = 81234;
         for (int i = 0; i < SL_BREAKER_BUCKETS; i++) {
                 b->slot[i] = (T0 / 1000) - 10 + i;
                 b->ok[i] = 100 + i;
@@ -773,7 +774,7 @@ static void tstate_round_trips_every_field(void **state)
         (void)state;
 
         assert_true(n > 0 && n <= SL_TSTATE_ENCODED_MAX);
-        assert_int_equal(buf[0], 0x02); /* version 1 */
+        assert_int_equal(buf[0], 0x04); /* version 2 */
         memset(&out, 0xff, sizeof(out));
         assert_int_equal(sl_tstate_decode(buf, n, &out), SL_OK);
         assert_memory_equal(&in, &out, sizeof(in));
@@ -783,7 +784,7 @@ static void tstate_round_trips_every_field(void **state)
         /* the zero state too (a trigger never used) */
         memset(&in, 0, sizeof(in));
         n = sl_tstate_encode(&in, buf);
-        assert_int_equal(n, 44); /* one byte a field */
+        assert_int_equal(n, 45); /* one byte a field */
         memset(&out, 0xff, sizeof(out));
         assert_int_equal(sl_tstate_decode(buf, n, &out), SL_OK);
         assert_memory_equal(&in, &out, sizeof(in));
@@ -815,19 +816,25 @@ static void tstate_wrong_version_is_refused(void **state)
         size_t n = sl_tstate_encode(&in, buf);
         (void)state;
 
-        buf[0] = 0x04; /* version 2 */
+        buf[0] = 0x06; /* version 3 */
         assert_int_equal(sl_tstate_decode(buf, n, &out), SL_ERR_DECODE);
         buf[0] = 0x00; /* version 0 */
         assert_int_equal(sl_tstate_decode(buf, n, &out), SL_ERR_DECODE);
         buf[0] = 0x01; /* version -1 */
         assert_int_equal(sl_tstate_decode(buf, n, &out), SL_ERR_DECODE);
-        buf[0] = 0x02;
+        buf[0] = 0x02; /* version 1 has one field less: the last is trailing */
+        assert_int_equal(sl_tstate_decode(buf, n, &out), SL_ERR_DECODE);
+        assert_int_equal(sl_tstate_decode(buf, n - 3, &out), SL_OK); /* 81234: 3 bytes */
+        assert_int_equal(out.released_next, 0);
+        buf[0] = 0x04;
         assert_int_equal(sl_tstate_decode(buf, n, &out), SL_OK);
+        assert_memory_equal(&in, &out, sizeof(in));
 }
 
-#define TSTATE_FIELDS (14 + 3 * SL_BREAKER_BUCKETS)
+#define TSTATE_FIELDS (14 + 3 * SL_BREAKER_BUCKETS) /* version 1 */
 
-/* The value with the given fields, written by hand (values encode() cannot write). */
+/* The value with the given fields, written by hand (values encode() cannot write, and
+ * version 1 values, which an upgraded stage restores from an older changelog). */
 static size_t encode_fields(const int64_t *v, unsigned char *buf)
 {
         size_t n = 0;
@@ -855,6 +862,7 @@ static void tstate_out_of_range_fields_are_refused(void **state)
         assert_int_equal(sl_tstate_decode(buf, encode_fields(v, buf), &out), SL_OK);
         assert_int_equal(out.breaker.state, SL_BREAKER_OPEN);
         assert_int_equal(out.breaker.failed[9], 44);
+        assert_int_equal(out.released_next, 0); /* version 1: none */
 
         /* a breaker state out of range, from encode() and by hand */
         for (int32_t s = -1; s <= 3; s += 4) {
@@ -913,7 +921,7 @@ static void tstate_extreme_values_fit(void **state)
 
                 memset(&in, 0, sizeof(in));
                 in.window.start = in.window.count = in.throttled = in.deferred =
-                    in.updated_at = wide[k];
+                    in.updated_at = in.released_next = wide[k];
                 b->state = narrow[k];
                 b->reopens = b->probes_sent = b->probes_ok = narrow[k];
                 b->since = b->open_until = b->bucket_ms = b->updated_at = wide[k];
@@ -928,7 +936,7 @@ static void tstate_extreme_values_fit(void **state)
                         assert_int_equal(buf[i], 0xa5);
                 if (k < 2)
                         assert_int_equal(n, 1 + 5 * 10 + 4 * 10 + 4 * 5 +
-                                                SL_BREAKER_BUCKETS * (10 + 5 + 5));
+                                                SL_BREAKER_BUCKETS * (10 + 5 + 5) + 10);
                 /* the state itself must be in range to decode */
                 b->state = SL_BREAKER_HALF_OPEN;
                 n = sl_tstate_encode(&in, buf);
