@@ -14,6 +14,9 @@
 #   SLUICE_PG_FAST=1 tests only: start with fsync, synchronous_commit and
 #                    full_page_writes off (never the dev-stack default)
 #   SLUICE_PG_BIN    Postgres binaries (default /usr/lib/postgresql/15/bin)
+#   SLUICE_PG_TEMPLATE=DATA  tests only: `start` of an instance not yet initialized
+#                    copies this stopped cluster's data directory (initialized and
+#                    migrated once, tests/integration/lib.sh) instead of running initdb
 #
 # Listens on 127.0.0.1 only, trust auth for local sockets and 127.0.0.1 (a private,
 # throwaway instance: never expose it).  As root, the server runs as the `postgres`
@@ -139,6 +142,23 @@ EOF
         echo "pg.sh: initialized $DATA (role and database '$DB')" >&2
 }
 
+# A copy of the stopped cluster in $SLUICE_PG_TEMPLATE, with this instance's socket
+# directory (the port is given at start).
+do_clone() {
+        local tpl=$SLUICE_PG_TEMPLATE sockdir=$DATA
+        [ -f "$tpl/PG_VERSION" ] || die "SLUICE_PG_TEMPLATE $tpl holds no cluster"
+        mkdir -p "$DIR" || die "cannot create $DIR"
+        if [ "$(id -u)" = 0 ]; then
+                chown postgres: "$DIR" || die "cannot chown $DIR to postgres"
+                ensure_traversable
+        fi
+        as_owner cp -a "$tpl" "$DATA" || die "cannot copy $tpl to $DATA"
+        as_owner rm -f "$DATA/postmaster.pid" "$DATA/postmaster.opts"
+        [ $((${#DATA} + 20)) -gt 100 ] && sockdir=
+        printf "\n# --- copied from %s ---\nport = %s\nunix_socket_directories = '%s'\n" \
+                "$tpl" "$PORT" "$sockdir" | as_owner tee -a "$DATA/postgresql.conf" >/dev/null
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -156,6 +176,9 @@ start)
                 exit 0
         fi
         if is_initialized; then
+                start_server
+        elif [ -n "${SLUICE_PG_TEMPLATE:-}" ]; then
+                do_clone
                 start_server
         else
                 do_init # leaves it running
