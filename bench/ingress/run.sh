@@ -6,7 +6,8 @@
 # With --exactly-once, ingress also runs with exactly_once=true on the same records and
 # both figures are printed side by side (meant for --broker kafka: the devbroker's mock
 # cluster runs transactions but keeps no transactional offsets).
-# usage: bench/ingress/run.sh [--broker devbroker|kafka] [--exactly-once] [N_EVENTS [SOURCES]]
+# usage: bench/ingress/run.sh [--broker devbroker|kafka] [--exactly-once] [-X key=value]...
+#                             [N_EVENTS [SOURCES]]
 #        (defaults 300000, 10000)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,6 +20,11 @@ if [ "${1:-}" = --exactly-once ]; then
         eos=(--exactly-once)
         shift
 fi
+xs=() # -X key=value: configuration for every client of the run (ingress included)
+while [ "${1:-}" = -X ] && [ $# -ge 2 ]; do
+        xs+=(-X "$2")
+        shift 2
+done
 n=${1:-300000}
 sources=${2:-10000}
 parts=${SLUICE_BENCH_PARTITIONS:-32}
@@ -37,6 +43,10 @@ trap cleanup EXIT
 SLUICE_PG_DIR=$work/pg SLUICE_PG_PORT=$port "$root/scripts/pg.sh" start >/dev/null
 bench_start_broker "$work" "$parts"
 export SLUICE_PG_PORT=$port
+# whose CPU the benchmark accounts per row (read from /proc at each run's ends only)
+BENCH_PG_PID=$(head -1 "$work/pg/data/postmaster.pid")
+BENCH_BROKER_PID=${_bench_broker_pid:-$(cat "$work/kafka/kafka.pid" 2>/dev/null || echo 0)}
+export BENCH_PG_PID BENCH_BROKER_PID
 echo "broker: $BENCH_BROKER" >&2
-"$build/sluicectl" migrate >/dev/null
-"$build/bench/bench-ingress" "${eos[@]}" "$n" "$sources" "$build/sluice-ingress" 2> >(grep -v '"level":"info"' >&2)
+"$build/sluicectl" -X log.level=warn migrate >/dev/null
+"$build/bench/bench-ingress" "${eos[@]}" "${xs[@]}" "$n" "$sources" "$build/sluice-ingress" 2> >(grep -v '"level":"info"' >&2)
