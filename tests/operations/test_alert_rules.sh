@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_alert_rules: the alert rules of docs/operations/ are valid (promtool check
-# rules), their unit tests pass (promtool test rules alerts.test.yml), and every alert
+# rules), so is the example scrape config that loads them (promtool check config),
+# their unit tests pass (promtool test rules alerts.test.yml), and every alert
 # has a unit test that expects it to fire (a non-empty exp_alerts under its name), so
 # an alert added without a test fails here.  promtool: Debian's prometheus package
 # (scripts/install-deps.sh).  Whether the metric names the rules use are really exposed
@@ -13,6 +14,8 @@ fail() { echo "test_alert_rules: FAIL: $*" >&2; exit 1; }
 
 command -v promtool >/dev/null || fail "promtool not found (scripts/install-deps.sh installs Debian's prometheus package)"
 promtool check rules "$OPS/alerts.yml" || fail "promtool check rules"
+# The example scrape config loads the same rules (and names the jobs they expect).
+promtool check config "$OPS/prometheus.example.yml" || fail "promtool check config"
 # promtool resolves rule_files against the test file's folder.
 promtool test rules "$OPS/alerts.test.yml" || fail "promtool test rules"
 
