@@ -3,6 +3,7 @@
 
   ops_kit_check.py names EXPR...            the metric names each PromQL EXPR uses
   ops_kit_check.py check PROM_URL DASHBOARD.json SCRAPE.txt...
+  ops_kit_check.py runbooks OUTDIR RUNBOOK.md... -- SCRAPE.txt...
 
 check: every metric name used by an alert rule (as the Prometheus at PROM_URL loaded
 them: /api/v1/rules) and by a dashboard panel query must be exposed on some process's
@@ -16,6 +17,12 @@ The names come from a small PromQL tokenizer: string literals, label matchers
 ignoring, group_left, group_right with their label lists), keywords and numbers are
 dropped, and so is every identifier followed by "(" (a function or an aggregation);
 what remains are metric names.  A name given as {__name__="..."} is taken too.
+
+runbooks: every sluice_* metric name the runbooks mention must be exposed (a histogram
+by its base name counts when its _bucket is); prefixes followed by a placeholder,
+a wildcard or a group (sluice_<stage>_..., sluice_retry_*, sluice_ingress_(a|b)) are
+skipped.  Each ```sql block is written to OUTDIR/NN.sql (its
+runbook named in a comment) for the caller to run against the migrated schema.
 """
 import json
 import re
@@ -140,11 +147,38 @@ def check(prom, dashboard, scrapes):
     return 1 if failures else 0
 
 
+def runbooks(outdir, paths, scrapes):
+    exposed = exposed_names(scrapes)
+    failures, nsql, nnames = [], 0, 0
+    for p in paths:
+        with open(p) as f:
+            text = f.read()
+        for m in re.finditer(r"(?<![A-Za-z0-9_.])sluice_[a-z0-9_]*[a-z0-9]", text):
+            name = m.group(0)
+            if re.match(r"_?[<{(*]", text[m.end():]):
+                continue  # sluice_<stage>_..., sluice_retry_*, a grep pattern's prefix
+            nnames += 1
+            if name not in exposed and name + "_bucket" not in exposed:
+                failures.append(f"{p}: {name} is not exposed by any process")
+        for m in re.finditer(r"```sql\n(.*?)```", text, re.S):
+            nsql += 1
+            with open(f"{outdir}/{nsql:02d}.sql", "w") as out:
+                out.write(f"-- {p}\n{m.group(1)}")
+    for f in failures:
+        print("FAIL " + f)
+    print(f"runbooks={len(paths)} metric_mentions={nnames} sql_blocks={nsql} "
+          f"failures={len(failures)}")
+    return 1 if failures or not nsql else 0
+
+
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "names":
         for e in sys.argv[2:]:
             print(" ".join(sorted(metric_names(e))))
         return 0
+    if len(sys.argv) >= 6 and sys.argv[1] == "runbooks" and "--" in sys.argv:
+        sep = sys.argv.index("--")
+        return runbooks(sys.argv[2], sys.argv[3:sep], sys.argv[sep + 1:])
     if len(sys.argv) >= 5 and sys.argv[1] == "check":
         return check(sys.argv[2].rstrip("/"), sys.argv[3], sys.argv[4:])
     print(__doc__, file=sys.stderr)

@@ -11,7 +11,8 @@
 # Then ops_kit_check.py: every metric name in every alert expression (as Prometheus
 # loaded them) and in every dashboard panel query is on some process's /metrics (`up`
 # excepted: Prometheus records it, and it must be 1 for all five); every rule
-# evaluated without error; every panel query returns series from Prometheus.
+# evaluated without error; every panel query returns series from Prometheus.  And the
+# runbooks: every metric they name is exposed, every ```sql block runs on the schema.
 . "$(dirname "$0")/lib.sh"
 . "$SRC/tests/integration/retry_lib.sh"
 
@@ -97,4 +98,15 @@ done
 "$PY" "$CHECK" check "$PROM" "$OPS/grafana-dashboard.json" "$T"/metrics.*.txt >"$T/check.out" 2>&1 ||
         { cat "$T/check.out" >&2; fail "the operations kit uses metrics the processes do not expose"; }
 log "ok: $(tail -n 1 "$T/check.out")"
+
+# The runbooks: every metric they name is exposed, and every SQL block runs against
+# the migrated schema (with this run's rows), each in a transaction rolled back.
+mkdir "$T/sql"
+"$PY" "$CHECK" runbooks "$T/sql" "$OPS"/*.md -- "$T"/metrics.*.txt >"$T/runbooks.out" 2>&1 ||
+        { cat "$T/runbooks.out" >&2; fail "the runbooks name metrics the processes do not expose"; }
+for f in "$T"/sql/*.sql; do
+        { echo 'BEGIN;'; cat "$f"; echo 'ROLLBACK;'; } | psql_run >"$f.out" 2>&1 ||
+                fail "runbook SQL fails ($(head -n 1 "$f")): $(cat "$f.out")"
+done
+log "ok: $(tail -n 1 "$T/runbooks.out"), every SQL block ran"
 log "PASS"
