@@ -105,8 +105,8 @@ mkdir "$T/sql"
 "$PY" "$CHECK" runbooks "$T/sql" "$OPS"/*.md -- "$T"/metrics.*.txt >"$T/runbooks.out" 2>&1 ||
         { cat "$T/runbooks.out" >&2; fail "the runbooks name metrics the processes do not expose"; }
 for f in "$T"/sql/*.sql; do
-        { echo 'BEGIN;'; cat "$f"; echo 'ROLLBACK;'; } | psql_run >"$f.out" 2>&1 ||
-                fail "runbook SQL fails ($(head -n 1 "$f")): $(cat "$f.out")"
+        { echo 'BEGIN;'; cat "$f"; echo 'ROLLBACK;'; } | psql_run >"$f.out" 2>"$f.err" ||
+                fail "runbook SQL fails ($(head -n 1 "$f")): $(tr '\n' ' ' <"$f.err")"
 done
 log "ok: $(tail -n 1 "$T/runbooks.out"), every SQL block ran"
 log "PASS"
