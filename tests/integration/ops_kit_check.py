@@ -4,6 +4,7 @@
   ops_kit_check.py names EXPR...            the metric names each PromQL EXPR uses
   ops_kit_check.py check PROM_URL DASHBOARD.json SCRAPE.txt...
   ops_kit_check.py runbooks OUTDIR RUNBOOK.md... -- SCRAPE.txt...
+  ops_kit_check.py sluicectl SLUICECTL RUNBOOK.md...
 
 check: every metric name used by an alert rule (as the Prometheus at PROM_URL loaded
 them: /api/v1/rules) and by a dashboard panel query must be exposed on some process's
@@ -23,8 +24,13 @@ by its base name counts when its _bucket is); prefixes followed by a placeholder
 a wildcard or a group (sluice_<stage>_..., sluice_retry_*, sluice_ingress_(a|b)) are
 skipped.  Each ```sql block is written to OUTDIR/NN.sql (its
 runbook named in a comment) for the caller to run against the migrated schema.
+
+sluicectl: every sluicectl command line in the runbooks (in code blocks and inline
+code) names a command `sluicectl --help` lists, a subcommand its own --help shows, and
+only options its --help shows.
 """
 import json
+import subprocess
 import re
 import sys
 import urllib.parse
@@ -171,11 +177,68 @@ def runbooks(outdir, paths, scrapes):
     return 1 if failures or not nsql else 0
 
 
+def sluicectl_help(ctl, *args):
+    r = subprocess.run([ctl, *args, "--help"], capture_output=True, text=True, timeout=10)
+    return r.stdout + r.stderr
+
+
+def sluicectl_lines(text):
+    """Each sluicectl invocation in code (fenced sh blocks and inline code spans):
+    what follows 'sluicectl ', up to a comment, pipe, redirection or the span's end."""
+    code, fence = [], None
+    for line in text.splitlines():
+        m = re.match(r"\s*```(\w*)", line)
+        if m:
+            fence = None if fence is not None else m.group(1)
+            continue
+        if fence is None:
+            code += re.findall(r"`([^`]*sluicectl [^`]*)`", line)
+        elif fence in ("", "sh", "bash"):
+            code.append(line)
+    out = []
+    for line in code:
+        for m in re.finditer(r"(?:^|[\s|;&(])sluicectl\s+([^#|>;&)]*)", line):
+            out.append(m.group(1).strip())
+    return out
+
+
+def check_sluicectl(ctl, paths):
+    top = sluicectl_help(ctl)
+    failures, n = [], 0
+    for p in paths:
+        with open(p) as f:
+            lines = sluicectl_lines(f.read())
+        for line in lines:
+            words = line.split()
+            if not words or words[0].startswith("-"):
+                continue
+            n += 1
+            cmd = words[0]
+            if not re.search(r"(?m)^  " + re.escape(cmd) + r"\b", top):
+                failures.append(f"{p}: sluicectl {cmd}: no such command ({line!r})")
+                continue
+            help_text = sluicectl_help(ctl, cmd)
+            if len(words) > 1 and not words[1].startswith("-") and \
+                    re.search(r"(?m)^  " + re.escape(cmd) + r" COMMAND|COMMAND$", help_text) and \
+                    not re.search(r"(?m)^\s+(?:" + re.escape(cmd) + r"\s+)?" + re.escape(words[1]) + r"\b",
+                                  help_text):
+                failures.append(f"{p}: sluicectl {cmd} {words[1]}: not in its --help ({line!r})")
+            for opt in re.findall(r"(?<!\S)(--[a-z][a-z-]*)", line):
+                if opt not in help_text:
+                    failures.append(f"{p}: sluicectl {cmd}: option {opt} not in its --help ({line!r})")
+    for f in failures:
+        print("FAIL " + f)
+    print(f"sluicectl_lines={n} failures={len(failures)}")
+    return 1 if failures or not n else 0
+
+
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "names":
         for e in sys.argv[2:]:
             print(" ".join(sorted(metric_names(e))))
         return 0
+    if len(sys.argv) >= 4 and sys.argv[1] == "sluicectl":
+        return check_sluicectl(sys.argv[2], sys.argv[3:])
     if len(sys.argv) >= 6 and sys.argv[1] == "runbooks" and "--" in sys.argv:
         sep = sys.argv.index("--")
         return runbooks(sys.argv[2], sys.argv[3:sep], sys.argv[sep + 1:])

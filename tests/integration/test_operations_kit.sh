@@ -12,7 +12,8 @@
 # loaded them) and in every dashboard panel query is on some process's /metrics (`up`
 # excepted: Prometheus records it, and it must be 1 for all five); every rule
 # evaluated without error; every panel query returns series from Prometheus.  And the
-# runbooks: every metric they name is exposed, every ```sql block runs on the schema.
+# runbooks: every metric they name is exposed, every ```sql block runs on the schema,
+# every sluicectl line names a command, subcommand and options sluicectl has.
 . "$(dirname "$0")/lib.sh"
 . "$SRC/tests/integration/retry_lib.sh"
 
@@ -21,6 +22,11 @@ CHECK=$SRC/tests/integration/ops_kit_check.py
 command -v prometheus >/dev/null || fail "prometheus not found (scripts/install-deps.sh installs it)"
 [ -x "$BUILD/sluice-runner" ] || fail "$BUILD/sluice-runner not built"
 ctl() { USER=ops-kit "$SLUICECTL" -X log.level=warn "$@"; }
+
+# The runbooks' sluicectl lines: commands, subcommands and options that exist.
+"$PY" "$CHECK" sluicectl "$SLUICECTL" "$OPS"/*.md >"$T/sluicectl.out" 2>&1 ||
+        { cat "$T/sluicectl.out" >&2; fail "the runbooks use sluicectl commands that do not exist"; }
+log "ok: runbooks' $(tail -n 1 "$T/sluicectl.out")"
 
 start_devbroker
 start_pg
