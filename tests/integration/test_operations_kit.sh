@@ -36,7 +36,8 @@ ctl sources set flooder --limit 3 --window-ms 60000 >/dev/null || fail "sources 
 
 RUNNER_PORT=$(free_port)
 "$BUILD/sluice-runner" -X http.port="$RUNNER_PORT" >"$T/runner.log" 2>&1 &
-track_pid $!
+RUNNER_PID=$!
+track_pid "$RUNNER_PID"
 start_ingress -X admission.mirror.ms=500
 start_retry
 start_trigger_match
@@ -66,7 +67,8 @@ EOF
 prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom" \
         --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn \
         >"$T/prometheus.log" 2>&1 &
-track_pid $!
+PROM_PID=$!
+track_pid "$PROM_PID"
 wait_until "curl -sf $PROM/-/ready" 30 || fail "prometheus not ready: $(tail -n 5 "$T/prometheus.log")"
 log "prometheus on :$PROM_PORT scrapes the five processes"
 
@@ -87,11 +89,12 @@ wait_until "[ \$(psql_val 'SELECT count(*) FROM dead_letters') -ge 1 ]" 10 || fa
 wait_until "[ \$(psql_val 'SELECT count(*) FROM event_ingress_retries') -ge 1 ]" 10 || fail "no retries"
 log "$(answered) launches answered, $(psql_val 'SELECT count(*) FROM event_ingress_retries') events held back, 1 dead-lettered"
 
-# Three scrapes of every target after the traffic: rates have two samples, rules ran.
+# Every target up, scraped at least twice (rates need two samples) and once after the
+# traffic; the rules (evaluated every second) have run by then.
 t_traffic=$(date +%s)
 scraped() {
         curl -sf "$PROM/api/v1/query" --data-urlencode \
-                "query=count(min_over_time(up[1m]) == 1 and count_over_time(up[1m]) >= 3 and timestamp(up) >= $t_traffic + 2)" |
+                "query=count(min_over_time(up[1m]) == 1 and count_over_time(up[1m]) >= 2 and timestamp(up) >= $t_traffic)" |
                 "$PY" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)'
 }
 wait_until "[ \$(scraped) = 5 ]" 20 || fail "prometheus has not scraped all five targets: $(scraped)"
@@ -116,4 +119,14 @@ for f in "$T"/sql/*.sql; do
                 fail "runbook SQL fails ($(head -n 1 "$f")): $(tr '\n' ' ' <"$f.err")"
 done
 log "ok: $(tail -n 1 "$T/runbooks.out"), every SQL block ran"
+
+# Stop the six together (SIGTERM: each finishes its batch and commits) rather than one
+# after the other in lib.sh's trap: seconds of the suite's budget.
+stopping=("$PROM_PID" "$LAUNCH_PID" "$MATCH_PID" "$RETRY_PID" "$INGRESS_PID" "$RUNNER_PID")
+kill -TERM "${stopping[@]}" 2>/dev/null || true
+for pid in "${stopping[@]}"; do
+        wait_until "! kill -0 $pid" 20 || continue # still running: the trap kills it
+        wait "$pid" 2>/dev/null || true
+        untrack_pid "$pid"
+done
 log "PASS"
