@@ -639,9 +639,11 @@ int main(int argc, char **argv)
             "no broker at work)\n",
             nconn, copy, cpu.pg * 1e6 / (double)n, n / (size_t)nconn);
         fflush(stdout);
-        /* The comparisons are made twice, interleaved (simple, ingress, ..., simple,
-         * ingress), and their means compared: on a 2-core machine one run's figure
-         * moves by 10-30% with whatever else runs. */
+        /* The simple pipeline and ingress run twice, interleaved, and their means are
+         * compared: on a 2-core machine one run's figure moves by 10-30% with whatever
+         * else runs.  The limits run is made once: a second one would restore the
+         * first one's admission changelog and, reading events.in again under a new
+         * group, look every record up in Postgres as a replay (a slower path). */
         static const char *const no_limits[] = {"admission.enabled=false", NULL};
         static const char *const limits[] = {"admission.enabled=true",
                                              "admission.default.limit=1000000",
@@ -660,10 +662,9 @@ int main(int argc, char **argv)
         run_t rl = run_ingress(conf, bin, xargs, nx, limits, n, 100);
         simple_r[1] = run_simple(conf, n, nconn, batch, batch_ms, &scpu[1]);
         r1[1] = run_ingress(conf, bin, xargs, nx, no_limits, n, 100);
-        run_t rl2 = run_ingress(conf, bin, xargs, nx, limits, n, 100);
         double simple = (simple_r[0] + simple_r[1]) / 2;
         double ingress = (r1[0].rate + r1[1].rate) / 2;
-        double limited = (rl.rate + rl2.rate) / 2;
+        double limited = rl.rate;
         for (int k = 0; k < 2; k++)
                 printf(
                     "  baseline simple pipeline:       %6.0f events/s  CPU/row: Postgres "
@@ -690,10 +691,9 @@ int main(int argc, char **argv)
             "  sluice-ingress, fetch queue raised as before (1 GiB, 1000000 messages): "
             "%6.0f events/s; peak RSS %.1f MiB\n",
             ro.rate, ro.rss_kib / 1024.0);
-        printf(
-            "  sluice-ingress, rate limits on for %d sources: %6.0f and %6.0f events/s  "
-            "CPU/row: Postgres %5.1f, self %5.1f, broker %5.1f; peak RSS %.1f MiB\n",
-            sources, rl.rate, rl2.rate, PER_ROW(rl.cpu, n), rl.rss_kib / 1024.0);
+        printf("  sluice-ingress, rate limits on for %d sources: %6.0f events/s  "
+               "CPU/row: Postgres %5.1f, self %5.1f, broker %5.1f; peak RSS %.1f MiB\n",
+               sources, rl.rate, PER_ROW(rl.cpu, n), rl.rss_kib / 1024.0);
         fflush(stdout);
         long hwm = r1[0].rss_kib;
         for (int k = 1; k < 2; k++)
@@ -701,8 +701,6 @@ int main(int argc, char **argv)
                         hwm = r1[k].rss_kib;
         if (rl.rss_kib > hwm)
                 hwm = rl.rss_kib;
-        if (rl2.rss_kib > hwm)
-                hwm = rl2.rss_kib;
         double rss_mib = (double)hwm / 1024.0;
         double rows_mean = (r1[0].rate_rows + r1[1].rate_rows) / 2;
         printf("\n  %-44s %9s %9s %7s  %s\n", "figure", "value", "baseline", "ratio",
@@ -713,7 +711,7 @@ int main(int argc, char **argv)
         printf("  %-44s %9.0f %9.0f %6.2fx  >= 0.65x  %s\n", "ingress / idle raw COPY",
                ingress, copy, ingress / copy, ingress >= 0.65 * copy ? "met" : "MISS");
         printf("  %-44s %9.0f %9.0f %6.2fx  >= 0.9x   %s\n",
-               "limits on / off (means of 2)", limited, ingress, limited / ingress,
+               "limits on / off (mean of 2 without)", limited, ingress, limited / ingress,
                limited >= 0.9 * ingress ? "met" : "MISS");
         printf("  %-44s %9.0f %9.0f %6.2fx  ~1x (probe costs nothing)\n",
                "received_at rate, probe 1 s / 100 ms", r2.rate_rows, rows_mean,
@@ -721,7 +719,7 @@ int main(int argc, char **argv)
         printf("  %-44s %9.1f %9s %7s  <= 128    %s\n", "peak RSS (MiB)", rss_mib, "", "",
                rss_mib <= 128 ? "met" : "MISS");
         printf("  %-44s %9.0f %9.0f %6.2fx  ~1x (no throughput lost)\n",
-               "16 MiB fetch queue / the old 1 GiB one", ingress, ro.rate,
+               "64 MiB fetch queue / the old 1 GiB one", ingress, ro.rate,
                ingress / ro.rate);
         printf("  %-44s %9.1f %9.1f %6.2fx  flat\n", "RSS last quarter / first (MiB)",
                r1[0].rss_q4_kib / 1024.0, r1[0].rss_q1_kib / 1024.0,
@@ -751,7 +749,7 @@ int main(int argc, char **argv)
                     e1, 2 * e1 / (r1[1].rate + d1), r1[1].rate, d1);
                 printf("  with rate limits on, %d sources: %.0f events/s  (%.2fx the "
                        "default mode's %.0f and %.0f)\n",
-                       sources, e2, 2 * e2 / (rl2.rate + d2), rl2.rate, d2);
+                       sources, e2, 2 * e2 / (rl.rate + d2), rl.rate, d2);
                 fflush(stdout);
         }
         size_t records = 0;

@@ -206,18 +206,21 @@ consumer_new(const sl_conf_t *conf, const char *group_id, const char *const *ext
                                   rd_kafka_topic_partition_list_t *, void *),
              void *opaque, char *errstr, size_t errstr_size)
 {
-        /* Offsets are committed by the caller after its effects are durable; the
-         * fetch queue is raised so one consumer keeps up with ~100k msg/s.
-         * read_committed is librdkafka's default too; said here because exactly_once
-         * and the state restores depend on it (aborted transactions stay unread). */
+        /* Offsets are committed by the caller after its effects are durable.  The
+         * fetch queue is librdkafka's own default (64 MiB, 100,000 messages), enough
+         * for what one stage process does (~100k msg/s at most here): sized for the
+         * 1.8M msg/s a bare consumer reaches (1 GiB, 1,000,000) it held ~70 MiB more
+         * for no more throughput, and 16 MiB cost 40% of it (librdkafka 2.0.2 backs a
+         * partition off ~1 s whenever the queue is full).  bench/ingress prints the
+         * two side by side (docs/benchmarks.md).  kafka.* overrides them. */
         /* clang-format off */
         static const char *const defaults[] = {
                 "enable.auto.commit", "false",
                 "enable.auto.offset.store", "false",
                 "auto.offset.reset", "earliest",
                 "isolation.level", "read_committed",
-                "queued.min.messages", "1000000",
-                "queued.max.messages.kbytes", "1048576",
+                "queued.min.messages", "100000",
+                "queued.max.messages.kbytes", "65536",
                 "fetch.wait.max.ms", "10",
                 "max.partition.fetch.bytes", "4194304",
                 NULL,
