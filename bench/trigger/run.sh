@@ -7,13 +7,14 @@
 # value, baseline, ratio, target.
 # usage: bench/trigger/run.sh [--broker devbroker|kafka] [N_EVENTS [TRIGGERS]]
 #        (defaults 200000, 1000)
-# Env: BENCH_RATE, BENCH_SECS (the paced run, default 5000/s for 20 s);
+# Env: BENCH_RATE, BENCH_SECS (the paced run, default 5000/s for 20 s; BENCH_RATE may
+#      list rates, e.g. 1000,2000,5000: one paced phase each, in that order);
 #      SLUICE_BENCH_PARTITIONS (events topics, 16 here), SLUICE_TRIGGER_PARTITIONS
 #      (trigger topics, 32 here): the devbroker keeps ~5 MiB a partition and drops
 #      older data, and trigger.matches and workflow.launches hold a whole burst
 #      before anything reads them; other SLUICE_* keys reach the stages (e.g.
 #      SLUICE_TRIGGER_LAUNCH_BATCH_MS); BENCH_KEEP=1 keeps the work folder (the
-#      stages' logs, paced.tsv).
+#      stages' logs, paced-RATE.tsv).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${SLUICE_BUILD_DIR:-$root/build}

@@ -107,7 +107,7 @@ void sl__tl_match_decide(sl_launch_t *lc, in_t *in, const sl_trigger_t *t,
                 sl__tl_transition(lc, in->m.trigger_id, t->def.name, &tr);
         }
         rt->deferred = st->deferred;
-        sl_metrics_add(lc->m_decisions[o], 1);
+        lc->counts.decisions[o]++;
         (void)sl_pstate_touch(lc->ps, in->part, in->m.trigger_id,
                               o == SL_LAUNCH_LAUNCHED);
         tl_delivery_t d = {
@@ -181,11 +181,11 @@ void sl__tl_result_one(sl_launch_t *lc, const in_t *in, int64_t now)
         sl__tl_pg_add_result(&lc->pg, r->launch_id, r->status, r->error, r->finished_at);
         if (!rt || sl_uuid_parse(r->launch_id, id) != SL_OK ||
             !sl_pending_complete(&rt->pending, id, &e)) {
-                sl_metrics_add(lc->m_unknown_result, 1);
+                lc->counts.unknown_results++;
                 return;
         }
         sl__tl_taken_add(lc, rt, &e);
-        sl_metrics_add(lc->m_results[ok ? 0 : 1], 1);
+        lc->counts.results[ok ? 0 : 1]++;
         feed_breaker(lc, rt, &e, ok, now);
 }
 
@@ -213,7 +213,7 @@ void sl__tl_expire_all(sl_launch_t *lc, int64_t now)
                                 sl__tl_pg_add_result(&lc->pg, lid, "timed_out",
                                                      "no result within result_timeout_ms",
                                                      now);
-                                sl_metrics_add(lc->m_results[2], 1);
+                                lc->counts.results[2]++;
                                 feed_breaker(lc, rt, &e[i], false, now);
                         }
                 } while (n == EXPIRE_CHUNK);

@@ -4,12 +4,19 @@
  * batch is one round trip per statement and no SQL is built from data.  Every
  * statement runs on the stage's session (src/pg/session.h): a lost connection or a
  * deadlock is retried there, and what still fails says whether it is transient.
+ *
+ * A batch's deliveries go in one of two ways.  Looked up first (sl__tl_pg_lookup),
+ * they are inserted with ON CONFLICT DO NOTHING.  Not looked up (the common case, see
+ * launch.c), they are inserted without it, as one statement: a match decided before
+ * (a repeat) fails the whole statement with unique_violation and nothing of the batch
+ * is written, so the stage decides the batch again after a lookup.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "launch_int.h"
+#include "pg/pg.h"
 #include "sluice/err.h"
 #include "util/fatal.h"
 
@@ -18,19 +25,23 @@ static const char lookup_sql[] =
     "coalesce((extract(epoch FROM launched_at) * 1000)::bigint, 0), result IS NULL "
     "FROM trigger_deliveries WHERE launch_id = ANY($1::uuid[])";
 
-static const char insert_sql[] =
-    "INSERT INTO trigger_deliveries (launch_id, trigger_id, event_id, event_type, "
-    "workflow, correlation_id, outcome, first_outcome, reason, matched_at, decided_at, "
-    "launched_at, trigger_name, match_offset, params, traceparent, accepted_at, probe) "
-    "SELECT u.l, u.t, u.e, u.et, u.w, u.c, u.o, u.o, u.r::jsonb, "
-    "to_timestamp(u.ma / 1000.0), to_timestamp(u.de / 1000.0), "
-    "CASE WHEN u.o = 'launched' THEN to_timestamp(u.de / 1000.0) END, "
-    "u.tn, u.mo, u.pa, u.tp, to_timestamp(u.ac / 1000.0), u.pr "
-    "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], "
-    "$6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], "
-    "$12::bigint[], $13::text[], $14::text[], $15::bigint[], $16::bool[]) "
-    "AS u(l, t, e, et, w, c, o, r, ma, de, tn, mo, pa, tp, ac, pr) "
-    "ON CONFLICT (launch_id) DO NOTHING";
+#define INSERT_SQL                                                                       \
+        "INSERT INTO trigger_deliveries (launch_id, trigger_id, event_id, event_type, "  \
+        "workflow, correlation_id, outcome, first_outcome, reason, matched_at, "         \
+        "decided_at, launched_at, trigger_name, match_offset, params, traceparent, "     \
+        "accepted_at, probe) "                                                           \
+        "SELECT u.l, u.t, u.e, u.et, u.w, u.c, u.o, u.o, u.r::jsonb, "                   \
+        "to_timestamp(u.ma / 1000.0), to_timestamp(u.de / 1000.0), "                     \
+        "CASE WHEN u.o = 'launched' THEN to_timestamp(u.de / 1000.0) END, "              \
+        "u.tn, u.mo, u.pa, u.tp, to_timestamp(u.ac / 1000.0), u.pr "                     \
+        "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], "       \
+        "$6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], " \
+        "$12::bigint[], $13::text[], $14::text[], $15::bigint[], $16::bool[]) "          \
+        "AS u(l, t, e, et, w, c, o, r, ma, de, tn, mo, pa, tp, ac, pr)"
+
+static const char insert_sql[] = INSERT_SQL " ON CONFLICT (launch_id) DO NOTHING";
+/* Every row new, or none written (unique_violation). */
+static const char insert_new_sql[] = INSERT_SQL;
 
 static const char results_sql[] =
     "UPDATE trigger_deliveries d SET result = u.s, error = u.er, "
@@ -81,13 +92,19 @@ static const char relaunch_sql[] =
     "FROM trigger_deliveries WHERE launch_id = ANY($1::uuid[]) AND outcome = 'launched' "
     "AND result IS NULL ORDER BY match_offset";
 
+/* A trigger's launches in its current window: those decided as launches at once
+ * (launched_at = decided_at: trigger_idx) and those launched later, from the deferred
+ * queue or by replay-shed (launched_later_idx); migration 0011. */
 static const char window_sql[] =
-    "SELECT d.trigger_id::text, count(*) FROM trigger_deliveries d "
-    "JOIN triggers t ON t.id = d.trigger_id "
-    "WHERE d.outcome = 'launched' AND d.trigger_id = ANY($1::uuid[]) AND t.rate_limit > "
-    "0 "
-    "AND d.launched_at >= to_timestamp(($2::bigint - $2::bigint % t.window_ms) / 1000.0) "
-    "GROUP BY d.trigger_id";
+    "WITH w AS (SELECT id, to_timestamp(($2::bigint - $2::bigint % window_ms) / 1000.0) "
+    "AS start FROM triggers WHERE id = ANY($1::uuid[]) AND rate_limit > 0) "
+    "SELECT w.id::text, "
+    "(SELECT count(*) FROM trigger_deliveries d WHERE d.trigger_id = w.id "
+    "AND d.decided_at >= w.start AND d.first_outcome = 'launched') + "
+    "(SELECT count(*) FROM trigger_deliveries d WHERE d.trigger_id = w.id "
+    "AND d.outcome = 'launched' AND d.first_outcome <> 'launched' "
+    "AND d.launched_at >= w.start) "
+    "FROM w";
 
 int sl__tl_pg_open(tl_pg_t *pg, const sl_conf_t *conf, char *errstr, size_t errstr_size)
 {
@@ -238,17 +255,48 @@ void sl__tl_pg_add_replay(tl_pg_t *pg, const char *launch_id, sl_launch_outcome_
         pg->nreplays++;
 }
 
-int sl__tl_pg_write(tl_pg_t *pg, char *errstr, size_t errstr_size)
+/* The queued deliveries inserted: with fresh, by insert_new_sql on the connection
+ * itself (no retry: a second run after a lost commit would fail on the batch's own
+ * rows), *conflict set when a row was there already; without, or when that failed
+ * otherwise, by insert_sql with the session's retries. */
+static int write_deliveries(tl_pg_t *pg, bool fresh, bool *conflict, char *errstr,
+                            size_t errstr_size)
+{
+        const char *params[DC__CNT];
+
+        for (int i = 0; i < DC__CNT; i++)
+                params[i] = sl_pgarr_end(&pg->dcols[i]);
+        if (fresh) {
+                PGresult *res = PQexecParams(sl_pg_session_conn(pg->ses), insert_new_sql,
+                                             DC__CNT, NULL, params, NULL, NULL, 0);
+                ExecStatusType st = PQresultStatus(res);
+                bool dup = sl_sqlstate_is(sl_pg_sqlstate(res), "23505");
+
+                PQclear(res);
+                if (st == PGRES_COMMAND_OK)
+                        return SL_OK;
+                if (dup) {
+                        *conflict = true;
+                        return SL_OK;
+                }
+                /* Anything else (a lost connection, whose commit may or may not have
+                 * happened): the same rows again, idempotently, with the session's
+                 * retries. */
+        }
+        return sl_pg_session_exec(pg->ses, insert_sql, DC__CNT, params, NULL, errstr,
+                                  errstr_size);
+}
+
+int sl__tl_pg_write(tl_pg_t *pg, bool fresh, bool *conflict, char *errstr,
+                    size_t errstr_size)
 {
         const char *params[DC__CNT];
         int err;
 
+        *conflict = false;
         if (pg->ndeliveries) {
-                for (int i = 0; i < DC__CNT; i++)
-                        params[i] = sl_pgarr_end(&pg->dcols[i]);
-                err = sl_pg_session_exec(pg->ses, insert_sql, DC__CNT, params, NULL,
-                                         errstr, errstr_size);
-                if (err != SL_OK)
+                err = write_deliveries(pg, fresh, conflict, errstr, errstr_size);
+                if (err != SL_OK || *conflict)
                         return err;
         }
         if (pg->nreplays) {

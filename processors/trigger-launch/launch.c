@@ -249,38 +249,24 @@ void sl__tl_clear_batch(sl_launch_t *lc, size_t n)
 /* --- the stage callbacks -------------------------------------------------------------
  */
 
-static int launch_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
-                          size_t cnt)
+/* True when a match of the batch may have been decided before and must be looked up
+ * first: one of a partition in verify mode (read again after a restart or a
+ * rebalance), or one replay-shed sent again. */
+static bool batch_needs_lookup(sl_launch_t *lc, size_t n)
 {
-        sl_launch_t *lc = opaque;
-        int64_t now = sl__tl_wall_ms();
-        size_t n, nids = 0, nfound = 0, records = 0;
-        tl_found_t *found = NULL;
-        char errstr[512];
-        int err;
-
-        if (!lc->ts)
-                sl__tl_triggers_refresh(lc);
-        for (int32_t p = 0; p < lc->last_cap; p++)
-                lc->last_offsets[p] = -1;
-        lc->nout = lc->ntaken = 0;
-        sl__tl_pg_begin(&lc->pg);
-        n = sl__tl_decode_batch(lc, msgs, cnt);
-
-        /* 1. what was decided before */
-        sl__tl_grow((void **)&lc->ids, &lc->ids_cap, n + 1, sizeof(*lc->ids));
-        for (size_t i = 0; i < n; i++)
-                if (lc->in[i].is_match)
-                        lc->ids[nids++] = lc->in[i].launch_id;
-        err = sl__tl_pg_lookup(&lc->pg, lc->ids, nids, &found, &nfound, errstr,
-                               sizeof(errstr));
-        if (err != SL_OK) {
-                sl_log_error("looking up the batch's deliveries: %s", errstr);
-                sl__tl_clear_batch(lc, n);
-                return err;
+        for (size_t i = 0; i < n; i++) {
+                const in_t *in = &lc->in[i];
+                if (in->is_match && (in->replay || sl_pstate_verifying(lc->ps, in->part)))
+                        return true;
         }
+        return false;
+}
 
-        /* 2. decide, feed results and timeouts to the breakers */
+/* Decide the batch's matches (found: what Postgres holds for them, sorted; NULL when
+ * nothing was looked up) and feed results and overdue launches to the breakers. */
+static void decide_batch(sl_launch_t *lc, size_t n, const tl_found_t *found,
+                         size_t nfound, int64_t now)
+{
         if (sl_pstate_begin(lc->ps, n + sl_hmap_count(&lc->trigs) + 1) != SL_OK)
                 sl_oom("launch: the batch's working set");
         for (size_t i = 0; i < n; i++) {
@@ -302,25 +288,98 @@ static int launch_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **m
                 st = sl_pstate_work(lc->ps, in->part, in->m.trigger_id);
                 if (!st)
                         sl_oom("launch: a trigger's working state");
-                f = sl__tl_found_get(found, nfound, in->launch_id);
+                f = found ? sl__tl_found_get(found, nfound, in->launch_id) : NULL;
                 if (f)
                         sl__tl_match_recorded(lc, in, f, t, st, now);
                 else
                         sl__tl_match_decide(lc, in, t, st, now);
         }
         sl__tl_expire_all(lc, now);
-        free(found);
+}
 
-        /* 3. Postgres first */
-        err = sl__tl_pg_write(&lc->pg, errstr, sizeof(errstr));
+/* Take back what decide_batch() did: the working state, the pending launches it took
+ * out, its outputs, its Postgres rows and counts (none of it was written). */
+static void undo_batch(sl_launch_t *lc)
+{
+        sl_pstate_abort(lc->ps);
+        sl__tl_taken_restore(lc);
+        sl_hmap_close(&lc->seen, NULL);
+        lc->nout = 0;
+        memset(&lc->counts, 0, sizeof(lc->counts));
+        sl__tl_pg_begin(&lc->pg);
+}
+
+static void count_batch(sl_launch_t *lc)
+{
+        for (int o = 0; o < SL_LAUNCH__CNT; o++)
+                sl_metrics_add(lc->m_decisions[o], lc->counts.decisions[o]);
+        for (int r = 0; r < 3; r++)
+                sl_metrics_add(lc->m_results[r], lc->counts.results[r]);
+        sl_metrics_add(lc->m_unknown_result, lc->counts.unknown_results);
+        memset(&lc->counts, 0, sizeof(lc->counts));
+}
+
+static int launch_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
+                          size_t cnt)
+{
+        sl_launch_t *lc = opaque;
+        int64_t now = sl__tl_wall_ms();
+        size_t n, nids = 0, nfound = 0, records = 0;
+        tl_found_t *found = NULL;
+        bool conflict = false;
+        char errstr[512];
+        int err;
+
+        if (!lc->ts)
+                sl__tl_triggers_refresh(lc);
+        for (int32_t p = 0; p < lc->last_cap; p++)
+                lc->last_offsets[p] = -1;
+        lc->nout = lc->ntaken = 0;
+        memset(&lc->counts, 0, sizeof(lc->counts));
+        sl__tl_pg_begin(&lc->pg);
+        n = sl__tl_decode_batch(lc, msgs, cnt);
+
+        /* 1-3, the common case: input past everything decided before (no partition in
+         * verify mode) is decided without a lookup, and its rows inserted all or none:
+         * a repeat of the match stage (at-least-once) fails the insert, and the batch
+         * is taken back and decided again below, after the lookup. */
+        if (!batch_needs_lookup(lc, n)) {
+                decide_batch(lc, n, NULL, 0, now);
+                err = sl__tl_pg_write(&lc->pg, true, &conflict, errstr, sizeof(errstr));
+                if (err == SL_OK && !conflict)
+                        goto written;
+                if (err != SL_OK)
+                        goto write_failed;
+                sl_metrics_add(lc->m_redecided, 1);
+                sl_log_debug("a match of the batch was decided before (a repeat): the "
+                             "batch is decided again after a lookup");
+                undo_batch(lc);
+        }
+
+        /* 1. what was decided before */
+        sl__tl_grow((void **)&lc->ids, &lc->ids_cap, n + 1, sizeof(*lc->ids));
+        for (size_t i = 0; i < n; i++)
+                if (lc->in[i].is_match)
+                        lc->ids[nids++] = lc->in[i].launch_id;
+        err = sl__tl_pg_lookup(&lc->pg, lc->ids, nids, &found, &nfound, errstr,
+                               sizeof(errstr));
         if (err != SL_OK) {
-                sl_log_error("writing the batch's deliveries: %s", errstr);
-                sl_pstate_abort(lc->ps);
-                sl__tl_taken_restore(lc);
+                sl_log_error("looking up the batch's deliveries: %s", errstr);
                 sl__tl_clear_batch(lc, n);
                 return err;
         }
+
+        /* 2. decide, feed results and timeouts to the breakers */
+        decide_batch(lc, n, found, nfound, now);
+        free(found);
+
+        /* 3. Postgres first */
+        err = sl__tl_pg_write(&lc->pg, false, &conflict, errstr, sizeof(errstr));
+        if (err != SL_OK)
+                goto write_failed;
+written:
         sl_pstate_end(lc->ps);
+        count_batch(lc);
 
         /* 4. the launches */
         for (size_t i = 0; i < lc->nout && err == SL_OK; i++) {
@@ -347,6 +406,13 @@ static int launch_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **m
             sl_pstate_flush(lc->ps, sl_runtime_producer(rt), sl_runtime_output_opaque(rt),
                             lc->last_offsets, lc->last_cap, &records);
         sl_runtime_outputs_added(rt, records);
+        return err;
+
+write_failed:
+        sl_log_error("writing the batch's deliveries: %s", errstr);
+        sl_pstate_abort(lc->ps);
+        sl__tl_taken_restore(lc);
+        sl__tl_clear_batch(lc, n);
         return err;
 }
 

@@ -118,10 +118,13 @@ void sl__tl_pg_add_result(tl_pg_t *pg, const char *launch_id, const char *result
  * queue position match_offset). */
 void sl__tl_pg_add_replay(tl_pg_t *pg, const char *launch_id, sl_launch_outcome_t o,
                           int64_t at, int64_t match_offset, bool probe);
-/* Insert the queued deliveries (a launch id already there is left as it is) and
- * record the queued replays (only on a row still shed) and results (only on a launched
- * row without a result yet). */
-int sl__tl_pg_write(tl_pg_t *pg, char *errstr, size_t errstr_size);
+/* Insert the queued deliveries and record the queued replays (only on a row still
+ * shed) and results (only on a launched row without a result yet).  fresh: the
+ * deliveries were decided without a lookup; when one of them is in Postgres already,
+ * nothing is written and *conflict is set (decide the batch again after a lookup).
+ * Else a launch id already there is left as it is. */
+int sl__tl_pg_write(tl_pg_t *pg, bool fresh, bool *conflict, char *errstr,
+                    size_t errstr_size);
 
 /* Up to max deferred matches of trigger_id, oldest match first. */
 int sl__tl_pg_deferred_head(tl_pg_t *pg, const char *trigger_id, int64_t max,
@@ -229,10 +232,14 @@ struct sl_launch_s {
         int32_t last_cap;
         sl_hmap_t seen; /* launch ids of the batch */
         sl_rec_buf_t buf;
+        struct {
+                uint64_t decisions[SL_LAUNCH__CNT], results[3], unknown_results;
+        } counts; /* the batch's, added to the metrics once it is in Postgres */
 
         sl_metric_t *m_decisions[SL_LAUNCH__CNT], *m_replays[SL_LAUNCH__CNT], *m_replayed,
             *m_results[3], *m_transitions[3], *m_undecodable, *m_unknown_result,
-            *m_latency, *m_deferred, *m_waiting, *m_breakers[3], *m_mirror_errors;
+            *m_latency, *m_deferred, *m_waiting, *m_breakers[3], *m_mirror_errors,
+            *m_redecided;
 };
 
 /* launch.c */

@@ -53,6 +53,11 @@ void sl__tl_register_metrics(sl_launch_t *lc)
             "sluice_trigger_launch_replayed_total", NULL,
             "Matches found decided already (read again after a restart, or repeated by "
             "the match stage): not decided again.");
+        lc->m_redecided = sl_metrics_counter(
+            "sluice_trigger_launch_batches_redecided_total", NULL,
+            "Batches decided without a lookup whose insert found a match decided "
+            "before (a repeat of the match stage): taken back and decided again after "
+            "a lookup.");
         lc->m_undecodable = sl_metrics_counter(
             "sluice_trigger_launch_undecodable_total", NULL,
             "Match or result records that do not decode (skipped, logged).");
