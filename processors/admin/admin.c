@@ -383,6 +383,36 @@ static int readyz_handler(struct mg_connection *conn, void *cbdata)
             json_pack("{s:s, s:b, s:b}", "status", "ready", "postgres", 1, "kafka", 1));
 }
 
+/* Everything else (what CivetWeb's path cleaning made of "/admin/../x" included): a
+ * 404 problem rather than CivetWeb's text page. */
+static int notfound_handler(struct mg_connection *conn, void *cbdata)
+{
+        const struct mg_request_info *ri = mg_get_request_info(conn);
+        sl_adm_req_t req = {.conn = conn, .adm = cbdata, .method = ri->request_method};
+        int status;
+
+        req.path = ri->local_uri && sl__adm_is_text(ri->local_uri, 4096) ? ri->local_uri
+                                                                         : NULL;
+        status = sl__adm_problem(&req, 404, "not-found", "Not Found", NULL, "no such route");
+        count_status(req.adm, status);
+        return status;
+}
+
+/* CivetWeb's own errors (a request line or headers too large or malformed to reach a
+ * handler) as problem bodies too. */
+static int http_error(struct mg_connection *conn, int status, const char *msg)
+{
+        sl_adm_req_t req = {.conn = conn}; /* no route, no token: nothing to count */
+
+        (void)msg;
+        if (status < 400)
+                return 1;
+        sl__adm_problem(&req, status, status == 404 ? "not-found" : "bad-request",
+                        mg_get_response_code_text(conn, status), NULL,
+                        "the request could not be read (too large or malformed)");
+        return 0;
+}
+
 static int pool_init(sl_admin_t *adm, char *errstr, size_t errstr_size)
 {
         sl_adm_pool_t *p = &adm->pool;
@@ -520,13 +550,15 @@ sl_admin_t *sl_admin_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         register_metrics(adm);
         opts.threads = (int)sl_conf_get_int(conf, "admin.max.connections");
         opts.request_timeout_ms = (int)sl_conf_get_int(conf, "admin.idle.timeout.ms");
+        opts.http_error = http_error;
         adm->http = sl_http_new_opts(sl_conf_get(conf, "http.bind"),
                                      (int)sl_conf_get_int(conf, "http.port"), &opts,
                                      admin_healthy, adm, errstr, errstr_size);
         if (!adm->http)
                 goto fail;
         if (sl_http_handle(adm->http, "/admin", admin_handler, adm) != SL_OK ||
-            sl_http_handle(adm->http, "/readyz", readyz_handler, adm) != SL_OK) {
+            sl_http_handle(adm->http, "/readyz", readyz_handler, adm) != SL_OK ||
+            sl_http_handle(adm->http, "/", notfound_handler, adm) != SL_OK) {
                 snprintf(errstr, errstr_size,
                          "http.port: 0 disables the server, and "
                          "sluice-admin is nothing else");

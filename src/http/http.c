@@ -194,6 +194,8 @@ sl_http_t *sl_http_new_opts(const char *bind, int port, const sl_http_opts_t *op
                 goto fail_start;
         }
         memset(&callbacks, 0, sizeof(callbacks));
+        if (opts)
+                callbacks.http_error = opts->http_error;
         memset(&init, 0, sizeof(init));
         init.callbacks = &callbacks;
         init.user_data = http;

@@ -28,6 +28,10 @@ typedef struct sl_http_opts_s {
         int request_timeout_ms; /* for a request's headers and body, and idle keep-alive
                                  */
         bool keep_alive;
+        /* CivetWeb's own error answers (a request too large or malformed to reach any
+         * handler): the callback sends the answer and returns 0, or returns 1 to leave
+         * it to CivetWeb.  NULL: CivetWeb's text page. */
+        int (*http_error)(struct mg_connection *conn, int status, const char *msg);
 } sl_http_opts_t;
 /* sl_http_new() with opts (borrowed, may be NULL). */
 sl_http_t *sl_http_new_opts(const char *bind, int port, const sl_http_opts_t *opts,
