@@ -391,9 +391,10 @@ static int notfound_handler(struct mg_connection *conn, void *cbdata)
         sl_adm_req_t req = {.conn = conn, .adm = cbdata, .method = ri->request_method};
         int status;
 
-        req.path = ri->local_uri && sl__adm_is_text(ri->local_uri, 4096) ? ri->local_uri
-                                                                         : NULL;
-        status = sl__adm_problem(&req, 404, "not-found", "Not Found", NULL, "no such route");
+        req.path =
+            ri->local_uri && sl__adm_is_text(ri->local_uri, 4096) ? ri->local_uri : NULL;
+        status =
+            sl__adm_problem(&req, 404, "not-found", "Not Found", NULL, "no such route");
         count_status(req.adm, status);
         return status;
 }
