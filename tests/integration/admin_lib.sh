@@ -3,7 +3,8 @@
 # start_admin [extra -X args...]: sluice-admin on a free port with three tokens
 # (ADMIN_READ: read, ADMIN_OPERATE: operate, ADMIN_BOTH: read+operate), log in
 # $T/admin.N.log; waits for /readyz.  Sets ADMIN_PID, ADMIN_PORT, ADMIN_URL and
-# exports what admin_client.py reads (ADMIN_IT_URL, ADMIN_IT_TOKEN_*).
+# exports what admin_client.py reads (ADMIN_IT_URL, ADMIN_IT_TOKEN_*).  ADMIN_GDB=1 runs
+# it under gdb (a backtrace in its log when it crashes).
 ADMIN_READ=rd-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 ADMIN_OPERATE=op-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 ADMIN_BOTH=bo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
