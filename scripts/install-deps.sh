@@ -12,6 +12,10 @@
 # something is missing (apt-get update, then one apt-get install).  Runs as root, or
 # through sudo otherwise.  Silent when everything is already present.  kcat is
 # optional: a failure to install it is reported and ignored.
+#
+# Then the Python tools the tests run that Debian does not package: schemathesis
+# (test_admin_openapi checks sluice-admin against docs/admin-api.yaml with it), from
+# PyPI into the venv .sluice/venv, pinned; skipped when already there.
 set -euo pipefail
 
 required=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
@@ -29,7 +33,26 @@ for p in "${required[@]}"; do installed "$p" || missing+=("$p"); done
 missing_opt=()
 for p in "${optional[@]}"; do installed "$p" || missing_opt+=("$p"); done
 
-[ ${#missing[@]} -eq 0 ] && [ ${#missing_opt[@]} -eq 0 ] && exit 0
+SCHEMATHESIS_VERSION=4.32.5
+VENV=$(cd "$(dirname "$0")/.." && pwd)/.sluice/venv
+
+# The venv with schemathesis (PyPI), whatever apt had to do.
+python_tools() {
+        [ -x "$VENV/bin/schemathesis" ] &&
+                "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION" && return 0
+        echo "install-deps: schemathesis $SCHEMATHESIS_VERSION into $VENV (PyPI)" >&2
+        mkdir -p "$(dirname "$VENV")"
+        python3 -m venv "$VENV" 2>/dev/null || /usr/bin/python3 -m venv "$VENV" || {
+                echo "install-deps: no Python venv module (apt-get install python3-venv)" >&2
+                return 1
+        }
+        "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
+if [ ${#missing[@]} -eq 0 ] && [ ${#missing_opt[@]} -eq 0 ]; then
+        python_tools
+        exit 0
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
         SUDO=()
@@ -50,3 +73,4 @@ if [ ${#missing_opt[@]} -gt 0 ]; then
         "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing_opt[@]}" ||
                 echo "install-deps: optional ${missing_opt[*]} not installed (not needed)" >&2
 fi
+python_tools

@@ -96,13 +96,27 @@ say "migrating and creating topics"
 "$BUILD/sluicectl" topics ensure >>"$LOGS/sluicectl.log" 2>&1 ||
         die "sluicectl topics ensure failed: $(tail -n 5 "$LOGS/sluicectl.log")"
 
+# sluice-admin's tokens (docs/admin-api.md): made once, kept in .sluice/admin-tokens
+# (mode 600), given to sluice-admin alone through its environment.
+ADMIN_TOKENS_FILE=.sluice/admin-tokens
+if [ ! -s "$ADMIN_TOKENS_FILE" ]; then
+        (umask 077 && printf 'dev-read:read:%s,dev-operate:read+operate:%s\n' \
+                "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+                "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$ADMIN_TOKENS_FILE")
+fi
+ADMIN_READ_TOKEN=$(sed -n 's/^dev-read:read:\([^,]*\),.*/\1/p' "$ADMIN_TOKENS_FILE")
+
 metrics=()
 for main in processors/*/main.c; do
         stage=$(basename "$(dirname "$main")")
         bin=$BUILD/sluice-$stage
         [ -x "$bin" ] || die "$bin missing (build failed?)"
         say "starting sluice-$stage (log: .sluice/logs/$stage.log)"
-        setsid "$bin" >"$LOGS/$stage.log" 2>&1 </dev/null &
+        if [ "$stage" = admin ]; then
+                SLUICE_ADMIN_TOKENS=$(cat "$ADMIN_TOKENS_FILE") setsid "$bin" >"$LOGS/$stage.log" 2>&1 </dev/null &
+        else
+                setsid "$bin" >"$LOGS/$stage.log" 2>&1 </dev/null &
+        fi
         echo $! >"$PIDS/$stage.pid"
         port=$("$bin" --print-config 2>/dev/null | sed -n 's/^http\.port=//p' | head -n 1)
         if [ -n "$port" ] && [ "$port" != 0 ]; then
@@ -169,6 +183,9 @@ Its triggers launched 3 workflows on sluice-runner (one of them deferred a secon
   SQL       scripts/pg.sh psql -c "select occurred_at, type, source, status from workflow_events order by occurred_at desc limit 10"
             scripts/pg.sh psql -c "select reason, count(*) from dead_letters group by reason"
             scripts/pg.sh psql -c "select trigger_name, outcome, first_outcome, params, result from trigger_deliveries order by decided_at"
+  admin     http://127.0.0.1:9100/admin/event-health  (sluice-admin, docs/admin-api.md)
+            curl -s -H "Authorization: Bearer $ADMIN_READ_TOKEN" http://127.0.0.1:9100/admin/events?limit=5
+            tokens (read, read+operate): $ADMIN_TOKENS_FILE
   metrics   $(printf '%s\n            ' "${metrics[@]}" | sed '$d')
   topics    build/sluicectl tail sluice.events.accepted --from-beginning --max 10 --timeout-ms 2000
             build/sluicectl tail sluice.events.dlq --from-beginning --max 10 --timeout-ms 2000

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin/tokens.h"
 #include "config/conf_int.h"
 #include "limits/backoff.h"
 
@@ -64,6 +65,20 @@ static int validate_tiers(const char *key, const char *val, char *errstr,
         return 0;
 }
 
+/* Never shows the value: it holds secrets. */
+static int validate_tokens(const char *key, const char *val, char *errstr,
+                           size_t errstr_size)
+{
+        sl_admin_tokens_t toks = {0};
+        char why[256];
+        int rc = sl_admin_tokens_parse(val, &toks, why, sizeof(why));
+
+        sl_admin_tokens_close(&toks);
+        if (rc)
+                snprintf(errstr, errstr_size, "%s: %s", key, why);
+        return rc;
+}
+
 #define STR(name, def, desc) {{name, "string", def, 0, 0, NULL, desc}, NULL}
 #define STRV(name, def, fn, desc) {{name, "string", def, 0, 0, NULL, desc}, fn}
 #define INT(name, def, lo, hi, desc) {{name, "int", def, lo, hi, NULL, desc}, NULL}
@@ -81,7 +96,12 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("http.port", "0", 0, 65535,
             "Port of the /metrics and /healthz server; 0 disables it. Each processor "
             "sets its own default (sluice-ingress: 9101, sluice-retry: 9102, "
-            "sluice-trigger-match: 9103, sluice-trigger-launch: 9104)."),
+            "sluice-trigger-match: 9103, sluice-trigger-launch: 9104, sluice-admin: "
+            "9100)."),
+        INT("runtime.heartbeat.ms", "5000", 0, 3600000,
+            "How often every stage upserts its row of processor_heartbeats (newest "
+            "event time processed, restores in progress), in milliseconds; 0 turns "
+            "heartbeats off. Restores are written when they start and end."),
 
         INT("runtime.retry.backoff.ms", "100", 1, 3600000,
             "Wait before the first retry of a batch whose stage failed with a retriable "
@@ -259,6 +279,53 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("trigger.top.triggers", "20", 0, 1000,
             "Triggers exported with their own label in the per-trigger metrics (the "
             "busiest); the rest are summed under trigger=\"_other\"."),
+
+        STRV("admin.tokens", "", validate_tokens,
+             "sluice-admin's bearer tokens: comma-separated NAME:SCOPES:SECRET entries, "
+             "SCOPES read, operate or read+operate, SECRET 16..256 printable ASCII "
+             "characters without ',', ':' or spaces. NAME is what audit rows record. "
+             "Never printed; prefer SLUICE_ADMIN_TOKENS or a file only the service "
+             "reads."),
+        INT("admin.max.body.bytes", "65536", 1, 16777216,
+            "Largest request body sluice-admin reads; a larger one is answered 413."),
+        INT("admin.max.connections", "256", 4, 4096,
+            "Connections sluice-admin serves at once (one worker thread each); more "
+            "wait in the accept queue."),
+        INT("admin.idle.timeout.ms", "5000", 100, 600000,
+            "How long sluice-admin waits for a request's headers and body, and keeps "
+            "an idle keep-alive connection, before it closes the connection."),
+        INT("admin.pg.connections", "4", 1, 64,
+            "Postgres connections sluice-admin queries through (requests wait for a "
+            "free one)."),
+        INT("admin.query.timeout.ms", "10000", 100, 3600000,
+            "statement_timeout of sluice-admin's Postgres sessions."),
+        INT("admin.kafka.timeout.ms", "5000", 100, 600000,
+            "Longest sluice-admin waits for the broker (offsets, watermarks, replay "
+            "delivery)."),
+        INT("admin.replay.max", "10000", 1, 1000000,
+            "Most events one POST /admin/replay may re-publish."),
+        INT("admin.health.window.minutes", "5", 1, 1440,
+            "Minutes of decisions event-health counts per source and trigger."),
+        INT("admin.health.lag.degraded", "1000", 0, 1000000000000,
+            "Consumer lag of a group (records, summed over its partitions) at which "
+            "event-health is degraded; 0 turns the check off."),
+        INT("admin.health.lag.critical", "100000", 0, 1000000000000,
+            "Consumer lag of a group at which event-health is critical; 0 turns it "
+            "off."),
+        INT("admin.health.heartbeat.stale.ms", "30000", 0, 86400000,
+            "A stage whose newest heartbeat is older than this (and that has not "
+            "stopped cleanly) makes event-health degraded; 0 turns the check off."),
+        INT("admin.health.dlq.hour.degraded", "1000", 0, 1000000000,
+            "Dead letters in the last hour at which event-health is degraded; 0 turns "
+            "the check off."),
+        INT("admin.health.retries.overdue.ms", "60000", 0, 86400000,
+            "How long past its next attempt an open retry counts as overdue."),
+        INT("admin.health.retries.overdue.degraded", "100", 0, 1000000000,
+            "Overdue retries at which event-health is degraded; 0 turns the check "
+            "off."),
+        INT("admin.health.breakers.open.degraded", "1", 0, 1000000,
+            "Open trigger breakers at which event-health is degraded; 0 turns the check "
+            "off."),
 
         STR("migrations.dir", SL_SOURCE_DIR "/migrations",
             "Folder of the numbered SQL migrations `sluicectl migrate` applies."),

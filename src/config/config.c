@@ -74,7 +74,7 @@ void sl_conf_destroy(sl_conf_t *conf)
 
 bool sl_conf_is_secret(const char *key)
 {
-        static const char *const marks[] = {"password", "secret",
+        static const char *const marks[] = {"password", "secret", "admin.tokens",
                                             "sasl.oauthbearer.config", "ssl.key"};
 
         if (!key)

@@ -130,8 +130,16 @@ static void bind_reason(const char *host, const char *port, char *out, size_t si
 sl_http_t *sl_http_new(const char *bind, int port, bool (*healthy)(void *opaque),
                        void *opaque, char *errstr, size_t errstr_size)
 {
+        return sl_http_new_opts(bind, port, NULL, healthy, opaque, errstr, errstr_size);
+}
+
+sl_http_t *sl_http_new_opts(const char *bind, int port, const sl_http_opts_t *opts,
+                            bool (*healthy)(void *opaque), void *opaque, char *errstr,
+                            size_t errstr_size)
+{
         sl_http_t *http;
-        char listen[300], porttxt[16], mgerr[256] = "";
+        char listen[300], porttxt[16], mgerr[256] = "", threads[16] = "3",
+                                       timeout[16] = "10000";
         unsigned mgcode = 0;
         struct mg_callbacks callbacks;
         struct mg_init_data init;
@@ -140,11 +148,13 @@ sl_http_t *sl_http_new(const char *bind, int port, bool (*healthy)(void *opaque)
         const char *options[] = {"listening_ports",
                                  listen,
                                  "num_threads",
-                                 "3",
+                                 threads,
                                  "request_timeout_ms",
-                                 "10000",
+                                 timeout,
                                  "enable_keep_alive",
-                                 "no",
+                                 opts && opts->keep_alive ? "yes" : "no",
+                                 "keep_alive_timeout_ms",
+                                 timeout,
                                  NULL};
 
         if (port < 0 || port > 65535) {
@@ -159,6 +169,10 @@ sl_http_t *sl_http_new(const char *bind, int port, bool (*healthy)(void *opaque)
         }
         http->healthy = healthy;
         http->opaque = opaque;
+        if (opts && opts->threads > 0)
+                snprintf(threads, sizeof(threads), "%d", opts->threads);
+        if (opts && opts->request_timeout_ms > 0)
+                snprintf(timeout, sizeof(timeout), "%d", opts->request_timeout_ms);
         if (port == 0)
                 return http; /* disabled */
 
@@ -180,6 +194,8 @@ sl_http_t *sl_http_new(const char *bind, int port, bool (*healthy)(void *opaque)
                 goto fail_start;
         }
         memset(&callbacks, 0, sizeof(callbacks));
+        if (opts)
+                callbacks.http_error = opts->http_error;
         memset(&init, 0, sizeof(init));
         init.callbacks = &callbacks;
         init.user_data = http;

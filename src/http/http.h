@@ -21,6 +21,22 @@ typedef struct sl_http_s sl_http_t;
  * sl_http_destroy(). */
 sl_http_t *sl_http_new(const char *bind, int port, bool (*healthy)(void *opaque),
                        void *opaque, char *errstr, size_t errstr_size);
+/* The server's limits; a zero field keeps the default of sl_http_new() (3 threads,
+ * 10 s request timeout, no keep-alive). */
+typedef struct sl_http_opts_s {
+        int threads;            /* worker threads: connections served at once */
+        int request_timeout_ms; /* for a request's headers and body, and idle keep-alive
+                                 */
+        bool keep_alive;
+        /* CivetWeb's own error answers (a request too large or malformed to reach any
+         * handler): the callback sends the answer and returns 0, or returns 1 to leave
+         * it to CivetWeb.  NULL: CivetWeb's text page. */
+        int (*http_error)(struct mg_connection *conn, int status, const char *msg);
+} sl_http_opts_t;
+/* sl_http_new() with opts (borrowed, may be NULL). */
+sl_http_t *sl_http_new_opts(const char *bind, int port, const sl_http_opts_t *opts,
+                            bool (*healthy)(void *opaque), void *opaque, char *errstr,
+                            size_t errstr_size);
 void sl_http_destroy(sl_http_t *http);
 /* The port actually bound (useful when 0 was asked for an ephemeral one: not supported,
  * 0 disables). */

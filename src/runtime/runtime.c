@@ -15,6 +15,7 @@
 #include "kafka/kafka.h"
 #include "limits/backoff.h"
 #include "log/log.h"
+#include "runtime/heartbeat.h"
 #include "runtime/runtime_int.h"
 #include "sluice/err.h"
 #include "util/array.h"
@@ -295,6 +296,7 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                 err = stage->process(stage->opaque, rt, rt->msgs, cnt);
                 rt->cur = NULL;
                 if (err == SL_OK) {
+                        sl_heartbeat_batch(rt->hb, rt->msgs, cnt);
                         if (attempt > 1)
                                 sl_log_info("batch of %zu records processed after %d "
                                             "retries",
@@ -559,6 +561,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         wait_stable_offsets(rt, parts);
                 }
                 if (stage->on_assign && rt->fatal == SL_OK) {
+                        sl_heartbeat_restore_begin(rt->hb, parts->cnt);
                         int serr = txn_call(rt, false, stage->on_assign, parts);
                         if (serr != SL_OK) {
                                 sl_log_error("stage could not take the assignment: %s",
@@ -566,6 +569,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                 rt->fatal = serr;
                         }
                 }
+                sl_heartbeat_restore_end(rt->hb, parts->cnt);
                 if (cooperative)
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
@@ -595,6 +599,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 else
                         aerr = rd_kafka_assign(rk, NULL);
                 sl_metrics_set(rt->m_assigned, 0);
+                sl_heartbeat_revoked(rt->hb);
         }
         if (error) {
                 sl_log_error("rebalance: %s", rd_kafka_error_string(error));
@@ -753,8 +758,14 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
                                rt, errstr, errstr_size);
         if (!rt->http)
                 goto fail_http;
+        rt->hb =
+            sl_heartbeat_new(conf, stage->name, stage->group_id, errstr, errstr_size);
+        if (!rt->hb)
+                goto fail_heartbeat;
         return rt;
 
+fail_heartbeat:
+        sl_http_destroy(rt->http);
 fail_http:
 fail_subscribe:
         rd_kafka_queue_destroy(rt->queue);
@@ -793,6 +804,7 @@ void sl_runtime_destroy(sl_runtime_t *rt)
         if (rt->producer)
                 rd_kafka_destroy(rt->producer);
         sl_http_destroy(rt->http);
+        sl_heartbeat_destroy(rt->hb, rt->clean_stop);
         free(rt->msgs);
         free(rt->stops);
         free(rt->holds);
@@ -906,6 +918,7 @@ int sl_runtime_run(sl_runtime_t *rt)
                         if (rt->rewind)
                                 rewind_uncommitted(rt);
                 }
+                sl_heartbeat_tick(rt->hb);
                 publish_health(rt);
         }
         /* Finish what is in hand (nothing after a fatal error), then leave the group. */
@@ -917,6 +930,7 @@ int sl_runtime_run(sl_runtime_t *rt)
                 sl_rt_ring_discard(&rt->ring);
                 return rt->fatal;
         }
+        rt->clean_stop = 1;
         sl_log_info("%s stopped cleanly", stage->name);
         return SL_OK;
 }

@@ -21,6 +21,8 @@ struct sl_runtime_s {
         rd_kafka_queue_t *queue;
         rd_kafka_t *producer;
         sl_http_t *http;
+        struct sl_heartbeat_s *hb; /* processor_heartbeats (heartbeat.h) */
+        int clean_stop;            /* sl_runtime_run() returned SL_OK */
 
         rd_kafka_message_t **msgs; /* the batch in hand */
         size_t pending;

@@ -36,7 +36,7 @@ assert_eq "trigger tables" "trigger_audit trigger_deliveries triggers" \
         "$(sql "select string_agg(table_name, ' ' order by table_name) from information_schema.tables
                 where table_schema = 'public' and table_name in ('triggers', 'trigger_audit', 'trigger_deliveries')")"
 assert_eq "deliveries indexes" \
-        "trigger_deliveries_deferred_idx trigger_deliveries_event_idx trigger_deliveries_launched_later_idx trigger_deliveries_pkey trigger_deliveries_shed_idx trigger_deliveries_trigger_idx trigger_deliveries_waiting_idx" \
+        "trigger_deliveries_decided_at_idx trigger_deliveries_deferred_idx trigger_deliveries_event_idx trigger_deliveries_launched_later_idx trigger_deliveries_pkey trigger_deliveries_shed_idx trigger_deliveries_trigger_idx trigger_deliveries_waiting_idx" \
         "$(sql "select string_agg(indexname, ' ' order by indexname) from pg_indexes
                 where tablename = 'trigger_deliveries'")"
 

@@ -142,23 +142,13 @@ static int pause_source(const sl_conf_t *conf, int argc, char **argv)
                                   "starting a transaction"))
                         goto out;
                 /* A current pause is replaced: record it as ended by this one. */
-                if (!sl__ctl_exec(
-                        "pause", pg,
-                        "WITH old AS (DELETE FROM pauses WHERE source = $1 "
-                        "RETURNING *) "
-                        "INSERT INTO pause_history (source, paused_at, until, "
-                        "reason, paused_by, resumed_at, resumed_by) "
-                        "SELECT source, paused_at, until, reason, paused_by, now(), "
-                        "'replaced by ' || $2 FROM old",
-                        2, hist, "recording the pause it replaces"))
+                if (!sl__ctl_exec("pause", pg, SL_PG_SOURCE_PAUSE_REPLACE, 2, hist,
+                                  "recording the pause it replaces"))
                         goto rollback;
-                res = PQexecParams(
-                    pg,
-                    "INSERT INTO pauses (source, paused_at, until, reason, paused_by) "
-                    "VALUES ($1, now(), " SL_CTL_UNTIL_SQL(
-                        "$2", "$3") ", $4, $5) "
-                                    "RETURNING coalesce(" TS("until") ", 'resumed')",
-                    5, NULL, ins, NULL, NULL, 0);
+                res = PQexecParams(pg,
+                                   SL_PG_SOURCE_PAUSE_INSERT
+                                   " RETURNING coalesce(" TS("until") ", 'resumed')",
+                                   5, NULL, ins, NULL, NULL, 0);
                 if (!res || PQresultStatus(res) != PGRES_TUPLES_OK ||
                     PQntuples(res) != 1) {
                         sl__ctl_pg_error("pause", pg, res, "storing the pause");
@@ -297,14 +287,7 @@ int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv)
         if (!pg)
                 return 1;
         rc = 1;
-        res =
-            PQexecParams(pg,
-                         "WITH old AS (DELETE FROM pauses WHERE source = $1 RETURNING *) "
-                         "INSERT INTO pause_history (source, paused_at, until, reason, "
-                         "paused_by, resumed_at, resumed_by) "
-                         "SELECT source, paused_at, until, reason, paused_by, now(), $2 "
-                         "FROM old RETURNING reason, paused_by",
-                         2, NULL, params, NULL, NULL, 0);
+        res = PQexecParams(pg, SL_PG_SOURCE_RESUME, 2, NULL, params, NULL, NULL, 0);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
                 sl__ctl_pg_error("resume", pg, res, "resuming");
         } else if (PQntuples(res) == 0) {

@@ -247,13 +247,7 @@ static int retries_cancel(const sl_conf_t *conf, int argc, char **argv)
                 return 1;
         {
                 const char *params[3] = {id, by, vals[1]};
-                res = query(pg,
-                            "UPDATE event_ingress_retries SET state = 'cancelled', "
-                            "updated_at = now(), updated_by = $2, cancel_reason = $3 "
-                            "WHERE event_id = $1::uuid "
-                            "AND state IN ('scheduled', 'rescheduled', 'due') "
-                            "RETURNING source, attempt",
-                            3, params, "cancelling the retry");
+                res = query(pg, SL_PG_RETRY_CANCEL, 3, params, "cancelling the retry");
         }
         if (!res) {
                 PQfinish(pg);

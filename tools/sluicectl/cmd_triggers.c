@@ -576,11 +576,7 @@ static int triggers_simple(const sl_conf_t *conf, int argc, char **argv)
                             "RETURNING true";
                 done = action[0] == 'e' ? "enabled" : "disabled";
         } else {
-                sql = "WITH old AS (SELECT id, paused FROM triggers WHERE name = $1 "
-                      "FOR UPDATE) "
-                      "UPDATE triggers t SET paused = false, paused_at = NULL, "
-                      "paused_until = NULL, paused_by = NULL, paused_reason = NULL "
-                      "FROM old WHERE t.id = old.id RETURNING old.paused";
+                sql = SL_PG_TRIGGER_RESUME;
                 done = "resumed";
         }
         rc = 1;
@@ -633,15 +629,10 @@ static int triggers_pause(const sl_conf_t *conf, int argc, char **argv)
         params[4] = by;
         rc = 1;
         pg = sl__ctl_connect("triggers", conf);
-        if (pg &&
-            change(
-                pg, by,
-                "UPDATE triggers SET paused = true, paused_at = now(), "
-                "paused_until = " SL_CTL_UNTIL_SQL(
-                    "$2", "$3") ", "
-                                "paused_reason = $4, paused_by = $5 WHERE name = $1 "
-                                "RETURNING coalesce(" TS("paused_until") ", 'resumed')",
-                5, params, "pausing the trigger", &res)) {
+        if (pg && change(pg, by,
+                         SL_PG_TRIGGER_PAUSE
+                         " RETURNING coalesce(" TS("paused_until") ", 'resumed')",
+                         5, params, "pausing the trigger", &res)) {
                 if (PQntuples(res) == 0) {
                         fprintf(stderr, "sluicectl triggers: no trigger '%s'\n", pos[0]);
                 } else {

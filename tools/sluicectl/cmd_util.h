@@ -12,6 +12,7 @@
 #include <libpq-fe.h>
 
 #include "config/config.h"
+#include "pg/operate.h"
 
 /* "--name VALUE" or "--name=VALUE" at argv[*i] (advancing *i past VALUE); NULL when
  * argv[*i] is not --name, or with *missing set when VALUE is absent. */
@@ -75,12 +76,8 @@ int sl__ctl_span(const char *cmd, const char *until, const char *for_,
                  sl__ctl_span_t *span);
 
 /* SQL for the end of a pause from a span's two parameters (e.g. "$2", "$3"): NULL
- * (until resumed) when both are NULL. */
-#define SL_CTL_UNTIL_SQL(until_ms, for_ms)                                               \
-        "CASE WHEN " until_ms "::bigint IS NOT NULL "                                    \
-        "THEN to_timestamp(" until_ms "::bigint / 1000.0) "                              \
-        "WHEN " for_ms "::bigint IS NOT NULL "                                           \
-        "THEN now() + " for_ms "::bigint * interval '1 millisecond' END"
+ * (until resumed) when both are NULL.  One copy, in src/pg/operate.h. */
+#define SL_CTL_UNTIL_SQL(until_ms, for_ms) SL_PG_UNTIL_SQL(until_ms, for_ms)
 
 /* `sluicectl triggers replay-shed` (cmd_triggers_replay.c). */
 int sl__ctl_triggers_replay_shed(const sl_conf_t *conf, int argc, char **argv);
