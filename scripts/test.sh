@@ -5,7 +5,8 @@
 #   2. java: Apache Kafka's jars (scripts/kafka.sh fetch) and examples/java (mvn)
 #   3. build/: -DSLUICE_WERROR=ON, build everything, ctest (unit + integration; the
 #      integration tests share RESOURCE_LOCK stack, so they run one at a time; the
-#      three labelled devbroker-dup run on Apache Kafka only, tests/CMakeLists.txt)
+#      three labelled devbroker-dup run on Apache Kafka only, and those labelled
+#      replay on the ASan build only (step 4), tests/CMakeLists.txt)
 #   4. build/asan/: AddressSanitizer + UndefinedBehaviorSanitizer build, unit tests again
 #      (but test_runtime_txn, 26 s of mock-cluster transactions, for the time budget),
 #      then the integration tests labelled "replay" (crash, restart, rebalance and replay
@@ -59,7 +60,7 @@ step "java" bash -c "./scripts/kafka.sh fetch && mvn -q -B -f examples/java/pom.
 if step "build" bash -c "cmake -S '$ROOT' -B '$ROOT/build' -DSLUICE_WERROR=ON >/dev/null &&
                          cmake --build '$ROOT/build' -j$JOBS"; then
         step "ctest" ctest --test-dir "$ROOT/build" --output-on-failure -j"$JOBS" \
-                -LE devbroker-dup
+                -LE 'devbroker-dup|replay'
 fi
 
 if [ "${SLUICE_TEST_SKIP_ASAN:-0}" != 1 ]; then
