@@ -24,12 +24,8 @@
 #define SL_RT_FLUSH_TIMEOUT_MS 60000
 /* Longest poll for more records while a deferred batch waits for the next process(). */
 #define SL_RT_DEFERRED_WAIT_MS 5
-/* exactly_once: longest wait for an assigned partition's offsets to be stable (an open
- * transaction of an earlier owner ends by transaction.timeout.ms, 60 s by default). */
-#define SL_RT_STABLE_WAIT_MS  90000
-#define SL_RT_SEEK_TIMEOUT_MS 30000
 
-static int64_t now_ms(void)
+int64_t sl__rt_now_ms(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -128,7 +124,7 @@ static void commit_batch(sl_runtime_t *rt, sl_rt_batch_t *b)
 /* Forget held offsets and progress of revoked partitions: their next owner starts at
  * what was committed, which is below any floor.  Called after the drain, so no batch
  * in flight refers to a part by index. */
-static void forget_partitions(sl_runtime_t *rt,
+void sl__rt_forget_partitions(sl_runtime_t *rt,
                               const rd_kafka_topic_partition_list_t *parts)
 {
         for (int k = 0; k < parts->cnt; k++)
@@ -177,7 +173,7 @@ void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const ch
  * are re-read after a restart. */
 static int complete_batches(sl_runtime_t *rt, bool wait)
 {
-        int64_t deadline = now_ms() + SL_RT_FLUSH_TIMEOUT_MS;
+        int64_t deadline = sl__rt_now_ms() + SL_RT_FLUSH_TIMEOUT_MS;
         sl_rt_batch_t *b;
 
         rd_kafka_poll(rt->producer, 0);
@@ -185,7 +181,7 @@ static int complete_batches(sl_runtime_t *rt, bool wait)
                 if (b->outstanding > 0) {
                         if (!wait)
                                 break;
-                        if (now_ms() > deadline) {
+                        if (sl__rt_now_ms() > deadline) {
                                 sl_log_error("outputs not delivered within %d ms (%ld in "
                                              "flight)",
                                              SL_RT_FLUSH_TIMEOUT_MS, b->outstanding);
@@ -262,12 +258,12 @@ static bool retry_in_new_txn(sl_runtime_t *rt, sl_rt_batch_t *b)
 }
 
 /* Wait ms before a retry, serving delivery reports; false when a stop was asked. */
-static bool backoff_wait(sl_runtime_t *rt, int64_t ms)
+bool sl__rt_backoff_wait(sl_runtime_t *rt, int64_t ms)
 {
-        int64_t until = now_ms() + ms;
+        int64_t until = sl__rt_now_ms() + ms;
 
         for (int64_t left = ms; left > 0 && !atomic_load(&rt->stop);
-             left = until - now_ms())
+             left = until - sl__rt_now_ms())
                 rd_kafka_poll(rt->producer, (int)(left < 100 ? left : 100));
         return !atomic_load(&rt->stop);
 }
@@ -286,7 +282,7 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                            .max_ms = rt->retry_backoff_max_ms,
                            .multiplier = 2,
                            .jitter = 0.2};
-        int64_t t0 = now_ms();
+        int64_t t0 = sl__rt_now_ms();
         int err;
 
         for (int attempt = 1;; attempt++) {
@@ -313,12 +309,13 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                         return err;
                 }
                 int64_t delay = sl_backoff_delay(&bo, attempt, (double)rand() / RAND_MAX);
-                if (now_ms() + delay - t0 > rt->retry_max_ms) {
+                if (sl__rt_now_ms() + delay - t0 > rt->retry_max_ms) {
                         sl_log_error(
                             "batch of %zu records still failing (%s) after %d "
                             "attempts in %lld ms (runtime.retry.max.ms): stopping "
                             "without committing; the records will be re-read",
-                            cnt, sl_err2str(err), attempt, (long long)(now_ms() - t0));
+                            cnt, sl_err2str(err), attempt,
+                            (long long)(sl__rt_now_ms() - t0));
                         return err;
                 }
                 if (attempt == 1)
@@ -331,7 +328,7 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                 undo_attempt(rt, b);
                 if (rt->eos && !retry_in_new_txn(rt, b))
                         return rt->fatal != SL_OK ? rt->fatal : err;
-                if (!backoff_wait(rt, delay)) {
+                if (!sl__rt_backoff_wait(rt, delay)) {
                         sl_log_error("stop asked while retrying a batch of %zu records "
                                      "(%s): stopping without committing it",
                                      cnt, sl_err2str(err));
@@ -354,7 +351,7 @@ static void txn_commit_batch(sl_runtime_t *rt)
 
 /* exactly_once: run a stage callback that may produce inside a transaction of its own,
  * committed after it (aborted when discard or when it failed). */
-static int txn_call(sl_runtime_t *rt, bool discard,
+int sl__rt_txn_call(sl_runtime_t *rt, bool discard,
                     int (*cb)(void *, sl_runtime_t *,
                               const rd_kafka_topic_partition_list_t *),
                     const rd_kafka_topic_partition_list_t *parts)
@@ -426,7 +423,7 @@ static int finish_batch(sl_runtime_t *rt)
 }
 
 /* Finish the batch in hand and wait until every processed batch is committed. */
-static int drain(sl_runtime_t *rt)
+int sl__rt_drain(sl_runtime_t *rt)
 {
         finish_batch(rt);
         finish_deferred(rt);
@@ -435,178 +432,6 @@ static int drain(sl_runtime_t *rt)
         if (rt->fatal != SL_OK)
                 sl_rt_ring_discard(&rt->ring);
         return rt->fatal;
-}
-
-/* exactly_once, before a partition's state is restored: wait until its committed
- * offsets are stable, i.e. no transaction that commits offsets for it is still open
- * (read_committed makes the offset fetch ask for stable offsets, KIP-447).  A zombie,
- * an earlier owner that has not noticed it lost the partition, may otherwise commit
- * its last transaction (changelog records and offsets) after the state was read. */
-static void wait_stable_offsets(sl_runtime_t *rt,
-                                const rd_kafka_topic_partition_list_t *parts)
-{
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(parts);
-        rd_kafka_resp_err_t err =
-            rd_kafka_committed(rt->consumer, l, SL_RT_STABLE_WAIT_MS);
-
-        if (err)
-                sl_log_warn("committed offsets of %d assigned partitions: %s (restoring "
-                            "their state all the same)",
-                            parts->cnt, rd_kafka_err2str(err));
-        rd_kafka_topic_partition_list_destroy(l);
-}
-
-/*
- * exactly_once: a transaction failed, so what was done since the last commit is void:
- * the stage's state (restored from its changelog as of the last commit) and the
- * consumer's positions (back to the last committed offsets).  Done as a rebalance that
- * takes every partition away and gives it back (on_revoke, its flush aborted;
- * on_assign), then a seek of each partition read since its assignment.  Called where no
- * batch is in hand.  Repeated failures back off (runtime.retry.backoff.ms), and the
- * runtime stops when they go on for longer than runtime.retry.max.ms.
- */
-static void rewind_uncommitted(sl_runtime_t *rt)
-{
-        const sl_stage_t *stage = rt->stage;
-        rd_kafka_topic_partition_list_t *parts = NULL, *seek;
-        sl_backoff_t bo = {.initial_ms = rt->retry_backoff_ms,
-                           .max_ms = rt->retry_backoff_max_ms,
-                           .multiplier = 2,
-                           .jitter = 0.2};
-
-        if (rt->fatal != SL_OK)
-                return;
-        if (rt->txn_failures++ == 0)
-                rt->txn_failing_since = now_ms();
-        if (now_ms() - rt->txn_failing_since > rt->retry_max_ms) {
-                sl_log_error("transactions keep failing (%d in a row, for longer than "
-                             "runtime.retry.max.ms): stopping",
-                             rt->txn_failures);
-                rt->fatal = SL_ERR_KAFKA;
-                return;
-        }
-        /* Stopping instead: rt->rewind stays, so the revocation at close aborts what
-         * the stage flushes (the state it holds is the void one). */
-        if (rt->txn_failures > 1 &&
-            !backoff_wait(rt, sl_backoff_delay(&bo, rt->txn_failures - 1,
-                                               (double)rand() / RAND_MAX)))
-                return;
-        rt->rewind = false;
-        sl_rt_ring_discard(&rt->ring);
-        if (rd_kafka_assignment(rt->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
-                parts = NULL;
-        if (!parts || !parts->cnt) {
-                if (parts)
-                        rd_kafka_topic_partition_list_destroy(parts);
-                return;
-        }
-        seek = rd_kafka_topic_partition_list_new(parts->cnt);
-        for (int i = 0; rt->rewind_to && i < rt->rewind_to->cnt; i++) {
-                const rd_kafka_topic_partition_t *tp = &rt->rewind_to->elems[i];
-                if (rd_kafka_topic_partition_list_find(parts, tp->topic, tp->partition))
-                        rd_kafka_topic_partition_list_add(seek, tp->topic, tp->partition)
-                            ->offset = tp->offset;
-        }
-        sl_log_warn("transaction aborted: %d assigned partitions go back to their last "
-                    "commit (%d re-read from there), the stage's state too",
-                    parts->cnt, seek->cnt);
-        if (stage->on_revoke)
-                txn_call(rt, true, stage->on_revoke, parts);
-        forget_partitions(rt, parts);
-        sl__runtime_txn_forget(rt, NULL);
-        if (stage->on_assign && rt->fatal == SL_OK) {
-                int serr = txn_call(rt, false, stage->on_assign, parts);
-                if (serr != SL_OK && rt->fatal == SL_OK) {
-                        sl_log_error("stage could not take its partitions back: %s",
-                                     sl_err2str(serr));
-                        rt->fatal = serr;
-                }
-        }
-        if (seek->cnt && rt->fatal == SL_OK) {
-                rd_kafka_error_t *error =
-                    rd_kafka_seek_partitions(rt->consumer, seek, SL_RT_SEEK_TIMEOUT_MS);
-                for (int i = 0; !error && i < seek->cnt; i++)
-                        if (seek->elems[i].err)
-                                error = rd_kafka_error_new(seek->elems[i].err, "%s [%d]",
-                                                           seek->elems[i].topic,
-                                                           (int)seek->elems[i].partition);
-                if (error) {
-                        /* Going on would skip what the aborted transaction read. */
-                        sl_log_error("seek back to the last commit: %s: stopping",
-                                     rd_kafka_error_string(error));
-                        rd_kafka_error_destroy(error);
-                        rt->fatal = SL_ERR_KAFKA;
-                }
-        }
-        /* A stage pauses partitions it holds back; a rebalance would resume them. */
-        rd_kafka_resume_partitions(rt->consumer, parts);
-        rd_kafka_topic_partition_list_destroy(seek);
-        rd_kafka_topic_partition_list_destroy(parts);
-}
-
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-        sl_runtime_t *rt = opaque;
-        const sl_stage_t *stage = rt->stage;
-        bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-        rd_kafka_error_t *error = NULL;
-        rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
-
-        sl_metrics_add(rt->m_rebalances, 1);
-        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                sl_log_info("assigned %d partitions", parts->cnt);
-                if (rt->eos) {
-                        sl__runtime_txn_forget(rt, parts);
-                        wait_stable_offsets(rt, parts);
-                }
-                if (stage->on_assign && rt->fatal == SL_OK) {
-                        sl_heartbeat_restore_begin(rt->hb, parts->cnt);
-                        int serr = txn_call(rt, false, stage->on_assign, parts);
-                        if (serr != SL_OK) {
-                                sl_log_error("stage could not take the assignment: %s",
-                                             sl_err2str(serr));
-                                rt->fatal = serr;
-                        }
-                }
-                sl_heartbeat_restore_end(rt->hb, parts->cnt);
-                if (cooperative)
-                        error = rd_kafka_incremental_assign(rk, parts);
-                else
-                        aerr = rd_kafka_assign(rk, parts);
-                sl_metrics_set(rt->m_assigned, parts->cnt);
-        } else {
-                sl_log_info("revoking %d partitions", parts->cnt);
-                rt->revokes++;
-                /* Finish the batch in hand and commit everything processed first:
-                 * those records are from these partitions and must be committed
-                 * before another worker takes them. */
-                drain(rt);
-                /* exactly_once: after a failed transaction, what the stage flushes now
-                 * is of the void state: aborted with its transaction. */
-                if (stage->on_revoke)
-                        txn_call(rt, rt->rewind, stage->on_revoke, parts);
-                forget_partitions(rt, parts);
-                if (rt->eos) {
-                        sl__runtime_txn_forget(rt, parts);
-                        /* Every partition went: the next owners (this worker among
-                         * them) start from the committed state. */
-                        if (!cooperative)
-                                rt->rewind = false;
-                }
-                if (cooperative)
-                        error = rd_kafka_incremental_unassign(rk, parts);
-                else
-                        aerr = rd_kafka_assign(rk, NULL);
-                sl_metrics_set(rt->m_assigned, 0);
-                sl_heartbeat_revoked(rt->hb);
-        }
-        if (error) {
-                sl_log_error("rebalance: %s", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-        } else if (aerr) {
-                sl_log_error("rebalance: %s", rd_kafka_err2str(aerr));
-        }
 }
 
 /* On the runtime's thread: what /healthz answers until the next call. */
@@ -733,8 +558,8 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
         }
         if (sl__runtime_producer_new(rt, errstr, errstr_size) != SL_OK)
                 goto fail_producer;
-        rt->consumer = sl_kafka_consumer_new(conf, stage->group_id, rebalance_cb, rt,
-                                             errstr, errstr_size);
+        rt->consumer = sl_kafka_consumer_new(conf, stage->group_id, sl__rt_rebalance_cb,
+                                             rt, errstr, errstr_size);
         if (!rt->consumer)
                 goto fail_consumer;
         rt->queue = rd_kafka_queue_get_consumer(rt->consumer);
@@ -827,7 +652,7 @@ int sl_runtime_run(sl_runtime_t *rt)
         while (!atomic_load(&rt->stop) && rt->fatal == SL_OK) {
                 int64_t wait_ms =
                     stage->wait_ms ? stage->wait_ms(stage->opaque) : INT64_MAX;
-                int64_t now = now_ms();
+                int64_t now = sl__rt_now_ms();
                 /* A batch fills for at most batch_ms from when the previous one was
                  * taken: the time spent processing that one counts, so a busy stage
                  * takes what waits at once instead of idling batch_ms on top of its
@@ -841,7 +666,7 @@ int sl_runtime_run(sl_runtime_t *rt)
 
                 while (rt->pending < cap && !atomic_load(&rt->stop) &&
                        rt->fatal == SL_OK) {
-                        int64_t wait = deadline - now_ms();
+                        int64_t wait = deadline - sl__rt_now_ms();
                         size_t before = rt->pending;
                         unsigned gen = rt->batch_gen, revokes = rt->revokes;
                         ssize_t got;
@@ -904,25 +729,25 @@ int sl_runtime_run(sl_runtime_t *rt)
                         if (wait == 0 || (deferred && got == 0))
                                 break;
                 }
-                rt->taken_ms = now_ms();
+                rt->taken_ms = sl__rt_now_ms();
                 if (!rt->pending)
                         finish_deferred(rt); /* idle: nothing to overlap it with */
                 finish_batch(rt);
                 if (rt->rewind)
-                        rewind_uncommitted(rt);
+                        sl__rt_rewind_uncommitted(rt);
                 if (stage->tick && rt->fatal == SL_OK) {
                         if (sl__runtime_txn_begin(rt) == SL_OK) {
                                 stage->tick(stage->opaque, rt);
                                 sl__runtime_txn_end(rt, true);
                         }
                         if (rt->rewind)
-                                rewind_uncommitted(rt);
+                                sl__rt_rewind_uncommitted(rt);
                 }
                 sl_heartbeat_tick(rt->hb);
                 publish_health(rt);
         }
         /* Finish what is in hand (nothing after a fatal error), then leave the group. */
-        drain(rt);
+        sl__rt_drain(rt);
         close_consumer(rt);
         sl__runtime_txn_end(rt, false); /* one left open by a fatal error */
         publish_health(rt);
