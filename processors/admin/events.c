@@ -104,6 +104,53 @@ static int page(sl_adm_req_t *req, const char *name, const char *select, where_t
         return sl__adm_json(req, 200, body);
 }
 
+/* Equality filters: each query parameter given adds its condition ("col = $%d"). */
+typedef struct eq_filter_s {
+        const char *param, *cond;
+} eq_filter_t;
+
+static void where_eq(sl_adm_req_t *req, where_t *w, const eq_filter_t *f)
+{
+        const char *v;
+
+        for (; f->param; f++)
+                if ((v = sl__adm_param(req, f->param)))
+                        where_add(w, f->cond, v);
+}
+
+static bool is_bigint_key(const char *key)
+{
+        size_t n = strlen(key);
+
+        for (size_t i = 0; i < n; i++)
+                if (!isdigit((unsigned char)key[i]))
+                        return false;
+        return n > 0 && n <= 18;
+}
+
+/* Keyset pagination: with a cursor (the last row's time in microseconds and its key),
+ * only the rows after it in the listing's order (time_col DESC, id DESC).  0, or the
+ * status of the problem answered. */
+static int keyset_after(sl_adm_req_t *req, where_t *w, const char *time_col,
+                        const char *key_type, bool (*key_ok)(const char *), char *micros,
+                        size_t micros_size, char *key, size_t key_size)
+{
+        const char *cur = sl__adm_param(req, "cursor");
+
+        if (!cur)
+                return 0;
+        if (!sl__adm_cursor_decode(cur, micros, micros_size, key, key_size) ||
+            !key_ok(key))
+                return bad(req, "cursor is not one this server made");
+        w->params[w->n++] = micros;
+        w->params[w->n++] = key;
+        snprintf(w->sql + strlen(w->sql), sizeof(w->sql) - strlen(w->sql),
+                 " AND (%s, id) < ('epoch'::timestamptz + $%d::bigint * "
+                 "interval '1 microsecond', $%d::%s)",
+                 time_col, w->n - 1, w->n, key_type);
+        return 0;
+}
+
 // clang-format off
 #define EVENT_ROW                                                                        \
         "json_build_object('id', id, 'type', type, 'source', source, 'occurred_at', "    \
@@ -119,40 +166,29 @@ int sl__adm_events_list(sl_adm_req_t *req)
         static const char *const allowed[] = {"type",           "source", "status",
                                               "correlation_id", "from",   "to",
                                               "limit",          "cursor", NULL};
+        static const eq_filter_t eq[] = {{"type", "type = $%d"},
+                                         {"source", "source = $%d"},
+                                         {"correlation_id", "correlation_id = $%d"},
+                                         {NULL, NULL}};
         where_t w = {.n = 0};
-        const char *v, *cur;
+        const char *v;
         char micros[32], key[64];
         int limit, status;
 
         if ((status = sl__adm_params_check(req, allowed)) ||
             (status = sl__adm_param_limit(req, LIMIT_DEFAULT, LIMIT_MAX, &limit)))
                 return status;
-        if ((v = sl__adm_param(req, "type")))
-                where_add(&w, "type = $%d", v);
-        if ((v = sl__adm_param(req, "source")))
-                where_add(&w, "source = $%d", v);
+        where_eq(req, &w, eq);
         if ((v = sl__adm_param(req, "status"))) {
                 if (strcmp(v, "accepted") && strcmp(v, "throttled") &&
                     strcmp(v, "paused"))
                         return bad(req, "status must be accepted, throttled or paused");
                 where_add(&w, "status = $%d", v);
         }
-        if ((v = sl__adm_param(req, "correlation_id")))
-                where_add(&w, "correlation_id = $%d", v);
-        if ((status = time_range(req, &w, "occurred_at")))
+        if ((status = time_range(req, &w, "occurred_at")) ||
+            (status = keyset_after(req, &w, "occurred_at", "uuid", sl__adm_is_uuid,
+                                   micros, sizeof(micros), key, sizeof(key))))
                 return status;
-        if ((cur = sl__adm_param(req, "cursor"))) {
-                if (!sl__adm_cursor_decode(cur, micros, sizeof(micros), key,
-                                           sizeof(key)) ||
-                    !sl__adm_is_uuid(key))
-                        return bad(req, "cursor is not one this server made");
-                w.params[w.n++] = micros;
-                w.params[w.n++] = key;
-                snprintf(w.sql + strlen(w.sql), sizeof(w.sql) - strlen(w.sql),
-                         " AND (occurred_at, id) < ('epoch'::timestamptz + $%d::bigint * "
-                         "interval '1 microsecond', $%d::uuid)",
-                         w.n - 1, w.n);
-        }
         return page(req, "events",
                     "SELECT " EVENT_ROW "::text, "
                     "(extract(epoch FROM occurred_at) * 1000000)::bigint::text, id::text "
@@ -175,40 +211,23 @@ int sl__adm_dlq_list(sl_adm_req_t *req)
         static const char *const allowed[] = {"reason",   "source", "type",
                                               "event_id", "from",   "to",
                                               "limit",    "cursor", NULL};
+        static const eq_filter_t eq[] = {{"reason", "reason = $%d"},
+                                         {"source", "source = $%d"},
+                                         {"type", "event_type = $%d"},
+                                         {"event_id", "event_id = $%d"},
+                                         {NULL, NULL}};
         where_t w = {.n = 0};
-        const char *v, *cur;
         char micros[32], key[64];
         int limit, status;
 
         if ((status = sl__adm_params_check(req, allowed)) ||
             (status = sl__adm_param_limit(req, LIMIT_DEFAULT, LIMIT_MAX, &limit)))
                 return status;
-        if ((v = sl__adm_param(req, "reason")))
-                where_add(&w, "reason = $%d", v);
-        if ((v = sl__adm_param(req, "source")))
-                where_add(&w, "source = $%d", v);
-        if ((v = sl__adm_param(req, "type")))
-                where_add(&w, "event_type = $%d", v);
-        if ((v = sl__adm_param(req, "event_id")))
-                where_add(&w, "event_id = $%d", v);
-        if ((status = time_range(req, &w, "received_at")))
+        where_eq(req, &w, eq);
+        if ((status = time_range(req, &w, "received_at")) ||
+            (status = keyset_after(req, &w, "received_at", "bigint", is_bigint_key,
+                                   micros, sizeof(micros), key, sizeof(key))))
                 return status;
-        if ((cur = sl__adm_param(req, "cursor"))) {
-                size_t kl;
-                bool ok =
-                    sl__adm_cursor_decode(cur, micros, sizeof(micros), key, sizeof(key));
-                kl = ok ? strlen(key) : 0;
-                for (size_t i = 0; i < kl; i++)
-                        ok = ok && isdigit((unsigned char)key[i]);
-                if (!ok || kl == 0 || kl > 18)
-                        return bad(req, "cursor is not one this server made");
-                w.params[w.n++] = micros;
-                w.params[w.n++] = key;
-                snprintf(w.sql + strlen(w.sql), sizeof(w.sql) - strlen(w.sql),
-                         " AND (received_at, id) < ('epoch'::timestamptz + $%d::bigint * "
-                         "interval '1 microsecond', $%d::bigint)",
-                         w.n - 1, w.n);
-        }
         return page(req, "dead_letters",
                     "SELECT " DLQ_ROW "::text, "
                     "(extract(epoch FROM received_at) * 1000000)::bigint::text, id::text "
