@@ -12,6 +12,7 @@
 #include "log/log.h"
 #include "pg/pg.h"
 #include "sluice/err.h"
+#include "util/clock.h"
 #include "util/utf8.h"
 
 int sl__adm_params_check(sl_adm_req_t *req, const char *const *allowed)
@@ -251,18 +252,11 @@ int sl__adm_body_json(sl_adm_req_t *req, json_t **out)
         return 0;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A free slot's session, connected; NULL with errstr set. */
 static sl_pg_session_t *pool_get(sl_admin_t *adm, char *errstr, size_t errstr_size)
 {
         sl_adm_pool_t *p = &adm->pool;
-        int64_t deadline = mono_ms() + adm->query_timeout_ms;
+        int64_t deadline = sl_mono_ms() + adm->query_timeout_ms;
         size_t slot = p->n;
         sl_pg_session_t *ses;
 
@@ -275,7 +269,7 @@ static sl_pg_session_t *pool_get(sl_admin_t *adm, char *errstr, size_t errstr_si
                         break;
                 {
                         struct timespec ts;
-                        int64_t left = deadline - mono_ms();
+                        int64_t left = deadline - sl_mono_ms();
                         if (left <= 0) {
                                 pthread_mutex_unlock(&p->mu);
                                 snprintf(errstr, errstr_size,

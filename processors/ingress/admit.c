@@ -22,6 +22,7 @@
 #include "pg/state_mirror.h"
 #include "sluice/err.h"
 #include "state/pstate.h"
+#include "util/clock.h"
 #include "util/fatal.h"
 
 #define SL_ADMIT_KEY_PREFIX "s:" /* changelog key of a source's state: "s:<source>" */
@@ -60,13 +61,6 @@ static double uniform(sl_admit_t *ad)
         ad->rng ^= ad->rng >> 7;
         ad->rng ^= ad->rng << 17;
         return (double)(ad->rng >> 11) / 9007199254740992.0;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int state_decode(const void *buf, size_t len, void *value)
@@ -589,7 +583,7 @@ void sl_admit_tick(sl_admit_t *ad, PGconn *pg, const sl_sources_t *src, int64_t 
         char errstr[512];
         double secs;
 
-        if (!sl_state_mirror_due(ad->mirror, mono_ms(), force, &secs))
+        if (!sl_state_mirror_due(ad->mirror, sl_mono_ms(), force, &secs))
                 return;
         sl_pstate_foreach(ad->ps, count_paused, &pc);
         sl_metrics_set(ad->m_paused,

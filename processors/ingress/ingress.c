@@ -30,6 +30,7 @@
 #include "log/log.h"
 #include "pg/pg.h"
 #include "sluice/err.h"
+#include "util/clock.h"
 #include "util/utf8.h"
 
 #define SL_INGRESS_MAINT_MS (3600 * 1000)
@@ -42,20 +43,6 @@ static const char retries_columns[] =
 static const char dead_letters_columns[] =
     "(topic, kafka_partition, kafka_offset, kafka_key, raw, reason, message, "
     "event_id, event_type, source, headers)";
-
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool slots_reserve(sl_ingress_t *ing, size_t cnt)
 {
@@ -186,7 +173,7 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         uint64_t accepted = 0, held = 0, rerouted = 0, stale = 0;
         size_t deferred = 0;
         bool two_pass = false;
-        int64_t now = wall_ms(), t_start = mono_ms();
+        int64_t now = sl_wall_ms(), t_start = sl_mono_ms();
         char errstr[512];
         int err;
 
@@ -269,7 +256,7 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                 sl_admit_end(ing->admit);
 
         /* 2. Postgres first. */
-        int64_t t_decoded = mono_ms();
+        int64_t t_decoded = sl_mono_ms();
         err = sl_copy_pipe_finish(ing->events, &rows, &dups, errstr, sizeof(errstr));
         if (err == SL_OK)
                 err = sl_copy_pipe_finish(ing->dead, &dl_rows, &dl_dups, errstr,
@@ -290,10 +277,10 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                  * verify mode, which re-uses recorded decisions. */
                 return err == SL_ERR_PG_TRANSIENT ? SL_ERR_PG : err;
         }
-        int64_t t_written = mono_ms();
+        int64_t t_written = sl_mono_ms();
 
         /* 3. then the outputs, and the admission state they imply. */
-        double now_s = (double)wall_ms() / 1000.0;
+        double now_s = (double)sl_wall_ms() / 1000.0;
         for (size_t i = 0; i < cnt && err == SL_OK; i++) {
                 const rd_kafka_message_t *m = msgs[i];
                 const slot_t *s = &ing->slots[i];
@@ -339,7 +326,7 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
             "ingress batch of %zu: decode %lld ms, Postgres wait %lld ms, produce "
             "%lld ms",
             cnt, (long long)(t_decoded - t_start), (long long)(t_written - t_decoded),
-            (long long)(mono_ms() - t_written));
+            (long long)(sl_mono_ms() - t_written));
         sl_metrics_add(ing->m_accepted, accepted);
         sl_metrics_add(ing->m_held, held);
         sl_metrics_add(ing->m_rerouted, rerouted);
@@ -396,7 +383,7 @@ static int ingress_revoke(void *opaque, sl_runtime_t *rt,
         if (ing->admit) {
                 sl_admit_tick(ing->admit, sl_pg_session_conn(ing->maint),
                               ing->sources ? sl_sources_watch_poll(ing->sources) : NULL,
-                              wall_ms(), true);
+                              sl_wall_ms(), true);
                 sl_admit_revoke(ing->admit, parts, sl_runtime_producer(rt));
         }
         return SL_OK;
@@ -411,10 +398,10 @@ static void ingress_tick(void *opaque, sl_runtime_t *rt)
         sl_types_watch_poll(ing->types);
         if (ing->admit)
                 sl_admit_tick(ing->admit, sl_pg_session_conn(ing->maint),
-                              sl_sources_watch_poll(ing->sources), wall_ms(), false);
-        if (mono_ms() < ing->maint_at)
+                              sl_sources_watch_poll(ing->sources), sl_wall_ms(), false);
+        if (sl_mono_ms() < ing->maint_at)
                 return;
-        ing->maint_at = mono_ms() + SL_INGRESS_MAINT_MS;
+        ing->maint_at = sl_mono_ms() + SL_INGRESS_MAINT_MS;
         if (PQstatus(sl_pg_session_conn(ing->maint)) != CONNECTION_OK &&
             sl_pg_session_reset(ing->maint, errstr, sizeof(errstr)) != SL_OK)
                 sl_log_warn("%s", errstr);
@@ -506,7 +493,7 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         if (sl_pg_ensure_partitions(sl_pg_session_conn(ing->maint), ing->days_back,
                                     ing->days_ahead, errstr, errstr_size) != SL_OK)
                 goto fail; /* most likely: migrations not applied */
-        ing->maint_at = mono_ms() + SL_INGRESS_MAINT_MS;
+        ing->maint_at = sl_mono_ms() + SL_INGRESS_MAINT_MS;
         ing->types = sl_types_watch_new(conf, errstr, errstr_size);
         if (!ing->types)
                 goto fail;

@@ -9,6 +9,7 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "sluice/err.h"
+#include "util/clock.h"
 #include "util/fatal.h"
 
 /* --- assignment ------------------------------------------------------------------- */
@@ -71,7 +72,7 @@ static void restore_window(void *opaque, const char *trigger_id, int64_t n)
 
         if (!t || sl_pstate_get(lc->ps, p, trigger_id, &st) != SL_OK)
                 return;
-        if (sl_window_roll(&st.window, t->def.window_ms, sl__tl_wall_ms()))
+        if (sl_window_roll(&st.window, t->def.window_ms, sl_wall_ms()))
                 st.throttled = 0;
         if (n > st.window.count) {
                 st.window.count = n;
@@ -154,9 +155,9 @@ int sl__tl_assign(void *opaque, sl_runtime_t *rt,
                                 sl__tl_trig_get(lc, t->def.id, p)->deferred = 0;
                         }
                 }
-                err = sl__tl_pg_restore(&lc->pg, ids, nids, sl__tl_wall_ms(),
-                                        restore_count, restore_window, restore_waiting,
-                                        lc, errstr, sizeof(errstr));
+                err = sl__tl_pg_restore(&lc->pg, ids, nids, sl_wall_ms(), restore_count,
+                                        restore_window, restore_waiting, lc, errstr,
+                                        sizeof(errstr));
         }
         free(ids);
         rd_kafka_topic_partition_list_destroy(mine);

@@ -15,23 +15,10 @@
 #include "trigger/launch_id.h"
 #include "trigger/replay_shed.h"
 #include "util/array.h"
+#include "util/clock.h"
 #include "util/fatal.h"
 #include "util/hmap.h"
 #include "util/uuid.h"
-
-int64_t sl__tl_wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t sl__tl_mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- triggers ----------------------------------------------------------------------- */
 
@@ -323,7 +310,7 @@ static int launch_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **m
                           size_t cnt)
 {
         sl_launch_t *lc = opaque;
-        int64_t now = sl__tl_wall_ms();
+        int64_t now = sl_wall_ms();
         size_t n, nids = 0, nfound = 0, records = 0;
         tl_found_t *found = NULL;
         bool conflict = false;
@@ -429,7 +416,7 @@ static void launch_tick(void *opaque, sl_runtime_t *rt)
 static int64_t launch_wait_ms(void *opaque)
 {
         sl_launch_t *lc = opaque;
-        int64_t next = INT64_MAX, now = sl__tl_wall_ms();
+        int64_t next = INT64_MAX, now = sl_wall_ms();
         size_t it = 0;
         sl_hmap_ent_t *e;
 

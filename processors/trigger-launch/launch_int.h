@@ -243,8 +243,6 @@ struct sl_launch_s {
 };
 
 /* launch.c */
-int64_t sl__tl_wall_ms(void);
-int64_t sl__tl_mono_ms(void);
 void sl__tl_policy_of(const sl_trigger_t *t, sl_launch_policy_t *pol);
 void sl__tl_triggers_refresh(sl_launch_t *lc);
 trig_t *sl__tl_trig_get(sl_launch_t *lc, const char *id, int32_t part);

@@ -9,6 +9,7 @@
 #include "metrics/metrics.h"
 #include "pg/state_mirror.h"
 #include "sluice/err.h"
+#include "util/clock.h"
 #include "util/fatal.h"
 
 /* --- metrics and logs --------------------------------------------------------------- */
@@ -162,7 +163,7 @@ static void mirror_add(int32_t part, const char *key, int64_t n, void *opaque)
             "{\"breaker\":\"%s\",\"open_until\":%lld,\"reopens\":%d,\"deferred\":%lld,"
             "\"waiting\":%zu}",
             sl_breaker_state_str(
-                t ? sl_breaker_state(&pol.breaker, &st.breaker, sl__tl_wall_ms())
+                t ? sl_breaker_state(&pol.breaker, &st.breaker, sl_wall_ms())
                   : (sl_breaker_state_t)st.breaker.state),
             (long long)st.breaker.open_until, (int)st.breaker.reopens,
             (long long)st.deferred, tg ? sl_pending_count(&tg->pending) : (size_t)0);
@@ -226,13 +227,13 @@ static void render_top(sl_launch_t *lc, double secs)
 
 void sl__tl_mirror(sl_launch_t *lc, bool force)
 {
-        gauges_t g = {.lc = lc, .now = sl__tl_wall_ms()};
+        gauges_t g = {.lc = lc, .now = sl_wall_ms()};
         size_t waiting = 0, it = 0;
         sl_hmap_ent_t *e;
         char errstr[512];
         double secs;
 
-        if (!sl_state_mirror_due(lc->mirror, sl__tl_mono_ms(), force, &secs))
+        if (!sl_state_mirror_due(lc->mirror, sl_mono_ms(), force, &secs))
                 return;
         sl_pstate_foreach(lc->ps, gauge_one, &g);
         while ((e = sl_hmap_next(&lc->trigs, &it)))

@@ -31,6 +31,7 @@
 #include "pg/triggers_watch.h"
 #include "sluice/err.h"
 #include "trigger/records.h"
+#include "util/clock.h"
 
 /* How often the per-trigger top-k family is re-rendered. */
 #define SL_MATCH_TOP_MS 5000
@@ -68,20 +69,6 @@ struct sl_match_s {
         sl_metric_t *m_events, *m_matches, *m_undecodable, *m_payload_errors, *m_lag,
             *m_triggers;
 };
-
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- per-trigger counts ------------------------------------------------------------ */
 
@@ -127,7 +114,7 @@ static int adopt(sl_match_t *mat, const sl_triggers_t *ts)
         size_t n = sl_triggers_count(ts);
 
         if (mat->ntrig)
-                render_top(mat, mono_ms());
+                render_top(mat, sl_mono_ms());
         free_counts(mat);
         mat->ts = ts;
         mat->loads = sl_triggers_watch_loads(mat->tw);
@@ -240,7 +227,7 @@ static int match_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **ms
 {
         sl_match_t *mat = opaque;
         uint64_t events = 0, matches = 0, undecodable = 0, bad_payloads = 0;
-        int64_t t_start = mono_ms();
+        int64_t t_start = sl_mono_ms();
         int err = SL_OK;
 
         if (mat->fail != SL_OK)
@@ -260,7 +247,7 @@ static int match_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **ms
                 }
                 if (err != SL_OK)
                         break;
-                now = wall_ms();
+                now = sl_wall_ms();
                 tm->event_id = mat->env.id;
                 tm->event_type = mat->env.type;
                 tm->source = mat->env.source;
@@ -305,7 +292,7 @@ static int match_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **ms
                              "undecodable, %lld ms",
                              cnt, (unsigned long long)events, (unsigned long long)matches,
                              (unsigned long long)undecodable,
-                             (long long)(mono_ms() - t_start));
+                             (long long)(sl_mono_ms() - t_start));
         return err;
 }
 
@@ -313,7 +300,7 @@ static void match_tick(void *opaque, sl_runtime_t *rt)
 {
         sl_match_t *mat = opaque;
         const sl_triggers_t *ts = sl_triggers_watch_poll(mat->tw);
-        int64_t now = mono_ms();
+        int64_t now = sl_mono_ms();
 
         (void)rt;
         if (sl_triggers_watch_loads(mat->tw) != mat->loads && mat->fail == SL_OK) {
@@ -381,7 +368,7 @@ sl_match_t *sl_match_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         mat->topics[0] = mat->topic_in;
         mat->topics[1] = NULL;
         mat->top_k = (size_t)sl_conf_get_int(conf, "trigger.top.triggers");
-        mat->top_since = mono_ms();
+        mat->top_since = sl_mono_ms();
         register_metrics(mat);
 
         mat->codec = sl_codec_new(errstr, errstr_size);

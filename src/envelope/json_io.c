@@ -13,6 +13,7 @@
 
 #include "envelope/envelope_int.h"
 #include "sluice/err.h"
+#include "util/clock.h"
 #include "util/uuid.h"
 
 /* RFC 3339 ("2024-05-01T12:00:00.250Z", "...+02:00") to ms since the epoch. */
@@ -61,13 +62,6 @@ static int sl_parse_rfc3339(const char *s, int64_t *out)
         tm.tm_sec = sec;
         *out = (int64_t)timegm(&tm) * 1000 + ms - off;
         return 0;
-}
-
-static int64_t sl_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static const char *const sl_json_keys[] = {"id",          "type",    "source",
@@ -134,7 +128,7 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
 
         v = json_object_get(j, "occurred_at");
         if (!v || json_is_null(v)) {
-                env->occurred_at = sl_now_ms();
+                env->occurred_at = sl_wall_ms();
         } else if (json_is_integer(v)) {
                 env->occurred_at = json_integer_value(v);
         } else if (json_is_real(v)) {

@@ -14,6 +14,7 @@
 #include "envelope/envelope_int.h"
 #include "envelope/validate.h"
 #include "sluice/err.h"
+#include "util/clock.h"
 #include "util/utf8.h"
 #include "util/uuid.h"
 
@@ -38,13 +39,6 @@ static int sl_text_bad(const char *what, const char *s, size_t len, sl_reject_t 
         sl_reject(rej, SL_REJECT_BAD_TEXT, "%s: %s at byte %td", what,
                   s[bad] ? "invalid UTF-8" : "NUL character", bad);
         return 1;
-}
-
-static int64_t sl_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t sl_sat_add(int64_t a, int64_t b)
@@ -104,7 +98,7 @@ int sl_envelope_validate(const sl_envelope_t *env, const sl_validate_opts_t *opt
                         return SL_ERR_REJECTED;
         }
 
-        int64_t now = opts->now_ms ? opts->now_ms : sl_now_ms();
+        int64_t now = opts->now_ms ? opts->now_ms : sl_wall_ms();
         int64_t min =
             opts->min_occurred_at ? opts->min_occurred_at : SL_DEFAULT_MIN_OCCURRED_AT;
         int64_t ahead =

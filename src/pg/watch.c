@@ -23,6 +23,7 @@
 #include "pg/pg.h"
 #include "pg/pg_int.h"
 #include "pg/watch.h"
+#include "util/clock.h"
 
 #define SL_WATCH_BACKOFF_MIN_MS     1000
 #define SL_WATCH_BACKOFF_MAX_MS     5000
@@ -54,13 +55,6 @@ struct sl_pg_watch_s {
         bool down_logged; /* connection loss logged for this outage */
         bool reload_err_logged;
 };
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static size_t snap_count(const sl_pg_watch_t *w)
 {
@@ -94,7 +88,7 @@ void *sl_pg_watch_load(PGconn *pg, const char *name, const char *sql,
 /* Drop the connection; the next attempt waits for the backoff. */
 static void w_disconnect(sl_pg_watch_t *w, const char *why)
 {
-        int64_t now = mono_ms();
+        int64_t now = sl_mono_ms();
 
         if (!w->down_logged) {
                 char msg[768];
@@ -128,7 +122,7 @@ static void w_start_connect(sl_pg_watch_t *w)
         int expand = sl__pg_conn_params(w->conninfo, keys, vals);
 
         w->pg = PQconnectStartParams(keys, vals, expand);
-        w->phase_started_ms = mono_ms();
+        w->phase_started_ms = sl_mono_ms();
         if (!w->pg) {
                 w_disconnect(w, "out of memory");
                 return;
@@ -166,7 +160,7 @@ static void w_step_connect(sl_pg_watch_t *w)
                                 return;
                         }
                         w->state = W_LISTENING;
-                        w->phase_started_ms = mono_ms();
+                        w->phase_started_ms = sl_mono_ms();
                         return;
                 }
                 if (ps == PGRES_POLLING_FAILED) {
@@ -175,7 +169,7 @@ static void w_step_connect(sl_pg_watch_t *w)
                 }
                 w->connect_want = ps;
         }
-        if (mono_ms() - w->phase_started_ms > SL_WATCH_CONNECT_TIMEOUT_MS)
+        if (sl_mono_ms() - w->phase_started_ms > SL_WATCH_CONNECT_TIMEOUT_MS)
                 w_disconnect(w, "connect timed out");
 }
 
@@ -206,7 +200,7 @@ static bool w_take_result(sl_pg_watch_t *w, PGresult **res_out)
 
         *res_out = NULL;
         if (PQisBusy(w->pg)) {
-                if (mono_ms() - w->phase_started_ms > SL_WATCH_QUERY_TIMEOUT_MS)
+                if (sl_mono_ms() - w->phase_started_ms > SL_WATCH_QUERY_TIMEOUT_MS)
                         w_disconnect(w, "query timed out");
                 return false;
         }
@@ -257,7 +251,7 @@ static void w_finish_load(sl_pg_watch_t *w, PGresult *res)
 
 static void w_send_load(sl_pg_watch_t *w)
 {
-        int64_t now = mono_ms();
+        int64_t now = sl_mono_ms();
 
         w->reload_wanted = false;
         w->next_reload_ms = w->wc.reload_ms > 0 ? now + w->wc.reload_ms : INT64_MAX;
@@ -275,7 +269,7 @@ void *sl_pg_watch_poll(sl_pg_watch_t *w)
 
         switch (w->state) {
         case W_DOWN:
-                if (mono_ms() < w->next_connect_ms)
+                if (sl_mono_ms() < w->next_connect_ms)
                         break;
                 w_start_connect(w);
                 if (w->state == W_CONNECTING)
@@ -305,7 +299,7 @@ void *sl_pg_watch_poll(sl_pg_watch_t *w)
         case W_IDLE:
                 if (!w_consume(w))
                         break;
-                if (w->reload_wanted || mono_ms() >= w->next_reload_ms)
+                if (w->reload_wanted || sl_mono_ms() >= w->next_reload_ms)
                         w_send_load(w);
                 break;
         case W_LOADING:
@@ -387,7 +381,7 @@ sl_pg_watch_t *sl_pg_watch_new(const sl_conf_t *conf, const sl_pg_watch_conf_t *
                 goto fail;
         }
         w->state = W_IDLE;
-        w->next_reload_ms = wc->reload_ms > 0 ? mono_ms() + wc->reload_ms : INT64_MAX;
+        w->next_reload_ms = wc->reload_ms > 0 ? sl_mono_ms() + wc->reload_ms : INT64_MAX;
         return w;
 
 fail:

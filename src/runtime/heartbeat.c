@@ -14,6 +14,7 @@
 #include "log/log.h"
 #include "pg/pg.h"
 #include "runtime/heartbeat.h"
+#include "util/clock.h"
 
 struct sl_heartbeat_s {
         const sl_conf_t *conf;
@@ -26,20 +27,6 @@ struct sl_heartbeat_s {
         PGconn *pg;
         bool failing;
 };
-
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 sl_heartbeat_t *sl_heartbeat_new(const sl_conf_t *conf, const char *stage,
                                  const char *group, char *errstr, size_t errstr_size)
@@ -57,7 +44,7 @@ sl_heartbeat_t *sl_heartbeat_new(const sl_conf_t *conf, const char *stage,
         snprintf(hb->group, sizeof(hb->group), "%s", group ? group : "");
         gethostname(host, sizeof(host) - 1);
         snprintf(hb->instance, sizeof(hb->instance), "%s:%d", host, (int)getpid());
-        hb->started_ms = wall_ms();
+        hb->started_ms = sl_wall_ms();
         hb->last_ms = -1;
         hb->restore_started_ms = -1;
         hb->last_restore_ms = -1;
@@ -139,7 +126,7 @@ static void write_beat(sl_heartbeat_t *hb, bool stopped)
 
         if (!hb || !hb->interval_ms)
                 return;
-        hb->last_ms = mono_ms();
+        hb->last_ms = sl_mono_ms();
         if (!hb->pg || PQstatus(hb->pg) != CONNECTION_OK) {
                 if (hb->pg) {
                         PQfinish(hb->pg);
@@ -217,7 +204,7 @@ void sl_heartbeat_restore_begin(sl_heartbeat_t *hb, int n)
         if (!hb)
                 return;
         hb->restoring = n;
-        hb->restore_started_ms = wall_ms();
+        hb->restore_started_ms = sl_wall_ms();
         write_beat(hb, false);
 }
 
@@ -228,7 +215,7 @@ void sl_heartbeat_restore_end(sl_heartbeat_t *hb, int assigned)
         hb->restoring = 0;
         hb->assigned = assigned;
         if (hb->restore_started_ms >= 0)
-                hb->last_restore_ms = wall_ms() - hb->restore_started_ms;
+                hb->last_restore_ms = sl_wall_ms() - hb->restore_started_ms;
         hb->restore_started_ms = -1;
         write_beat(hb, false);
 }
@@ -243,7 +230,7 @@ void sl_heartbeat_tick(sl_heartbeat_t *hb)
 {
         if (!hb || !hb->interval_ms)
                 return;
-        if (hb->last_ms >= 0 && mono_ms() - hb->last_ms < hb->interval_ms)
+        if (hb->last_ms >= 0 && sl_mono_ms() - hb->last_ms < hb->interval_ms)
                 return;
         write_beat(hb, false);
 }

@@ -14,6 +14,7 @@
 #include "runtime/runtime.h"
 #include "runtime/runtime_int.h"
 #include "sluice/err.h"
+#include "util/clock.h"
 
 /* exactly_once: longest wait for an assigned partition's offsets to be stable (an open
  * transaction of an earlier owner ends by transaction.timeout.ms, 60 s by default). */
@@ -60,8 +61,8 @@ void sl__rt_rewind_uncommitted(sl_runtime_t *rt)
         if (rt->fatal != SL_OK)
                 return;
         if (rt->txn_failures++ == 0)
-                rt->txn_failing_since = sl__rt_now_ms();
-        if (sl__rt_now_ms() - rt->txn_failing_since > rt->retry_max_ms) {
+                rt->txn_failing_since = sl_mono_ms();
+        if (sl_mono_ms() - rt->txn_failing_since > rt->retry_max_ms) {
                 sl_log_error("transactions keep failing (%d in a row, for longer than "
                              "runtime.retry.max.ms): stopping",
                              rt->txn_failures);

@@ -19,18 +19,12 @@
 #include "runtime/runtime_int.h"
 #include "sluice/err.h"
 #include "util/array.h"
+#include "util/clock.h"
 #include "util/fatal.h"
 
 #define SL_RT_FLUSH_TIMEOUT_MS 60000
 /* Longest poll for more records while a deferred batch waits for the next process(). */
 #define SL_RT_DEFERRED_WAIT_MS 5
-
-int64_t sl__rt_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double now_s(void)
 {
@@ -173,7 +167,7 @@ void sl_runtime_release_offset(sl_runtime_t *rt, sl_runtime_batch_t *b, const ch
  * are re-read after a restart. */
 static int complete_batches(sl_runtime_t *rt, bool wait)
 {
-        int64_t deadline = sl__rt_now_ms() + SL_RT_FLUSH_TIMEOUT_MS;
+        int64_t deadline = sl_mono_ms() + SL_RT_FLUSH_TIMEOUT_MS;
         sl_rt_batch_t *b;
 
         rd_kafka_poll(rt->producer, 0);
@@ -181,7 +175,7 @@ static int complete_batches(sl_runtime_t *rt, bool wait)
                 if (b->outstanding > 0) {
                         if (!wait)
                                 break;
-                        if (sl__rt_now_ms() > deadline) {
+                        if (sl_mono_ms() > deadline) {
                                 sl_log_error("outputs not delivered within %d ms (%ld in "
                                              "flight)",
                                              SL_RT_FLUSH_TIMEOUT_MS, b->outstanding);
@@ -260,10 +254,10 @@ static bool retry_in_new_txn(sl_runtime_t *rt, sl_rt_batch_t *b)
 /* Wait ms before a retry, serving delivery reports; false when a stop was asked. */
 bool sl__rt_backoff_wait(sl_runtime_t *rt, int64_t ms)
 {
-        int64_t until = sl__rt_now_ms() + ms;
+        int64_t until = sl_mono_ms() + ms;
 
         for (int64_t left = ms; left > 0 && !atomic_load(&rt->stop);
-             left = until - sl__rt_now_ms())
+             left = until - sl_mono_ms())
                 rd_kafka_poll(rt->producer, (int)(left < 100 ? left : 100));
         return !atomic_load(&rt->stop);
 }
@@ -282,7 +276,7 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                            .max_ms = rt->retry_backoff_max_ms,
                            .multiplier = 2,
                            .jitter = 0.2};
-        int64_t t0 = sl__rt_now_ms();
+        int64_t t0 = sl_mono_ms();
         int err;
 
         for (int attempt = 1;; attempt++) {
@@ -309,13 +303,13 @@ static int process_batch(sl_runtime_t *rt, sl_rt_batch_t *b, size_t cnt)
                         return err;
                 }
                 int64_t delay = sl_backoff_delay(&bo, attempt, (double)rand() / RAND_MAX);
-                if (sl__rt_now_ms() + delay - t0 > rt->retry_max_ms) {
+                if (sl_mono_ms() + delay - t0 > rt->retry_max_ms) {
                         sl_log_error(
                             "batch of %zu records still failing (%s) after %d "
                             "attempts in %lld ms (runtime.retry.max.ms): stopping "
                             "without committing; the records will be re-read",
                             cnt, sl_err2str(err), attempt,
-                            (long long)(sl__rt_now_ms() - t0));
+                            (long long)(sl_mono_ms() - t0));
                         return err;
                 }
                 if (attempt == 1)
@@ -652,7 +646,7 @@ int sl_runtime_run(sl_runtime_t *rt)
         while (!atomic_load(&rt->stop) && rt->fatal == SL_OK) {
                 int64_t wait_ms =
                     stage->wait_ms ? stage->wait_ms(stage->opaque) : INT64_MAX;
-                int64_t now = sl__rt_now_ms();
+                int64_t now = sl_mono_ms();
                 /* A batch fills for at most batch_ms from when the previous one was
                  * taken: the time spent processing that one counts, so a busy stage
                  * takes what waits at once instead of idling batch_ms on top of its
@@ -666,7 +660,7 @@ int sl_runtime_run(sl_runtime_t *rt)
 
                 while (rt->pending < cap && !atomic_load(&rt->stop) &&
                        rt->fatal == SL_OK) {
-                        int64_t wait = deadline - sl__rt_now_ms();
+                        int64_t wait = deadline - sl_mono_ms();
                         size_t before = rt->pending;
                         unsigned gen = rt->batch_gen, revokes = rt->revokes;
                         ssize_t got;
@@ -729,7 +723,7 @@ int sl_runtime_run(sl_runtime_t *rt)
                         if (wait == 0 || (deferred && got == 0))
                                 break;
                 }
-                rt->taken_ms = sl__rt_now_ms();
+                rt->taken_ms = sl_mono_ms();
                 if (!rt->pending)
                         finish_deferred(rt); /* idle: nothing to overlap it with */
                 finish_batch(rt);

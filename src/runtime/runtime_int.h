@@ -117,11 +117,10 @@ void sl__runtime_txn_consumed_to(sl_runtime_t *rt,
 void sl__runtime_txn_forget(sl_runtime_t *rt,
                             const rd_kafka_topic_partition_list_t *parts);
 
-/* runtime.c, for rebalance.c: the monotonic clock (ms); drop a batch's bookkeeping of
+/* runtime.c, for rebalance.c: drop a batch's bookkeeping of
  * partitions that went; wait ms unless the runtime stops (false then); run an
  * assignment callback in a transaction of its own (discard: abort it); finish the batch
  * in hand and wait until every processed batch is committed (rt->fatal). */
-int64_t sl__rt_now_ms(void);
 void sl__rt_forget_partitions(sl_runtime_t *rt,
                               const rd_kafka_topic_partition_list_t *parts);
 bool sl__rt_backoff_wait(sl_runtime_t *rt, int64_t ms);

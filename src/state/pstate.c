@@ -15,6 +15,7 @@
 #include "metrics/metrics.h"
 #include "sluice/err.h"
 #include "state/store.h"
+#include "util/clock.h"
 #include "util/hmap.h"
 
 #define SL_PSTATE_KEY_MAX     1040 /* prefix + key, truncated beyond */
@@ -59,13 +60,6 @@ static uint64_t hash_str(const char *s)
 {
         uint64_t h = sl_hash_str(s);
         return h ? h : 1;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void store_key(const sl_pstate_t *ps, const char *key, char *out)
@@ -166,7 +160,7 @@ int sl_pstate_assign(sl_pstate_t *ps, const rd_kafka_topic_partition_list_t *par
 
         for (int i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
-                int64_t t0 = mono_ms(), off = -1;
+                int64_t t0 = sl_mono_ms(), off = -1;
                 size_t records = 0, len;
                 const void *v;
                 int err;
@@ -184,7 +178,7 @@ int sl_pstate_assign(sl_pstate_t *ps, const rd_kafka_topic_partition_list_t *par
                         off = -1;
                 sl_replay_restored(&ps->replay[p], off);
                 ps->assigned[p] = true;
-                double secs = (double)(mono_ms() - t0) / 1000.0;
+                double secs = (double)(sl_mono_ms() - t0) / 1000.0;
                 sl_metrics_observe(ps->m_restore_seconds, secs);
                 sl_metrics_add(ps->m_restore_records, records);
                 sl_log_info("%s state of partition %d restored: %zu changelog records, "

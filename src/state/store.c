@@ -16,6 +16,7 @@
 #include "log/log.h"
 #include "sluice/err.h"
 #include "util/array.h"
+#include "util/clock.h"
 #include "util/hmap.h"
 
 /* A key's record: its latest value, kept (as a tombstone) after a delete until the
@@ -281,19 +282,12 @@ int sl_store_flush(sl_store_t *st, int32_t part, rd_kafka_t *producer, void *msg
         return err;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int sl_store_restore(sl_store_t *st, int32_t part, int timeout_ms, size_t *records,
                      char *errstr, size_t errstr_size)
 {
         rd_kafka_topic_partition_list_t *tp;
         rd_kafka_resp_err_t err;
-        int64_t lo = 0, hi = 0, deadline = mono_ms() + timeout_ms;
+        int64_t lo = 0, hi = 0, deadline = sl_mono_ms() + timeout_ms;
         size_t n = 0;
 
         sl_store_drop(st, part);
@@ -324,7 +318,7 @@ int sl_store_restore(sl_store_t *st, int32_t part, int timeout_ms, size_t *recor
                 int64_t next = lo;
                 while (next < hi) {
                         rd_kafka_message_t *m;
-                        if (mono_ms() > deadline) {
+                        if (sl_mono_ms() > deadline) {
                                 rd_kafka_assign(st->restorer, NULL);
                                 snprintf(
                                     errstr, errstr_size,

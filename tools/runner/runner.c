@@ -22,6 +22,7 @@
 #include "record.h"
 #include "sluice/err.h"
 #include "trigger/records.h"
+#include "util/clock.h"
 #include "util/hmap.h"
 
 #define SL_RUNNER_BATCH_SIZE 1000
@@ -45,20 +46,6 @@ struct sl_runner_s {
         sl_runner_counts_t counts;
 };
 
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void log_opts(const sl_runner_t *rn, const char *why)
 {
         sl_log_info("options (%s): fail_rate=%g latency_ms=%lld silent=%d", why,
@@ -75,7 +62,7 @@ static int answer(sl_runner_t *rn, sl_runtime_t *rt, const sl_runner_answer_t *a
                                   .trigger_id = a->trigger_id,
                                   .status = a->failed ? "failed" : "succeeded",
                                   .error = a->failed ? SL_RUNNER_FAILURE : NULL,
-                                  .finished_at = wall_ms()};
+                                  .finished_at = sl_wall_ms()};
         sl_log_ctx_t ctx = {.event_id = a->event_id,
                             .trigger_id = a->trigger_id,
                             .launch_id = a->launch_id};
@@ -177,7 +164,7 @@ done:
 static int process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs, size_t cnt)
 {
         sl_runner_t *rn = opaque;
-        int64_t now = wall_ms();
+        int64_t now = sl_wall_ms();
         sl_runner_answer_t a;
         int err = SL_OK;
 
@@ -223,7 +210,7 @@ static void tick(void *opaque, sl_runtime_t *rt)
         sl_runner_t *rn = opaque;
         (void)rt;
 
-        if (sl_runner_control_poll(&rn->control, mono_ms(), &rn->opts))
+        if (sl_runner_control_poll(&rn->control, sl_mono_ms(), &rn->opts))
                 log_opts(rn, rn->control.path);
 }
 
@@ -233,7 +220,7 @@ static int64_t wait_ms(void *opaque)
         sl_runner_t *rn = opaque;
         int64_t due = sl_runner_answers_next_due(&rn->answers);
 
-        return due == INT64_MAX ? INT64_MAX : due - wall_ms();
+        return due == INT64_MAX ? INT64_MAX : due - sl_wall_ms();
 }
 
 sl_runner_t *sl_runner_new(const sl_conf_t *conf, const sl_runner_args_t *args,
@@ -264,7 +251,7 @@ sl_runner_t *sl_runner_new(const sl_conf_t *conf, const sl_runner_args_t *args,
         rn->topics[0] = rn->topic_in;
         rn->topics[1] = NULL;
         /* A control file present at start applies before the first launch. */
-        sl_runner_control_poll(&rn->control, mono_ms(), &rn->opts);
+        sl_runner_control_poll(&rn->control, sl_mono_ms(), &rn->opts);
         log_opts(rn, rn->control.present ? rn->control.path : "flags");
         sl_log_info("answering %s on %s under the launch's key%s%s", rn->topic_in,
                     rn->topic_out, rn->rec ? ", recording to " : "",

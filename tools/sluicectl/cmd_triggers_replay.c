@@ -26,6 +26,7 @@
 #include "sluice/err.h"
 #include "trigger/records.h"
 #include "trigger/replay_shed.h"
+#include "util/clock.h"
 
 #define SHED_SQL                                                                         \
         "SELECT d.trigger_id::text, coalesce(d.trigger_name, t.name), "                  \
@@ -40,13 +41,6 @@
         "AND d.decided_at < to_timestamp($3 / 1000.0) "                                  \
         "ORDER BY d.match_offset, d.matched_at"
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int time_arg(const char *s, int64_t *out)
 {
         int64_t d;
@@ -54,7 +48,7 @@ static int time_arg(const char *s, int64_t *out)
         if (sl__ctl_parse_rfc3339(s, out) == 0)
                 return 0;
         if (sl__ctl_parse_duration(s, &d) == 0) { /* "7d": that long ago */
-                *out = now_ms() - d;
+                *out = sl_wall_ms() - d;
                 return 0;
         }
         return -1;
@@ -142,7 +136,7 @@ int sl__ctl_triggers_replay_shed(const sl_conf_t *conf, int argc, char **argv)
                 goto out;
         }
         sl_kafka_topic_name(conf, SL_TOPIC_TRIGGER_MATCHES, topic, sizeof(topic));
-        snprintf(started, sizeof(started), "%" PRId64, now_ms());
+        snprintf(started, sizeof(started), "%" PRId64, sl_wall_ms());
         for (int r = 0; r < rows; r++) {
                 sl_trigger_match_t m = {
                     .trigger_id = col(res, r, 0),
