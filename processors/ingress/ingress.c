@@ -44,17 +44,17 @@ static const char dead_letters_columns[] =
     "(topic, kafka_partition, kafka_offset, kafka_key, raw, reason, message, "
     "event_id, event_type, source, headers)";
 
-static bool slots_reserve(sl_ingress_t *ing, size_t cnt)
+static bool slots_reserve(slot_t **slots, size_t *cap, size_t cnt)
 {
-        if (cnt <= ing->slot_cap)
+        if (cnt <= *cap)
                 return true;
-        slot_t *s = realloc(ing->slots, cnt * sizeof(*s));
+        slot_t *s = realloc(*slots, cnt * sizeof(*s));
         if (!s)
                 return false;
-        for (size_t i = ing->slot_cap; i < cnt; i++)
+        for (size_t i = *cap; i < cnt; i++)
                 sl_envelope_init(&s[i].env);
-        ing->slots = s;
-        ing->slot_cap = cnt;
+        *slots = s;
+        *cap = cnt;
         return true;
 }
 
@@ -129,7 +129,7 @@ static void count_dead_letter(sl_ingress_t *ing, const rd_kafka_message_t *m,
                              s->env.correlation_id);
 }
 
-/* Decode, validate and classify record i; rows of rejected records are written here. */
+/* Decode, validate and classify record i (no row written yet). */
 static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
                      const sl_types_t *types)
 {
@@ -140,7 +140,6 @@ static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
                 sl_envelope_validate(&s->env, &ing->vopts, types, &s->rej);
         if (s->rej.code != SL_REJECT_NONE) {
                 s->kind = SLOT_REJECTED;
-                sl__ingress_write_dead_letter_row(ing, m, s);
                 log_rejection(m, s);
                 return;
         }
@@ -162,49 +161,205 @@ static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
         s->ad.attempt = sl__ingress_attempt_of(m);
 }
 
+/* Steps 2 and 3 of a batch whose rows went into the pipes (ended there): wait for the
+ * COPYs, settle, produce the outputs and the admission state they imply.  msgs are
+ * the batch's records (kept by the runtime when the batch was deferred), ing->slots
+ * their slots. */
+static int complete_batch(sl_ingress_t *ing, sl_runtime_t *rt,
+                          rd_kafka_message_t *const *msgs, size_t cnt)
+{
+        const sl_sources_t *src =
+            ing->sources ? sl_sources_watch_poll(ing->sources) : NULL;
+        uint64_t rows = 0, dups = 0, dl_rows = 0, dl_dups = 0, r_rows = 0, r_dups = 0;
+        uint64_t accepted = 0, held = 0, rerouted = 0, stale = 0;
+        char errstr[512];
+        int err;
+
+        /* 2. Postgres first: every pipe's COPY waited for, the first error kept. */
+        int64_t t_wait = sl_mono_ms();
+        struct {
+                sl_copy_pipe_t *cp;
+                uint64_t *rows, *dups;
+        } pipes[3] = {{ing->events, &rows, &dups},
+                      {ing->dead, &dl_rows, &dl_dups},
+                      {ing->retries, &r_rows, &r_dups}};
+        err = SL_OK;
+        for (int k = 0; k < 3; k++) {
+                char e[512];
+                int r = sl_copy_pipe_wait(pipes[k].cp, pipes[k].rows, pipes[k].dups, e,
+                                          sizeof(e));
+                if (r != SL_OK && err == SL_OK) {
+                        err = r;
+                        snprintf(errstr, sizeof(errstr), "%s", e);
+                }
+        }
+        if (err == SL_OK)
+                err = sl__ingress_apply_retried(ing, errstr, sizeof(errstr));
+        if (err == SL_OK && dups)
+                err =
+                    sl__ingress_settle_duplicates(ing, src, cnt, errstr, sizeof(errstr));
+        if (err != SL_OK) {
+                sl_log_error("Postgres write failed: %s", errstr);
+                /* Admission has counted this batch already: process() again on the
+                 * same records would count it twice (the runtime retries transient
+                 * errors).  Stop instead; the restart replays the batch through
+                 * verify mode, which re-uses recorded decisions. */
+                return err == SL_ERR_PG_TRANSIENT ? SL_ERR_PG : err;
+        }
+        int64_t t_written = sl_mono_ms();
+
+        /* 3. then the outputs, and the admission state they imply. */
+        double now_s = (double)sl_wall_ms() / 1000.0;
+        for (int32_t p = 0; p < ing->last_cap; p++)
+                ing->last_offsets[p] = -1;
+        for (size_t i = 0; i < cnt && err == SL_OK; i++) {
+                const rd_kafka_message_t *m = msgs[i];
+                const slot_t *s = &ing->slots[i];
+
+                if (!last_offsets_reserve(ing, m->partition))
+                        return SL_ERR_NOMEM;
+                if (m->offset > ing->last_offsets[m->partition])
+                        ing->last_offsets[m->partition] = m->offset;
+                switch (s->kind) {
+                case SLOT_REJECTED:
+                case SLOT_EXHAUSTED:
+                        err = sl__ingress_produce_dead_letter(ing, rt, m, s);
+                        sl_metrics_add(ing->m_rejected[s->rej.code], 1);
+                        break;
+                case SLOT_STALE:
+                        stale++;
+                        break;
+                case SLOT_REROUTED:
+                        err = sl__ingress_produce_reroute(ing, rt, m, s);
+                        rerouted++;
+                        break;
+                case SLOT_DECIDED:
+                        if (s->ad.decision == SL_DECISION_ACCEPTED) {
+                                err = sl__ingress_produce_accepted(ing, rt, m, s);
+                                int64_t ts = rd_kafka_message_timestamp(m, NULL);
+                                if (ts > 0)
+                                        sl_metrics_observe(ing->m_latency,
+                                                           now_s - (double)ts / 1000.0);
+                                accepted++;
+                        } else {
+                                err =
+                                    sl__ingress_produce_retry(ing, rt, m, s, ing->fl.now);
+                                held++;
+                        }
+                        break;
+                }
+        }
+        if (err == SL_OK && ing->admit) {
+                size_t records = 0;
+                err = sl_admit_flush(ing->admit, sl_runtime_producer(rt),
+                                     sl_runtime_output_opaque(rt), ing->last_offsets,
+                                     ing->last_cap, &records);
+                sl_runtime_outputs_added(rt, records);
+        }
+        if (err != SL_OK)
+                return err;
+        sl_log_debug("ingress batch of %zu: decode %lld ms, Postgres wait %lld ms (%lld "
+                     "ms after the rows were sent), produce %lld ms",
+                     cnt, (long long)(ing->fl.t_sent - ing->fl.t_start),
+                     (long long)(t_written - t_wait),
+                     (long long)(t_written - ing->fl.t_sent),
+                     (long long)(sl_mono_ms() - t_written));
+        sl_metrics_add(ing->m_accepted, accepted);
+        sl_metrics_add(ing->m_held, held);
+        sl_metrics_add(ing->m_rerouted, rerouted);
+        sl_metrics_add(ing->m_rejected_total, cnt - accepted - held - rerouted - stale);
+        sl_metrics_add(ing->m_retried[3], stale);
+        sl_metrics_add(ing->m_dups, dups + dl_dups + r_dups);
+        if (dups || dl_dups || r_dups)
+                sl_log_info("batch of %zu: %llu events, %llu dead letters and %llu retry "
+                            "intents were already in Postgres (replay), skipped",
+                            cnt, (unsigned long long)dups, (unsigned long long)dl_dups,
+                            (unsigned long long)r_dups);
+        return SL_OK;
+}
+
+/* Complete the batch whose COPYs are ending, if one is (its outputs go to it). */
+static int complete_inflight(sl_ingress_t *ing, sl_runtime_t *rt)
+{
+        sl_runtime_batch_t *b = ing->fl.batch, *prev;
+        rd_kafka_message_t *const *msgs;
+        size_t cnt;
+        int err;
+
+        if (!b)
+                return SL_OK;
+        ing->fl.batch = NULL;
+        msgs = sl_runtime_batch_records(b, &cnt);
+        prev = sl_runtime_output_batch(rt, b);
+        err = complete_batch(ing, rt, msgs, cnt);
+        sl_runtime_output_batch(rt, prev);
+        sl_runtime_deferred_done(rt, b, err);
+        return err;
+}
+
+static int ingress_finish(void *opaque, sl_runtime_t *rt)
+{
+        return complete_inflight(opaque, rt);
+}
+
+/* The pipes after a failed lookup: every COPY ended, nothing of the batch kept. */
+static void abandon_rows(sl_ingress_t *ing)
+{
+        char errstr[512];
+        sl_copy_pipe_finish(ing->events, NULL, NULL, errstr, sizeof(errstr));
+        sl_copy_pipe_finish(ing->dead, NULL, NULL, errstr, sizeof(errstr));
+        sl_copy_pipe_finish(ing->retries, NULL, NULL, errstr, sizeof(errstr));
+}
+
 static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **msgs,
                            size_t cnt)
 {
         sl_ingress_t *ing = opaque;
         const sl_types_t *types = sl_types_watch_poll(ing->types);
-        const sl_sources_t *src =
-            ing->sources ? sl_sources_watch_poll(ing->sources) : NULL;
-        uint64_t rows = 0, dups = 0, dl_rows = 0, dl_dups = 0, r_rows = 0, r_dups = 0;
-        uint64_t accepted = 0, held = 0, rerouted = 0, stale = 0;
         size_t deferred = 0;
         bool two_pass = false;
         int64_t now = sl_wall_ms(), t_start = sl_mono_ms();
         char errstr[512];
         int err;
 
-        if (!slots_reserve(ing, cnt))
+        if (!slots_reserve(&ing->next_slots, &ing->next_cap, cnt))
                 return SL_ERR_NOMEM;
         ing->vopts.now_ms = now;
-        for (int32_t p = 0; p < ing->last_cap; p++)
-                ing->last_offsets[p] = -1;
+
+        /* 1. decode and validate every record into the spare slots, while the COPYs of
+         * the batch before end (overlap) */
+        for (size_t i = 0; i < cnt; i++)
+                classify(ing, msgs[i], &ing->next_slots[i], types);
+        if ((err = complete_inflight(ing, rt)) != SL_OK)
+                return err;
+        slot_t *sw = ing->slots;
+        size_t swcap = ing->slot_cap;
+        ing->slots = ing->next_slots;
+        ing->slot_cap = ing->next_cap;
+        ing->next_slots = sw;
+        ing->next_cap = swcap;
+
+        /* 2. decide and encode rows; the writers stream them meanwhile.  Right after an
+         * assignment, recorded decisions are looked up first (two passes); otherwise
+         * each event is decided in input order. */
+        const sl_sources_t *src =
+            ing->sources ? sl_sources_watch_poll(ing->sources) : NULL;
         if (ing->admit) {
                 if (sl_admit_begin(ing->admit, src, cnt, now) != SL_OK)
                         return SL_ERR_NOMEM;
                 for (size_t i = 0; i < cnt && !two_pass; i++)
                         two_pass = sl_admit_verifying(ing->admit, msgs[i]->partition);
         }
-
-        /* 1. decode, validate, decide, encode rows; the writers stream them meanwhile.
-         * Right after an assignment, recorded decisions are looked up first (two
-         * passes); otherwise each event is decided as soon as it is decoded. */
         for (size_t i = 0; i < cnt; i++) {
                 const rd_kafka_message_t *m = msgs[i];
                 slot_t *s = &ing->slots[i];
 
-                if (!last_offsets_reserve(ing, m->partition))
-                        return SL_ERR_NOMEM;
-                if (m->offset > ing->last_offsets[m->partition])
-                        ing->last_offsets[m->partition] = m->offset;
-                classify(ing, m, s, types);
                 s->decided = false;
-                if (s->kind == SLOT_REJECTED && !two_pass)
-                        count_dead_letter(ing, m, s);
-                else if (s->kind == SLOT_DECIDED && s->ad.attempt > 0)
+                if (s->kind == SLOT_REJECTED) {
+                        sl__ingress_write_dead_letter_row(ing, m, s);
+                        if (!two_pass)
+                                count_dead_letter(ing, m, s);
+                } else if (s->kind == SLOT_DECIDED && s->ad.attempt > 0)
                         deferred++;
                 else if (s->kind == SLOT_DECIDED && !two_pass) {
                         admit_and_write(ing, m, s, now);
@@ -229,12 +384,7 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                         sl_log_error("%s", errstr);
                         if (ing->admit)
                                 sl_admit_end(ing->admit);
-                        sl_copy_pipe_finish(ing->events, NULL, NULL, errstr,
-                                            sizeof(errstr));
-                        sl_copy_pipe_finish(ing->dead, NULL, NULL, errstr,
-                                            sizeof(errstr));
-                        sl_copy_pipe_finish(ing->retries, NULL, NULL, errstr,
-                                            sizeof(errstr));
+                        abandon_rows(ing);
                         return err;
                 }
                 /* In input order, so an event after a dead letter that tripped its
@@ -255,90 +405,19 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         if (ing->admit)
                 sl_admit_end(ing->admit);
 
-        /* 2. Postgres first. */
-        int64_t t_decoded = sl_mono_ms();
-        err = sl_copy_pipe_finish(ing->events, &rows, &dups, errstr, sizeof(errstr));
-        if (err == SL_OK)
-                err = sl_copy_pipe_finish(ing->dead, &dl_rows, &dl_dups, errstr,
-                                          sizeof(errstr));
-        if (err == SL_OK)
-                err = sl_copy_pipe_finish(ing->retries, &r_rows, &r_dups, errstr,
-                                          sizeof(errstr));
-        if (err == SL_OK)
-                err = sl__ingress_apply_retried(ing, errstr, sizeof(errstr));
-        if (err == SL_OK && dups)
-                err =
-                    sl__ingress_settle_duplicates(ing, src, cnt, errstr, sizeof(errstr));
-        if (err != SL_OK) {
-                sl_log_error("Postgres write failed: %s", errstr);
-                /* Admission has counted this batch already: process() again on the
-                 * same records would count it twice (the runtime retries transient
-                 * errors).  Stop instead; the restart replays the batch through
-                 * verify mode, which re-uses recorded decisions. */
-                return err == SL_ERR_PG_TRANSIENT ? SL_ERR_PG : err;
+        /* 3. end the COPYs: the batch completes when the next one is decoded (or when
+         * the runtime asks, see ingress_finish), unless overlap is off. */
+        sl_copy_pipe_end(ing->events);
+        sl_copy_pipe_end(ing->dead);
+        sl_copy_pipe_end(ing->retries);
+        ing->fl.now = now;
+        ing->fl.t_start = t_start;
+        ing->fl.t_sent = sl_mono_ms();
+        if (ing->overlap && cnt) {
+                ing->fl.batch = sl_runtime_defer_keep(rt);
+                return SL_OK;
         }
-        int64_t t_written = sl_mono_ms();
-
-        /* 3. then the outputs, and the admission state they imply. */
-        double now_s = (double)sl_wall_ms() / 1000.0;
-        for (size_t i = 0; i < cnt && err == SL_OK; i++) {
-                const rd_kafka_message_t *m = msgs[i];
-                const slot_t *s = &ing->slots[i];
-
-                switch (s->kind) {
-                case SLOT_REJECTED:
-                case SLOT_EXHAUSTED:
-                        err = sl__ingress_produce_dead_letter(ing, rt, m, s);
-                        sl_metrics_add(ing->m_rejected[s->rej.code], 1);
-                        break;
-                case SLOT_STALE:
-                        stale++;
-                        break;
-                case SLOT_REROUTED:
-                        err = sl__ingress_produce_reroute(ing, rt, m, s);
-                        rerouted++;
-                        break;
-                case SLOT_DECIDED:
-                        if (s->ad.decision == SL_DECISION_ACCEPTED) {
-                                err = sl__ingress_produce_accepted(ing, rt, m, s);
-                                int64_t ts = rd_kafka_message_timestamp(m, NULL);
-                                if (ts > 0)
-                                        sl_metrics_observe(ing->m_latency,
-                                                           now_s - (double)ts / 1000.0);
-                                accepted++;
-                        } else {
-                                err = sl__ingress_produce_retry(ing, rt, m, s, now);
-                                held++;
-                        }
-                        break;
-                }
-        }
-        if (err == SL_OK && ing->admit) {
-                size_t records = 0;
-                err = sl_admit_flush(ing->admit, sl_runtime_producer(rt),
-                                     sl_runtime_output_opaque(rt), ing->last_offsets,
-                                     ing->last_cap, &records);
-                sl_runtime_outputs_added(rt, records);
-        }
-        if (err != SL_OK)
-                return err;
-        sl_log_debug(
-            "ingress batch of %zu: decode %lld ms, Postgres wait %lld ms, produce "
-            "%lld ms",
-            cnt, (long long)(t_decoded - t_start), (long long)(t_written - t_decoded),
-            (long long)(sl_mono_ms() - t_written));
-        sl_metrics_add(ing->m_accepted, accepted);
-        sl_metrics_add(ing->m_held, held);
-        sl_metrics_add(ing->m_rerouted, rerouted);
-        sl_metrics_add(ing->m_rejected_total, cnt - accepted - held - rerouted - stale);
-        sl_metrics_add(ing->m_retried[3], stale);
-        sl_metrics_add(ing->m_dups, dups + dl_dups + r_dups);
-        if (dups || dl_dups || r_dups)
-                sl_log_info("batch of %zu: %llu events, %llu dead letters and %llu retry "
-                            "intents were already in Postgres (replay), skipped",
-                            cnt, (unsigned long long)dups, (unsigned long long)dl_dups,
-                            (unsigned long long)r_dups);
-        return SL_OK;
+        return complete_batch(ing, rt, msgs, cnt);
 }
 
 /* The partition count of events.in, for the owner of a source. */
@@ -537,12 +616,15 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         ing->stage.tick = ingress_tick;
         ing->stage.on_assign = ingress_assign;
         ing->stage.on_revoke = ingress_revoke;
+        ing->stage.finish = ingress_finish;
+        ing->overlap = sl_conf_get_bool(conf, "ingress.overlap");
         ing->verify_ids = calloc(ing->stage.batch_size, sizeof(*ing->verify_ids));
         if (!ing->verify_ids) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
-        if (!slots_reserve(ing, ing->stage.batch_size)) {
+        if (!slots_reserve(&ing->slots, &ing->slot_cap, ing->stage.batch_size) ||
+            !slots_reserve(&ing->next_slots, &ing->next_cap, ing->stage.batch_size)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
@@ -559,7 +641,10 @@ void sl_ingress_destroy(sl_ingress_t *ing)
                 return;
         for (size_t i = 0; i < ing->slot_cap; i++)
                 sl_envelope_clear(&ing->slots[i].env);
+        for (size_t i = 0; i < ing->next_cap; i++)
+                sl_envelope_clear(&ing->next_slots[i].env);
         free(ing->slots);
+        free(ing->next_slots);
         free(ing->verify_ids);
         free(ing->retried);
         free(ing->recorded);

@@ -94,8 +94,17 @@ struct sl_ingress_s {
         int days_back, days_ahead;
         sl_validate_opts_t vopts;
 
-        slot_t *slots;
+        slot_t *slots; /* the batch being decided, or completed */
         size_t slot_cap;
+        slot_t *next_slots; /* the next batch, decoded while the COPYs of this one end */
+        size_t next_cap;
+        bool overlap; /* ingress.overlap */
+        /* The batch whose COPYs are ending (its outputs not produced yet). */
+        struct {
+                sl_runtime_batch_t *batch; /* NULL: none */
+                int64_t now;               /* wall clock its decisions were made at */
+                int64_t t_start, t_sent;   /* mono: process() began, rows all sent */
+        } fl;
 
         sl_metric_t *m_accepted, *m_rejected_total, *m_dups, *m_latency, *m_rerouted,
             *m_held, *m_rejected[SL_REJECT__CNT], *m_retried[4];

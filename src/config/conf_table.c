@@ -336,6 +336,9 @@ const sl__conf_def_t sl__conf_table[] = {
             "Most records sluice-ingress processes in one batch."),
         INT("ingress.batch.ms", "100", 1, 60000,
             "Longest sluice-ingress waits to fill a batch, in milliseconds."),
+        BOOL("ingress.overlap", "true",
+             "Decode and validate the next batch while the COPYs of the one before end "
+             "(its outputs are produced after); false: one batch after another."),
         INT("ingress.pg.connections", "2", 1, 8,
             "Postgres connections sluice-ingress writes a batch through in parallel."),
         INT("events.partitions.days.back", "7", 0, 3650,

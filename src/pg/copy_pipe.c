@@ -503,12 +503,8 @@ void sl_copy_pipe_destroy(sl_copy_pipe_t *cp)
         free(cp);
 }
 
-int sl_copy_pipe_finish(sl_copy_pipe_t *cp, uint64_t *rows, uint64_t *dups, char *errstr,
-                        size_t errstr_size)
+void sl_copy_pipe_end(sl_copy_pipe_t *cp)
 {
-        uint64_t r = 0, d = 0;
-        int err = SL_OK;
-
         if (cp->cur->rows)
                 dispatch(cp);
         for (int i = 0; i < cp->nconn; i++) {
@@ -519,6 +515,21 @@ int sl_copy_pipe_finish(sl_copy_pipe_t *cp, uint64_t *rows, uint64_t *dups, char
                 pthread_cond_signal(&w->cond);
                 pthread_mutex_unlock(&w->lock);
         }
+}
+
+int sl_copy_pipe_finish(sl_copy_pipe_t *cp, uint64_t *rows, uint64_t *dups, char *errstr,
+                        size_t errstr_size)
+{
+        sl_copy_pipe_end(cp);
+        return sl_copy_pipe_wait(cp, rows, dups, errstr, errstr_size);
+}
+
+int sl_copy_pipe_wait(sl_copy_pipe_t *cp, uint64_t *rows, uint64_t *dups, char *errstr,
+                      size_t errstr_size)
+{
+        uint64_t r = 0, d = 0;
+        int err = SL_OK;
+
         for (int i = 0; i < cp->nconn; i++) {
                 writer_t *w = &cp->w[i];
                 pthread_mutex_lock(&w->lock);

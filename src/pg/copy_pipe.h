@@ -56,5 +56,11 @@ void sl_copy_row_end(sl_copy_pipe_t *cp);
  * assumed written then: the caller must not commit its input). */
 int sl_copy_pipe_finish(sl_copy_pipe_t *cp, uint64_t *rows, uint64_t *dups, char *errstr,
                         size_t errstr_size);
+/* sl_copy_pipe_finish() in two halves: end() sends what is left and has every writer
+ * end its COPY, without waiting; wait() waits for them and answers as finish() does.
+ * Between the two the caller may do other work but must not append rows. */
+void sl_copy_pipe_end(sl_copy_pipe_t *cp);
+int sl_copy_pipe_wait(sl_copy_pipe_t *cp, uint64_t *rows, uint64_t *dups, char *errstr,
+                      size_t errstr_size);
 
 #endif

@@ -26,6 +26,16 @@ sl_rt_batch_t *sl_rt_ring_front(sl_rt_ring_t *ring)
         return ring->count ? &ring->b[ring->head] : NULL;
 }
 
+void sl_rt_batch_release_kept(sl_rt_batch_t *b)
+{
+        for (size_t i = 0; i < b->nkept; i++)
+                rd_kafka_message_destroy(b->kept[i]);
+        free(b->kept);
+        b->kept = NULL;
+        b->nkept = 0;
+        b->keep = false;
+}
+
 void sl_rt_ring_pop(sl_rt_ring_t *ring)
 {
         sl_rt_batch_t *b = &ring->b[ring->head];
@@ -33,6 +43,7 @@ void sl_rt_ring_pop(sl_rt_ring_t *ring)
         if (b->offsets)
                 rd_kafka_topic_partition_list_destroy(b->offsets);
         b->offsets = NULL;
+        sl_rt_batch_release_kept(b);
         ring->head = (ring->head + 1) % (SL_RT_INFLIGHT + 1);
         ring->count--;
 }

@@ -26,6 +26,9 @@ typedef struct sl_rt_batch_s {
         size_t records;
         double t0;
         bool deferred; /* sl_runtime_defer() and not yet sl_runtime_deferred_done() */
+        bool keep;     /* sl_runtime_defer_keep(): its records outlive process() */
+        rd_kafka_message_t **kept; /* those records, until sl_runtime_deferred_done() */
+        size_t nkept;
         int stage_err; /* the error sl_runtime_deferred_done() was given */
         /* held offsets released with this batch: index into the floors, offset */
         struct sl_rt_release_s {
@@ -54,7 +57,9 @@ sl_rt_batch_t *sl_rt_ring_claim(sl_rt_ring_t *ring);
 void sl_rt_ring_push(sl_rt_ring_t *ring);
 /* The oldest queued batch, NULL when none. */
 sl_rt_batch_t *sl_rt_ring_front(sl_rt_ring_t *ring);
-/* Drop the oldest queued batch (its offsets freed). */
+/* Destroy the records b kept (sl_runtime_defer_keep). */
+void sl_rt_batch_release_kept(sl_rt_batch_t *b);
+/* Drop the oldest queued batch (its offsets and kept records freed). */
 void sl_rt_ring_pop(sl_rt_ring_t *ring);
 /* Drop every queued batch without committing it. */
 void sl_rt_ring_discard(sl_rt_ring_t *ring);

@@ -94,11 +94,34 @@ sl_runtime_batch_t *sl_runtime_defer(sl_runtime_t *rt)
         return rt->cur;
 }
 
+sl_runtime_batch_t *sl_runtime_defer_keep(sl_runtime_t *rt)
+{
+        sl_runtime_batch_t *b = sl_runtime_defer(rt);
+        if (b)
+                b->keep = true;
+        return b;
+}
+
+rd_kafka_message_t *const *sl_runtime_batch_records(const sl_runtime_batch_t *b,
+                                                    size_t *cnt)
+{
+        *cnt = b ? b->nkept : 0;
+        return b ? b->kept : NULL;
+}
+
+sl_runtime_batch_t *sl_runtime_output_batch(sl_runtime_t *rt, sl_runtime_batch_t *b)
+{
+        sl_runtime_batch_t *prev = rt->cur;
+        rt->cur = b;
+        return prev;
+}
+
 void sl_runtime_deferred_done(sl_runtime_t *rt, sl_runtime_batch_t *b, int err)
 {
         (void)rt;
         if (!b || !b->deferred)
                 return;
+        sl_rt_batch_release_kept(b);
         b->deferred = false;
         b->outstanding--;
         if (err != SL_OK && b->stage_err == SL_OK)

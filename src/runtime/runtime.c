@@ -390,8 +390,9 @@ static int finish_batch(sl_runtime_t *rt)
                 sl__runtime_txn_begin(rt);
                 sl__runtime_txn_consumed(rt, rt->msgs, cnt);
         }
+        sl_rt_batch_t *b = NULL;
         if (rt->fatal == SL_OK) {
-                sl_rt_batch_t *b = sl_rt_ring_claim(&rt->ring);
+                b = sl_rt_ring_claim(&rt->ring);
                 b->t0 = now_s();
                 b->records = cnt;
                 err = process_batch(rt, b, cnt);
@@ -405,8 +406,16 @@ static int finish_batch(sl_runtime_t *rt)
                         rt->fatal = err;
                 }
         }
-        for (size_t i = 0; i < cnt; i++)
-                rd_kafka_message_destroy(rt->msgs[i]);
+        if (b && err == SL_OK && rt->fatal == SL_OK && b->deferred && b->keep && cnt) {
+                /* The stage reads them again when it completes the batch. */
+                if (!(b->kept = malloc(cnt * sizeof(*b->kept))))
+                        sl_oom("runtime: the records of a deferred batch");
+                memcpy(b->kept, rt->msgs, cnt * sizeof(*b->kept));
+                b->nkept = cnt;
+        } else {
+                for (size_t i = 0; i < cnt; i++)
+                        rd_kafka_message_destroy(rt->msgs[i]);
+        }
         rt->pending = 0;
         rt->batch_gen++;
         if (rt->eos)

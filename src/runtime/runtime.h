@@ -141,6 +141,21 @@ void sl_runtime_outputs_added(sl_runtime_t *rt, size_t n);
  */
 typedef struct sl_rt_batch_s sl_runtime_batch_t;
 sl_runtime_batch_t *sl_runtime_defer(sl_runtime_t *rt);
+/* sl_runtime_defer(), and the batch's records stay valid after process() returns,
+ * until sl_runtime_deferred_done(): sl_runtime_batch_records() gives them.  For a stage
+ * that reads them again to produce the batch's outputs later (ingress: the next batch
+ * is decoded while this one's COPY ends). */
+sl_runtime_batch_t *sl_runtime_defer_keep(sl_runtime_t *rt);
+/* The records of b, deferred with sl_runtime_defer_keep(), in input order (*cnt set);
+ * NULL before process() returned. */
+rd_kafka_message_t *const *sl_runtime_batch_records(const sl_runtime_batch_t *b,
+                                                    size_t *cnt);
+/* Make b (a deferred batch, or NULL: none) the batch that sl_runtime_produce(),
+ * sl_runtime_produce_partition(), sl_runtime_output_opaque() and
+ * sl_runtime_outputs_added() apply to, and return the one they applied to: a stage
+ * completing a deferred batch with the code that produces a batch's outputs in
+ * process() switches to it, then back. */
+sl_runtime_batch_t *sl_runtime_output_batch(sl_runtime_t *rt, sl_runtime_batch_t *b);
 /* sl_runtime_produce() for an output of the deferred batch b. */
 int sl_runtime_produce_to(sl_runtime_t *rt, sl_runtime_batch_t *b, const char *topic,
                           const void *key, size_t key_len, const void *value,
