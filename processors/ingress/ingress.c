@@ -611,6 +611,9 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         ing->stage.topics = ing->topics;
         ing->stage.batch_size = (size_t)sl_conf_get_int(conf, "ingress.batch.size");
         ing->stage.batch_ms = (int)sl_conf_get_int(conf, "ingress.batch.ms");
+        /* Four batches: what ingress needs between fetches (bench/ingress: no throughput
+         * lost against 1,000,000, and half the memory of 100,000). */
+        ing->stage.queued_records = 4 * (long)ing->stage.batch_size;
         ing->stage.opaque = ing;
         ing->stage.process = ingress_process;
         ing->stage.tick = ingress_tick;

@@ -199,27 +199,32 @@ rd_kafka_t *sl_kafka_txn_producer_new(const sl_conf_t *conf, const char *transac
                             errstr_size);
 }
 
-/* A consumer with sluice's defaults, kafka.* over them, then extra (may be NULL). */
-static rd_kafka_t *
-consumer_new(const sl_conf_t *conf, const char *group_id, const char *const *extra,
-             void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
-                                  rd_kafka_topic_partition_list_t *, void *),
-             void *opaque, char *errstr, size_t errstr_size)
+/* A consumer with sluice's defaults, kafka.* over them, then extra (may be NULL).
+ * queued_min: the fetch queue's queued.min.messages default, 0 for sluice's. */
+static rd_kafka_t *consumer_new(const sl_conf_t *conf, const char *group_id,
+                                long queued_min, const char *const *extra,
+                                void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                     rd_kafka_topic_partition_list_t *,
+                                                     void *),
+                                void *opaque, char *errstr, size_t errstr_size)
 {
         /* Offsets are committed by the caller after its effects are durable.  The
-         * fetch queue is librdkafka's own default (64 MiB, 100,000 messages), enough
-         * for what one stage process does (~100k msg/s at most here): sized for the
-         * 1.8M msg/s a bare consumer reaches (1 GiB, 1,000,000) it held ~70 MiB more
-         * for no more throughput, and 16 MiB cost 40% of it (librdkafka 2.0.2 backs a
-         * partition off ~1 s whenever the queue is full).  bench/ingress prints the
-         * two side by side (docs/benchmarks.md).  kafka.* overrides them. */
+         * fetch queue is librdkafka's own default (64 MiB, 100,000 messages) unless the
+         * stage sizes it (sl_kafka_consumer_new_sized; ingress: four batches): sized for
+         * the 1.8M msg/s a bare consumer reaches (1 GiB, 1,000,000) it held ~70 MiB
+         * more for no more throughput, and 16 MiB cost 40% of it (librdkafka 2.0.2
+         * backs a partition off ~1 s whenever the queue is full).  bench/ingress prints
+         * them side by side (docs/benchmarks.md).  kafka.* overrides them. */
+        char min_msgs[32] = "100000";
+        if (queued_min > 0)
+                snprintf(min_msgs, sizeof(min_msgs), "%ld", queued_min);
         /* clang-format off */
-        static const char *const defaults[] = {
+        const char *const defaults[] = {
                 "enable.auto.commit", "false",
                 "enable.auto.offset.store", "false",
                 "auto.offset.reset", "earliest",
                 "isolation.level", "read_committed",
-                "queued.min.messages", "100000",
+                "queued.min.messages", min_msgs,
                 "queued.max.messages.kbytes", "65536",
                 "fetch.wait.max.ms", "10",
                 "max.partition.fetch.bytes", "4194304",
@@ -266,8 +271,18 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
                                                        void *),
                                   void *opaque, char *errstr, size_t errstr_size)
 {
-        return consumer_new(conf, group_id, NULL, rebalance_cb, opaque, errstr,
+        return consumer_new(conf, group_id, 0, NULL, rebalance_cb, opaque, errstr,
                             errstr_size);
+}
+
+rd_kafka_t *sl_kafka_consumer_new_sized(
+    const sl_conf_t *conf, const char *group_id, long queued_min,
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                         rd_kafka_topic_partition_list_t *, void *),
+    void *opaque, char *errstr, size_t errstr_size)
+{
+        return consumer_new(conf, group_id, queued_min, NULL, rebalance_cb, opaque,
+                            errstr, errstr_size);
 }
 
 rd_kafka_t *sl_kafka_reader_new(const sl_conf_t *conf, const char *group_id, char *errstr,
@@ -275,7 +290,7 @@ rd_kafka_t *sl_kafka_reader_new(const sl_conf_t *conf, const char *group_id, cha
 {
         static const char *const eof[] = {"enable.partition.eof", "true", NULL};
 
-        return consumer_new(conf, group_id, eof, NULL, NULL, errstr, errstr_size);
+        return consumer_new(conf, group_id, 0, eof, NULL, NULL, errstr, errstr_size);
 }
 
 rd_kafka_t *sl_kafka_admin_new(const sl_conf_t *conf, char *errstr, size_t errstr_size)

@@ -93,6 +93,16 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
                                                        void *),
                                   void *opaque, char *errstr, size_t errstr_size);
 
+/* sl_kafka_consumer_new() whose fetch queue holds queued_min records by default
+ * (queued.min.messages; kafka.queued.min.messages still overrides it); 0: sluice's
+ * default (100,000).  A stage sizes it to a few of its batches: the queue is most of a
+ * consumer's memory. */
+rd_kafka_t *sl_kafka_consumer_new_sized(
+    const sl_conf_t *conf, const char *group_id, long queued_min,
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                         rd_kafka_topic_partition_list_t *, void *),
+    void *opaque, char *errstr, size_t errstr_size);
+
 /* An assign-only consumer in group_id for reading partitions to their end (state
  * restores): sl_kafka_consumer_new()'s settings plus enable.partition.eof=true, so the
  * reader learns where the end is even when the last offsets are transaction markers,

@@ -561,8 +561,9 @@ sl_runtime_t *sl_runtime_new(const sl_conf_t *conf, const sl_stage_t *stage, cha
         }
         if (sl__runtime_producer_new(rt, errstr, errstr_size) != SL_OK)
                 goto fail_producer;
-        rt->consumer = sl_kafka_consumer_new(conf, stage->group_id, sl__rt_rebalance_cb,
-                                             rt, errstr, errstr_size);
+        rt->consumer =
+            sl_kafka_consumer_new_sized(conf, stage->group_id, stage->queued_records,
+                                        sl__rt_rebalance_cb, rt, errstr, errstr_size);
         if (!rt->consumer)
                 goto fail_consumer;
         rt->queue = rd_kafka_queue_get_consumer(rt->consumer);

@@ -72,6 +72,7 @@ typedef struct sl_stage_s {
         const char **topics;  /* full topic names to subscribe to, NULL-terminated */
         size_t batch_size;    /* most records per batch */
         int batch_ms;         /* longest wait to fill a batch */
+        long queued_records;  /* the fetch queue's records (0: sluice's default) */
         void *opaque;         /* passed to every callback */
 
         /* Return SL_OK, or an error: a retriable one runs process() again on the same
