@@ -103,6 +103,10 @@ const sl__conf_def_t sl__conf_table[] = {
             "event time processed, restores in progress), in milliseconds; 0 turns "
             "heartbeats off. Restores are written when they start and end."),
 
+        INT("runtime.malloc.trim.ms", "1000", 0, 3600000,
+            "How often a stage hands the heap memory it freed back to the system "
+            "(malloc_trim), in milliseconds; 0: never.  Without it, a stage's RSS grows "
+            "to the most its batches and fetch queue ever held, and stays there."),
         INT("runtime.retry.backoff.ms", "100", 1, 3600000,
             "Wait before the first retry of a batch whose stage failed with a retriable "
             "error (a transient Postgres failure, a timeout); doubled per retry, with "

@@ -210,14 +210,23 @@ static rd_kafka_t *consumer_new(const sl_conf_t *conf, const char *group_id,
 {
         /* Offsets are committed by the caller after its effects are durable.  The
          * fetch queue is librdkafka's own default (64 MiB, 100,000 messages) unless the
-         * stage sizes it (sl_kafka_consumer_new_sized; ingress: four batches): sized for
-         * the 1.8M msg/s a bare consumer reaches (1 GiB, 1,000,000) it held ~70 MiB
-         * more for no more throughput, and 16 MiB cost 40% of it (librdkafka 2.0.2
-         * backs a partition off ~1 s whenever the queue is full).  bench/ingress prints
-         * them side by side (docs/benchmarks.md).  kafka.* overrides them. */
+         * stage sizes it (sl_kafka_consumer_new_sized; ingress: four batches, and small
+         * fetches): sized for the 1.8M msg/s a bare consumer reaches (1 GiB, 1,000,000)
+         * it held ~70 MiB more for no more throughput, and 16 MiB cost 40% of it
+         * (librdkafka 2.0.2 backs a partition off ~1 s whenever the queue is full).
+         * bench/ingress prints them side by side (docs/benchmarks.md).  kafka.* overrides
+         * them. */
         char min_msgs[32] = "100000";
-        if (queued_min > 0)
+        const char *part_bytes = "4194304", *fetch_bytes = "52428800";
+        if (queued_min > 0) {
+                /* A fetch response stays in memory until its last record is consumed:
+                 * with 4 MiB partition fetches over 32 partitions, ingress held 420-440
+                 * MiB on Apache Kafka whatever the queue; with 256 KiB / 8 MiB, 84-92
+                 * MiB at the same rate (bench/ingress --broker kafka 1000000). */
                 snprintf(min_msgs, sizeof(min_msgs), "%ld", queued_min);
+                part_bytes = "262144";
+                fetch_bytes = "8388608";
+        }
         /* clang-format off */
         const char *const defaults[] = {
                 "enable.auto.commit", "false",
@@ -227,7 +236,8 @@ static rd_kafka_t *consumer_new(const sl_conf_t *conf, const char *group_id,
                 "queued.min.messages", min_msgs,
                 "queued.max.messages.kbytes", "65536",
                 "fetch.wait.max.ms", "10",
-                "max.partition.fetch.bytes", "4194304",
+                "max.partition.fetch.bytes", part_bytes,
+                "fetch.max.bytes", fetch_bytes,
                 NULL,
         };
         /* clang-format on */

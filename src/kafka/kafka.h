@@ -94,8 +94,10 @@ rd_kafka_t *sl_kafka_consumer_new(const sl_conf_t *conf, const char *group_id,
                                   void *opaque, char *errstr, size_t errstr_size);
 
 /* sl_kafka_consumer_new() whose fetch queue holds queued_min records by default
- * (queued.min.messages; kafka.queued.min.messages still overrides it); 0: sluice's
- * default (100,000).  A stage sizes it to a few of its batches: the queue is most of a
+ * (queued.min.messages), fetched 256 KiB a partition and 8 MiB a response at most
+ * (max.partition.fetch.bytes, fetch.max.bytes); kafka.* still overrides them.  0:
+ * sluice's defaults (100,000 records, 4 MiB, 50 MiB).  A stage sizes it to a few of its
+ * batches: the queue and the fetch responses its records point into are most of a
  * consumer's memory. */
 rd_kafka_t *sl_kafka_consumer_new_sized(
     const sl_conf_t *conf, const char *group_id, long queued_min,

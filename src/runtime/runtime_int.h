@@ -26,9 +26,10 @@ struct sl_runtime_s {
 
         rd_kafka_message_t **msgs; /* the batch in hand */
         size_t pending;
-        unsigned batch_gen; /* bumped whenever the batch in hand is finished */
-        unsigned revokes;   /* bumped by every revocation */
-        int64_t taken_ms;   /* when the last batch was taken to be processed (mono) */
+        unsigned batch_gen;          /* bumped whenever the batch in hand is finished */
+        unsigned revokes;            /* bumped by every revocation */
+        int64_t trim_ms, trimmed_ms; /* runtime.malloc.trim.ms; mono of the last trim */
+        int64_t taken_ms; /* when the last batch was taken to be processed (mono) */
 
         atomic_int stop;
         int fatal; /* SL_OK or the error that stops the loop; the runtime's thread only */
