@@ -1,0 +1,26 @@
+# Turns sluice-admin's status page (processors/admin/page/: index.html, app.js,
+# app.css) into C arrays, so the binary serves it with no files to install and no
+# build step beyond this one.  Served at "/" (index.html) and "/<name>" (the others).
+set(files index.html app.js app.css)
+set(types "text/html; charset=utf-8" "text/javascript; charset=utf-8"
+          "text/css; charset=utf-8")
+file(WRITE ${OUT} "/* Generated from processors/admin/page/ by cmake/embed_page.cmake. */\n")
+file(APPEND ${OUT} "#include \"page.h\"\n\n")
+set(table "")
+list(LENGTH files n)
+math(EXPR last "${n} - 1")
+foreach(i RANGE ${last})
+  list(GET files ${i} f)
+  list(GET types ${i} t)
+  file(READ ${PAGE_DIR}/${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," arr "${hex}")
+  file(APPEND ${OUT} "static const unsigned char f${i}[] = {${arr}};\n")
+  if(f STREQUAL "index.html")
+    set(path "/")
+  else()
+    set(path "/${f}")
+  endif()
+  string(APPEND table "    {\"${path}\", \"${t}\", f${i}, sizeof(f${i})},\n")
+endforeach()
+file(APPEND ${OUT} "\nconst sl_adm_page_file_t sl__adm_page_files[] = {\n${table}};\n")
+file(APPEND ${OUT} "const size_t sl__adm_page_nfiles = ${n};\n")
