@@ -2,8 +2,8 @@
 # app.css) into C arrays, so the binary serves it with no files to install and no
 # build step beyond this one.  Served at "/" (index.html) and "/<name>" (the others).
 set(files index.html app.js app.css)
-set(types "text/html; charset=utf-8" "text/javascript; charset=utf-8"
-          "text/css; charset=utf-8")
+# (UTF-8 all; page.c adds the charset: a ';' would split a CMake list)
+set(types text/html text/javascript text/css)
 file(WRITE ${OUT} "/* Generated from processors/admin/page/ by cmake/embed_page.cmake. */\n")
 file(APPEND ${OUT} "#include \"page.h\"\n\n")
 set(table "")

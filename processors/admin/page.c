@@ -35,7 +35,7 @@ int sl__adm_page(sl_adm_req_t *req, const char *path)
                                        "the status page takes GET");
         mg_printf(req->conn,
                   "HTTP/1.1 200 OK\r\n"
-                  "Content-Type: %s\r\n"
+                  "Content-Type: %s; charset=utf-8\r\n"
                   "Content-Length: %zu\r\n"
                   "Cache-Control: no-cache\r\n"
                   "X-Content-Type-Options: nosniff\r\n"
