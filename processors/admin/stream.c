@@ -174,7 +174,10 @@ static void cut_dropped(struct sl_adm_stream_s *st)
 
         for (client_t *c = st->clients; c; c = c->next) {
                 pthread_mutex_lock(&c->mu);
-                if (c->dropped && !c->cut && !c->closing && c->fd >= 0 &&
+                /* Only once the handshake is done (c->conn set): from then on CivetWeb
+                 * 1.15 always runs the close handler before it closes the socket, so
+                 * the descriptor is still this connection's. */
+                if (c->dropped && !c->cut && !c->closing && c->fd >= 0 && c->conn &&
                     now - c->dropped_at >= CUT_AFTER_MS) {
                         shutdown(c->fd, SHUT_RDWR);
                         c->cut = true;
@@ -554,7 +557,9 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
         (void)cbdata;
         if (!c)
                 return;
+        pthread_mutex_lock(&c->mu);
         c->conn = conn;
+        pthread_mutex_unlock(&c->mu);
         if (pthread_create(&c->thread, NULL, write_loop, c) == 0)
                 c->writer = true;
         else
