@@ -39,7 +39,8 @@ async function api(path) {
 function row(cells, cls) {
   const tr = document.createElement("tr");
   for (const c of cells) {
-    const td = el("td", c.text !== undefined ? c.text : c, c.cls);
+    const td = el("td", c && c.badge ? null : (c && c.text !== undefined ? c.text : c), c && c.cls);
+    if (c && c.badge) td.appendChild(el("span", c.badge, "badge " + c.badge));
     tr.appendChild(td);
   }
   if (cls) tr.className = cls;
@@ -55,7 +56,7 @@ async function loadHealth() {
   const tbody = $("checks").tBodies[0];
   tbody.replaceChildren();
   for (const c of h.checks || []) {
-    tbody.appendChild(row([c.name, { text: c.status, cls: "badge " + c.status },
+    tbody.appendChild(row([c.name, { badge: c.status },
       c.value, c.threshold, c.message]));
   }
   const list = $("entities");
