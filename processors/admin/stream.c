@@ -504,9 +504,10 @@ static void *write_loop(void *arg)
                         /* The peer is gone, or read nothing for request_timeout_ms: the
                          * frame may be cut, so nothing more is written; CivetWeb's read
                          * loop closes the connection. */
-                        if (!c->closing)
-                                drop(c, rc == 0 ? "the connection is closed"
-                                                : "a write timed out (not read)");
+                        if (rc == 0 || c->closing)
+                                c->dropped = true; /* gone: not a slow client */
+                        else
+                                drop(c, "a write failed or timed out (not read)");
                         break;
                 }
                 sl_metrics_add(c->st->m_sent, 1);
