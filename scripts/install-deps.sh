@@ -7,6 +7,8 @@
 # rules' checks and unit tests, docs/operations/) and the server the operations kit's
 # integration test scrapes the processes with; the test runs its own server on a free
 # port, so the packaged service (started by systemd where there is one) is not needed.
+# chromium is the headless browser test_admin_page loads sluice-admin's status page in
+# (driven over the DevTools protocol by the test's own WebSocket client: no PyPI package).
 #
 # Idempotent: checks each package with dpkg-query first and touches apt only when
 # something is missing (apt-get update, then one apt-get install).  Runs as root, or
@@ -21,7 +23,7 @@ set -euo pipefail
 required=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
           libpq-dev libcmocka-dev libcivetweb-dev uuid-dev postgresql
           python3-confluent-kafka python3-avro curl clang libclang-rt-14-dev clang-format
-          openjdk-17-jre-headless maven prometheus)
+          openjdk-17-jre-headless maven prometheus chromium)
 optional=(kcat)
 
 installed() {

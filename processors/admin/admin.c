@@ -77,6 +77,11 @@ static int r_replay(sl_adm_req_t *req, const char *a, const char *b)
         (void)a, (void)b;
         return sl__adm_replay(req);
 }
+static int r_stream(sl_adm_req_t *req, const char *a, const char *b)
+{
+        (void)a, (void)b;
+        return sl__adm_stream_plain(req);
+}
 
 /* arg2 of the pause routes: [0] s(ource)/t(rigger), [1] p(ause)/r(esume). */
 static const route_t routes[] = {
@@ -86,6 +91,7 @@ static const route_t routes[] = {
     {"GET", "/admin/sources", NULL, SL_ADMIN_SCOPE_READ, r_sources, NULL},
     {"GET", "/admin/triggers", NULL, SL_ADMIN_SCOPE_READ, r_triggers, NULL},
     {"GET", "/admin/event-health", NULL, SL_ADMIN_SCOPE_READ, r_health, NULL},
+    {"GET", "/admin/stream", NULL, SL_ADMIN_SCOPE_READ, r_stream, NULL},
     {"POST", "/admin/sources/", "/pause", SL_ADMIN_SCOPE_OPERATE, r_pause, "sp"},
     {"POST", "/admin/sources/", "/resume", SL_ADMIN_SCOPE_OPERATE, r_pause, "sr"},
     {"POST", "/admin/triggers/", "/pause", SL_ADMIN_SCOPE_OPERATE, r_pause, "tp"},
@@ -114,7 +120,7 @@ static bool route_match(const route_t *r, const char *path, char **arg)
         return *arg != NULL;
 }
 
-static void count_status(sl_admin_t *adm, int status)
+void sl__adm_count_status(sl_admin_t *adm, int status)
 {
         int cls = status / 100;
 
@@ -198,19 +204,59 @@ static const char *bearer(const char *h, size_t *len)
         return *len ? h : NULL;
 }
 
-static int authenticate(sl_adm_req_t *req, unsigned scope)
+/* A WebSocket client's token offered as the subprotocol "bearer.<base64url(token)>"
+ * (browsers cannot set Authorization on a WebSocket): decoded into buf, or NULL. */
+static const char *subprotocol_token(sl_adm_req_t *req, char *buf, size_t size,
+                                     size_t *len)
+{
+        const struct mg_request_info *ri = mg_get_request_info(req->conn);
+
+        for (int i = 0; i < ri->num_headers; i++) {
+                const char *p = ri->http_headers[i].value;
+
+                if (strcasecmp(ri->http_headers[i].name, "Sec-WebSocket-Protocol") != 0)
+                        continue;
+                while (p && *p) {
+                        const char *end = strchr(p, ',');
+                        size_t n = end ? (size_t)(end - p) : strlen(p);
+                        long dn;
+
+                        while (n && *p == ' ')
+                                p++, n--;
+                        while (n && p[n - 1] == ' ')
+                                n--;
+                        if (n > 7 && strncmp(p, "bearer.", 7) == 0 &&
+                            (dn = sl__adm_b64url_decode(p + 7, n - 7, buf, size)) > 0 &&
+                            strlen(buf) == (size_t)dn) {
+                                *len = (size_t)dn;
+                                return buf;
+                        }
+                        p = end ? end + 1 : NULL;
+                }
+        }
+        return NULL;
+}
+
+int sl__adm_authenticate(sl_adm_req_t *req, unsigned scope)
 {
         const char *h = mg_get_header(req->conn, "Authorization"), *tok;
+        char sub[SL_ADMIN_TOKEN_SECRET_MAX + 2];
         size_t len = 0;
 
+        if (!h && req->ws && (tok = subprotocol_token(req, sub, sizeof(sub), &len))) {
+                req->tok = sl_admin_tokens_find(&req->adm->toks, tok, len);
+                explicit_bzero(sub, sizeof(sub));
+                h = "";
+        } else if (h) {
+                tok = bearer(h, &len);
+                req->tok = tok ? sl_admin_tokens_find(&req->adm->toks, tok, len) : NULL;
+        }
         if (!h) {
                 sl_metrics_add(req->adm->m_auth_failures, 1);
                 return sl__adm_problem(req, 401, "unauthorized", "Unauthorized",
                                        "WWW-Authenticate: Bearer realm=\"" REALM "\"",
                                        "this route needs a bearer token");
         }
-        tok = bearer(h, &len);
-        req->tok = tok ? sl_admin_tokens_find(&req->adm->toks, tok, len) : NULL;
         if (!req->tok) {
                 sl_metrics_add(req->adm->m_auth_failures, 1);
                 return sl__adm_problem(req, 401, "invalid-token", "Unauthorized",
@@ -236,7 +282,7 @@ static int authenticate(sl_adm_req_t *req, unsigned scope)
 }
 
 /* Parse the query string into req->params: 0, or the status of the 400 sent. */
-static int parse_query(sl_adm_req_t *req, const char *qs)
+int sl__adm_parse_query(sl_adm_req_t *req, const char *qs)
 {
         const char *p = qs;
 
@@ -287,7 +333,7 @@ static int parse_query(sl_adm_req_t *req, const char *qs)
         return 0;
 }
 
-static void free_params(sl_adm_req_t *req)
+void sl__adm_params_free(sl_adm_req_t *req)
 {
         for (size_t i = 0; i < req->nparams; i++) {
                 free(req->params[i].key);
@@ -334,8 +380,8 @@ static int admin_handler(struct mg_connection *conn, void *cbdata)
                     &req, 405, "method-not-allowed", "Method Not Allowed", hdr,
                     "this route does not take %s",
                     sl__adm_is_text(req.method, 32) ? req.method : "that method");
-        } else if ((status = authenticate(&req, match->scope)) == 0 &&
-                   (status = parse_query(&req, ri->query_string)) == 0) {
+        } else if ((status = sl__adm_authenticate(&req, match->scope)) == 0 &&
+                   (status = sl__adm_parse_query(&req, ri->query_string)) == 0) {
                 if (marg && !sl__adm_is_text(marg, SL_ADM_TEXT_MAX))
                         status = sl__adm_problem(&req, 404, "not-found", "Not Found",
                                                  NULL, "no such resource");
@@ -343,8 +389,8 @@ static int admin_handler(struct mg_connection *conn, void *cbdata)
                         status = match->fn(&req, marg, match->arg2);
         }
         free(marg);
-        free_params(&req);
-        count_status(req.adm, status);
+        sl__adm_params_free(&req);
+        sl__adm_count_status(req.adm, status);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         sl_metrics_observe(req.adm->m_latency,
                            (double)(t1.tv_sec - t0.tv_sec) +
@@ -383,8 +429,8 @@ static int readyz_handler(struct mg_connection *conn, void *cbdata)
             json_pack("{s:s, s:b, s:b}", "status", "ready", "postgres", 1, "kafka", 1));
 }
 
-/* Everything else (what CivetWeb's path cleaning made of "/admin/../x" included): a
- * 404 problem rather than CivetWeb's text page. */
+/* Everything else: the status page's files (page.c), or (what CivetWeb's path cleaning
+ * made of "/admin/../x" included) a 404 problem rather than CivetWeb's text page. */
 static int notfound_handler(struct mg_connection *conn, void *cbdata)
 {
         const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -393,9 +439,11 @@ static int notfound_handler(struct mg_connection *conn, void *cbdata)
 
         req.path =
             ri->local_uri && sl__adm_is_text(ri->local_uri, 4096) ? ri->local_uri : NULL;
-        status =
-            sl__adm_problem(&req, 404, "not-found", "Not Found", NULL, "no such route");
-        count_status(req.adm, status);
+        status = req.path ? sl__adm_page(&req, req.path) : 0;
+        if (!status)
+                status = sl__adm_problem(&req, 404, "not-found", "Not Found", NULL,
+                                         "no such route");
+        sl__adm_count_status(req.adm, status);
         return status;
 }
 
@@ -549,6 +597,10 @@ sl_admin_t *sl_admin_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         if (!adm->codec)
                 goto fail;
         register_metrics(adm);
+        adm->stream = sl__adm_stream_new(adm, errstr, errstr_size);
+        if (!adm->stream)
+                goto fail;
+        opts.websocket_ping_ms = (int)sl_conf_get_int(conf, "admin.stream.ping.ms");
         opts.threads = (int)sl_conf_get_int(conf, "admin.max.connections");
         opts.request_timeout_ms = (int)sl_conf_get_int(conf, "admin.idle.timeout.ms");
         opts.http_error = http_error;
@@ -559,7 +611,8 @@ sl_admin_t *sl_admin_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
                 goto fail;
         if (sl_http_handle(adm->http, "/admin", admin_handler, adm) != SL_OK ||
             sl_http_handle(adm->http, "/readyz", readyz_handler, adm) != SL_OK ||
-            sl_http_handle(adm->http, "/", notfound_handler, adm) != SL_OK) {
+            sl_http_handle(adm->http, "/", notfound_handler, adm) != SL_OK ||
+            sl__adm_stream_register(adm->stream) != SL_OK) {
                 snprintf(errstr, errstr_size,
                          "http.port: 0 disables the server, and "
                          "sluice-admin is nothing else");
@@ -575,7 +628,8 @@ void sl_admin_destroy(sl_admin_t *adm)
 {
         if (!adm)
                 return;
-        sl_http_destroy(adm->http); /* waits for the requests in flight */
+        sl_http_destroy(adm->http);          /* waits for the requests in flight */
+        sl__adm_stream_destroy(adm->stream); /* no client left */
         if (adm->producer) {
                 rd_kafka_flush(adm->producer, 5000);
                 rd_kafka_destroy(adm->producer);

@@ -5,7 +5,7 @@
  * pool of sessions and Kafka through handles that never join a consumer group, and
  * publishing replays to events.in.
  *
- * Not here: the WebSocket stream and the status page (later work).
+ * The live stream (stream.c) and the status page (page.c) hang on the same server.
  */
 #ifndef SL_ADMIN_H
 #define SL_ADMIN_H

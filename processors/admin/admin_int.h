@@ -60,6 +60,7 @@ struct sl_admin_s {
         int64_t max_body, kafka_timeout_ms, query_timeout_ms, replay_max;
         sl_metric_t *m_requests[6]; /* by status class 1xx..5xx, [0] unused */
         sl_metric_t *m_auth_failures, *m_replayed, *m_latency;
+        struct sl_adm_stream_s *stream; /* the live stream (stream.c) */
 };
 
 /* One parsed query parameter (decoded, NUL-free UTF-8). */
@@ -76,7 +77,17 @@ typedef struct sl_adm_req_s {
         sl_adm_param_t params[SL_ADM_PARAMS_MAX];
         size_t nparams;
         int status; /* what was answered */
+        bool ws;    /* a WebSocket upgrade: the token may come as a subprotocol */
 } sl_adm_req_t;
+
+/* The request's life (admin.c), for the WebSocket connect handler too: the token
+ * (Authorization: Bearer, or for req->ws the subprotocol "bearer.<base64url>"), 401/403
+ * problems sent; the query string into req->params (400 sent); release the params;
+ * count an answer in sluice_admin_requests_total.  0 or the status sent. */
+int sl__adm_authenticate(sl_adm_req_t *req, unsigned scope);
+int sl__adm_parse_query(sl_adm_req_t *req, const char *qs);
+void sl__adm_params_free(sl_adm_req_t *req);
+void sl__adm_count_status(sl_admin_t *adm, int status);
 
 /* Replies.  Each returns the status sent.  body is taken over. */
 int sl__adm_json(sl_adm_req_t *req, int status, json_t *body);
@@ -99,6 +110,12 @@ bool sl__adm_is_rfc3339(const char *s);
 bool sl__adm_is_uuid(const char *s);
 /* Plain text a filter may hold: 1..max bytes, no control characters. */
 bool sl__adm_is_text(const char *s, size_t max);
+
+/* base64url without padding: encode n bytes into out (NUL-terminated, truncated to
+ * size); decode len characters into out (cap bytes with the NUL): the byte count, or
+ * -1 when s is not base64url or does not fit. */
+void sl__adm_b64url_encode(const void *raw, size_t n, char *out, size_t size);
+long sl__adm_b64url_decode(const char *s, size_t len, char *out, size_t cap);
 
 /* The keyset cursor: "<micros since the epoch>,<key>" in base64url.  Encode into out
  * (at least 200 bytes).  Decode: false when c is not one this server made. */
@@ -142,6 +159,24 @@ int sl__adm_health(sl_adm_req_t *req);
 int sl__adm_pause(sl_adm_req_t *req, bool trigger, const char *id, bool resume);
 int sl__adm_retry_cancel(sl_adm_req_t *req, const char *event_id);
 int sl__adm_replay(sl_adm_req_t *req);
+
+/* The live stream (stream.c): GET /admin/stream over WebSocket.  _new registers the
+ * WebSocket handler on adm->http and the stream metrics; NULL with errstr set (naming
+ * the key for a configuration error).  _destroy closes the Kafka consumer after the
+ * server has stopped (no client left).  A plain GET (no upgrade) is answered 426. */
+struct sl_adm_stream_s *sl__adm_stream_new(sl_admin_t *adm, char *errstr,
+                                           size_t errstr_size);
+/* The handler on adm->http, once the server runs: SL_OK or SL_ERR_STATE. */
+int sl__adm_stream_register(struct sl_adm_stream_s *st);
+void sl__adm_stream_destroy(struct sl_adm_stream_s *st);
+int sl__adm_stream_plain(sl_adm_req_t *req);
+/* Query parameters of the stream (type, source: each may repeat): 0 or the 400 sent. */
+int sl__adm_stream_params(sl_adm_req_t *req);
+
+/* The status page (page.c): GET or HEAD of / and of its script and style, embedded at
+ * build time.  Answers and returns the status when path is one of them (405 for
+ * another method), 0 otherwise. */
+int sl__adm_page(sl_adm_req_t *req, const char *path);
 
 /* The replay producer's delivery report callback (operate.c). */
 void sl__adm_replay_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);

@@ -13,8 +13,10 @@ static const char usage[] =
     "\n"
     "The admin HTTP server (docs/admin-api.md): the /admin API with bearer tokens\n"
     "(admin.tokens: NAME:SCOPES:SECRET, scopes read and operate), /metrics, /healthz\n"
-    "and /readyz on http.bind:http.port (default 9100).  Reads Postgres and Kafka\n"
-    "(committed offsets without joining any group); replays publish to events.in.\n"
+    "and /readyz on http.bind:http.port (default 9100), the WebSocket /admin/stream\n"
+    "(accepted events as they happen) and a status page at /.  Reads Postgres and\n"
+    "Kafka (committed offsets and events.accepted without joining any group);\n"
+    "replays publish to events.in.\n"
     "SIGTERM or SIGINT finishes the requests in hand and exits 0.\n"
     "\n"
     "Options:\n" SL_CONF_ARGS_HELP;

@@ -128,17 +128,15 @@ bool sl__adm_is_text(const char *s, size_t max)
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-void sl__adm_cursor_encode(const char *micros, const char *key, char *out, size_t size)
+void sl__adm_b64url_encode(const void *raw, size_t n, char *out, size_t size)
 {
-        char raw[160];
-        size_t n = (size_t)snprintf(raw, sizeof(raw), "%s,%s", micros, key), o = 0;
+        const unsigned char *p = raw;
+        size_t o = 0;
         uint32_t acc = 0;
         int bits = 0;
 
-        if (n >= sizeof(raw))
-                n = sizeof(raw) - 1;
         for (size_t i = 0; i < n && o + 2 < size; i++) {
-                acc = (acc << 8) | (unsigned char)raw[i];
+                acc = (acc << 8) | p[i];
                 bits += 8;
                 while (bits >= 6 && o + 1 < size) {
                         bits -= 6;
@@ -150,32 +148,53 @@ void sl__adm_cursor_encode(const char *micros, const char *key, char *out, size_
         out[o] = '\0';
 }
 
-bool sl__adm_cursor_decode(const char *c, char *micros, size_t msize, char *key,
-                           size_t ksize)
+long sl__adm_b64url_decode(const char *s, size_t len, char *out, size_t cap)
 {
-        char raw[160], *comma;
-        size_t n = 0, len = strlen(c);
+        size_t n = 0;
         uint32_t acc = 0;
         int bits = 0;
 
-        if (len == 0 || len > 200)
-                return false;
         for (size_t i = 0; i < len; i++) {
-                const char *p = c[i] ? strchr(b64, c[i]) : NULL;
+                const char *p = s[i] ? strchr(b64, s[i]) : NULL;
                 if (!p)
-                        return false;
+                        return -1;
                 acc = (acc << 6) | (uint32_t)(p - b64);
                 bits += 6;
                 if (bits >= 8) {
                         bits -= 8;
-                        if (n + 1 >= sizeof(raw))
-                                return false;
-                        raw[n++] = (char)((acc >> bits) & 0xff);
+                        if (n + 1 >= cap)
+                                return -1;
+                        out[n++] = (char)((acc >> bits) & 0xff);
                 }
         }
-        raw[n] = '\0';
+        out[n] = '\0';
+        return (long)n;
+}
+
+void sl__adm_cursor_encode(const char *micros, const char *key, char *out, size_t size)
+{
+        char raw[160];
+        size_t n = (size_t)snprintf(raw, sizeof(raw), "%s,%s", micros, key);
+
+        if (n >= sizeof(raw))
+                n = sizeof(raw) - 1;
+        sl__adm_b64url_encode(raw, n, out, size);
+}
+
+bool sl__adm_cursor_decode(const char *c, char *micros, size_t msize, char *key,
+                           size_t ksize)
+{
+        char raw[160], *comma;
+        size_t len = strlen(c);
+        long n;
+
+        if (len == 0 || len > 200)
+                return false;
+        n = sl__adm_b64url_decode(c, len, raw, sizeof(raw));
+        if (n < 0)
+                return false;
         comma = strchr(raw, ',');
-        if (!comma || strlen(raw) != n)
+        if (!comma || strlen(raw) != (size_t)n)
                 return false;
         *comma = '\0';
         /* micros: an optional '-' and 1..19 digits; the key is checked by the caller. */

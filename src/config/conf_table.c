@@ -331,6 +331,18 @@ const sl__conf_def_t sl__conf_table[] = {
             "Open trigger breakers at which event-health is degraded; 0 turns the check "
             "off."),
 
+        INT("admin.stream.max.clients", "16", 0, 1024,
+            "WebSocket clients of /admin/stream at once (each holds one of "
+            "admin.max.connections while connected, so it must be lower); one more is "
+            "answered 503.  0 turns the stream off."),
+        INT("admin.stream.client.queue", "1000", 1, 1000000,
+            "Events queued for one stream client that has not read them yet; a client "
+            "whose queue is full is dropped (closed with code 1008, counted in "
+            "sluice_admin_stream_dropped_total), never slowing the others."),
+        INT("admin.stream.ping.ms", "10000", 100, 600000,
+            "How long a stream connection may stay silent before sluice-admin pings it; "
+            "a client that answers none of several pings is closed."),
+
         STR("migrations.dir", SL_SOURCE_DIR "/migrations",
             "Folder of the numbered SQL migrations `sluicectl migrate` applies."),
 

@@ -147,5 +147,12 @@ int sl_envelope_from_json(const char *json, size_t len, sl_envelope_t *env, char
  * null),"ttl_ms" (or null),"metadata" {}}.  NULL on allocation failure.  Caller frees
  * with free(). */
 char *sl_envelope_to_json(const sl_envelope_t *env);
+/* The same object as a jansson value, for callers that add fields (sluice-admin's
+ * stream).  With SL_ENVELOPE_JSON_RFC3339, occurred_at is RFC 3339 UTC text with
+ * milliseconds ("2026-11-29T11:59:58.000Z"), as the admin API writes times.  NULL on
+ * allocation failure.  Caller releases with json_decref(). */
+#define SL_ENVELOPE_JSON_RFC3339 1u
+struct json_t;
+struct json_t *sl_envelope_to_jsonv(const sl_envelope_t *env, unsigned flags);
 
 #endif

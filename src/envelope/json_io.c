@@ -230,13 +230,15 @@ fail:
         return err;
 }
 
-char *sl_envelope_to_json(const sl_envelope_t *env)
+json_t *sl_envelope_to_jsonv(const sl_envelope_t *env, unsigned flags)
 {
         json_t *j = json_object(), *meta = json_object(), *payload = NULL;
-        char *out = NULL;
 
-        if (!j || !meta)
-                goto done;
+        if (!j || !meta) {
+                json_decref(meta);
+                json_decref(j);
+                return NULL;
+        }
         size_t plen = env->payload
                           ? (env->payload_len ? env->payload_len : strlen(env->payload))
                           : 0;
@@ -248,7 +250,25 @@ char *sl_envelope_to_json(const sl_envelope_t *env)
         json_object_set_new(j, "type", env->type ? json_string(env->type) : json_null());
         json_object_set_new(j, "source",
                             env->source ? json_string(env->source) : json_null());
-        json_object_set_new(j, "occurred_at", json_integer(env->occurred_at));
+        if (flags & SL_ENVELOPE_JSON_RFC3339) {
+                int64_t ms = env->occurred_at % 1000, s = env->occurred_at / 1000;
+                time_t t;
+                struct tm tm;
+                char buf[80];
+
+                if (ms < 0) {
+                        ms += 1000;
+                        s--;
+                }
+                t = (time_t)s;
+                gmtime_r(&t, &tm);
+                snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                         tm.tm_min, tm.tm_sec, (int)ms);
+                json_object_set_new(j, "occurred_at", json_string(buf));
+        } else {
+                json_object_set_new(j, "occurred_at", json_integer(env->occurred_at));
+        }
         json_object_set_new(j, "payload", payload ? payload : json_null());
         json_object_set_new(j, "correlation_id",
                             env->correlation_id ? json_string(env->correlation_id)
@@ -258,10 +278,15 @@ char *sl_envelope_to_json(const sl_envelope_t *env)
         for (size_t i = 0; i < env->meta_cnt; i++)
                 json_object_set_new(meta, env->meta_keys[i],
                                     json_string(env->meta_vals[i]));
-        json_object_set(j, "metadata", meta);
-        out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-done:
-        json_decref(meta);
+        json_object_set_new(j, "metadata", meta);
+        return j;
+}
+
+char *sl_envelope_to_json(const sl_envelope_t *env)
+{
+        json_t *j = sl_envelope_to_jsonv(env, 0);
+        char *out = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
         json_decref(j);
         return out;
 }

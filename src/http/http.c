@@ -139,7 +139,7 @@ sl_http_t *sl_http_new_opts(const char *bind, int port, const sl_http_opts_t *op
 {
         sl_http_t *http;
         char listen[300], porttxt[16], mgerr[256] = "", threads[16] = "3",
-                                       timeout[16] = "10000";
+                                       timeout[16] = "10000", wsping[16];
         unsigned mgcode = 0;
         struct mg_callbacks callbacks;
         struct mg_init_data init;
@@ -155,6 +155,10 @@ sl_http_t *sl_http_new_opts(const char *bind, int port, const sl_http_opts_t *op
                                  opts && opts->keep_alive ? "yes" : "no",
                                  "keep_alive_timeout_ms",
                                  timeout,
+                                 NULL,
+                                 NULL,
+                                 NULL,
+                                 NULL,
                                  NULL};
 
         if (port < 0 || port > 65535) {
@@ -175,6 +179,13 @@ sl_http_t *sl_http_new_opts(const char *bind, int port, const sl_http_opts_t *op
                 snprintf(timeout, sizeof(timeout), "%d", opts->request_timeout_ms);
         if (port == 0)
                 return http; /* disabled */
+        if (opts && opts->websocket_ping_ms > 0) {
+                snprintf(wsping, sizeof(wsping), "%d", opts->websocket_ping_ms);
+                options[10] = "websocket_timeout_ms";
+                options[11] = wsping;
+                options[12] = "enable_websocket_ping_pong";
+                options[13] = "yes";
+        }
 
         if (!bind || !*bind)
                 bind = "0.0.0.0";

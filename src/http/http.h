@@ -32,6 +32,10 @@ typedef struct sl_http_opts_s {
          * handler): the callback sends the answer and returns 0, or returns 1 to leave
          * it to CivetWeb.  NULL: CivetWeb's text page. */
         int (*http_error)(struct mg_connection *conn, int status, const char *msg);
+        /* WebSocket connections: after this long without a frame from the peer, CivetWeb
+         * pings it; a peer that answers none of several pings in a row (or whose socket
+         * stays unwritable past request_timeout_ms) is closed.  0: no pings. */
+        int websocket_ping_ms;
 } sl_http_opts_t;
 /* sl_http_new() with opts (borrowed, may be NULL). */
 sl_http_t *sl_http_new_opts(const char *bind, int port, const sl_http_opts_t *opts,

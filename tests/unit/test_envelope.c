@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "envelope/envelope.h"
 #include "envelope/envelope_int.h"
@@ -737,6 +738,23 @@ static void test_json_forms(void **state)
                             "\"occurred_at\":1714564800250,\"payload\":{\"x\":[1,true]},"
                             "\"correlation_id\":\"c\",\"ttl_ms\":60000,"
                             "\"metadata\":{\"k\":\"v\",\"k2\":\"v2\"}}");
+        /* the admin API's form: occurred_at as RFC 3339 UTC with milliseconds */
+        {
+                json_t *j = sl_envelope_to_jsonv(&env, SL_ENVELOPE_JSON_RFC3339);
+                char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+                assert_non_null(
+                    strstr(text, "\"occurred_at\":\"2024-05-01T12:00:00.250Z\""));
+                assert_non_null(strstr(text, "\"payload\":{\"x\":[1,true]}"));
+                free(text);
+                json_decref(j);
+                env.occurred_at = -1; /* a millisecond before the epoch */
+                j = sl_envelope_to_jsonv(&env, SL_ENVELOPE_JSON_RFC3339);
+                assert_string_equal(json_string_value(json_object_get(j, "occurred_at")),
+                                    "1969-12-31T23:59:59.999Z");
+                json_decref(j);
+                env.occurred_at = 1714564800250LL;
+        }
         /* and back */
         assert_int_equal(
             sl_envelope_from_json(out, strlen(out), &env2, errstr, sizeof(errstr)),
