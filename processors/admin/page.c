@@ -26,7 +26,10 @@ int sl__adm_page(sl_adm_req_t *req, const char *path)
         for (size_t i = 0; i < sl__adm_page_nfiles; i++)
                 if (strcmp(sl__adm_page_files[i].path, path) == 0)
                         f = &sl__adm_page_files[i];
-        if (!f)
+        /* Only the path as sent: "/admin/events/../../" cleans up to "/" but is an
+         * events route gone wrong, answered 404 like any unknown path. */
+        const struct mg_request_info *ri = mg_get_request_info(req->conn);
+        if (!f || !ri->local_uri_raw || strcmp(ri->local_uri_raw, f->path) != 0)
                 return 0;
         head = strcmp(req->method, "HEAD") == 0;
         if (!head && strcmp(req->method, "GET") != 0)
