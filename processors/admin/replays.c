@@ -62,7 +62,8 @@ static void run_jobs(sl_adm_replays_t *rp, PGconn *pg)
                                             sizeof(errstr));
                 if (err == SL_OK)
                         sl_log_info("replay job %lld: run ended", (long long)id);
-                else if (err != SL_ERR_STATE && err != SL_ERR_NOTFOUND)
+                else if (err != SL_ERR_STATE && err != SL_ERR_NOTFOUND &&
+                         err != SL_ERR_DUPLICATE)
                         sl_log_warn("replay job %lld: %s", (long long)id, errstr);
         }
         PQclear(res);

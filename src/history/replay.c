@@ -45,7 +45,8 @@ static const uint8_t replay_ns[16] = {0x6e, 0x1f, 0x4a, 0x52, 0x8b, 0x3c, 0x4d, 
         "AND ($1::jsonb ->> 'source' IS NULL OR source = $1::jsonb ->> 'source') "       \
         "AND ($1::jsonb ->> 'status' IS NULL OR status = $1::jsonb ->> 'status') "       \
         "AND ($1::jsonb ->> 'correlation_id' IS NULL "                                   \
-        "     OR correlation_id = $1::jsonb ->> 'correlation_id') "
+        "     OR correlation_id = $1::jsonb ->> 'correlation_id') "                                   \
+        "AND NOT metadata ? 'sluice.replay_of' "
 #define WHERE_REST                                                                       \
         "AND received_at < $3::timestamptz "                                             \
         "AND ($4::timestamptz IS NULL OR (occurred_at, id) > ($4::timestamptz, "         \
@@ -464,10 +465,8 @@ int sl_replay_job_run(PGconn *pg, const sl_replay_out_t *out, int64_t id,
         res = NULL;
         if (!locked) {
                 snprintf(errstr, errstr_size,
-                         "replay job %lld is being run by another "
-                         "runner",
-                         (long long)id);
-                return SL_ERR_STATE;
+                         "replay job %lld is being run by another runner", (long long)id);
+                return SL_ERR_DUPLICATE;
         }
         {
                 const char *p_claim[2] = {idtxt, runner};
@@ -576,19 +575,21 @@ int sl_replay_job_run(PGconn *pg, const sl_replay_out_t *out, int64_t id,
                                          "$2::timestamptz, cursor_id = $3::uuid, "
                                          "published = published + $4::bigint, "
                                          "updated_at = now() WHERE id = $1::bigint "
-                                         "AND state = 'running' RETURNING state",
+                                         "RETURNING state = 'running'",
                                          4, p_up, &res, errstr, errstr_size)))
                                 goto out;
                 }
-                n = PQntuples(res);
+                /* The batch is counted even when the job was cancelled meanwhile: its
+                 * events went out. */
+                n = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
                 PQclear(res);
                 res = NULL;
-                if (n == 0) /* cancelled meanwhile */
+                if (!n) /* cancelled meanwhile */
                         break;
         }
 out:
         if (err && err != SL_ERR_STATE && err != SL_ERR_NOTFOUND &&
-            PQstatus(pg) == CONNECTION_OK)
+            err != SL_ERR_DUPLICATE && PQstatus(pg) == CONNECTION_OK)
                 set_error(pg, idtxt, errstr);
         PQclear(res);
         free(sel);

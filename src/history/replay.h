@@ -12,9 +12,9 @@
  *
  * Selection (a JSON object, stored as replay_jobs.filter): {"ids": [UUID, ...]} or
  * {"from": T, "to": T, "type"?, "source"?, "status"?, "correlation_id"?} (occurred_at
- * in [from, to)), and in both cases only events received before `asof` (a job's
- * creation): a replay never selects replays it made itself.  Events go in
- * (occurred_at, id) order.
+ * in [from, to); replays are left out: a filter selects original events), and in both
+ * cases only events received before `asof` (a job's creation): a job never selects
+ * the replays it makes.  Events go in (occurred_at, id) order.
  *
  * A job (replay_jobs, migration 0015) is paced at `rate` events a second, publishes in
  * batches, and after each batch is delivered moves its cursor (the last event's
@@ -95,9 +95,10 @@ int sl_replay_job_create(PGconn *pg, const char *sel_json, const char *by,
  * out: from its cursor on, paced at its rate, until every selected event is published
  * (state 'done'), the job is cancelled, or *stop becomes non-zero (state stays
  * 'running': resume it later).  runner: who runs it ("<host>:<pid>").  SL_OK;
- * SL_ERR_STATE when the job is not pending/running or another runner holds it (errstr
- * says which); SL_ERR_PG / SL_ERR_KAFKA on failure (the job is left 'running' with its
- * error, resumable). */
+ * SL_ERR_STATE when the job is not pending/running; SL_ERR_NOTFOUND; SL_ERR_DUPLICATE
+ * when another runner holds its lock (a runner killed a moment ago holds it until
+ * Postgres sees its connection close); SL_ERR_PG / SL_ERR_KAFKA on failure (the job is
+ * left 'running' with its error, resumable).  errstr says which. */
 int sl_replay_job_run(PGconn *pg, const sl_replay_out_t *out, int64_t id,
                       const char *runner, volatile sig_atomic_t *stop, char *errstr,
                       size_t errstr_size);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -30,6 +31,7 @@
 #include "history/replay.h"
 #include "kafka/kafka.h"
 #include "sluice/err.h"
+#include "util/clock.h"
 
 static const char replay_usage[] =
     "usage: sluicectl [-c FILE] [-X key=value]... replay COMMAND\n"
@@ -101,8 +103,15 @@ static int run(const sl_conf_t *conf, PGconn *pg, int64_t id)
         sigaction(SIGINT, &sa, NULL);
         {
                 sl_replay_out_t out = {rk, codec, topic, 30000};
-                err = sl_replay_job_run(pg, &out, id, runner, &stop, errstr,
-                                        sizeof(errstr));
+                int64_t t0 = sl_mono_ms();
+                /* A runner killed a moment ago holds the job's lock until Postgres sees
+                 * its connection close: wait a little for that. */
+                while ((err = sl_replay_job_run(pg, &out, id, runner, &stop, errstr,
+                                                sizeof(errstr))) == SL_ERR_DUPLICATE &&
+                       sl_mono_ms() - t0 < 10000 && !stop) {
+                        struct timespec ts = {0, 200000000};
+                        nanosleep(&ts, NULL);
+                }
         }
         rd_kafka_flush(rk, 5000);
         rd_kafka_destroy(rk);
