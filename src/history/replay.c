@@ -45,8 +45,7 @@ static const uint8_t replay_ns[16] = {0x6e, 0x1f, 0x4a, 0x52, 0x8b, 0x3c, 0x4d, 
         "AND ($1::jsonb ->> 'source' IS NULL OR source = $1::jsonb ->> 'source') "       \
         "AND ($1::jsonb ->> 'status' IS NULL OR status = $1::jsonb ->> 'status') "       \
         "AND ($1::jsonb ->> 'correlation_id' IS NULL "                                   \
-        "     OR correlation_id = $1::jsonb ->> 'correlation_id') "                                   \
-        "AND NOT metadata ? 'sluice.replay_of' "
+        "     OR correlation_id = $1::jsonb ->> 'correlation_id') "
 #define WHERE_REST                                                                       \
         "AND received_at < $3::timestamptz "                                             \
         "AND ($4::timestamptz IS NULL OR (occurred_at, id) > ($4::timestamptz, "         \

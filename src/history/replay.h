@@ -12,9 +12,9 @@
  *
  * Selection (a JSON object, stored as replay_jobs.filter): {"ids": [UUID, ...]} or
  * {"from": T, "to": T, "type"?, "source"?, "status"?, "correlation_id"?} (occurred_at
- * in [from, to); replays are left out: a filter selects original events), and in both
- * cases only events received before `asof` (a job's creation): a job never selects
- * the replays it makes.  Events go in (occurred_at, id) order.
+ * in [from, to)), and in both cases only events received before `asof` (a job's
+ * creation): a job never selects the replays it makes (they carry the original's
+ * occurred_at).  Events go in (occurred_at, id) order.
  *
  * A job (replay_jobs, migration 0015) is paced at `rate` events a second, publishes in
  * batches, and after each batch is delivered moves its cursor (the last event's
