@@ -82,6 +82,15 @@ static int r_stream(sl_adm_req_t *req, const char *a, const char *b)
         (void)a, (void)b;
         return sl__adm_stream_plain(req);
 }
+static int r_rollups(sl_adm_req_t *req, const char *a, const char *b)
+{
+        (void)a, (void)b;
+        return sl__adm_rollups(req);
+}
+static int r_replay_jobs(sl_adm_req_t *req, const char *a, const char *b)
+{
+        return sl__adm_replay_jobs(req, a, b);
+}
 
 /* arg2 of the pause routes: [0] s(ource)/t(rigger), [1] p(ause)/r(esume). */
 static const route_t routes[] = {
@@ -98,6 +107,12 @@ static const route_t routes[] = {
     {"POST", "/admin/triggers/", "/resume", SL_ADMIN_SCOPE_OPERATE, r_pause, "tr"},
     {"POST", "/admin/retries/", "/cancel", SL_ADMIN_SCOPE_OPERATE, r_cancel, NULL},
     {"POST", "/admin/replay", NULL, SL_ADMIN_SCOPE_OPERATE, r_replay, NULL},
+    {"GET", "/admin/rollups", NULL, SL_ADMIN_SCOPE_READ, r_rollups, NULL},
+    {"GET", "/admin/replay-jobs", NULL, SL_ADMIN_SCOPE_READ, r_replay_jobs, "list"},
+    {"POST", "/admin/replay-jobs", NULL, SL_ADMIN_SCOPE_OPERATE, r_replay_jobs, "create"},
+    {"GET", "/admin/replay-jobs/", "", SL_ADMIN_SCOPE_READ, r_replay_jobs, "show"},
+    {"POST", "/admin/replay-jobs/", "/cancel", SL_ADMIN_SCOPE_OPERATE, r_replay_jobs,
+     "cancel"},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -601,6 +616,9 @@ sl_admin_t *sl_admin_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         if (!adm->stream)
                 goto fail;
         opts.websocket_ping_ms = (int)sl_conf_get_int(conf, "admin.stream.ping.ms");
+        if (!(adm->rollups = sl__adm_rollups_start(conf, errstr, errstr_size)) ||
+            !(adm->replays = sl__adm_replays_start(adm, errstr, errstr_size)))
+                goto fail;
         opts.threads = (int)sl_conf_get_int(conf, "admin.max.connections");
         opts.request_timeout_ms = (int)sl_conf_get_int(conf, "admin.idle.timeout.ms");
         opts.http_error = http_error;
@@ -630,6 +648,8 @@ void sl_admin_destroy(sl_admin_t *adm)
                 return;
         sl_http_destroy(adm->http);          /* waits for the requests in flight */
         sl__adm_stream_destroy(adm->stream); /* no client left */
+        sl__adm_rollups_stop(adm->rollups);
+        sl__adm_replays_stop(adm->replays);
         if (adm->producer) {
                 rd_kafka_flush(adm->producer, 5000);
                 rd_kafka_destroy(adm->producer);

@@ -44,8 +44,13 @@ typedef struct sl_adm_pool_s {
         sl_pg_session_opts_t opts;
 } sl_adm_pool_t;
 
+typedef struct sl_adm_rollups_s sl_adm_rollups_t; /* rollups.c */
+typedef struct sl_adm_replays_s sl_adm_replays_t; /* replays.c */
+
 struct sl_admin_s {
         const sl_conf_t *conf;
+        sl_adm_rollups_t *rollups; /* the thread advancing the rollups */
+        sl_adm_replays_t *replays; /* the thread running replay jobs */
         sl_admin_tokens_t toks;
         sl_http_t *http;
         sl_adm_pool_t pool;
@@ -159,6 +164,26 @@ int sl__adm_health(sl_adm_req_t *req);
 int sl__adm_pause(sl_adm_req_t *req, bool trigger, const char *id, bool resume);
 int sl__adm_retry_cancel(sl_adm_req_t *req, const char *event_id);
 int sl__adm_replay(sl_adm_req_t *req);
+int sl__adm_rollups(sl_adm_req_t *req);
+/* The selection of a replay body (operate.c): *sel a src/history/replay.h selection
+ * (caller json_decref()s); 0 or the status of the 400 sent. */
+/* An admin_audit row on ses (operate.c): 0, or -1 with errstr set; *res the result
+ * (caller PQclear()s). */
+int sl__adm_audit(sl_pg_session_t *ses, const char *by, const char *action,
+                  const char *target, const char *detail, char *errstr, size_t size,
+                  PGresult **res);
+int sl__adm_replay_selection(sl_adm_req_t *req, json_t *body, json_t **sel);
+int sl__adm_replay_jobs(sl_adm_req_t *req, const char *id, const char *action);
+
+/* The rollup thread (rollups.c): started when rollup.interval.ms > 0.  NULL with
+ * errstr set.  Stop: NULL-safe, joins the thread. */
+sl_adm_rollups_t *sl__adm_rollups_start(const sl_conf_t *conf, char *errstr,
+                                        size_t errstr_size);
+void sl__adm_rollups_stop(sl_adm_rollups_t *ru);
+/* The replay job runner (replays.c): runs the jobs POST /admin/replay-jobs creates. */
+sl_adm_replays_t *sl__adm_replays_start(sl_admin_t *adm, char *errstr,
+                                        size_t errstr_size);
+void sl__adm_replays_stop(sl_adm_replays_t *rp);
 
 /* The live stream (stream.c): GET /admin/stream over WebSocket.  _new registers the
  * WebSocket handler on adm->http and the stream metrics; NULL with errstr set (naming

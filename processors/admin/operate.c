@@ -10,7 +10,9 @@
  * plus sluice.replay_of (the original id) and sluice.replayed_by (the token's name),
  * and the Kafka header sluice.replay.of.  It carries no sluice.attempt header, so
  * ingress validates and admits it like any new event (rate limits, pauses); its
- * ttl_ms is dropped (an operator replays on purpose, after the fact).
+ * ttl_ms is dropped (an operator replays on purpose, after the fact).  Selecting,
+ * building and publishing the replays is src/history/replay.c's, shared with replay
+ * jobs (replays.c) and sluicectl replay.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,11 +21,11 @@
 #include <time.h>
 
 #include "admin_int.h"
+#include "history/replay.h"
 #include "log/log.h"
 #include "pg/operate.h"
 #include "sluice/err.h"
-
-#define REPLAY_HDR "sluice.replay.of"
+#include "util/uuid.h"
 
 static int bad(sl_adm_req_t *req, const char *what)
 {
@@ -102,9 +104,9 @@ static const char *text_field(json_t *obj, const char *key, size_t max, bool *ba
         return s;
 }
 
-static int audit_step(sl_pg_session_t *ses, const char *by, const char *action,
-                      const char *target, const char *detail, char *errstr, size_t size,
-                      PGresult **res)
+int sl__adm_audit(sl_pg_session_t *ses, const char *by, const char *action,
+                  const char *target, const char *detail, char *errstr, size_t size,
+                  PGresult **res)
 {
         const char *params[4] = {by, action, target, detail};
 
@@ -154,8 +156,8 @@ static int transact(sl_adm_req_t *req, const step_t *steps, size_t nsteps,
                 sl__adm_session_put(req->adm, ses);
                 return 0;
         }
-        if (audit_step(ses, req->tok->name, action, target, detail, errstr,
-                       sizeof(errstr), &res))
+        if (sl__adm_audit(ses, req->tok->name, action, target, detail, errstr,
+                          sizeof(errstr), &res))
                 goto fail;
         PQclear(res);
         res = sl__adm_exec(ses, "COMMIT", 0, NULL, errstr, sizeof(errstr));
@@ -370,50 +372,79 @@ out:
         return status;
 }
 
-/* Delivery accounting of one replay request (the message opaque). */
-typedef struct replay_dr_s {
-        atomic_int pending, failed;
-} replay_dr_t;
-
+/* The replay producer's delivery reports: src/history/replay.c counts them. */
 void sl__adm_replay_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-        replay_dr_t *dr = m->_private;
-
-        (void)rk, (void)opaque;
-        if (!dr)
-                return;
-        if (m->err)
-                atomic_fetch_add(&dr->failed, 1);
-        atomic_fetch_sub(&dr->pending, 1);
+        sl_replay_dr(rk, m, opaque);
 }
 
-// clang-format off
-#define REPLAY_SELECT                                                                    \
-        "SELECT DISTINCT ON (id) id::text, source, json_build_object('type', type, "     \
-        "'source', source, 'occurred_at', "                                              \
-        "(extract(epoch FROM occurred_at) * 1000)::bigint, 'payload', payload, "         \
-        "'correlation_id', correlation_id, 'metadata', metadata || jsonb_build_object("  \
-        "'sluice.replay_of', id::text, 'sluice.replayed_by', $1::text))::text "          \
-        "FROM workflow_events WHERE "
-// clang-format on
+/* The selection of a replay body ({"ids"} or {"filter"}), checked as this route always
+ * has (text without control characters, RFC 3339 times), as replay.h's selection
+ * object: *sel (caller json_decref()s).  0 or the status of the 400 sent. */
+int sl__adm_replay_selection(sl_adm_req_t *req, json_t *body, json_t **sel)
+{
+        static const char *const ffields[] = {
+            "type", "source", "status", "correlation_id", "from", "to", NULL};
+        json_t *ids = json_object_get(body, "ids"),
+               *filter = json_object_get(body, "filter");
+        bool invalid = false;
+        char why[256];
+        int status;
+
+        *sel = NULL;
+        if ((ids && filter) || (!ids && !filter))
+                return bad(req, "give either ids or filter");
+        if (ids) {
+                size_t cnt = json_array_size(ids);
+                if (!json_is_array(ids) || cnt == 0 ||
+                    (int64_t)cnt > req->adm->replay_max)
+                        return bad(req, "ids must be a non-empty array of event ids");
+                for (size_t i = 0; i < cnt; i++) {
+                        const char *s = json_string_value(json_array_get(ids, i));
+                        if (!s || !sl__adm_is_uuid(s))
+                                return bad(req, "ids must be a non-empty array of event "
+                                                "ids (UUIDs)");
+                }
+                *sel = json_pack("{s:O}", "ids", ids);
+                return 0;
+        }
+        if (!json_is_object(filter) || (status = keys_check(req, filter, ffields))) {
+                if (!json_is_object(filter))
+                        return bad(req, "filter must be an object");
+                return status;
+        }
+        for (const char *const *f = ffields; *f; f++) {
+                const char *v = text_field(filter, *f, SL_ADM_TEXT_MAX, &invalid);
+                if (invalid)
+                        return bad(req, "filter values must be non-empty text");
+                if (v && (*f)[0] != 'f' && strcmp(*f, "to") != 0)
+                        continue;
+                if (v && !sl__adm_is_rfc3339(v))
+                        return bad(req, "filter.from and filter.to must be RFC 3339 "
+                                        "timestamps");
+        }
+        if (!json_object_get(filter, "from") || !json_object_get(filter, "to"))
+                return bad(req, "a replay by filter needs filter.from and filter.to");
+        if (sl_replay_filter_check(filter, why, sizeof(why)) != SL_OK)
+                return bad(req, why);
+        *sel = json_deep_copy(filter);
+        return 0;
+}
 
 int sl__adm_replay(sl_adm_req_t *req)
 {
         static const char *const allowed[] = {NULL};
         static const char *const fields[] = {"ids",     "filter", "limit",
                                              "dry_run", "reason", NULL};
-        static const char *const ffields[] = {
-            "type", "source", "status", "correlation_id", "from", "to", NULL};
         sl_admin_t *adm = req->adm;
-        json_t *body = NULL, *ids, *filter, *out_events = NULL;
-        const char *params[10];
-        char sql[4096], lim[24], *idlist = NULL;
-        int n = 0, status;
-        int64_t limit = adm->replay_max;
+        json_t *body = NULL, *sel = NULL, *out_events = NULL;
+        char *sel_text = NULL;
+        int64_t limit = adm->replay_max, published = 0, failed = 0;
         bool dry_run = false, invalid = false;
         const char *reason;
         PGresult *res = NULL;
-        replay_dr_t dr;
+        sl_pg_session_t *ses = NULL;
+        int status;
 
         if ((status = sl__adm_params_check(req, allowed)))
                 return status;
@@ -421,8 +452,6 @@ int sl__adm_replay(sl_adm_req_t *req)
                 return status;
         if ((status = keys_check(req, body, fields)))
                 goto out;
-        ids = json_object_get(body, "ids");
-        filter = json_object_get(body, "filter");
         reason = text_field(body, "reason", SL_ADM_TEXT_MAX, &invalid);
         if (invalid) {
                 status = bad(req, "reason must be non-empty text of at most 1000 bytes");
@@ -447,183 +476,66 @@ int sl__adm_replay(sl_adm_req_t *req)
                 }
                 limit = json_integer_value(l);
         }
-        if ((ids && filter) || (!ids && !filter)) {
-                status = bad(req, "give either ids or filter");
+        if ((status = sl__adm_replay_selection(req, body, &sel)))
                 goto out;
-        }
-        params[n++] = req->tok->name;
-        if (ids) {
-                size_t cnt = json_array_size(ids), used = 1;
-                if (!json_is_array(ids) || cnt == 0 || (int64_t)cnt > adm->replay_max) {
-                        status = bad(req, "ids must be a non-empty array of event ids");
-                        goto out;
-                }
-                idlist = malloc(cnt * 38 + 3);
-                if (!idlist) {
-                        status =
-                            sl__adm_problem(req, 500, "internal", "Internal Server Error",
-                                            NULL, "out of memory");
-                        goto out;
-                }
-                idlist[0] = '{';
-                for (size_t i = 0; i < cnt; i++) {
-                        const char *s = json_string_value(json_array_get(ids, i));
-                        if (!s || !sl__adm_is_uuid(s)) {
-                                status =
-                                    bad(req, "ids must be a non-empty array of event "
-                                             "ids (UUIDs)");
-                                goto out;
-                        }
-                        if (i)
-                                idlist[used++] = ',';
-                        memcpy(idlist + used, s, 36);
-                        used += 36;
-                }
-                idlist[used++] = '}';
-                idlist[used] = '\0';
-                params[n++] = idlist;
-                snprintf(sql, sizeof(sql), REPLAY_SELECT "id = ANY($2::uuid[])");
-        } else {
-                const char *v;
-                size_t used;
-                if (!json_is_object(filter) ||
-                    (status = keys_check(req, filter, ffields))) {
-                        if (!status)
-                                status = bad(req, "filter must be an object");
-                        goto out;
-                }
-                snprintf(sql, sizeof(sql), REPLAY_SELECT "true");
-                for (const char *const *f = ffields; *f; f++) {
-                        v = text_field(filter, *f, SL_ADM_TEXT_MAX, &invalid);
-                        if (invalid) {
-                                status = bad(req, "filter values must be non-empty text");
-                                goto out;
-                        }
-                        if (!v)
-                                continue;
-                        used = strlen(sql);
-                        params[n++] = v;
-                        if (strcmp(*f, "from") == 0 || strcmp(*f, "to") == 0) {
-                                if (!sl__adm_is_rfc3339(v)) {
-                                        status =
-                                            bad(req, "filter.from and filter.to must be "
-                                                     "RFC 3339 timestamps");
-                                        goto out;
-                                }
-                                snprintf(sql + used, sizeof(sql) - used,
-                                         " AND occurred_at %s $%d::timestamptz",
-                                         (*f)[0] == 'f' ? ">=" : "<", n);
-                        } else {
-                                snprintf(sql + used, sizeof(sql) - used, " AND %s = $%d",
-                                         *f, n);
-                        }
-                }
-                if (!json_object_get(filter, "from") || !json_object_get(filter, "to")) {
-                        status = bad(
-                            req, "a replay by filter needs filter.from and filter.to");
-                        goto out;
-                }
-        }
-        snprintf(lim, sizeof(lim), "%lld", (long long)limit);
-        params[n++] = lim;
-        snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), " ORDER BY id LIMIT $%d",
-                 n);
-        if ((status = sl__adm_query(req, sql, n, params, &res)))
+        sel_text = json_dumps(sel, JSON_COMPACT);
+        if (!sel_text || !(ses = sl__adm_session_get(req))) {
+                status = sel_text ? req->status
+                                  : sl__adm_problem(req, 500, "internal",
+                                                    "Internal Server Error", NULL,
+                                                    "out of memory");
                 goto out;
-
-        out_events = json_array();
-        atomic_init(&dr.pending, 0);
-        atomic_init(&dr.failed, 0);
-        for (int r = 0; r < PQntuples(res); r++) {
-                sl_envelope_t env;
-                char errstr[256];
-                void *buf = NULL;
-                size_t len = 0;
-                const char *orig = PQgetvalue(res, r, 0), *src = PQgetvalue(res, r, 1);
-                const char *js = PQgetvalue(res, r, 2);
-                rd_kafka_headers_t *hdrs;
-                rd_kafka_resp_err_t kerr;
-
-                if (sl_envelope_from_json(js, strlen(js), &env, errstr, sizeof(errstr)) !=
-                    SL_OK) {
-                        sl_log_warn("replay of %s: %s", orig, errstr);
-                        continue;
-                }
-                json_array_append_new(out_events, json_pack("{s:s, s:s}", "original_id",
-                                                            orig, "id", env.id));
-                if (dry_run ||
-                    sl_envelope_encode(adm->codec, &env, &buf, &len) != SL_OK) {
-                        sl_envelope_clear(&env);
-                        continue;
-                }
-                hdrs = rd_kafka_headers_new(1);
-                rd_kafka_header_add(hdrs, REPLAY_HDR, -1, orig, -1);
-                atomic_fetch_add(&dr.pending, 1);
-                kerr = rd_kafka_producev(
-                    adm->producer, RD_KAFKA_V_TOPIC(adm->topic_in),
-                    RD_KAFKA_V_KEY(src, strlen(src)), RD_KAFKA_V_VALUE(buf, len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_HEADERS(hdrs),
-                    RD_KAFKA_V_OPAQUE(&dr), RD_KAFKA_V_END);
-                if (kerr) {
-                        atomic_fetch_sub(&dr.pending, 1);
-                        atomic_fetch_add(&dr.failed, 1);
-                        rd_kafka_headers_destroy(hdrs);
-                        free(buf);
-                }
-                sl_envelope_clear(&env);
-        }
-        if (!dry_run) {
-                struct timespec t0, t;
-                clock_gettime(CLOCK_MONOTONIC, &t0);
-                for (;;) {
-                        int64_t el;
-                        if (atomic_load(&dr.pending) <= 0)
-                                break;
-                        clock_gettime(CLOCK_MONOTONIC, &t);
-                        el = (t.tv_sec - t0.tv_sec) * 1000 +
-                             (t.tv_nsec - t0.tv_nsec) / 1000000;
-                        if (el > adm->kafka_timeout_ms)
-                                break;
-                        rd_kafka_flush(adm->producer, 100);
-                }
-                /* Still pending at the deadline: the callbacks must not see dr after we
-                 * return, so wait them out (librdkafka times messages out itself). */
-                while (atomic_load(&dr.pending) > 0)
-                        rd_kafka_flush(adm->producer, 100);
         }
         {
-                int failed = atomic_load(&dr.failed);
+                char errstr[512];
+                if (sl_replay_fetch(sl_pg_session_conn(ses), sel_text, req->tok->name,
+                                    "now", NULL, NULL, limit, &res, errstr,
+                                    sizeof(errstr)) != SL_OK) {
+                        status = sl__adm_pg_problem(req, NULL, errstr);
+                        goto out;
+                }
+        }
+        out_events = json_array();
+        if (dry_run) {
+                for (int r = 0; r < PQntuples(res); r++) {
+                        char id[37];
+                        sl_uuid_random(id);
+                        json_array_append_new(out_events,
+                                              json_pack("{s:s, s:s}", "original_id",
+                                                        PQgetvalue(res, r, 0), "id", id));
+                }
+        } else {
+                sl_replay_out_t ro = {adm->producer, adm->codec, adm->topic_in,
+                                      adm->kafka_timeout_ms};
+                char errstr[256];
+                sl_replay_publish(&ro, res, 0, NULL, NULL, out_events, &published,
+                                  &failed, errstr, sizeof(errstr));
+        }
+        {
                 size_t cnt = json_array_size(out_events);
-                json_t *jd =
-                    json_pack("{s:I, s:b, s:i, s:s?, s:O?, s:O?}", "count",
-                              (json_int_t)cnt, "dry_run", dry_run, "failed", failed,
-                              "reason", reason, "filter", filter, "ids", ids);
+                json_t *jd = json_pack(
+                    "{s:I, s:b, s:i, s:s?, s:O?, s:O?}", "count", (json_int_t)cnt,
+                    "dry_run", dry_run, "failed", (int)failed, "reason", reason, "filter",
+                    json_object_get(body, "filter"), "ids", json_object_get(body, "ids"));
                 char *dtext = jd ? json_dumps(jd, JSON_COMPACT) : NULL;
                 PGresult *ares = NULL;
 
                 json_decref(jd);
                 if (!dry_run) {
-                        sl_pg_session_t *ses = sl__adm_session_get(req);
                         char errstr[512];
-                        if (!ses) {
-                                free(dtext);
-                                status = req->status;
-                                goto out;
-                        }
-                        if (audit_step(ses, req->tok->name, "replay", NULL, dtext, errstr,
-                                       sizeof(errstr), &ares))
+                        if (sl__adm_audit(ses, req->tok->name, "replay", NULL, dtext,
+                                          errstr, sizeof(errstr), &ares))
                                 sl_log_warn("replay not audited: %s", errstr);
                         PQclear(ares);
-                        sl__adm_session_put(adm, ses);
-                        sl_metrics_add(adm->m_replayed, cnt - (size_t)failed);
+                        sl_metrics_add(adm->m_replayed, (uint64_t)published);
                 }
                 free(dtext);
                 if (failed) {
                         status = sl__adm_problem(req, 503, "unavailable",
                                                  "Service Unavailable", NULL,
-                                                 "%d of %zu replays were not delivered "
+                                                 "%lld of %zu replays were not delivered "
                                                  "to Kafka",
-                                                 failed, cnt);
+                                                 (long long)failed, cnt);
                         goto out;
                 }
                 status =
@@ -632,9 +544,12 @@ int sl__adm_replay(sl_adm_req_t *req)
                                            (json_int_t)cnt, "events", out_events));
         }
 out:
+        if (ses)
+                sl__adm_session_put(adm, ses);
         json_decref(out_events);
         PQclear(res);
-        free(idlist);
+        free(sel_text);
+        json_decref(sel);
         json_decref(body);
         return status;
 }

@@ -342,6 +342,20 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("admin.stream.ping.ms", "10000", 100, 600000,
             "How long a stream connection may stay silent before sluice-admin pings it; "
             "a client that answers none of several pings is closed."),
+        INT("rollup.interval.ms", "10000", 0, 86400000,
+            "How often sluice-admin advances the rollups (event_rollups, "
+            "delivery_rollups; docs/history.md), in milliseconds; 0: never (run "
+            "`sluicectl history rollup` instead).  Copies serialise on an advisory "
+            "lock."),
+        INT("rollup.lag.ms", "30000", 0, 86400000,
+            "How far behind the present the rollups stay: an advance rolls up the rows "
+            "changed up to now minus this many milliseconds.  Keep it above the "
+            "stages' batch-to-commit time, so a row is committed before the watermark "
+            "passes its decided_at; GET /admin/rollups answers newer buckets from the "
+            "raw rows."),
+        INT("replay.rate", "100", 1, 1000000,
+            "Default pace of a replay job (sluicectl replay, POST /admin/replay with "
+            "\"job\": true), in events per second."),
 
         STR("migrations.dir", SL_SOURCE_DIR "/migrations",
             "Folder of the numbered SQL migrations `sluicectl migrate` applies."),

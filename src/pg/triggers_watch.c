@@ -610,3 +610,25 @@ void sl_triggers_watch_destroy(sl_triggers_watch_t *tw)
         free(tw->bad);
         free(tw);
 }
+
+void sl_trigger_launch_policy(const sl_trigger_t *t, sl_launch_policy_t *pol)
+{
+        const sl_trigger_def_t *d = &t->def;
+
+        *pol = (sl_launch_policy_t){
+            .enabled = d->enabled,
+            .paused = d->paused,
+            .paused_until = d->paused_until_ms,
+            .rate_limit = d->rate_limit,
+            .window_ms = d->window_ms,
+            .defer = d->on_limit == SL_ON_LIMIT_DEFER,
+            .breaker = {.failure_window_ms = d->failure_window_ms,
+                        .failure_rate = d->failure_rate,
+                        .min_results = d->min_results,
+                        .failure_count = d->failure_count,
+                        .open_ms = d->open_ms,
+                        .open_max_ms = d->open_max_ms,
+                        .probes = d->probes,
+                        .result_timeout_ms = d->result_timeout_ms},
+        };
+}

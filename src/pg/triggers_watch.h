@@ -28,6 +28,7 @@
 
 #include "config/config.h"
 #include "trigger/filter.h"
+#include "trigger/launch_state.h"
 #include "trigger/template.h"
 
 typedef enum sl_on_limit {
@@ -78,6 +79,10 @@ typedef struct sl_trigger_s {
 } sl_trigger_t;
 
 typedef struct sl_triggers_s sl_triggers_t;
+
+/* What the launch decision reads of t's definition (launch_state.h): the launch stage
+ * and shadow evaluation (history/shadow.h) build it the same way. */
+void sl_trigger_launch_policy(const sl_trigger_t *t, sl_launch_policy_t *pol);
 
 /* Called for a definition the snapshot leaves out: what ("filter", "template", "id")
  * and the parser's words (with the position).  opaque is the builder's caller's. */

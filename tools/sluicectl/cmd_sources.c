@@ -8,6 +8,7 @@
  *               [--dlq-rate PCT] [--dlq-min N] [--dlq-window-ms MS] [--dlq-pause-ms MS]
  *               [--description TEXT] [--by WHO]      insert or replace
  *   sources rm ID                      remove (the source falls back to the defaults)
+ *   sources test ID [--since ..] FILE  limits not saved, against history (cmd_shadow.c)
  *
  * Numbers are checked here, before anything is sent, with errors that name the flag;
  * the table's CHECK constraints are the second line.  Every change fires the sources
@@ -47,7 +48,14 @@ static const char sources_usage[] =
     "                 were dead-lettered, pause it for --dlq-pause-ms ms.\n"
     "                 Options left out keep their stored value (new rows: 0, 60000,\n"
     "                 0, 20, 60000, 60000); --by defaults to $USER\n"
-    "  rm ID          remove ID (its events get the admission.default.* limits)\n";
+    "  rm ID          remove ID (its events get the admission.default.* limits)\n"
+    "  test ID [--since D|T] [--until T] [--window D] [--json] FILE|-\n"
+    "                 shadow evaluation: limits not saved (a JSON object with the\n"
+    "                 keys rate_limit, window_ms, pause_after, pause_ms) decided by\n"
+    "                 admission's own code on ID's events in workflow_events from\n"
+    "                 --since (default 7d ago) to --until (now), in occurred_at\n"
+    "                 order; per --window (1h): EVENTS, ACCEPTED, THROTTLED, PAUSED\n"
+    "                 (docs/history.md)\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -362,6 +370,8 @@ int sl_cmd_sources(sl_conf_t *conf, int argc, char **argv)
                             "sources", conf, "DELETE FROM sources WHERE id = $1", argv[2],
                             "source",
                             "source %s removed (admission.default.* limits apply)");
+        } else if (strcmp(action, "test") == 0) {
+                rc = sl__ctl_sources_test(conf, argc, argv);
         } else if (strcmp(action, "list") == 0) {
                 if (argc != 2)
                         return usage_error("unexpected argument '%s'", argv[2]);

@@ -10,6 +10,7 @@
  *   triggers pause NAME [--until T | --for D] --reason TEXT [--by WHO]
  *   triggers resume NAME [--by WHO]
  *   triggers audit NAME|ID [--json]           the trail of changes, oldest first
+ *   triggers test [--since ..] FILE|-         shadow evaluation (cmd_shadow.c)
  *
  * A definition is a JSON object whose keys are the table's columns (cmd_triggers_def.c);
  * types and ranges are checked here, and the filter and the parameters template are
@@ -70,6 +71,13 @@ static const char triggers_usage[] =
     "                 (decided in [since, until): RFC 3339 or a duration ago, 7d) to\n"
     "                 the launch stage again: each is launched once, under its own\n"
     "                 launch id, through the trigger's current limit\n"
+    "  test [--since D|T] [--until T] [--window D] [--json] FILE|-\n"
+    "                 shadow evaluation: a definition not saved, filter and limit\n"
+    "                 included, decided by the stages' own code on the accepted\n"
+    "                 events of workflow_events from --since (default 7d ago) to\n"
+    "                 --until (now), in occurred_at order (the events' times are\n"
+    "                 the clock); per --window (1h): CONSIDERED, MATCHED, LAUNCHED,\n"
+    "                 THROTTLED (and DEFERRED, RELEASED for on_limit defer)\n"
     "\n"
     "Definition keys (JSON object):\n"
     "  name, event_type (exact, or a glob with * and ?), workflow    required by create\n"
@@ -589,6 +597,8 @@ int sl_cmd_triggers(sl_conf_t *conf, int argc, char **argv)
                 rc = triggers_audit(conf, argc, argv);
         else if (strcmp(action, "replay-shed") == 0)
                 rc = sl__ctl_triggers_replay_shed(conf, argc, argv);
+        else if (strcmp(action, "test") == 0)
+                rc = sl__ctl_triggers_test(conf, argc, argv);
         else
                 return usage_error("unknown command '%s'", action);
         if (fflush(stdout) != 0 || ferror(stdout)) {

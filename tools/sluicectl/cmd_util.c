@@ -329,3 +329,14 @@ int sl__ctl_span(const char *cmd, const char *until, const char *for_,
         }
         return 0;
 }
+
+void sl__ctl_format_ms(int64_t ms, char *out, size_t size)
+{
+        time_t s = (time_t)(ms / 1000);
+        struct tm tm;
+
+        gmtime_r(&s, &tm);
+        snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(ms % 1000));
+}

@@ -58,6 +58,11 @@ bool sl__ctl_begin_as(const char *cmd, PGconn *pg, const char *by);
  * epoch.  -1 when s is not one. */
 int sl__ctl_parse_rfc3339(const char *s, int64_t *out_ms);
 
+/* ms since the epoch as RFC 3339 UTC text with milliseconds into out (at least
+ * SL_CTL_TIME_MAX bytes). */
+#define SL_CTL_TIME_MAX 80
+void sl__ctl_format_ms(int64_t ms, char *out, size_t size);
+
 /* "90s", "5m", "2h", "1d", "250ms", "1h30m" to ms.  -1 when not one, not > 0 or more
  * than ten years. */
 int sl__ctl_parse_duration(const char *s, int64_t *out_ms);
@@ -81,5 +86,10 @@ int sl__ctl_span(const char *cmd, const char *until, const char *for_,
 
 /* `sluicectl triggers replay-shed` (cmd_triggers_replay.c). */
 int sl__ctl_triggers_replay_shed(const sl_conf_t *conf, int argc, char **argv);
+
+/* `sluicectl triggers test` and `sluicectl sources test`: shadow evaluation
+ * (cmd_shadow.c). */
+int sl__ctl_triggers_test(const sl_conf_t *conf, int argc, char **argv);
+int sl__ctl_sources_test(const sl_conf_t *conf, int argc, char **argv);
 
 #endif

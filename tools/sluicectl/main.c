@@ -27,6 +27,8 @@ static const struct {
     {"resume", sl_cmd_resume, "end a source's manual pause"},
     {"retries", sl_cmd_retries, "held-back events' retries: list, show, cancel"},
     {"triggers", sl_cmd_triggers, "triggers: event types to workflow launches"},
+    {"history", sl_cmd_history, "rollups of history"},
+    {"replay", sl_cmd_replay, "replay stored events as new ones: jobs, paced"},
 };
 
 static const char usage[] =
@@ -46,6 +48,11 @@ static const char usage[] =
     "  retries list|show|cancel held-back events' retries\n"
     "  triggers create|list|show|update|delete|enable|disable|pause|resume|audit\n"
     "                          triggers: which events launch which workflows\n"
+    "  triggers test FILE      a trigger not saved, evaluated against history\n"
+    "  sources test FILE       source limits not saved, against history\n"
+    "  history rollup          event and delivery rollups (per minute and hour)\n"
+    "  replay start|resume|cancel|list|show\n"
+    "                          replay stored events into events.in, paced\n"
     "\n"
     "Run 'sluicectl COMMAND --help' for a command's own options.\n";
 
