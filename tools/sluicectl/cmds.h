@@ -19,5 +19,6 @@ int sl_cmd_pause(sl_conf_t *conf, int argc, char **argv);    /* cmd_pause.c */
 int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv);   /* cmd_pause.c */
 int sl_cmd_retries(sl_conf_t *conf, int argc, char **argv);  /* cmd_retries.c */
 int sl_cmd_triggers(sl_conf_t *conf, int argc, char **argv); /* cmd_triggers.c */
+int sl_cmd_ingress(sl_conf_t *conf, int argc, char **argv);  /* cmd_ingress.c */
 
 #endif

@@ -27,6 +27,7 @@ static const struct {
     {"resume", sl_cmd_resume, "end a source's manual pause"},
     {"retries", sl_cmd_retries, "held-back events' retries: list, show, cancel"},
     {"triggers", sl_cmd_triggers, "triggers: event types to workflow launches"},
+    {"ingress", sl_cmd_ingress, "sluice-ingress's offsets: rewind after a restore"},
 };
 
 static const char usage[] =
@@ -46,6 +47,7 @@ static const char usage[] =
     "  retries list|show|cancel held-back events' retries\n"
     "  triggers create|list|show|update|delete|enable|disable|pause|resume|audit\n"
     "                          triggers: which events launch which workflows\n"
+    "  ingress rewind --from-db resume ingress where a restored database ends\n"
     "\n"
     "Run 'sluicectl COMMAND --help' for a command's own options.\n";
 
