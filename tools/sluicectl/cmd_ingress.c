@@ -10,7 +10,10 @@
  * the margin defaults to ingress.batch.size.  It prints one line per partition, then
  * commits the new offsets for the group (ingress.group.id) in one OffsetCommit.  The
  * group must have no members: Kafka refuses a commit from outside a group that has
- * any (every sluice-ingress must be stopped first), and so does this command.  It
+ * any (every sluice-ingress must be stopped first), and so does this command.  The
+ * mock cluster (sluice-devbroker) refuses it for any group it has seen, members or
+ * not, and cannot describe groups: there the command joins the group and commits as
+ * its member, only when it was given every partition (no other member holds any).  It
  * never moves a partition forward, so running it twice changes nothing the second
  * time.  When the database lacks records that retention already deleted from the
  * topic it commits nothing and exits 1, unless --accept-loss (those partitions then
@@ -34,6 +37,10 @@
 #include "kafka/rewind.h"
 
 #define REWIND_TIMEOUT_MS 15000
+/* How long commit_as_member() waits for its assignment: the mock cluster holds a
+ * group whose last member left in its rebalance for session.timeout.ms (45 s by
+ * default) before a new member is let in. */
+#define REWIND_JOIN_MS 60000
 
 /* The highest input offset per partition the database holds a row for. */
 #define DB_LAST_SQL                                                                      \
@@ -157,13 +164,118 @@ static void put_offset(int64_t v, char sep)
                 printf("%" PRId64 "%c", v, sep);
 }
 
-/* One OffsetCommit from outside the group: refused while the group has members. */
-static int commit(rd_kafka_t *rk, const char *topic, const char *group,
-                  const part_t *parts, int32_t nparts, int *moved)
+/* The group's member count from DescribeConsumerGroups: >= 0, or -1 when the cluster
+ * cannot say (sluice-devbroker: the mock cluster has no DescribeGroups).  On its own
+ * client: when the cluster cannot answer, librdkafka 2.0.2 keeps the request's
+ * references and a destroy of the client waits forever, so that client is left to
+ * the process's exit (sluicectl exits right after). */
+static int group_members(const sl_conf_t *conf, const char *group)
+{
+        char errstr[512];
+        rd_kafka_t *rk = sl_kafka_admin_new(conf, errstr, sizeof(errstr));
+        rd_kafka_queue_t *q;
+        rd_kafka_AdminOptions_t *opts;
+        const rd_kafka_ConsumerGroupDescription_t **descs;
+        rd_kafka_event_t *ev;
+        size_t n = 0;
+        int members = -1;
+
+        if (!rk)
+                return -1;
+        q = rd_kafka_queue_new(rk);
+        opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+        rd_kafka_AdminOptions_set_request_timeout(opts, REWIND_TIMEOUT_MS, NULL, 0);
+        rd_kafka_DescribeConsumerGroups(rk, &group, 1, opts, q);
+        ev = rd_kafka_queue_poll(q, REWIND_TIMEOUT_MS + 1000);
+        if (ev && !rd_kafka_event_error(ev)) {
+                descs = rd_kafka_DescribeConsumerGroups_result_groups(
+                    rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
+                if (n == 1 && !rd_kafka_ConsumerGroupDescription_error(descs[0]))
+                        members =
+                            (int)rd_kafka_ConsumerGroupDescription_member_count(descs[0]);
+        }
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        rd_kafka_AdminOptions_destroy(opts);
+        if (members >= 0) {
+                rd_kafka_queue_destroy(q);
+                rd_kafka_destroy(rk);
+        }
+        return members;
+}
+
+/* Join the group and commit from inside it: for a broker that refuses commits from
+ * outside a group it knows even when the group is empty (librdkafka's mock cluster,
+ * so sluice-devbroker).  Only when this consumer is given every partition of topic,
+ * that is, when no other member holds any. */
+static rd_kafka_resp_err_t commit_as_member(const sl_conf_t *conf, const char *group,
+                                            const char *topic, int32_t nparts,
+                                            rd_kafka_topic_partition_list_t *offsets,
+                                            bool *others)
+{
+        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_t *asg = NULL;
+        rd_kafka_resp_err_t err;
+        char errstr[512];
+        rd_kafka_t *rk =
+            sl_kafka_consumer_new(conf, group, NULL, NULL, errstr, sizeof(errstr));
+
+        *others = false;
+        if (!rk) {
+                fprintf(stderr, "sluicectl ingress: %s\n", errstr);
+                rd_kafka_topic_partition_list_destroy(sub);
+                return RD_KAFKA_RESP_ERR__FAIL;
+        }
+        rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(rk, sub);
+        for (int waited = 0; !err && waited < REWIND_JOIN_MS; waited += 100) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                if (m)
+                        rd_kafka_message_destroy(m); /* read, never committed */
+                if (asg)
+                        rd_kafka_topic_partition_list_destroy(asg);
+                asg = NULL;
+                err = rd_kafka_assignment(rk, &asg);
+                if (!err && asg->cnt > 0)
+                        break;
+        }
+        if (!err && (!asg || asg->cnt == 0))
+                err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        else if (!err && asg->cnt < nparts) {
+                *others = true;
+                err = RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID;
+        } else if (!err) {
+                err = rd_kafka_commit(rk, offsets, 0 /* sync */);
+                for (int i = 0; !err && i < offsets->cnt; i++)
+                        err = offsets->elems[i].err;
+        }
+        if (asg)
+                rd_kafka_topic_partition_list_destroy(asg);
+        rd_kafka_topic_partition_list_destroy(sub);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return err;
+}
+
+static bool not_a_member(rd_kafka_resp_err_t err)
+{
+        return err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+               err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+               err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+}
+
+/* Commit the MOVE offsets for group.  Kafka takes a commit from outside a group only
+ * while it has no members: the group is described first, and refused when it has
+ * any.  A cluster that cannot describe groups (the mock cluster) gets the commit from
+ * a member instead (commit_as_member).  Never a refused commit from outside: it
+ * leaves librdkafka's group handle waiting on a join, and rk's destroy with it. */
+static int commit(const sl_conf_t *conf, rd_kafka_t *rk, const char *topic,
+                  const char *group, const part_t *parts, int32_t nparts, int *moved)
 {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nparts);
         rd_kafka_resp_err_t err;
-        int rc = 1;
+        bool others = false;
+        int rc = 1, members;
 
         for (int32_t p = 0; p < nparts; p++)
                 if (parts[p].r.action == SL_REWIND_MOVE)
@@ -174,16 +286,23 @@ static int commit(rd_kafka_t *rk, const char *topic, const char *group,
                 rc = 0;
                 goto out;
         }
-        err = rd_kafka_commit(rk, l, 0 /* sync */);
-        for (int i = 0; !err && i < l->cnt; i++)
-                err = l->elems[i].err;
-        if (err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
-            err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
-            err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS) {
+        members = group_members(conf, group);
+        if (members > 0) {
+                others = true;
+                err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        } else if (members == 0) {
+                err = rd_kafka_commit(rk, l, 0 /* sync */);
+                for (int i = 0; !err && i < l->cnt; i++)
+                        err = l->elems[i].err;
+                others = not_a_member(err); /* one joined meanwhile */
+        } else {
+                err = commit_as_member(conf, group, topic, nparts, l, &others);
+        }
+        if (others) {
                 fprintf(stderr,
-                        "sluicectl ingress: group %s has members (%s): stop every "
+                        "sluicectl ingress: group %s has members: stop every "
                         "sluice-ingress, then run this again; nothing was committed\n",
-                        group, rd_kafka_err2str(err));
+                        group);
                 goto out;
         }
         if (err) {
@@ -298,17 +417,17 @@ static int rewind_from_db(const sl_conf_t *conf, int argc, char **argv)
                 rc = 0;
                 goto out;
         }
-        if (commit(rk, topic, group, parts, nparts, &moved) != 0)
+        if (commit(conf, rk, topic, group, parts, nparts, &moved) != 0)
                 goto out;
         printf("group %s: %d of %" PRId32 " partitions of %s rewound\n", group, moved,
                nparts, topic);
         rc = 0;
 out:
         free(parts);
-        if (rk) {
-                rd_kafka_consumer_close(rk);
-                rd_kafka_destroy(rk);
-        }
+        /* Never subscribed nor assigned: nothing to close, and a close after the
+         * refused commit waits on a group join that never comes. */
+        if (rk)
+                rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         return rc;
 }
 
