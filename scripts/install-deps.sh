@@ -23,7 +23,7 @@ set -euo pipefail
 required=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
           libpq-dev libcmocka-dev libcivetweb-dev uuid-dev postgresql
           python3-confluent-kafka python3-avro curl clang libclang-rt-14-dev clang-format
-          openjdk-17-jre-headless maven prometheus chromium)
+          openjdk-17-jre-headless maven prometheus chromium pgbackrest)
 optional=(kcat)
 
 installed() {

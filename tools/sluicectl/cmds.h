@@ -21,5 +21,6 @@ int sl_cmd_retries(sl_conf_t *conf, int argc, char **argv);  /* cmd_retries.c */
 int sl_cmd_triggers(sl_conf_t *conf, int argc, char **argv); /* cmd_triggers.c */
 int sl_cmd_history(sl_conf_t *conf, int argc, char **argv);  /* cmd_history.c */
 int sl_cmd_replay(sl_conf_t *conf, int argc, char **argv);   /* cmd_replay.c */
+int sl_cmd_ingress(sl_conf_t *conf, int argc, char **argv);  /* cmd_ingress.c */
 
 #endif

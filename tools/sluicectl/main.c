@@ -29,6 +29,7 @@ static const struct {
     {"triggers", sl_cmd_triggers, "triggers: event types to workflow launches"},
     {"history", sl_cmd_history, "rollups of history"},
     {"replay", sl_cmd_replay, "replay stored events as new ones: jobs, paced"},
+    {"ingress", sl_cmd_ingress, "sluice-ingress's offsets: rewind after a restore"},
 };
 
 static const char usage[] =
@@ -53,6 +54,7 @@ static const char usage[] =
     "  history rollup          event and delivery rollups (per minute and hour)\n"
     "  replay start|resume|cancel|list|show\n"
     "                          replay stored events into events.in, paced\n"
+    "  ingress rewind --from-db resume ingress where a restored database ends\n"
     "\n"
     "Run 'sluicectl COMMAND --help' for a command's own options.\n";
 
