@@ -68,13 +68,18 @@ def injection():
     counts0, schema0 = sql(COUNTS_SQL), sql(STATE_SQL)
     n = 0
     # free-text filters: a valid text payload may be a 200 that matched nothing
-    list_empty = {"events": lambda j: j["events"] == [], "dlq": lambda j: j["dead_letters"] == []}
+    list_empty = {"events": lambda j: j["events"] == [], "dlq": lambda j: j["dead_letters"] == [],
+                  "rollups": lambda j: j["rows"] == []}
     for p in ALL:
         e = enc(p)
         for route, params, free in (("events", ("type", "source", "correlation_id"), True),
                                     ("events", ("status", "from", "to", "limit", "cursor"), False),
                                     ("dlq", ("reason", "source", "type", "event_id"), True),
-                                    ("dlq", ("from", "to", "limit", "cursor"), False)):
+                                    ("dlq", ("from", "to", "limit", "cursor"), False),
+                                    ("rollups", ("type", "source", "status", "trigger", "outcome"), True),
+                                    ("rollups", ("table", "bucket", "from", "to", "limit"), False),
+                                    # no upgrade asked: 400 for a bad filter, else 426
+                                    ("stream", ("type", "source"), False)):
             for prm in params:
                 s, h, js, raw = get("/admin/%s?%s=%s" % (route, prm, e), token="read")
                 expect(s, h, js, raw, "%s %s=%r" % (route, prm, p[:40]), list_empty[route] if free else None)
@@ -84,7 +89,9 @@ def injection():
                                   ("/admin/sources/%s/resume", "POST", "operate"),
                                   ("/admin/triggers/%s/pause", "POST", "operate"),
                                   ("/admin/triggers/%s/resume", "POST", "operate"),
-                                  ("/admin/retries/%s/cancel", "POST", "operate")):
+                                  ("/admin/retries/%s/cancel", "POST", "operate"),
+                                  ("/admin/replay-jobs/%s", "GET", "read"),
+                                  ("/admin/replay-jobs/%s/cancel", "POST", "operate")):
             body = {"reason": "injection test"} if path.endswith("pause") else None
             s, h, js, raw = request(method, path % e, token=tok, body=body)
             expect(s, h, js, raw, "%s %r" % (path, p[:40]), None)
