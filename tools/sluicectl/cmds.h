@@ -19,5 +19,7 @@ int sl_cmd_pause(sl_conf_t *conf, int argc, char **argv);    /* cmd_pause.c */
 int sl_cmd_resume(sl_conf_t *conf, int argc, char **argv);   /* cmd_pause.c */
 int sl_cmd_retries(sl_conf_t *conf, int argc, char **argv);  /* cmd_retries.c */
 int sl_cmd_triggers(sl_conf_t *conf, int argc, char **argv); /* cmd_triggers.c */
+int sl_cmd_history(sl_conf_t *conf, int argc, char **argv);  /* cmd_history.c */
+int sl_cmd_archive(sl_conf_t *conf, int argc, char **argv);  /* cmd_history.c */
 
 #endif

@@ -27,6 +27,8 @@ static const struct {
     {"resume", sl_cmd_resume, "end a source's manual pause"},
     {"retries", sl_cmd_retries, "held-back events' retries: list, show, cancel"},
     {"triggers", sl_cmd_triggers, "triggers: event types to workflow launches"},
+    {"history", sl_cmd_history, "history maintenance: retention and archiving"},
+    {"archive", sl_cmd_archive, "archives of history: list, verify, restore"},
 };
 
 static const char usage[] =
@@ -46,6 +48,8 @@ static const char usage[] =
     "  retries list|show|cancel held-back events' retries\n"
     "  triggers create|list|show|update|delete|enable|disable|pause|resume|audit\n"
     "                          triggers: which events launch which workflows\n"
+    "  history retention [--dry-run]  archive and retention run by hand\n"
+    "  archive list|verify|restore    archives of workflow_events\n"
     "\n"
     "Run 'sluicectl COMMAND --help' for a command's own options.\n";
 
