@@ -549,6 +549,9 @@ sl_admin_t *sl_admin_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
         if (!adm->codec)
                 goto fail;
         register_metrics(adm);
+        adm->maint = sl__adm_maint_new(conf, errstr, errstr_size);
+        if (!adm->maint)
+                goto fail;
         opts.threads = (int)sl_conf_get_int(conf, "admin.max.connections");
         opts.request_timeout_ms = (int)sl_conf_get_int(conf, "admin.idle.timeout.ms");
         opts.http_error = http_error;
@@ -576,6 +579,7 @@ void sl_admin_destroy(sl_admin_t *adm)
         if (!adm)
                 return;
         sl_http_destroy(adm->http); /* waits for the requests in flight */
+        sl__adm_maint_destroy(adm->maint);
         if (adm->producer) {
                 rd_kafka_flush(adm->producer, 5000);
                 rd_kafka_destroy(adm->producer);

@@ -44,8 +44,18 @@ typedef struct sl_adm_pool_s {
         sl_pg_session_opts_t opts;
 } sl_adm_pool_t;
 
+/* History maintenance (maintenance.c): a thread of its own, started by sl_admin_new. */
+typedef struct sl__adm_maint_s sl__adm_maint_t;
+/* NULL with errstr naming the key of a bad retention.* or archive.* setting. */
+sl__adm_maint_t *sl__adm_maint_new(const sl_conf_t *conf, char *errstr,
+                                   size_t errstr_size);
+void sl__adm_maint_destroy(sl__adm_maint_t *mt); /* stops and joins; NULL-safe */
+/* archive.after.days when archiving is on, else 0 (the stats' parameter). */
+int sl__adm_maint_after_days(const sl__adm_maint_t *mt);
+
 struct sl_admin_s {
         const sl_conf_t *conf;
+        sl__adm_maint_t *maint;
         sl_admin_tokens_t toks;
         sl_http_t *http;
         sl_adm_pool_t pool;

@@ -202,6 +202,11 @@ int sl_history_archive_write(PGconn *pg, sl_history_manifest_t *m, const char *p
         }
         ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, level);
         ZSTD_CCtx_setParameter(z, ZSTD_c_checksumFlag, 1);
+        /* Rows repeat their shape far apart (keys, types, sources): long-distance
+         * matching finds it; one worker thread compresses while libpq reads (ignored
+         * by a libzstd built without threads). */
+        ZSTD_CCtx_setParameter(z, ZSTD_c_enableLongDistanceMatching, 1);
+        ZSTD_CCtx_setParameter(z, ZSTD_c_nbWorkers, 1);
         fp = fopen(tmp, "wb");
         if (!fp) {
                 snprintf(errstr, errstr_size, "%s: %s", tmp, strerror(errno));
