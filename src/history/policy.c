@@ -98,6 +98,11 @@ int sl_history_parse_keep(sl_history_policy_t *pol, const char *key, const char 
                 pol->keep[pol->nkeep].type[eq - item] = '\0';
                 pol->keep[pol->nkeep].days = (int)days;
                 pol->nkeep++;
+                if (end && end[1] == '\0') {
+                        snprintf(errstr, errstr_size,
+                                 "%s: an empty item after the last ','", key);
+                        return -1;
+                }
                 p = end ? end + 1 : p + len;
         }
         return 0;
