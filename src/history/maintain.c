@@ -415,9 +415,27 @@ static void archive_phase(run_t *r, int64_t now_ms)
                         drop_archived(r, part, it.lo_ms, id, rows);
                         break;
                 }
-                case SL_HIST_HOLD:
-                        failure(r, part, "%s", why);
+                case SL_HIST_HOLD: {
+                        /* An empty partition made again (sluice_ensure_event_partitions
+                         * with a longer days.back) holds nothing to lose: it goes. */
+                        long long n = count_rows(r->pg, part, err, sizeof(err));
+                        char *drop =
+                            n == 0 ? with_ident(r->pg, "DROP TABLE %s", part) : NULL;
+                        if (n != 0) {
+                                failure(r, part, "%s", why);
+                        } else if (r->dry) {
+                                say(r, "drop", part, it.lo_ms, 0,
+                                    "empty, made again after its archive was dropped");
+                        } else if (!drop || !ok(r->pg, drop, 0, NULL, err, sizeof(err))) {
+                                failure(r, part, "dropping it: %s",
+                                        drop ? err : "out of memory");
+                        } else {
+                                say(r, "drop", part, it.lo_ms, 0,
+                                    "empty, made again after its archive was dropped");
+                        }
+                        free(drop);
                         break;
+                }
                 default:
                         break;
                 }

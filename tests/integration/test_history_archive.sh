@@ -13,7 +13,12 @@
 #     before archiving and after restore); a second restore adds nothing; --into a
 #     side table holds the same rows;
 #   - a restored day due to go again is re-verified first: with its file corrupted, the
-#     run fails and the day stays live with every row.
+#     run fails and the day stays live with every row;
+#   - sluice-admin: a per-type retention shorter than the default stops it at start
+#     naming the key; with history.maintenance.interval.ms it runs maintenance itself
+#     (runs recorded under its name, nothing past archive.after.days left live), its
+#     /metrics has the sluice_history_* gauges and event-health the history checks and
+#     the storage object.
 . "$(dirname "$0")/lib.sh"
 
 start_pg
@@ -110,4 +115,41 @@ cp "$T/a.good" "$fa"
 ctl history retention >"$T/run3.out" || fail "run3: $(cat "$T/run3.out")"
 assert_eq "with its file whole again, A goes" "0:-" "$(rows_of 10)"
 assert_eq "A's archive is dropped again" "dropped" "$(psql_val "select state from archives where path = '$fa'")"
-log "PASS"
+log "ok: archive, verify, restore"
+
+# --- sluice-admin runs it on its schedule: runs recorded, metrics and health ----------
+start_devbroker
+. "$SRC/tests/integration/admin_lib.sh"
+if SLUICE_ADMIN_TOKENS="r:read:$ADMIN_READ" "$BUILD/sluice-admin" -X http.port=0 \
+        -X retention.event_types=audit=5 >"$T/admin-bad.log" 2>&1; then
+        fail "sluice-admin started with a per-type retention shorter than the default"
+fi
+grep -q "retention.event_types" "$T/admin-bad.log" || fail "bad config: $(tail -n 2 "$T/admin-bad.log")"
+log "ok: sluice-admin refuses a bad retention.event_types at start, naming the key"
+psql_val "select sluice_ensure_event_partitions(12, 0)" >/dev/null # days to archive again
+start_admin -X archive.dir="$T/archive" -X history.maintenance.interval.ms=300
+wait_until "[ \$(psql_val \"select count(*) from maintenance_runs where runner like 'sluice-admin@%' and ok\") -ge 2 ]" 15 ||
+        fail "sluice-admin ran no maintenance: $(tail -n 5 "$ADMIN_LOG")"
+assert_eq "days past archive.after.days left live after sluice-admin's runs" 0 \
+        "$(psql_val "select count(*) from pg_inherits i join pg_class c on c.oid = i.inhrelid
+                     where i.inhparent = 'workflow_events'::regclass
+                       and c.relname < 'workflow_events_p' || to_char($TODAY - 8, 'YYYYMMDD')
+                       and c.relname <> 'workflow_events_default'")"
+wait_until "curl -sf $ADMIN_URL/metrics | grep -q '^sluice_history_last_run_ok{kind=\"archive\"} 1'" 70 ||
+        fail "metrics: $(curl -sf "$ADMIN_URL/metrics" | grep sluice_history_ | head -20)"
+curl -sf "$ADMIN_URL/metrics" >"$T/metrics.txt"
+for m in sluice_history_table_bytes sluice_history_partitions sluice_history_archive_backlog_partitions \
+        sluice_history_last_success_timestamp_seconds sluice_history_oldest_partition_age_seconds \
+        sluice_history_dead_tuples sluice_history_archive_bytes; do
+        grep -q "^$m" "$T/metrics.txt" || fail "no $m on /metrics"
+done
+assert_eq "archive backlog gauge" "sluice_history_archive_backlog_partitions 0" \
+        "$(grep '^sluice_history_archive_backlog_partitions' "$T/metrics.txt")"
+curl -sf -H "Authorization: Bearer $ADMIN_READ" "$ADMIN_URL/admin/event-health" >"$T/health.json"
+assert_eq "health checks of history" "archive_backlog:ok maintenance:archive:ok maintenance:retention:ok" \
+        "$("$PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["checks"]
+print(" ".join(sorted(x["name"] + ":" + x["status"] for x in c if x["name"].startswith(("maint", "archive")))))' "$T/health.json")"
+assert_eq "health storage: archive files in force" \
+        "$(psql_val "select count(*) from archives where state in ('verified', 'dropped', 'restored')")" \
+        "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["storage"]["archive_files"])' "$T/health.json")"
+log "PASS (sluice-admin)"
