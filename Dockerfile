@@ -23,7 +23,8 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_BENCH=OFF \
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        librdkafka1 libavro23 libjansson4 libpq5 libcivetweb1 libuuid1 curl ca-certificates \
+        librdkafka1 libavro23 libjansson4 libpq5 libcivetweb1 libuuid1 libzstd1 libssl3 \
+        curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/sluice --create-home sluice
 COPY --from=build /out/ /usr/local/bin/

@@ -3,7 +3,8 @@
 #
 # clang and libclang-rt-14-dev (compiler-rt: libFuzzer and the clang sanitizer
 # runtimes) build the fuzz target (SLUICE_FUZZ, scripts/test.sh's fuzz step);
-# clang-format is scripts/format.sh's formatter.  prometheus brings promtool (the alert
+# clang-format is scripts/format.sh's formatter.  libzstd-dev and libssl-dev (libcrypto:
+# SHA-256) write and check the history archive files (src/history, docs/history.md).  prometheus brings promtool (the alert
 # rules' checks and unit tests, docs/operations/) and the server the operations kit's
 # integration test scrapes the processes with; the test runs its own server on a free
 # port, so the packaged service (started by systemd where there is one) is not needed.
@@ -21,7 +22,7 @@
 set -euo pipefail
 
 required=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
-          libpq-dev libcmocka-dev libcivetweb-dev uuid-dev postgresql
+          libpq-dev libcmocka-dev libcivetweb-dev uuid-dev libzstd-dev libssl-dev postgresql
           python3-confluent-kafka python3-avro curl clang libclang-rt-14-dev clang-format
           openjdk-17-jre-headless maven prometheus chromium pgbackrest)
 optional=(kcat)

@@ -617,7 +617,8 @@ sl_admin_t *sl_admin_new(const sl_conf_t *conf, char *errstr, size_t errstr_size
                 goto fail;
         opts.websocket_ping_ms = (int)sl_conf_get_int(conf, "admin.stream.ping.ms");
         if (!(adm->rollups = sl__adm_rollups_start(conf, errstr, errstr_size)) ||
-            !(adm->replays = sl__adm_replays_start(adm, errstr, errstr_size)))
+            !(adm->replays = sl__adm_replays_start(adm, errstr, errstr_size)) ||
+            !(adm->maint = sl__adm_maint_new(conf, errstr, errstr_size)))
                 goto fail;
         opts.threads = (int)sl_conf_get_int(conf, "admin.max.connections");
         opts.request_timeout_ms = (int)sl_conf_get_int(conf, "admin.idle.timeout.ms");
@@ -650,6 +651,7 @@ void sl_admin_destroy(sl_admin_t *adm)
         sl__adm_stream_destroy(adm->stream); /* no client left */
         sl__adm_rollups_stop(adm->rollups);
         sl__adm_replays_stop(adm->replays);
+        sl__adm_maint_destroy(adm->maint);
         if (adm->producer) {
                 rd_kafka_flush(adm->producer, 5000);
                 rd_kafka_destroy(adm->producer);

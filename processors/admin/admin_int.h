@@ -44,11 +44,21 @@ typedef struct sl_adm_pool_s {
         sl_pg_session_opts_t opts;
 } sl_adm_pool_t;
 
+/* History maintenance (maintenance.c): a thread of its own, started by sl_admin_new. */
+typedef struct sl__adm_maint_s sl__adm_maint_t;
+/* NULL with errstr naming the key of a bad retention.* or archive.* setting. */
+sl__adm_maint_t *sl__adm_maint_new(const sl_conf_t *conf, char *errstr,
+                                   size_t errstr_size);
+void sl__adm_maint_destroy(sl__adm_maint_t *mt); /* stops and joins; NULL-safe */
+/* archive.after.days when archiving is on, else 0 (the stats' parameter). */
+int sl__adm_maint_after_days(const sl__adm_maint_t *mt);
+
 typedef struct sl_adm_rollups_s sl_adm_rollups_t; /* rollups.c */
 typedef struct sl_adm_replays_s sl_adm_replays_t; /* replays.c */
 
 struct sl_admin_s {
         const sl_conf_t *conf;
+        sl__adm_maint_t *maint;    /* the thread running history maintenance */
         sl_adm_rollups_t *rollups; /* the thread advancing the rollups */
         sl_adm_replays_t *replays; /* the thread running replay jobs */
         sl_admin_tokens_t toks;

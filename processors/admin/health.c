@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "admin_int.h"
+#include "history/stats.h"
 #include "kafka/kafka.h"
 #include "sluice/err.h"
 
@@ -216,8 +217,8 @@ int sl__adm_health(sl_adm_req_t *req)
         const sl_conf_t *conf = adm->conf;
         char errstr[512], ms[24], mins[16], msg[256], name[300];
         const char *params[2] = {ms, mins};
-        json_t *pgsnap = NULL, *lag, *checks = json_array(), *flipped = json_array(),
-               *body;
+        json_t *pgsnap = NULL, *storage = NULL, *lag, *checks = json_array(),
+               *flipped = json_array(), *body;
         int worst = OK, status, l;
         sl_pg_session_t *ses;
         time_t now = time(NULL);
@@ -251,6 +252,20 @@ int sl__adm_health(sl_adm_req_t *req)
                                         pgsnap =
                                             json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
                                 PQclear(res);
+                                if (pgsnap) { /* storage health (docs/history.md) */
+                                        char after[16];
+                                        const char *sp[1] = {after};
+                                        snprintf(after, sizeof(after), "%d",
+                                                 sl__adm_maint_after_days(adm->maint));
+                                        res = sl__adm_exec(ses, SL_HISTORY_STATS_SQL, 1,
+                                                           sp, perr, sizeof(perr));
+                                        if (res &&
+                                            PQresultStatus(res) == PGRES_TUPLES_OK &&
+                                            PQntuples(res) == 1)
+                                                storage = json_loads(
+                                                    PQgetvalue(res, 0, 0), 0, &jerr);
+                                        PQclear(res);
+                                }
                                 sl__adm_session_put(adm, ses);
                         } else {
                                 return req->status;
@@ -340,9 +355,49 @@ int sl__adm_health(sl_adm_req_t *req)
                         worst = l > worst ? l : worst;
                 }
         }
+        if (storage) {
+                int64_t stale =
+                            sl_conf_get_int(conf, "admin.health.maintenance.stale.ms"),
+                        bl = sl_conf_get_int(conf,
+                                             "admin.health.archive.backlog.degraded");
+                json_t *runs = json_object_get(storage, "runs");
+                json_int_t v;
+
+                for (int k = 0; k < 2 && stale; k++) {
+                        const char *kind = k ? "retention" : "archive";
+                        json_t *age =
+                            json_object_get(json_object_get(runs, kind), "last_ok_age_s");
+                        if (k == 0 && sl__adm_maint_after_days(adm->maint) == 0)
+                                continue; /* archiving off */
+                        snprintf(name, sizeof(name), "maintenance:%s", kind);
+                        if (!json_is_integer(age)) {
+                                l = add_check(checks, flipped, name, OK, -1, stale,
+                                              "no successful run recorded yet");
+                        } else {
+                                v = json_integer_value(age) * 1000;
+                                snprintf(msg, sizeof(msg),
+                                         "newest successful %s run %lld s ago", kind,
+                                         (long long)(v / 1000));
+                                l = add_check(checks, flipped, name,
+                                              v >= stale ? DEGRADED : OK, v, stale, msg);
+                        }
+                        worst = l > worst ? l : worst;
+                }
+                if (bl && sl__adm_maint_after_days(adm->maint) > 0) {
+                        v = json_integer_value(
+                            json_object_get(storage, "archive_backlog"));
+                        snprintf(msg, sizeof(msg),
+                                 "%lld days past archive.after.days still live",
+                                 (long long)v);
+                        l = add_check(checks, flipped, "archive_backlog",
+                                      v >= bl ? DEGRADED : OK, v, bl, msg);
+                        worst = l > worst ? l : worst;
+                }
+        }
         body = json_pack("{s:s, s:s, s:o, s:o}", "status", level_str[worst], "taken_at",
                          taken, "flipped", flipped, "checks", checks);
         json_object_set_new(body, "lag", lag ? lag : json_null());
+        json_object_set_new(body, "storage", storage ? storage : json_null());
         if (pgsnap) {
                 const char *k;
                 json_t *v;

@@ -59,7 +59,9 @@ int main(int argc, char **argv)
                 sl_log_error("cannot start: %s", errstr);
                 sl_conf_destroy(conf);
                 return strncmp(errstr, "admin.", 6) == 0 ||
-                               strncmp(errstr, "http.", 5) == 0
+                               strncmp(errstr, "http.", 5) == 0 ||
+                               strncmp(errstr, "retention.", 10) == 0 ||
+                               strncmp(errstr, "archive.", 8) == 0
                            ? 2
                            : 1;
         }

@@ -356,6 +356,44 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("replay.rate", "100", 1, 1000000,
             "Default pace of a replay job (sluicectl replay, POST /admin/replay with "
             "\"job\": true), in events per second."),
+        INT("admin.health.maintenance.stale.ms", "7200000", 0, 604800000,
+            "A kind of history maintenance (archive, retention) whose newest successful "
+            "run is older than this makes event-health degraded (docs/history.md); 0 "
+            "turns the check off."),
+        INT("admin.health.archive.backlog.degraded", "3", 0, 100000,
+            "Days of workflow_events past archive.after.days still in the live table at "
+            "which event-health is degraded; 0 turns the check off."),
+
+        INT("history.maintenance.interval.ms", "3600000", 0, 604800000,
+            "How often sluice-admin runs history maintenance (archive, retention; "
+            "docs/history.md) under a Postgres advisory lock, so one copy runs it at a "
+            "time; 0 never (run `sluicectl history retention` instead). The first run is "
+            "one interval after start."),
+        INT("retention.events.days", "30", 1, 36500,
+            "Days workflow_events rows are kept: a daily partition whose end is older is "
+            "dropped whole (with archive.dir set, its archive file is deleted instead)."),
+        STR("retention.event_types", "",
+            "Per-type retention of workflow_events longer than retention.events.days: "
+            "TYPE=DAYS,TYPE=DAYS. A day holding such a type is kept whole until the "
+            "type's retention has passed. Shorter ones are refused (a day goes whole)."),
+        INT("retention.dead_letters.days", "30", 1, 36500,
+            "Days dead_letters rows are kept (deleted in batches by received_at)."),
+        INT("retention.deliveries.days", "365", 1, 36500,
+            "Days trigger_deliveries rows are kept (deleted in batches by decided_at; "
+            "deferred launches and launches waiting for a result stay)."),
+        INT("retention.delete.batch.rows", "10000", 100, 1000000,
+            "Rows one DELETE of the retention of dead_letters and trigger_deliveries "
+            "removes."),
+        STR("archive.dir", "",
+            "Folder of the archive files of workflow_events; empty: no archiving, "
+            "retention drops partitions. Set: a day past archive.after.days is written "
+            "to a zstd file of binary COPY, verified, then dropped."),
+        INT("archive.after.days", "8", 1, 36500,
+            "Age in days (of a day's end) at which its partition of workflow_events is "
+            "archived and dropped; more than events.partitions.days.back, at most "
+            "retention.events.days."),
+        INT("archive.zstd.level", "3", 1, 19,
+            "zstd compression level of archive files."),
 
         STR("migrations.dir", SL_SOURCE_DIR "/migrations",
             "Folder of the numbered SQL migrations `sluicectl migrate` applies."),

@@ -3,14 +3,14 @@
 # use only metrics the processes really expose.
 #
 # Starts every process that serves /metrics today (sluice-ingress, sluice-retry,
-# sluice-trigger-match, sluice-trigger-launch and sluice-runner) on the devbroker and a
+# sluice-trigger-match, sluice-trigger-launch, sluice-runner and sluice-admin) on the devbroker and a
 # private Postgres, with a trigger and a rate-limited source, and pushes a few events
 # through (accepted, throttled into the retry stage, one malformed into the DLQ,
 # matched, launched, answered), so every family has samples.  A real Prometheus
-# (Debian's prometheus package) scrapes the five every second with alerts.yml loaded.
+# (Debian's prometheus package) scrapes the six every second with alerts.yml loaded.
 # Then ops_kit_check.py: every metric name in every alert expression (as Prometheus
 # loaded them) and in every dashboard panel query is on some process's /metrics (`up`
-# excepted: Prometheus records it, and it must be 1 for all five); every rule
+# excepted: Prometheus records it, and it must be 1 for all six); every rule
 # evaluated without error; every panel query returns series from Prometheus.  And the
 # runbooks: every metric they name is exposed, every ```sql block runs on the schema,
 # every sluicectl line names a command, subcommand and options sluicectl has.
@@ -42,6 +42,8 @@ start_ingress -X admission.mirror.ms=500
 start_retry
 start_trigger_match
 start_trigger_launch -X trigger.launch.mirror.ms=500
+. "$SRC/tests/integration/admin_lib.sh"
+start_admin # the history storage gauges (docs/history.md)
 wait_until "curl -sf http://127.0.0.1:$RUNNER_PORT/healthz" 30 || fail "runner not healthy: $(tail -n 5 "$T/runner.log")"
 
 PROM_PORT=$(free_port)
@@ -63,6 +65,8 @@ scrape_configs:
     static_configs: [{targets: ["127.0.0.1:$LAUNCH_PORT"]}]
   - job_name: sluice-runner
     static_configs: [{targets: ["127.0.0.1:$RUNNER_PORT"]}]
+  - job_name: sluice-admin
+    static_configs: [{targets: ["127.0.0.1:$ADMIN_PORT"]}]
 EOF
 prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom" \
         --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn \
@@ -70,7 +74,7 @@ prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom" \
 PROM_PID=$!
 track_pid "$PROM_PID"
 wait_until "curl -sf $PROM/-/ready" 30 || fail "prometheus not ready: $(tail -n 5 "$T/prometheus.log")"
-log "prometheus on :$PROM_PORT scrapes the five processes"
+log "prometheus on :$PROM_PORT scrapes the six processes"
 
 # 10 events of a calm source, 10 of one over its limit (3 a minute: the rest throttled,
 # held back for sluice-retry), one malformed record (dead-lettered).
@@ -97,10 +101,10 @@ scraped() {
                 "query=count(min_over_time(up[1m]) == 1 and count_over_time(up[1m]) >= 2 and timestamp(up) >= $t_traffic)" |
                 "$PY" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)'
 }
-wait_until "[ \$(scraped) = 5 ]" 20 || fail "prometheus has not scraped all five targets: $(scraped)"
+wait_until "[ \$(scraped) = 6 ]" 20 || fail "prometheus has not scraped all six targets: $(scraped)"
 
 n=0
-for port in $INGRESS_PORT $RETRY_PORT $MATCH_PORT $LAUNCH_PORT $RUNNER_PORT; do
+for port in $INGRESS_PORT $RETRY_PORT $MATCH_PORT $LAUNCH_PORT $RUNNER_PORT $ADMIN_PORT; do
         n=$((n + 1))
         curl -sf "http://127.0.0.1:$port/metrics" >"$T/metrics.$n.txt" || fail "scrape :$port"
         [ -s "$T/metrics.$n.txt" ] || fail "empty /metrics on :$port"
@@ -120,9 +124,9 @@ for f in "$T"/sql/*.sql; do
 done
 log "ok: $(tail -n 1 "$T/runbooks.out"), every SQL block ran"
 
-# Stop the six together (SIGTERM: each finishes its batch and commits) rather than one
+# Stop the seven together (SIGTERM: each finishes its batch and commits) rather than one
 # after the other in lib.sh's trap: seconds of the suite's budget.
-stopping=("$PROM_PID" "$LAUNCH_PID" "$MATCH_PID" "$RETRY_PID" "$INGRESS_PID" "$RUNNER_PID")
+stopping=("$PROM_PID" "$ADMIN_PID" "$LAUNCH_PID" "$MATCH_PID" "$RETRY_PID" "$INGRESS_PID" "$RUNNER_PID")
 kill -TERM "${stopping[@]}" 2>/dev/null || true
 for pid in "${stopping[@]}"; do
         wait_until "! kill -0 $pid" 20 || continue # still running: the trap kills it

@@ -32,7 +32,10 @@ static const char history_usage[] =
     "                 with them (RFC 3339): recompute every minute and hour bucket\n"
     "                 overlapping [from, to), leaving the watermark alone.  Both\n"
     "                 tables unless --table.  Prints TABLE, BUCKETS (minutes\n"
-    "                 recomputed), HOURS, WATERMARK, tab-separated.\n";
+    "                 recomputed), HOURS, WATERMARK, tab-separated.\n"
+    "  retention [--dry-run]\n"
+    "                 one history maintenance run (archive, retention) by hand;\n"
+    "                 `sluicectl history retention --help` says more.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -143,5 +146,7 @@ int sl_cmd_history(sl_conf_t *conf, int argc, char **argv)
         }
         if (strcmp(argv[1], "rollup") == 0)
                 return rollup(conf, argc, argv);
+        if (strcmp(argv[1], "retention") == 0)
+                return sl__ctl_history_retention(conf, argc, argv);
         return usage_error("unknown command '%s'", argv[1]);
 }

@@ -22,5 +22,8 @@ int sl_cmd_triggers(sl_conf_t *conf, int argc, char **argv); /* cmd_triggers.c *
 int sl_cmd_history(sl_conf_t *conf, int argc, char **argv);  /* cmd_history.c */
 int sl_cmd_replay(sl_conf_t *conf, int argc, char **argv);   /* cmd_replay.c */
 int sl_cmd_ingress(sl_conf_t *conf, int argc, char **argv);  /* cmd_ingress.c */
+int sl_cmd_archive(sl_conf_t *conf, int argc, char **argv);  /* cmd_retention.c */
+int sl__ctl_history_retention(sl_conf_t *conf, int argc,
+                              char **argv); /* cmd_retention.c */
 
 #endif

@@ -27,9 +27,10 @@ static const struct {
     {"resume", sl_cmd_resume, "end a source's manual pause"},
     {"retries", sl_cmd_retries, "held-back events' retries: list, show, cancel"},
     {"triggers", sl_cmd_triggers, "triggers: event types to workflow launches"},
-    {"history", sl_cmd_history, "rollups of history"},
+    {"history", sl_cmd_history, "history: rollups, retention and archiving"},
     {"replay", sl_cmd_replay, "replay stored events as new ones: jobs, paced"},
     {"ingress", sl_cmd_ingress, "sluice-ingress's offsets: rewind after a restore"},
+    {"archive", sl_cmd_archive, "archives of history: list, verify, restore"},
 };
 
 static const char usage[] =
@@ -55,6 +56,8 @@ static const char usage[] =
     "  replay start|resume|cancel|list|show\n"
     "                          replay stored events into events.in, paced\n"
     "  ingress rewind --from-db resume ingress where a restored database ends\n"
+    "  history retention [--dry-run]  archive and retention run by hand\n"
+    "  archive list|verify|restore    archives of workflow_events\n"
     "\n"
     "Run 'sluicectl COMMAND --help' for a command's own options.\n";
 
