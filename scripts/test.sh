@@ -13,7 +13,7 @@
 #      paths; the list is in tests/CMakeLists.txt) with every process sanitized: a
 #      sanitizer report in any process's log fails the test (tests/integration/lib.sh)
 #   5. build/fuzz/: clang, SLUICE_FUZZ=ON: the libFuzzer targets of tests/fuzz, each run
-#      for 10 s on its seed corpus (tests/fuzz/corpus/<name>/; ctest -L fuzz)
+#      for 6 s on its seed corpus (tests/fuzz/corpus/<name>/; ctest -L fuzz)
 #   6. build/tsan/: ThreadSanitizer build of the threaded parts that start no librdkafka
 #      client (TSan crashes once librdkafka resolves a broker address): the unit tests
 #      labelled tsan (HTTP server threads, the COPY writer threads against a private

@@ -276,10 +276,14 @@ routes = [("GET", "/admin/events", "read"), ("GET", "/admin/events/" + eid, "rea
           ("GET", "/admin/triggers", "read"), ("GET", "/admin/event-health", "read"),
           ("POST", "/admin/sources/authm/pause", "operate"), ("POST", "/admin/sources/authm/resume", "operate"),
           ("POST", "/admin/triggers/trg-one/pause", "operate"), ("POST", "/admin/triggers/trg-one/resume", "operate"),
-          ("POST", "/admin/retries/%s/cancel" % uuid.uuid4(), "operate"), ("POST", "/admin/replay", "operate")]
-bodies = {"pause": {"reason": "auth matrix"}, "replay": {"ids": [eid], "dry_run": True}}
+          ("POST", "/admin/retries/%s/cancel" % uuid.uuid4(), "operate"), ("POST", "/admin/replay", "operate"),
+          ("GET", "/admin/rollups", "read"), ("GET", "/admin/replay-jobs", "read"),
+          ("POST", "/admin/replay-jobs", "operate"), ("GET", "/admin/replay-jobs/999999", "read"),
+          ("POST", "/admin/replay-jobs/999999/cancel", "operate")]
+bodies = {"pause": {"reason": "auth matrix"}, "replay": {"ids": [eid], "dry_run": True},
+          "replay-jobs": {"ids": [eid], "dry_run": True}}
 for method, path, scope in routes:
-    body = next((v for k, v in bodies.items() if path.endswith(k)), None)
+    body = next((v for k, v in bodies.items() if path.endswith(k)), None) if method == "POST" else None
     s, h, js, raw = request(method, path, token=None, body=body)
     check(s == 401 and is_problem(s, h, js) and h.get("www-authenticate") == 'Bearer realm="sluice-admin"',
           "%s %s no token -> %d %r" % (method, path, s, h))
@@ -293,7 +297,7 @@ for method, path, scope in routes:
     check(s == 403 and is_problem(s, h, js) and 'error="insufficient_scope"' in h.get("www-authenticate", "")
           and ('scope="%s"' % scope) in h["www-authenticate"], "%s %s wrong scope -> %d" % (method, path, s))
     s, h, js, raw = request(method, path, token=scope, body=body)
-    ok = s in (200, 404, 409) if "cancel" in path else s == 200
+    ok = s in (200, 404, 409) if ("cancel" in path or "999999" in path) else s == 200
     check(ok, "%s %s right scope -> %d %r" % (method, path, s, raw[:200]))
     s2, h2, js2, raw2 = request(method, path, token="both", body=body)
     check(s2 not in (401, 403), "read+operate token on %s" % path)

@@ -36,7 +36,7 @@ rc=0
 (cd "$T" && "$ST" run "$SRC/docs/admin-api.yaml" --url "$ADMIN_URL" \
         -H "Authorization: Bearer $ADMIN_BOTH" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-        --max-examples 25 --max-time 20 --seed 13 --workers 2 \
+        --max-examples 25 --max-time 12 --seed 13 --workers 2 \
         --suppress-health-check all --generation-database none \
         --report junit --report-dir "$T/schemathesis" >"$T/schemathesis.log" 2>&1) || rc=$?
 tail -n 25 "$T/schemathesis.log" >&2
