@@ -15,6 +15,7 @@
 
 #include "history/archive.h"
 #include "history/maintain.h"
+#include "history/pgexec.h"
 #include "log/log.h"
 #include "util/clock.h"
 
@@ -93,28 +94,6 @@ static void failure(run_t *r, const char *what, const char *fmt, ...)
 }
 
 /* Run sql; PGRES_COMMAND_OK or TUPLES_OK result, or NULL with errstr set. */
-static PGresult *q(PGconn *pg, const char *sql, int n, const char *const *params,
-                   char *errstr, size_t errstr_size)
-{
-        PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-        ExecStatusType st = PQresultStatus(res);
-
-        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-                return res;
-        snprintf(errstr, errstr_size, "%s", PQerrorMessage(pg));
-        errstr[strcspn(errstr, "\n")] = '\0';
-        PQclear(res);
-        return NULL;
-}
-
-static bool ok(PGconn *pg, const char *sql, int n, const char *const *params,
-               char *errstr, size_t errstr_size)
-{
-        PGresult *res = q(pg, sql, n, params, errstr, errstr_size);
-        PQclear(res);
-        return res != NULL;
-}
-
 static void rollback(PGconn *pg)
 {
         PQclear(PQexec(pg, "ROLLBACK"));
@@ -134,7 +113,7 @@ static char *with_ident(PGconn *pg, const char *fmt, const char *name)
 static long long count_rows(PGconn *pg, const char *part, char *errstr, size_t sz)
 {
         char *sql = with_ident(pg, "SELECT count(*) FROM ONLY %s", part);
-        PGresult *res = sql ? q(pg, sql, 0, NULL, errstr, sz) : NULL;
+        PGresult *res = sql ? sl__hist_q(pg, sql, 0, NULL, errstr, sz) : NULL;
         long long n = res ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
 
         PQclear(res);
@@ -155,7 +134,8 @@ static int keep_present(run_t *r, const char *part, sl_history_item_t *it, char 
                 char *sql = with_ident(
                     r->pg, "SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE type = $1)", part);
                 const char *params[1] = {pol->keep[i].type};
-                PGresult *res = sql ? q(r->pg, sql, 1, params, errstr, sz) : NULL;
+                PGresult *res =
+                    sql ? sl__hist_q(r->pg, sql, 1, params, errstr, sz) : NULL;
                 free(sql);
                 if (!res)
                         return -1;
@@ -204,7 +184,8 @@ static void set_failed(run_t *r, const char *id, const char *why)
         char err[512];
         const char *params[2] = {id, why};
 
-        if (!ok(r->pg, "UPDATE archives SET state = 'failed', detail = $2 WHERE id = $1",
+        if (!sl__hist_ok(
+                r->pg, "UPDATE archives SET state = 'failed', detail = $2 WHERE id = $1",
                 2, params, err, sizeof(err)))
                 sl_log_error("history maintenance: archive %s: marking it failed: %s", id,
                              err);
@@ -227,9 +208,10 @@ static int drop_archived(run_t *r, const char *part, int64_t lo, const char *id,
                 failure(r, part, "out of memory");
                 goto out;
         }
-        if (!ok(r->pg, "BEGIN", 0, NULL, err, sizeof(err)) ||
-            !ok(r->pg, "SET LOCAL lock_timeout = '10s'", 0, NULL, err, sizeof(err)) ||
-            !ok(r->pg, lock, 0, NULL, err, sizeof(err))) {
+        if (!sl__hist_ok(r->pg, "BEGIN", 0, NULL, err, sizeof(err)) ||
+            !sl__hist_ok(r->pg, "SET LOCAL lock_timeout = '10s'", 0, NULL, err,
+                         sizeof(err)) ||
+            !sl__hist_ok(r->pg, lock, 0, NULL, err, sizeof(err))) {
                 rollback(r->pg);
                 failure(r, part, "locking it: %s", err);
                 goto out;
@@ -250,11 +232,12 @@ static int drop_archived(run_t *r, const char *part, int64_t lo, const char *id,
                 failure(r, part, "%s", why);
                 goto out;
         }
-        if (!ok(r->pg, drop, 0, NULL, err, sizeof(err)) ||
-            !ok(r->pg,
+        if (!sl__hist_ok(r->pg, drop, 0, NULL, err, sizeof(err)) ||
+            !sl__hist_ok(
+                r->pg,
                 "UPDATE archives SET state = 'dropped', dropped_at = now() WHERE id = $1",
                 1, params, err, sizeof(err)) ||
-            !ok(r->pg, "COMMIT", 0, NULL, err, sizeof(err))) {
+            !sl__hist_ok(r->pg, "COMMIT", 0, NULL, err, sizeof(err))) {
                 rollback(r->pg);
                 failure(r, part, "dropping it: %s", err);
                 goto out;
@@ -307,14 +290,14 @@ static void archive_one(run_t *r, const char *part, sl_history_item_t *it,
         snprintf(hi_s, sizeof(hi_s), "%" PRId64, it->hi_ms);
         {
                 const char *params[6] = {TBL, part, lo_s, hi_s, path, keep};
-                PGresult *res =
-                    q(r->pg,
-                      "INSERT INTO archives (tbl, partition, range_lo, range_hi, "
-                      "path, keep_types) VALUES ($1, $2, "
-                      "to_timestamp($3::bigint / 1000.0), "
-                      "to_timestamp($4::bigint / 1000.0), $5, $6::text[]) "
-                      "RETURNING id",
-                      6, params, err, sizeof(err));
+                PGresult *res = sl__hist_q(
+                    r->pg,
+                    "INSERT INTO archives (tbl, partition, range_lo, range_hi, "
+                    "path, keep_types) VALUES ($1, $2, "
+                    "to_timestamp($3::bigint / 1000.0), "
+                    "to_timestamp($4::bigint / 1000.0), $5, $6::text[]) "
+                    "RETURNING id",
+                    6, params, err, sizeof(err));
                 if (!res) {
                         failure(r, part, "recording its archive: %s", err);
                         return;
@@ -333,7 +316,8 @@ static void archive_one(run_t *r, const char *part, sl_history_item_t *it,
         snprintf(raw_s, sizeof(raw_s), "%" PRId64, m.raw_bytes);
         {
                 const char *params[5] = {id, rows_s, bytes_s, raw_s, m.sha256};
-                if (!ok(r->pg,
+                if (!sl__hist_ok(
+                        r->pg,
                         "UPDATE archives SET rows = $2, bytes = $3, raw_bytes = $4, "
                         "sha256 = $5 WHERE id = $1",
                         5, params, err, sizeof(err))) {
@@ -348,7 +332,8 @@ static void archive_one(run_t *r, const char *part, sl_history_item_t *it,
         }
         {
                 const char *params[1] = {id};
-                if (!ok(r->pg,
+                if (!sl__hist_ok(
+                        r->pg,
                         "UPDATE archives SET state = 'verified', verified_at = now() "
                         "WHERE id = $1",
                         1, params, err, sizeof(err))) {
@@ -372,7 +357,7 @@ static void archive_phase(run_t *r, int64_t now_ms)
 {
         char err[512];
         const char *params[1] = {TBL};
-        PGresult *res = q(r->pg, PARTS_SQL, 1, params, err, sizeof(err)), *gone;
+        PGresult *res = sl__hist_q(r->pg, PARTS_SQL, 1, params, err, sizeof(err)), *gone;
 
         if (!res) {
                 failure(r, TBL, "listing partitions: %s", err);
@@ -426,7 +411,8 @@ static void archive_phase(run_t *r, int64_t now_ms)
                         } else if (r->dry) {
                                 say(r, "drop", part, it.lo_ms, 0,
                                     "empty, made again after its archive was dropped");
-                        } else if (!drop || !ok(r->pg, drop, 0, NULL, err, sizeof(err))) {
+                        } else if (!drop ||
+                                   !sl__hist_ok(r->pg, drop, 0, NULL, err, sizeof(err))) {
                                 failure(r, part, "dropping it: %s",
                                         drop ? err : "out of memory");
                         } else {
@@ -442,7 +428,7 @@ static void archive_phase(run_t *r, int64_t now_ms)
         }
         PQclear(res);
 
-        gone = q(r->pg, GONE_SQL, 1, params, err, sizeof(err));
+        gone = sl__hist_q(r->pg, GONE_SQL, 1, params, err, sizeof(err));
         if (!gone) {
                 failure(r, TBL, "listing archives: %s", err);
                 return;
@@ -468,7 +454,8 @@ static void archive_phase(run_t *r, int64_t now_ms)
                 if (!r->dry) {
                         const char *p2[1] = {PQgetvalue(gone, i, 3)};
                         remove_files(PQgetvalue(gone, i, 6));
-                        if (!ok(r->pg,
+                        if (!sl__hist_ok(
+                                r->pg,
                                 "UPDATE archives SET state = 'expired', expired_at = "
                                 "now() "
                                 "WHERE id = $1",
@@ -488,7 +475,7 @@ static void drop_phase(run_t *r, int64_t now_ms)
 {
         char err[512], keep[4096];
         const char *params[1] = {TBL};
-        PGresult *res = q(r->pg, PARTS_SQL, 1, params, err, sizeof(err));
+        PGresult *res = sl__hist_q(r->pg, PARTS_SQL, 1, params, err, sizeof(err));
 
         if (!res) {
                 failure(r, TBL, "listing partitions: %s", err);
@@ -523,13 +510,14 @@ static void drop_phase(run_t *r, int64_t now_ms)
                 }
                 drop = with_ident(r->pg, "DROP TABLE %s", part);
                 if (!drop ||
-                    !ok(r->pg, "SET lock_timeout = '10s'", 0, NULL, err, sizeof(err)) ||
-                    !ok(r->pg, drop, 0, NULL, err, sizeof(err))) {
+                    !sl__hist_ok(r->pg, "SET lock_timeout = '10s'", 0, NULL, err,
+                                 sizeof(err)) ||
+                    !sl__hist_ok(r->pg, drop, 0, NULL, err, sizeof(err))) {
                         failure(r, part, "dropping it: %s", drop ? err : "out of memory");
                 } else {
                         say(r, "drop", part, it.lo_ms, rows, why);
                 }
-                ok(r->pg, "RESET lock_timeout", 0, NULL, err, sizeof(err));
+                sl__hist_ok(r->pg, "RESET lock_timeout", 0, NULL, err, sizeof(err));
                 free(drop);
         }
         PQclear(res);
@@ -548,7 +536,7 @@ static void delete_phase(run_t *r, const char *table, const char *count_sql,
         snprintf(days_s, sizeof(days_s), "%d", days);
         snprintf(batch, sizeof(batch), "%d", r->o->batch_rows);
         if (r->dry) {
-                res = q(r->pg, count_sql, 1, params, err, sizeof(err));
+                res = sl__hist_q(r->pg, count_sql, 1, params, err, sizeof(err));
                 if (!res) {
                         failure(r, table, "counting: %s", err);
                         return;
@@ -558,7 +546,7 @@ static void delete_phase(run_t *r, const char *table, const char *count_sql,
         } else {
                 for (;;) {
                         long long n;
-                        res = q(r->pg, delete_sql, 2, params, err, sizeof(err));
+                        res = sl__hist_q(r->pg, delete_sql, 2, params, err, sizeof(err));
                         if (!res) {
                                 failure(r, table, "deleting: %s", err);
                                 return;
@@ -591,10 +579,10 @@ static bool run_start(run_t *r, const char *kind, char *id, size_t idsize)
 
         if (r->dry)
                 return true;
-        res =
-            q(r->pg,
-              "INSERT INTO maintenance_runs (kind, runner) VALUES ($1, $2) RETURNING id",
-              2, params, err, sizeof(err));
+        res = sl__hist_q(
+            r->pg,
+            "INSERT INTO maintenance_runs (kind, runner) VALUES ($1, $2) RETURNING id", 2,
+            params, err, sizeof(err));
         if (!res) {
                 failure(r, kind, "recording the run: %s", err);
                 return false;
@@ -615,7 +603,8 @@ static void run_finish(run_t *r, const char *id, int failed_before)
         params[0] = id;
         params[1] = r->failed == failed_before ? "true" : "false";
         params[2] = js ? js : "{}";
-        if (!ok(r->pg,
+        if (!sl__hist_ok(
+                r->pg,
                 "UPDATE maintenance_runs SET finished_at = now(), ok = $2, details = $3 "
                 "WHERE id = $1",
                 3, params, err, sizeof(err)))
@@ -640,10 +629,10 @@ int sl_history_maintain(PGconn *pg, const sl_history_opts_t *o, bool dry_run,
         int64_t now_ms;
         int before;
 
-        res = q(pg,
-                "SELECT pg_try_advisory_lock($1::int, $2::int), "
-                "(extract(epoch FROM now()) * 1000)::bigint",
-                2, lk, err, sizeof(err));
+        res = sl__hist_q(pg,
+                         "SELECT pg_try_advisory_lock($1::int, $2::int), "
+                         "(extract(epoch FROM now()) * 1000)::bigint",
+                         2, lk, err, sizeof(err));
         if (!res) {
                 snprintf(errstr, errstr_size, "taking the maintenance lock: %s", err);
                 return -1;
@@ -686,8 +675,8 @@ int sl_history_maintain(PGconn *pg, const sl_history_opts_t *o, bool dry_run,
                 run_finish(&r, id, before);
         }
         json_decref(r.details);
-        if (!ok(pg, "SELECT pg_advisory_unlock($1::int, $2::int)", 2, lk, err,
-                sizeof(err)))
+        if (!sl__hist_ok(pg, "SELECT pg_advisory_unlock($1::int, $2::int)", 2, lk, err,
+                         sizeof(err)))
                 sl_log_warn("history maintenance: unlock: %s", err);
         if (r.failed) {
                 snprintf(errstr, errstr_size, "%d action%s failed (see the report)",

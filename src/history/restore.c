@@ -10,28 +10,7 @@
 
 #include "history/archive.h"
 #include "history/maintain.h"
-
-static PGresult *q(PGconn *pg, const char *sql, int n, const char *const *params,
-                   char *errstr, size_t errstr_size)
-{
-        PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-        ExecStatusType st = PQresultStatus(res);
-
-        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-                return res;
-        snprintf(errstr, errstr_size, "%s", PQerrorMessage(pg));
-        errstr[strcspn(errstr, "\n")] = '\0';
-        PQclear(res);
-        return NULL;
-}
-
-static bool run(PGconn *pg, const char *sql, int n, const char *const *params,
-                char *errstr, size_t errstr_size)
-{
-        PGresult *res = q(pg, sql, n, params, errstr, errstr_size);
-        PQclear(res);
-        return res != NULL;
-}
+#include "history/pgexec.h"
 
 static bool is_day(const char *s)
 {
@@ -63,7 +42,7 @@ static bool is_plain_ident(const char *s)
 static char *formatted(PGconn *pg, const char *fmt_sql, int n, const char *const *params,
                        char *errstr, size_t errstr_size)
 {
-        PGresult *res = q(pg, fmt_sql, n, params, errstr, errstr_size);
+        PGresult *res = sl__hist_q(pg, fmt_sql, n, params, errstr, errstr_size);
         char *sql = res ? strdup(PQgetvalue(res, 0, 0)) : NULL;
 
         PQclear(res);
@@ -74,7 +53,7 @@ static bool run_formatted(PGconn *pg, const char *fmt_sql, int n,
                           const char *const *params, char *errstr, size_t errstr_size)
 {
         char *sql = formatted(pg, fmt_sql, n, params, errstr, errstr_size);
-        bool done = sql && run(pg, sql, 0, NULL, errstr, errstr_size);
+        bool done = sql && sl__hist_ok(pg, sql, 0, NULL, errstr, errstr_size);
 
         free(sql);
         return done;
@@ -102,16 +81,17 @@ int sl_history_restore(PGconn *pg, const char *day, const char *into, long long 
                          into);
                 return -1;
         }
-        if (!run(pg, "BEGIN", 0, NULL, err, sizeof(err)))
+        if (!sl__hist_ok(pg, "BEGIN", 0, NULL, err, sizeof(err)))
                 goto fail;
         params[0] = day;
-        res = q(pg,
-                "SELECT id, state, partition, path, rows, bytes, raw_bytes, sha256, "
-                "range_lo::text, range_hi::text FROM archives "
-                "WHERE tbl = 'workflow_events' "
-                "AND range_lo = ($1::date)::timestamp AT TIME ZONE 'UTC' "
-                "AND state IN ('verified', 'dropped', 'restored') FOR UPDATE",
-                1, params, err, sizeof(err));
+        res = sl__hist_q(
+            pg,
+            "SELECT id, state, partition, path, rows, bytes, raw_bytes, sha256, "
+            "range_lo::text, range_hi::text FROM archives "
+            "WHERE tbl = 'workflow_events' "
+            "AND range_lo = ($1::date)::timestamp AT TIME ZONE 'UTC' "
+            "AND state IN ('verified', 'dropped', 'restored') FOR UPDATE",
+            1, params, err, sizeof(err));
         if (!res)
                 goto fail;
         if (PQntuples(res) == 0) {
@@ -141,7 +121,7 @@ int sl_history_restore(PGconn *pg, const char *day, const char *into, long long 
                         "INCLUDING DEFAULTS INCLUDING COMPRESSION)', $1::text)",
                         1, params, err, sizeof(err)) ||
                     sl_history_archive_load(pg, ident, path, &m, err, sizeof(err)) != 0 ||
-                    !run(pg, "COMMIT", 0, NULL, err, sizeof(err))) {
+                    !sl__hist_ok(pg, "COMMIT", 0, NULL, err, sizeof(err))) {
                         PQfreemem(ident);
                         goto fail;
                 }
@@ -150,7 +130,7 @@ int sl_history_restore(PGconn *pg, const char *day, const char *into, long long 
                 return 0;
         }
         if (strcmp(state, "restored") == 0) {
-                run(pg, "ROLLBACK", 0, NULL, err, sizeof(err));
+                sl__hist_ok(pg, "ROLLBACK", 0, NULL, err, sizeof(err));
                 snprintf(errstr, errstr_size, "%s is already restored (archive %s)", day,
                          id);
                 return 1;
@@ -162,8 +142,8 @@ int sl_history_restore(PGconn *pg, const char *day, const char *into, long long 
                 goto fail;
         }
         params[0] = part;
-        res = q(pg, "SELECT to_regclass(quote_ident($1)) IS NOT NULL", 1, params, err,
-                sizeof(err));
+        res = sl__hist_q(pg, "SELECT to_regclass(quote_ident($1)) IS NOT NULL", 1, params,
+                         err, sizeof(err));
         if (!res)
                 goto fail;
         exists = PQgetvalue(res, 0, 0)[0] == 't';
@@ -206,10 +186,11 @@ int sl_history_restore(PGconn *pg, const char *day, const char *into, long long 
         } else {
                 /* The day's partition was made again (sluice_ensure_event_partitions,
                  * late events): load beside it, add what is not there. */
-                if (!run(pg,
-                         "CREATE TEMP TABLE sluice_restore (LIKE workflow_events) "
-                         "ON COMMIT DROP",
-                         0, NULL, err, sizeof(err)) ||
+                if (!sl__hist_ok(
+                        pg,
+                        "CREATE TEMP TABLE sluice_restore (LIKE workflow_events) "
+                        "ON COMMIT DROP",
+                        0, NULL, err, sizeof(err)) ||
                     sl_history_archive_load(pg, "sluice_restore", path, &m, err,
                                             sizeof(err)) != 0 ||
                     !run_formatted(pg,
@@ -219,11 +200,12 @@ int sl_history_restore(PGconn *pg, const char *day, const char *into, long long 
                         goto fail;
         }
         params[0] = id;
-        if (!run(pg,
-                 "UPDATE archives SET state = 'restored', restored_at = now() WHERE id = "
-                 "$1",
-                 1, params, err, sizeof(err)) ||
-            !run(pg, "COMMIT", 0, NULL, err, sizeof(err)))
+        if (!sl__hist_ok(
+                pg,
+                "UPDATE archives SET state = 'restored', restored_at = now() WHERE id = "
+                "$1",
+                1, params, err, sizeof(err)) ||
+            !sl__hist_ok(pg, "COMMIT", 0, NULL, err, sizeof(err)))
                 goto fail;
         *rows = m.rows;
         return 0;
