@@ -234,11 +234,24 @@ static sl_replay_record_t record_of(const found_t *f, int32_t attempt)
                                                : SL_REPLAY_RECORD_DECIDED;
 }
 
+/* ms since the epoch as timestamptz text, so the planner prunes partitions with it. */
+static void timestamp_text(int64_t ms, char *buf, size_t size)
+{
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+
+        gmtime_r(&secs, &tm);
+        snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(ms - (int64_t)secs * 1000));
+}
+
 int sl_admit_lookup(sl_admit_t *ad, PGconn *pg, const char *const *ids, size_t n,
-                    char *errstr, size_t errstr_size)
+                    int64_t occurred_lo, int64_t occurred_hi, char *errstr,
+                    size_t errstr_size)
 {
         size_t len = 1;
-        char *arr;
+        char *arr, lo[64], hi[64];
         PGresult *res;
 
         free(ad->found);
@@ -258,13 +271,19 @@ int sl_admit_lookup(sl_admit_t *ad, PGconn *pg, const char *const *ids, size_t n
         }
         arr[len++] = '}';
         arr[len] = '\0';
-        const char *params[1] = {arr};
+        timestamp_text(occurred_lo, lo, sizeof(lo));
+        timestamp_text(occurred_hi, hi, sizeof(hi));
+        const char *params[3] = {arr, lo, hi};
+        /* The range, with the parameters as timestamptz constants, keeps the planner
+         * from estimating and the executor from probing all 22 or so daily partitions
+         * (and the default one) per batch. */
         res =
             PQexecParams(pg,
                          "SELECT id::text, attempt, status, coalesce(reason, ''), "
                          "(extract(epoch FROM coalesce(decided_at, received_at)) * 1000)"
-                         "::bigint FROM workflow_events WHERE id = ANY($1::uuid[])",
-                         1, NULL, params, NULL, NULL, 0);
+                         "::bigint FROM workflow_events WHERE id = ANY($1::uuid[]) "
+                         "AND occurred_at BETWEEN $2::timestamptz AND $3::timestamptz",
+                         3, NULL, params, NULL, NULL, 0);
         free(arr);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
                 snprintf(errstr, errstr_size, "recorded decisions: %s",

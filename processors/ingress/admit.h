@@ -68,9 +68,13 @@ typedef struct sl_admit_event_s {
 int sl_admit_begin(sl_admit_t *ad, const sl_sources_t *src, size_t max_events,
                    int64_t now);
 bool sl_admit_verifying(const sl_admit_t *ad, int32_t partition);
-/* ids: canonical UUID text.  SL_OK or SL_ERR_PG with errstr set. */
+/* ids: canonical UUID text; occurred_lo and occurred_hi (ms): the earliest and the
+ * latest occurred_at of those records.  An event's row is keyed by (id, occurred_at),
+ * so only the daily partitions of workflow_events spanning them are searched, not
+ * every one kept.  SL_OK or SL_ERR_PG with errstr set. */
 int sl_admit_lookup(sl_admit_t *ad, PGconn *pg, const char *const *ids, size_t n,
-                    char *errstr, size_t errstr_size);
+                    int64_t occurred_lo, int64_t occurred_hi, char *errstr,
+                    size_t errstr_size);
 void sl_admit_one(sl_admit_t *ad, sl_admit_event_t *ev);
 /* Take a decision already recorded for ev's attempt (a re-injected event read again
  * after a crash) instead of deciding: counts it in its window when ev's offset is past

@@ -368,14 +368,22 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         }
         if (two_pass || deferred) {
                 size_t n = 0;
-                for (size_t i = 0; two_pass && i < cnt; i++)
-                        if (ing->slots[i].kind == SLOT_DECIDED &&
-                            ing->slots[i].ad.attempt == 0 &&
-                            sl_admit_verifying(ing->admit, msgs[i]->partition))
-                                ing->verify_ids[n++] = ing->slots[i].env.id;
+                int64_t lo = INT64_MAX, hi = INT64_MIN;
+                for (size_t i = 0; two_pass && i < cnt; i++) {
+                        const slot_t *s = &ing->slots[i];
+                        if (s->kind != SLOT_DECIDED || s->ad.attempt != 0 ||
+                            !sl_admit_verifying(ing->admit, msgs[i]->partition))
+                                continue;
+                        ing->verify_ids[n++] = s->env.id;
+                        if (s->env.occurred_at < lo)
+                                lo = s->env.occurred_at;
+                        if (s->env.occurred_at > hi)
+                                hi = s->env.occurred_at;
+                }
                 err = two_pass
                           ? sl_admit_lookup(ing->admit, sl_pg_session_conn(ing->maint),
-                                            ing->verify_ids, n, errstr, sizeof(errstr))
+                                            ing->verify_ids, n, lo, hi, errstr,
+                                            sizeof(errstr))
                           : SL_OK;
                 if (err == SL_OK && deferred)
                         err =
