@@ -13,7 +13,8 @@
 /* CPU seconds (user + system) pid has used so far; 0 when it cannot be read. */
 double bench_cpu_of(pid_t pid);
 /* The same summed over the Postgres cluster whose postmaster is pid: the postmaster
- * and every process it started (backends, walwriter, checkpointer, autovacuum). */
+ * and every process it started (backends, walwriter, checkpointer, autovacuum),
+ * those that have ended included (the postmaster's reaped children). */
 double bench_cpu_of_cluster(pid_t postmaster);
 
 /* What the CPU went to in one measured run, per row (µs). */

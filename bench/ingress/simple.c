@@ -21,11 +21,13 @@
 /* --- CPU ------------------------------------------------------------------------- */
 
 /* utime + stime of /proc/<pid>/stat (fields 14 and 15, after the comm in parens),
- * and its ppid (field 4). */
-static double stat_of(pid_t pid, pid_t *ppid)
+ * its ppid (field 4), and, when reaped is not NULL, cutime + cstime (16 and 17): the
+ * CPU of its children that have exited and been waited for. */
+static double stat_of(pid_t pid, pid_t *ppid, double *reaped)
 {
         char path[64], buf[1024];
         unsigned long ut = 0, st = 0;
+        long cut = 0, cst = 0;
         int pp = 0;
         FILE *fp;
         char *p;
@@ -37,17 +39,19 @@ static double stat_of(pid_t pid, pid_t *ppid)
         fclose(fp);
         if (!p || !(p = strrchr(buf, ')')))
                 return 0;
-        if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &pp, &ut,
-                   &st) != 3)
+        if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld",
+                   &pp, &ut, &st, &cut, &cst) != 5)
                 return 0;
         if (ppid)
                 *ppid = pp;
+        if (reaped)
+                *reaped = (double)(cut + cst) / (double)sysconf(_SC_CLK_TCK);
         return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 double bench_cpu_of(pid_t pid)
 {
-        return pid > 0 ? stat_of(pid, NULL) : 0;
+        return pid > 0 ? stat_of(pid, NULL, NULL) : 0;
 }
 
 double bench_cpu_of_cluster(pid_t postmaster)
@@ -63,9 +67,15 @@ double bench_cpu_of_cluster(pid_t postmaster)
                 double s;
                 if (pid <= 0)
                         continue;
-                s = stat_of(pid, &pp);
-                if (pid == postmaster || pp == postmaster)
+                if (pid == postmaster) {
+                        /* A backend that ended during the run (the raw COPY's, an
+                         * autovacuum or parallel worker) is no longer in /proc: its
+                         * CPU is in the postmaster's reaped children's. */
+                        double reaped = 0;
+                        sum += stat_of(pid, &pp, &reaped) + reaped;
+                } else if (s = stat_of(pid, &pp, NULL), pp == postmaster) {
                         sum += s;
+                }
         }
         closedir(d);
         return sum;
