@@ -3,8 +3,8 @@
 #
 # A private Postgres (scripts/pg.sh, durable settings: fsync on), migrated; N rows
 # (default 1,000,000) of realistic order events generated in SQL on the day 10 days
-# ago; then `sluicectl history retention` with archive.dir (write through zstd,
-# verify, drop) and `sluicectl archive restore` of that day, timed, and the rows'
+# ago; then `sluicectl history retention` with archive.dir (write as column blocks
+# through zstd, verify, drop) and `sluicectl archive restore` of that day, timed, and the rows'
 # md5 in id order compared before and after.  Prints, next to their targets:
 #   archive and restore time (target: under 30 s each for 1M rows on this machine)
 #   archive file size against the partition's heap + index + TOAST size
@@ -84,10 +84,10 @@ same=no
 
 awk -v n="$n" -v a="$archive_ms" -v r="$restore_ms" -v f="$file_bytes" -v raw="$raw_bytes" \
     -v tot="$total" -v heap="$heap" -v same="$same" 'BEGIN {
-        printf "archive of %d rows (COPY binary -> zstd -> file, verify, drop): %.1f s   (target < 30 s)\n", n, a / 1000
+        printf "archive of %d rows (COPY binary -> column blocks -> zstd -> file, verify, drop): %.1f s   (target < 30 s)\n", n, a / 1000
         printf "restore of %d rows (verify while COPY FROM, attach, indexes):  %.1f s   (target < 30 s)\n", n, r / 1000
         printf "archive file %d bytes (%.1f MiB) vs partition heap+index+toast %d bytes (%.1f MiB): %.1fx smaller   (target >= 8x)\n", f, f / 1048576, tot, tot / 1048576, tot / f
-        printf "  (binary COPY stream %d bytes: zstd %.1fx; heap alone %d bytes: %.1fx)\n", raw, raw / f, heap, heap / f
+        printf "  (binary COPY stream %d bytes: file %.1fx smaller; heap alone %d bytes: %.1fx)\n", raw, raw / f, heap, heap / f
         printf "restored rows identical (md5 in id order): %s\n", same
 }'
 

@@ -21,6 +21,7 @@
 struct sl_adm_rollups_s {
         const sl_conf_t *conf;
         int64_t interval_ms, lag_ms;
+        int minute_days; /* retention.rollups.minute.days */
         pthread_t thr;
         pthread_mutex_t mu;
         pthread_cond_t cv;
@@ -45,8 +46,9 @@ static void *rollup_main(void *opaque)
                 }
                 for (int k = 0; pg && k < SL_ROLLUP__CNT; k++) {
                         sl_rollup_result_t res;
-                        if (sl_rollup_advance(pg, (sl_rollup_kind_t)k, ru->lag_ms, &res,
-                                              errstr, sizeof(errstr)) != SL_OK) {
+                        if (sl_rollup_advance(pg, (sl_rollup_kind_t)k, ru->lag_ms,
+                                              ru->minute_days, &res, errstr,
+                                              sizeof(errstr)) != SL_OK) {
                                 if (!warned)
                                         sl_log_warn("%s rollup: %s",
                                                     sl_rollup_kind_str(k), errstr);
@@ -92,6 +94,7 @@ sl_adm_rollups_t *sl__adm_rollups_start(const sl_conf_t *conf, char *errstr,
         ru->conf = conf;
         ru->interval_ms = sl_conf_get_int(conf, "rollup.interval.ms");
         ru->lag_ms = sl_conf_get_int(conf, "rollup.lag.ms");
+        ru->minute_days = (int)sl_conf_get_int(conf, "retention.rollups.minute.days");
         pthread_mutex_init(&ru->mu, NULL);
         pthread_cond_init(&ru->cv, NULL);
         if (ru->interval_ms > 0) {

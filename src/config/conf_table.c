@@ -381,19 +381,29 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("retention.deliveries.days", "365", 1, 36500,
             "Days trigger_deliveries rows are kept (deleted in batches by decided_at; "
             "deferred launches and launches waiting for a result stay)."),
+        INT("retention.rollups.minute.days", "30", 1, 36500,
+            "Days the minute rows of event_rollups and delivery_rollups are kept "
+            "(deleted in batches, a whole hour's minutes at a time). Buckets older than "
+            "this are never recomputed, so an hour row is never summed again from "
+            "minutes that are gone."),
+        INT("retention.rollups.hour.days", "365", 1, 36500,
+            "Days the hour rows of event_rollups and delivery_rollups are kept (deleted "
+            "in batches)."),
         INT("retention.delete.batch.rows", "10000", 100, 1000000,
-            "Rows one DELETE of the retention of dead_letters and trigger_deliveries "
-            "removes."),
+            "Rows one DELETE of the retention of dead_letters, trigger_deliveries and "
+            "the rollups removes."),
         STR("archive.dir", "",
             "Folder of the archive files of workflow_events; empty: no archiving, "
             "retention drops partitions. Set: a day past archive.after.days is written "
-            "to a zstd file of binary COPY, verified, then dropped."),
+            "to a zstd file of binary COPY in column blocks, verified, then dropped."),
         INT("archive.after.days", "8", 1, 36500,
             "Age in days (of a day's end) at which its partition of workflow_events is "
             "archived and dropped; more than events.partitions.days.back, at most "
             "retention.events.days."),
-        INT("archive.zstd.level", "3", 1, 19,
-            "zstd compression level of archive files."),
+        INT("archive.zstd.level", "6", 1, 19,
+            "zstd compression level of archive files (6: 9.7x smaller than the "
+            "partition in bench/history, against 8.9x at 3 for 0.9 s more per million "
+            "rows; docs/history.md)."),
 
         STR("migrations.dir", SL_SOURCE_DIR "/migrations",
             "Folder of the numbered SQL migrations `sluicectl migrate` applies."),

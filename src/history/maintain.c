@@ -523,10 +523,11 @@ static void drop_phase(run_t *r, int64_t now_ms)
         PQclear(res);
 }
 
-/* Tables that cannot be partitioned by time without losing their key (see
- * docs/history.md): deleted in batches by age, outside any hot path. */
-static void delete_phase(run_t *r, const char *table, const char *count_sql,
-                         const char *delete_sql, int days)
+/* Tables that cannot be partitioned by time without losing their key, and the
+ * rollups, too small to be worth it (see docs/history.md): deleted in batches by age,
+ * outside any hot path.  rows: which rows, for the report ("" all of them). */
+static void delete_phase(run_t *r, const char *table, const char *rows,
+                         const char *count_sql, const char *delete_sql, int days)
 {
         char err[512], days_s[16], batch[16];
         const char *params[2] = {days_s, batch};
@@ -559,8 +560,9 @@ static void delete_phase(run_t *r, const char *table, const char *count_sql,
                 }
         }
         if (total > 0) {
-                char why[64];
-                snprintf(why, sizeof(why), "older than %d days", days);
+                char why[96];
+                snprintf(why, sizeof(why), "%s%solder than %d days", rows,
+                         *rows ? " " : "", days);
                 say(r, "delete", table, 0, total, why);
         }
 }
@@ -569,6 +571,44 @@ static void delete_phase(run_t *r, const char *table, const char *count_sql,
 #define TD_WHERE                                                                         \
         "decided_at < now() - $1::int * interval '1 day' AND outcome <> 'deferred' "     \
         "AND NOT (outcome = 'launched' AND result IS NULL)"
+
+/* Rollup rows by width: a minute row goes with its whole hour (the cutoff is an
+ * hour's start), the hours rollup.c's recompute leaves alone, by the same expression. */
+#define RU_WHERE(w)                                                                      \
+        "width = '" w "' AND bucket < date_trunc('hour', now() - $1::int * "             \
+        "interval '1 day')"
+#define RU_DELETE(t, keys, w)                                                            \
+        "DELETE FROM " t " WHERE (" keys ") IN (SELECT " keys " FROM " t                 \
+        " WHERE " RU_WHERE(w) " LIMIT $2::int)"
+#define ER_KEYS "width, bucket, type, source, status"
+#define DR_KEYS "width, bucket, trigger_id, outcome"
+
+static void rollup_phase(run_t *r)
+{
+        static const struct {
+                const char *table, *width, *count_sql, *delete_sql;
+        } ru[] = {
+            {"event_rollups", "minute",
+             "SELECT count(*) FROM event_rollups WHERE " RU_WHERE("minute"),
+             RU_DELETE("event_rollups", ER_KEYS, "minute")},
+            {"event_rollups", "hour",
+             "SELECT count(*) FROM event_rollups WHERE " RU_WHERE("hour"),
+             RU_DELETE("event_rollups", ER_KEYS, "hour")},
+            {"delivery_rollups", "minute",
+             "SELECT count(*) FROM delivery_rollups WHERE " RU_WHERE("minute"),
+             RU_DELETE("delivery_rollups", DR_KEYS, "minute")},
+            {"delivery_rollups", "hour",
+             "SELECT count(*) FROM delivery_rollups WHERE " RU_WHERE("hour"),
+             RU_DELETE("delivery_rollups", DR_KEYS, "hour")},
+        };
+
+        for (size_t i = 0; i < sizeof(ru) / sizeof(ru[0]); i++) {
+                bool minute = strcmp(ru[i].width, "minute") == 0;
+                delete_phase(r, ru[i].table, minute ? "minute rows" : "hour rows",
+                             ru[i].count_sql, ru[i].delete_sql,
+                             minute ? r->o->rollup_minute_days : r->o->rollup_hour_days);
+        }
+}
 
 /* Start a maintenance_runs row; its id into id. */
 static bool run_start(run_t *r, const char *kind, char *id, size_t idsize)
@@ -661,17 +701,18 @@ int sl_history_maintain(PGconn *pg, const sl_history_opts_t *o, bool dry_run,
         if (run_start(&r, "retention", id, sizeof(id))) {
                 if (!o->dir[0])
                         drop_phase(&r, now_ms);
-                delete_phase(&r, "dead_letters",
+                delete_phase(&r, "dead_letters", "",
                              "SELECT count(*) FROM dead_letters WHERE " DL_WHERE,
                              "DELETE FROM dead_letters WHERE id IN (SELECT id FROM "
                              "dead_letters WHERE " DL_WHERE " LIMIT $2::int)",
                              o->dead_letters_days);
-                delete_phase(&r, "trigger_deliveries",
+                delete_phase(&r, "trigger_deliveries", "",
                              "SELECT count(*) FROM trigger_deliveries WHERE " TD_WHERE,
                              "DELETE FROM trigger_deliveries WHERE launch_id IN (SELECT "
                              "launch_id FROM trigger_deliveries WHERE " TD_WHERE
                              " LIMIT $2::int)",
                              o->deliveries_days);
+                rollup_phase(&r);
                 run_finish(&r, id, before);
         }
         json_decref(r.details);
@@ -699,6 +740,9 @@ int sl_history_opts_from_conf(const sl_conf_t *conf, sl_history_opts_t *o,
         o->level = (int)sl_conf_get_int(conf, "archive.zstd.level");
         o->dead_letters_days = (int)sl_conf_get_int(conf, "retention.dead_letters.days");
         o->deliveries_days = (int)sl_conf_get_int(conf, "retention.deliveries.days");
+        o->rollup_minute_days =
+            (int)sl_conf_get_int(conf, "retention.rollups.minute.days");
+        o->rollup_hour_days = (int)sl_conf_get_int(conf, "retention.rollups.hour.days");
         o->batch_rows = (int)sl_conf_get_int(conf, "retention.delete.batch.rows");
         snprintf(o->runner, sizeof(o->runner), "%s", runner);
         if (sl_history_parse_keep(&o->pol, "retention.event_types",

@@ -31,12 +31,14 @@
 
 typedef struct sl_history_opts_s {
         sl_history_policy_t pol;
-        char dir[1024];        /* archive.dir; "" archiving off */
-        int level;             /* archive.zstd.level */
-        int dead_letters_days; /* retention.dead_letters.days */
-        int deliveries_days;   /* retention.deliveries.days */
-        int batch_rows;        /* retention.delete.batch.rows */
-        char runner[128];      /* who runs: "sluicectl", "sluice-admin@host:pid" */
+        char dir[1024];         /* archive.dir; "" archiving off */
+        int level;              /* archive.zstd.level */
+        int dead_letters_days;  /* retention.dead_letters.days */
+        int deliveries_days;    /* retention.deliveries.days */
+        int rollup_minute_days; /* retention.rollups.minute.days */
+        int rollup_hour_days;   /* retention.rollups.hour.days */
+        int batch_rows;         /* retention.delete.batch.rows */
+        char runner[128];       /* who runs: "sluicectl", "sluice-admin@host:pid" */
 } sl_history_opts_t;
 
 /* The retention.*, archive.* keys of conf, checked together (archive.after.days at

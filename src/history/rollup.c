@@ -177,34 +177,51 @@ static int run(PGconn *pg, const char *sql, int n, const char *const *params,
         return SL_OK;
 }
 
-/* Recompute the minute buckets in the text array buckets and their hours. */
+/* Recompute the minute buckets in the text array buckets and their hours, but none
+ * of an hour whose minute rows retention may have deleted (maintain.c deletes a
+ * minute row with its whole hour, by the same expression): its hour row would be
+ * summed again from the minutes left. */
 static int recompute(PGconn *pg, const kind_sql_t *ks, const char *buckets,
-                     sl_rollup_result_t *out, char *errstr, size_t errstr_size)
+                     int minute_days, sl_rollup_result_t *out, char *errstr,
+                     size_t errstr_size)
 {
+        char days[16];
+        const char *p_kept[2] = {buckets, days};
         const char *p[1] = {buckets};
-        PGresult *res = NULL;
-        int err;
+        PGresult *kept = NULL, *res = NULL;
+        int err = SL_OK;
 
         if (strcmp(buckets, "{}") == 0)
                 return SL_OK;
+        if (minute_days > 0) {
+                snprintf(days, sizeof(days), "%d", minute_days);
+                if ((err = run(pg,
+                               "SELECT coalesce(array_agg(b), '{}')::text "
+                               "FROM unnest($1::timestamptz[]) b "
+                               "WHERE b >= date_trunc('hour', now() - $2::int * "
+                               "interval '1 day')",
+                               2, p_kept, &kept, errstr, errstr_size)))
+                        return err;
+                p[0] = PQgetvalue(kept, 0, 0);
+                if (strcmp(p[0], "{}") == 0)
+                        goto done;
+        }
         if ((err = run(pg, ks->minute_del, 1, p, NULL, errstr, errstr_size)) ||
             (err = run(pg, ks->minute_ins, 1, p, NULL, errstr, errstr_size)) ||
             (err = run(pg, ks->hour_del, 1, p, NULL, errstr, errstr_size)) ||
-            (err = run(pg, ks->hour_ins, 1, p, &res, errstr, errstr_size)))
-                return err;
+            (err = run(pg, ks->hour_ins, 1, p, NULL, errstr, errstr_size)) ||
+            (err = run(pg,
+                       "SELECT cardinality($1::timestamptz[]), "
+                       "(SELECT count(DISTINCT date_trunc('hour', b)) "
+                       "FROM unnest($1::timestamptz[]) b)",
+                       1, p, &res, errstr, errstr_size)))
+                goto done;
+        out->buckets += strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        out->hours += strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+done:
         PQclear(res);
-        res = NULL;
-        {
-                const char *sql = "SELECT cardinality($1::timestamptz[]), "
-                                  "(SELECT count(DISTINCT date_trunc('hour', b)) "
-                                  "FROM unnest($1::timestamptz[]) b)";
-                if ((err = run(pg, sql, 1, p, &res, errstr, errstr_size)))
-                        return err;
-                out->buckets += strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-                out->hours += strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-                PQclear(res);
-        }
-        return SL_OK;
+        PQclear(kept);
+        return err;
 }
 
 static void rollback(PGconn *pg)
@@ -212,7 +229,7 @@ static void rollback(PGconn *pg)
         PQclear(PQexec(pg, "ROLLBACK"));
 }
 
-int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms,
+int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int minute_days,
                       sl_rollup_result_t *out, char *errstr, size_t errstr_size)
 {
         const kind_sql_t *ks = &kinds[k];
@@ -266,7 +283,7 @@ int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms,
                 err = SL_ERR_NOMEM;
                 goto fail;
         }
-        if ((err = recompute(pg, ks, buckets, out, errstr, errstr_size)))
+        if ((err = recompute(pg, ks, buckets, minute_days, out, errstr, errstr_size)))
                 goto fail;
         {
                 char nb[24];
@@ -292,7 +309,8 @@ fail:
 }
 
 int sl_rollup_range(PGconn *pg, sl_rollup_kind_t k, const char *from, const char *to,
-                    sl_rollup_result_t *out, char *errstr, size_t errstr_size)
+                    int minute_days, sl_rollup_result_t *out, char *errstr,
+                    size_t errstr_size)
 {
         const kind_sql_t *ks = &kinds[k];
         char lock[16];
@@ -315,7 +333,8 @@ int sl_rollup_range(PGconn *pg, sl_rollup_kind_t k, const char *from, const char
                        "interval '1 minute') b",
                        2, p_range, &res, errstr, errstr_size)))
                 goto fail;
-        if ((err = recompute(pg, ks, PQgetvalue(res, 0, 0), out, errstr, errstr_size)))
+        if ((err = recompute(pg, ks, PQgetvalue(res, 0, 0), minute_days, out, errstr,
+                             errstr_size)))
                 goto fail;
         PQclear(res);
         res = NULL;

@@ -45,17 +45,22 @@ typedef struct sl_rollup_result_s {
 } sl_rollup_result_t;
 
 /* Advance rollup k to now - lag_ms: recompute the buckets of every raw row changed
- * since the watermark, then move the watermark, in one transaction.  pg borrowed, idle
+ * since the watermark, then move the watermark, in one transaction.  minute_days
+ * (retention.rollups.minute.days; 0: none): buckets of an hour that started before
+ * the hour of now - minute_days are left alone (their minute rows are retention's to
+ * delete; an hour recomputed from the minutes left would be wrong).  pg borrowed, idle
  * (no transaction open).  SL_OK (res->busy when another run holds the lock) or
  * SL_ERR_PG with errstr set (rolled back). */
-int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms,
+int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int minute_days,
                       sl_rollup_result_t *res, char *errstr, size_t errstr_size);
 
 /* Recompute every minute bucket that overlaps [from, to) (RFC 3339 or any
  * timestamptz text Postgres reads) and their hours, whatever the watermark, which is
- * left alone.  Waits for a run in progress.  SL_OK or SL_ERR_PG with errstr set. */
+ * left alone; minute_days as for sl_rollup_advance.  Waits for a run in progress.
+ * SL_OK or SL_ERR_PG with errstr set. */
 int sl_rollup_range(PGconn *pg, sl_rollup_kind_t k, const char *from, const char *to,
-                    sl_rollup_result_t *res, char *errstr, size_t errstr_size);
+                    int minute_days, sl_rollup_result_t *res, char *errstr,
+                    size_t errstr_size);
 
 /*
  * The real-time queries (the SQL docs/history.md shows): finished buckets from the

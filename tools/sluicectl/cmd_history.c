@@ -49,6 +49,7 @@ static int rollup(const sl_conf_t *conf, int argc, char **argv)
 {
         const char *table = NULL, *from = NULL, *to = NULL, *lag = NULL, *v;
         int64_t from_ms = 0, to_ms = 0, lag_ms = sl_conf_get_int(conf, "rollup.lag.ms");
+        int minute_days = (int)sl_conf_get_int(conf, "retention.rollups.minute.days");
         char errstr[1024];
         bool missing = false;
         PGconn *pg;
@@ -94,8 +95,9 @@ static int rollup(const sl_conf_t *conf, int argc, char **argv)
                 if (table && strcmp(table, name))
                         continue;
                 if (!from) {
-                        if (sl_rollup_advance(pg, (sl_rollup_kind_t)k, lag_ms, &res,
-                                              errstr, sizeof(errstr)) != SL_OK) {
+                        if (sl_rollup_advance(pg, (sl_rollup_kind_t)k, lag_ms,
+                                              minute_days, &res, errstr,
+                                              sizeof(errstr)) != SL_OK) {
                                 fprintf(stderr, "sluicectl history: %s rollup: %s\n",
                                         name, errstr);
                                 rc = 1;
@@ -118,8 +120,8 @@ static int rollup(const sl_conf_t *conf, int argc, char **argv)
                         int64_t hi = lo + DAY_MS < to_ms ? lo + DAY_MS : to_ms;
                         sl__ctl_format_ms(lo, a, sizeof(a));
                         sl__ctl_format_ms(hi, b, sizeof(b));
-                        if (sl_rollup_range(pg, (sl_rollup_kind_t)k, a, b, &res, errstr,
-                                            sizeof(errstr)) != SL_OK) {
+                        if (sl_rollup_range(pg, (sl_rollup_kind_t)k, a, b, minute_days,
+                                            &res, errstr, sizeof(errstr)) != SL_OK) {
                                 fprintf(stderr, "sluicectl history: %s rollup: %s\n",
                                         name, errstr);
                                 rc = 1;
