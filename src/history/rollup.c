@@ -26,6 +26,8 @@ typedef struct kind_sql_s {
         const char *minute_ins; /* $1 buckets */
         const char *hour_del;   /* $1 buckets */
         const char *hour_ins;   /* $1 buckets */
+        const char *live;       /* $1 buckets: those whose raw rows are all live (NULL:
+                                 * every bucket) */
 } kind_sql_t;
 
 /* The hours of a bucket array, and the range they span (for partition pruning). */
@@ -64,6 +66,12 @@ static const kind_sql_t kinds[SL_ROLLUP__CNT] = {
             "AND r.bucket < (SELECT max(hb) FROM h) + interval '1 hour' "
             "AND date_trunc('hour', r.bucket) IN (SELECT hb FROM h) "
             "GROUP BY 2, 3, 4, 5",
+            /* An archived day is gone from the live table until it is restored: a
+             * late event into it must not replace its buckets by its own count. */
+            "SELECT coalesce(array_agg(b), '{}')::text FROM unnest($1::timestamptz[]) b "
+            "WHERE NOT EXISTS (SELECT 1 FROM archives a WHERE a.tbl = 'workflow_events' "
+            "AND a.state IN ('dropped', 'expired') AND b >= a.range_lo "
+            "AND b < a.range_hi)",
         },
     [SL_ROLLUP_DELIVERIES] =
         {
@@ -188,11 +196,18 @@ static int recompute(PGconn *pg, const kind_sql_t *ks, const char *buckets,
         char days[16];
         const char *p_kept[2] = {buckets, days};
         const char *p[1] = {buckets};
-        PGresult *kept = NULL, *res = NULL;
+        PGresult *live = NULL, *kept = NULL, *res = NULL;
         int err = SL_OK;
 
         if (strcmp(buckets, "{}") == 0)
                 return SL_OK;
+        if (ks->live) {
+                if ((err = run(pg, ks->live, 1, p, &live, errstr, errstr_size)))
+                        return err;
+                p[0] = p_kept[0] = PQgetvalue(live, 0, 0);
+                if (strcmp(p[0], "{}") == 0)
+                        goto done;
+        }
         if (minute_days > 0) {
                 snprintf(days, sizeof(days), "%d", minute_days);
                 if ((err = run(pg,
@@ -221,6 +236,7 @@ static int recompute(PGconn *pg, const kind_sql_t *ks, const char *buckets,
 done:
         PQclear(res);
         PQclear(kept);
+        PQclear(live);
         return err;
 }
 
