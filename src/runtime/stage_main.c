@@ -1,6 +1,7 @@
 /* The shared main() of the processors (see stage_main.h). */
 #include "runtime/stage_main.h"
 
+#include <malloc.h>
 #include <stdio.h>
 
 #include "log/log.h"
@@ -31,6 +32,10 @@ int sl_stage_main(const sl_stage_def_t *def, int argc, char **argv)
                 return 2;
         }
         sl_log_init(def->name, sl_conf_get(conf, "log.level"));
+        /* Before any thread exists: glibc gives each new thread an arena of its own,
+         * up to eight per core, and an arena keeps what its threads freed. */
+        if (sl_conf_get_int(conf, "runtime.malloc.arenas") > 0)
+                mallopt(M_ARENA_MAX, (int)sl_conf_get_int(conf, "runtime.malloc.arenas"));
 
         obj = def->create(conf, errstr, sizeof(errstr));
         if (!obj)
