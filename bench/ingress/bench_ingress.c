@@ -16,7 +16,10 @@
  * probed ten times less often shows what the probe costs.  Ingress runs without
  * admission and with per-source rate limits for every source (limits high enough that
  * every event is admitted, so the runs write the same rows).  Peak RSS, and the RSS
- * while the first and the last quarter of the rows went in (flat, or growing).  Last,
+ * while the first and the last quarter of the rows went in (flat, or growing).  One run
+ * more has the rollup job beside it (what sluice-admin does every rollup.interval.ms,
+ * here every second with rollup.lag.ms 0, on its own connection), against the mean of
+ * the two plain runs: the cost of rollups to ingress (issue 15).  Last,
  * the time to restore one partition's admission state with 100,000 sources in its
  * changelog.  With --exactly-once, both ingress runs are made again with
  * exactly_once=true, then once more in the default mode, and the exactly_once figures
@@ -29,6 +32,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +47,7 @@
 #include "bench_ingress.h"
 #include "config/config.h"
 #include "envelope/envelope.h"
+#include "history/rollup.h"
 #include "kafka/kafka.h"
 #include "limits/admission_codec.h"
 #include "log/log.h"
@@ -433,10 +439,61 @@ static double rate_of_rows(PGconn *pg)
         return r;
 }
 
+/* The rollup job beside an ingress run: what sluice-admin's rollup thread does
+ * (processors/admin/rollups.c), on its own connection: advance the event and the
+ * delivery rollups (sl_rollup_advance, lag_ms behind the present), then wait
+ * interval_ms.  Ingress sets every row's decided_at, so each advance recomputes the
+ * minute buckets of the rows committed since the one before, from all of their raw
+ * rows.  The counts are the events rollup's, for the report. */
+typedef struct rollup_job_s {
+        const sl_conf_t *conf;
+        int interval_ms;
+        int64_t lag_ms;
+        pthread_t thr;
+        atomic_bool stop;
+        long runs, runs_with_work;
+        long long buckets, hours;
+        double busy_s; /* time spent inside the advances */
+} rollup_job_t;
+
+static void *rollup_job_main(void *arg)
+{
+        rollup_job_t *job = arg;
+        PGconn *pg = connect_or_die(job->conf);
+        int minute_days =
+            (int)sl_conf_get_int(job->conf, "retention.rollups.minute.days");
+        char errstr[512];
+
+        while (!atomic_load(&job->stop)) {
+                double t0 = now_s();
+                for (int k = 0; k < SL_ROLLUP__CNT; k++) {
+                        sl_rollup_result_t res;
+                        if (sl_rollup_advance(pg, (sl_rollup_kind_t)k, job->lag_ms,
+                                              minute_days, &res, errstr,
+                                              sizeof(errstr)) != SL_OK)
+                                die("rollup job", errstr);
+                        if (k != SL_ROLLUP_EVENTS || res.busy)
+                                continue;
+                        job->runs++;
+                        job->runs_with_work += res.buckets > 0;
+                        job->buckets += res.buckets;
+                        job->hours += res.hours;
+                }
+                job->busy_s += now_s() - t0;
+                for (int waited = 0;
+                     waited < job->interval_ms && !atomic_load(&job->stop); waited += 10)
+                        usleep(10000);
+        }
+        PQfinish(pg);
+        return NULL;
+}
+
 /* The real thing: sluice-ingress as its own process, timed by its own counter from
- * its first committed batch to its last, probed every probe_ms. */
-static run_t run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, int nx,
-                         const char *const *extra, size_t n, int probe_ms)
+ * its first committed batch to its last, probed every probe_ms; with job, the rollup
+ * job runs beside it from its start to its last batch. */
+static run_t run_ingress_beside(const sl_conf_t *conf, const char *bin, char **xargs,
+                                int nx, const char *const *extra, size_t n, int probe_ms,
+                                rollup_job_t *job)
 {
         PGconn *pg = connect_or_die(conf);
         char group[64], http[32];
@@ -472,6 +529,8 @@ static run_t run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, i
         }
         run.cpu.stage_pid = pid;
         bench_cpu_begin(&run.cpu);
+        if (job && pthread_create(&job->thr, NULL, rollup_job_main, job) != 0)
+                die("rollup job", "cannot start its thread");
         for (;;) {
                 int st;
                 long rss;
@@ -492,6 +551,10 @@ static run_t run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, i
                 usleep((useconds_t)probe_ms * 1000);
         }
         t1 = now_s();
+        if (job) {
+                atomic_store(&job->stop, true);
+                pthread_join(job->thr, NULL);
+        }
         bench_cpu_end(&run.cpu);
         run.rss_kib = status_kib(pid, "VmHWM");
         kill(pid, SIGTERM);
@@ -505,6 +568,12 @@ static run_t run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, i
         exec_or_die(pg, "CHECKPOINT");
         PQfinish(pg);
         return run;
+}
+
+static run_t run_ingress(const sl_conf_t *conf, const char *bin, char **xargs, int nx,
+                         const char *const *extra, size_t n, int probe_ms)
+{
+        return run_ingress_beside(conf, bin, xargs, nx, extra, n, probe_ms, NULL);
 }
 
 /* Restore time of one partition whose changelog holds `sources` source states. */
@@ -667,6 +736,11 @@ int main(int argc, char **argv)
         run_t r2 = run_ingress(conf, bin, xargs, nx, no_limits, n, 1000);
         run_t ro = run_ingress(conf, bin, xargs, nx, old_queue, n, 100);
         run_t rl = run_ingress(conf, bin, xargs, nx, limits, n, 100);
+        /* The rollup job every second with no lag (sluice-admin with
+         * rollup.interval.ms=1000, rollup.lag.ms=0): as often and as close behind as
+         * it can be configured to run in practice, so its cost is at its highest. */
+        rollup_job_t job = {.conf = conf, .interval_ms = 1000, .lag_ms = 0};
+        run_t rr = run_ingress_beside(conf, bin, xargs, nx, no_limits, n, 100, &job);
         run_t rn = run_ingress(conf, bin, xargs, nx, no_overlap, n, 100);
         run_t rb = run_ingress(conf, bin, xargs, nx, big_batch, n, 100);
         simple_r[1] = run_simple(conf, n, nconn, batch, batch_ms, &scpu[1]);
@@ -703,6 +777,13 @@ int main(int argc, char **argv)
         printf("  sluice-ingress, rate limits on for %d sources: %6.0f events/s  "
                "CPU/row: Postgres %5.1f, self %5.1f, broker %5.1f; peak RSS %.1f MiB\n",
                sources, rl.rate, PER_ROW(rl.cpu, n), rl.rss_kib / 1024.0);
+        printf(
+            "  sluice-ingress, the rollup job beside it every %d ms (rollup.lag.ms 0): "
+            "%6.0f events/s  CPU/row: Postgres %5.1f, self %5.1f, broker %5.1f\n"
+            "    (%ld rollup runs, %ld with new rows; %lld minute and %lld hour "
+            "buckets recomputed; %.1f s inside the runs)\n",
+            job.interval_ms, rr.rate, PER_ROW(rr.cpu, n), job.runs, job.runs_with_work,
+            job.buckets, job.hours, job.busy_s);
         printf("  sluice-ingress, ingress.overlap=false (decode after the COPY ends): "
                "%6.0f events/s  CPU/row: Postgres %5.1f, self %5.1f, broker %5.1f; peak "
                "RSS %.1f MiB\n",
@@ -729,6 +810,9 @@ int main(int argc, char **argv)
         printf("  %-44s %9.0f %9.0f %6.2fx  >= 0.9x   %s\n",
                "limits on / off (mean of 2 without)", limited, ingress, limited / ingress,
                limited >= 0.9 * ingress ? "met" : "MISS");
+        printf("  %-44s %9.0f %9.0f %6.2fx  (the cost of rollups; %ld runs)\n",
+               "rollup job beside / none (mean of 2 without)", rr.rate, ingress,
+               rr.rate / ingress, job.runs);
         printf("  %-44s %9.0f %9.0f %6.2fx  ~1x (probe costs nothing)\n",
                "received_at rate, probe 1 s / 100 ms", r2.rate_rows, rows_mean,
                r2.rate_rows / rows_mean);

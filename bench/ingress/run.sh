@@ -2,7 +2,8 @@
 # bench/ingress: start a private broker (the devbroker with 32 partitions, so the
 # preload stays under the mock's ~5 MiB per partition; or, with --broker kafka, Apache
 # Kafka itself) and a private Postgres, apply migrations, and run bench-ingress, which
-# prints events/s next to its raw-consume and raw-COPY baselines.
+# prints events/s next to its raw-consume and raw-COPY baselines (and, among its runs,
+# one with the rollup job running beside ingress: the cost of rollups, issue 15).
 # With --exactly-once, ingress also runs with exactly_once=true on the same records and
 # both figures are printed side by side (meant for --broker kafka: the devbroker's mock
 # cluster runs transactions but keeps no transactional offsets).
