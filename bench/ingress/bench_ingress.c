@@ -468,9 +468,10 @@ static void *rollup_job_main(void *arg)
                 double t0 = now_s();
                 for (int k = 0; k < SL_ROLLUP__CNT; k++) {
                         sl_rollup_result_t res;
-                        if (sl_rollup_advance(pg, (sl_rollup_kind_t)k, job->lag_ms,
-                                              minute_days, &res, errstr,
-                                              sizeof(errstr)) != SL_OK)
+                        if (sl_rollup_advance(
+                                pg, (sl_rollup_kind_t)k, job->lag_ms,
+                                sl_conf_get_int(job->conf, "rollup.settle.ms"),
+                                minute_days, &res, errstr, sizeof(errstr)) != SL_OK)
                                 die("rollup job", errstr);
                         if (k != SL_ROLLUP_EVENTS || res.busy)
                                 continue;

@@ -18,9 +18,15 @@
 #include "pg/pg.h"
 #include "sluice/err.h"
 
+/* Rollup k's rows are finished up to its watermark or its earliest bucket still
+ * pending, whichever is earlier (rollup.c). */
+static const char watermark_sql[] = "SELECT " SL_ADM_TS(
+    "least(upto, coalesce((SELECT min(p.bucket) FROM rollup_pending p "
+    "WHERE p.name = $1), upto))") " FROM rollup_watermarks WHERE name = $1";
+
 struct sl_adm_rollups_s {
         const sl_conf_t *conf;
-        int64_t interval_ms, lag_ms;
+        int64_t interval_ms, lag_ms, settle_ms;
         int minute_days; /* retention.rollups.minute.days */
         pthread_t thr;
         pthread_mutex_t mu;
@@ -47,8 +53,8 @@ static void *rollup_main(void *opaque)
                 for (int k = 0; pg && k < SL_ROLLUP__CNT; k++) {
                         sl_rollup_result_t res;
                         if (sl_rollup_advance(pg, (sl_rollup_kind_t)k, ru->lag_ms,
-                                              ru->minute_days, &res, errstr,
-                                              sizeof(errstr)) != SL_OK) {
+                                              ru->settle_ms, ru->minute_days, &res,
+                                              errstr, sizeof(errstr)) != SL_OK) {
                                 if (!warned)
                                         sl_log_warn("%s rollup: %s",
                                                     sl_rollup_kind_str(k), errstr);
@@ -94,6 +100,7 @@ sl_adm_rollups_t *sl__adm_rollups_start(const sl_conf_t *conf, char *errstr,
         ru->conf = conf;
         ru->interval_ms = sl_conf_get_int(conf, "rollup.interval.ms");
         ru->lag_ms = sl_conf_get_int(conf, "rollup.lag.ms");
+        ru->settle_ms = sl_conf_get_int(conf, "rollup.settle.ms");
         ru->minute_days = (int)sl_conf_get_int(conf, "retention.rollups.minute.days");
         pthread_mutex_init(&ru->mu, NULL);
         pthread_cond_init(&ru->cv, NULL);
@@ -194,11 +201,7 @@ int sl__adm_rollups(sl_adm_req_t *req)
                                        sl__adm_param(req, "outcome"),
                                        lim};
                 const char *p_wm[1] = {table};
-                if ((status = sl__adm_query(
-                         req,
-                         "SELECT " SL_ADM_TS("upto") " FROM "
-                                                     "rollup_watermarks WHERE name = $1",
-                         1, p_wm, &wm)))
+                if ((status = sl__adm_query(req, watermark_sql, 1, p_wm, &wm)))
                         return status;
                 status = deliveries
                              ? sl__adm_query(req, sl_rollup_deliveries_sql, 6, p_dl, &res)

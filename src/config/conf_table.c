@@ -358,6 +358,11 @@ const sl__conf_def_t sl__conf_table[] = {
             "stages' batch-to-commit time, so a row is committed before the watermark "
             "passes its decided_at; GET /admin/rollups answers newer buckets from the "
             "raw rows."),
+        INT("rollup.settle.ms", "10000", 0, 3600000,
+            "How long after a minute's end (behind the watermark) an advance waits before "
+            "it recomputes that minute: rows still coming for a minute do not make every "
+            "advance recompute it again (docs/history.md); GET /admin/rollups answers a "
+            "minute that has not settled from the raw rows."),
         INT("replay.rate", "100", 1, 1000000,
             "Default pace of a replay job (sluicectl replay, POST /admin/replay with "
             "\"job\": true), in events per second."),

@@ -112,8 +112,9 @@ static const kind_sql_t kinds[SL_ROLLUP__CNT] = {
 
 // clang-format off
 const char sl_rollup_events_sql[] =
-    "WITH wm AS (SELECT date_trunc($1, upto) AS done FROM rollup_watermarks "
-    "            WHERE name = 'events'), "
+    "WITH wm AS (SELECT date_trunc($1, least(upto, coalesce((SELECT min(p.bucket) "
+    "            FROM rollup_pending p WHERE p.name = 'events'), upto))) AS done "
+    "            FROM rollup_watermarks WHERE name = 'events'), "
     "q AS ("
     " SELECT r.bucket, r.type, r.source, r.status, r.events, r.first_at, r.last_at, "
     "        true AS finished "
@@ -136,8 +137,9 @@ const char sl_rollup_events_sql[] =
     "ORDER BY q.bucket, type, source, status LIMIT $7";
 
 const char sl_rollup_deliveries_sql[] =
-    "WITH wm AS (SELECT date_trunc($1, upto) AS done FROM rollup_watermarks "
-    "            WHERE name = 'deliveries'), "
+    "WITH wm AS (SELECT date_trunc($1, least(upto, coalesce((SELECT min(p.bucket) "
+    "            FROM rollup_pending p WHERE p.name = 'deliveries'), upto))) AS done "
+    "            FROM rollup_watermarks WHERE name = 'deliveries'), "
     "q AS ("
     " SELECT r.bucket, r.trigger_id, r.outcome, r.deliveries, r.first_at, r.last_at, "
     "        true AS finished "
@@ -245,11 +247,12 @@ static void rollback(PGconn *pg)
         PQclear(PQexec(pg, "ROLLBACK"));
 }
 
-int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int minute_days,
-                      sl_rollup_result_t *out, char *errstr, size_t errstr_size)
+int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int64_t settle_ms,
+                      int minute_days, sl_rollup_result_t *out, char *errstr,
+                      size_t errstr_size)
 {
         const kind_sql_t *ks = &kinds[k];
-        char lock[16], lag[24];
+        char lock[16], lag[24], settle[24];
         const char *p_lock[1] = {lock};
         const char *p_wm[2] = {ks->name, lag};
         PGresult *res = NULL;
@@ -259,6 +262,7 @@ int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int minute
         memset(out, 0, sizeof(*out));
         snprintf(lock, sizeof(lock), "%d", LOCK_BASE + (int)k);
         snprintf(lag, sizeof(lag), "%lld", (long long)lag_ms);
+        snprintf(settle, sizeof(settle), "%lld", (long long)settle_ms);
         if ((err = run(pg, "BEGIN", 0, NULL, NULL, errstr, errstr_size)))
                 return err;
         if ((err = run(pg, "SELECT pg_try_advisory_xact_lock(1936487779, $1::int)", 1,
@@ -298,6 +302,34 @@ int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int minute
                 snprintf(errstr, errstr_size, "out of memory");
                 err = SL_ERR_NOMEM;
                 goto fail;
+        }
+        /* The changed buckets wait in rollup_pending until they have settled: a
+         * minute still being written is recomputed once, not at every advance. */
+        {
+                const char *p_add[2] = {ks->name, buckets};
+                const char *p_ripe[3] = {ks->name, settle, out->upto};
+                if ((err = run(pg,
+                               "INSERT INTO rollup_pending (name, bucket) "
+                               "SELECT $1, b FROM unnest($2::timestamptz[]) b "
+                               "ON CONFLICT DO NOTHING",
+                               2, p_add, NULL, errstr, errstr_size)) ||
+                    (err = run(pg,
+                               "WITH d AS (DELETE FROM rollup_pending WHERE name = $1 "
+                               "AND bucket + interval '1 minute' + $2::bigint * "
+                               "interval '1 millisecond' <= $3::timestamptz "
+                               "RETURNING bucket) "
+                               "SELECT coalesce(array_agg(bucket), '{}')::text FROM d",
+                               3, p_ripe, &res, errstr, errstr_size)))
+                        goto fail;
+                free(buckets);
+                buckets = strdup(PQgetvalue(res, 0, 0));
+                PQclear(res);
+                res = NULL;
+                if (!buckets) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        err = SL_ERR_NOMEM;
+                        goto fail;
+                }
         }
         if ((err = recompute(pg, ks, buckets, minute_days, out, errstr, errstr_size)))
                 goto fail;

@@ -44,15 +44,19 @@ typedef struct sl_rollup_result_s {
         char upto[40];   /* advance: the new watermark (timestamptz text), "" if none */
 } sl_rollup_result_t;
 
-/* Advance rollup k to now - lag_ms: recompute the buckets of every raw row changed
- * since the watermark, then move the watermark, in one transaction.  minute_days
+/* Advance rollup k to now - lag_ms: the buckets of every raw row changed since the
+ * watermark join rollup_pending, those whose end is settle_ms behind the new
+ * watermark are recomputed and leave it, then the watermark moves, in one
+ * transaction (a minute still being written is computed once it has settled, not at
+ * every advance; sl_rollup_*_sql answer pending buckets from the raw rows).  minute_days
  * (retention.rollups.minute.days; 0: none): buckets of an hour that started before
  * the hour of now - minute_days are left alone (their minute rows are retention's to
  * delete; an hour recomputed from the minutes left would be wrong).  pg borrowed, idle
  * (no transaction open).  SL_OK (res->busy when another run holds the lock) or
  * SL_ERR_PG with errstr set (rolled back). */
-int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int minute_days,
-                      sl_rollup_result_t *res, char *errstr, size_t errstr_size);
+int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int64_t settle_ms,
+                      int minute_days, sl_rollup_result_t *res, char *errstr,
+                      size_t errstr_size);
 
 /* Recompute every minute bucket that overlaps [from, to) (RFC 3339 or any
  * timestamptz text Postgres reads) and their hours, whatever the watermark, which is

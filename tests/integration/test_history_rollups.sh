@@ -144,21 +144,35 @@ log "ok: an archived hour's rollups stay as they were when a late event comes in
 # 4. sluice-admin advances both rollups itself and answers GET /admin/rollups.
 start_devbroker
 start_admin -X rollup.interval.ms=300 -X rollup.lag.ms=4000
-fresh() { # fresh N: N rows occurred and decided now (in the open interval, past the watermark)
+fresh() { # fresh N [AGO]: N rows decided now, occurred AGO seconds ago (default 0: in the
+        # open interval, past the watermark)
         psql_val "
 INSERT INTO workflow_events (id, type, source, occurred_at, received_at, payload,
                              kafka_partition, kafka_offset, status, decided_at)
-SELECT gen_random_uuid(), 'order.created', 'shop', date_trunc('milliseconds', now()), now(), '{}',
+SELECT gen_random_uuid(), 'order.created', 'shop',
+       date_trunc('milliseconds', now() - ${2:-0} * interval '1 second'), now(), '{}',
        2, i, 'accepted', now() FROM generate_series(1, $1) i;" >/dev/null
 }
-fresh 50
-wait_until "[ \$(psql_val \"select count(*) from rollup_watermarks where upto > (select max(decided_at) from workflow_events)\") = 2 ]" 20 ||
-        fail "sluice-admin did not advance the rollups: $(psql_val 'select * from rollup_watermarks')"
+# A minute that ended more than rollup.settle.ms (10 s) + lag ago: the next advance
+# recomputes it at once.
+fresh 50 90
+wait_until "[ \$(psql_val \"select count(*) from rollup_watermarks where upto > (select max(decided_at) from workflow_events)\") = 2 ] && [ \$(psql_val 'select count(*) from rollup_pending') = 0 ]" 20 ||
+        fail "sluice-admin did not advance the rollups: $(psql_val 'select * from rollup_watermarks; select * from rollup_pending')"
 runs=$(psql_val "select string_agg(name || '=' || runs, ' ' order by name) from rollup_watermarks")
 same "event_rollups advanced by sluice-admin" "$(ref_events)" "$(got_events)"
 same "delivery_rollups advanced by sluice-admin" "$(ref_deliveries)" "$(got_deliveries)"
 log "ok: sluice-admin advanced both rollups ($runs runs); they equal the reference"
 fresh 30 # the open interval: answered from the raw rows (the watermark is 4 s behind)
+# Once the watermark passes them, their minute waits in rollup_pending (it has not
+# ended rollup.settle.ms ago) instead of being recomputed at every advance.
+wait_until "[ \$(psql_val \"select count(*) from rollup_watermarks where name = 'events' and upto > (select max(decided_at) from workflow_events)\") = 1 ]" 20 ||
+        fail "sluice-admin did not advance past the fresh rows"
+open_min=$(psql_val "select date_trunc('minute', max(occurred_at)) from workflow_events")
+[ "$(psql_val "select count(*) from rollup_pending where name = 'events' and bucket = '$open_min'")" = 1 ] ||
+        fail "the open minute $open_min is not pending: $(psql_val 'select * from rollup_pending')"
+[ "$(psql_val "select count(*) from event_rollups where bucket >= '$open_min'")" = 0 ] ||
+        fail "the open minute $open_min was rolled up before it settled"
+log "ok: the open minute waits in rollup_pending until it has settled"
 
 FROM=$(date -u -d '-4 hours' +%Y-%m-%dT%H:%M:%SZ)
 export FROM TRG

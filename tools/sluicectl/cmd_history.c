@@ -96,6 +96,7 @@ static int rollup(const sl_conf_t *conf, int argc, char **argv)
                         continue;
                 if (!from) {
                         if (sl_rollup_advance(pg, (sl_rollup_kind_t)k, lag_ms,
+                                              sl_conf_get_int(conf, "rollup.settle.ms"),
                                               minute_days, &res, errstr,
                                               sizeof(errstr)) != SL_OK) {
                                 fprintf(stderr, "sluicectl history: %s rollup: %s\n",
