@@ -13,7 +13,9 @@
 #      (trigger topics, 32 here): the devbroker keeps ~5 MiB a partition and drops
 #      older data, and trigger.matches and workflow.launches hold a whole burst
 #      before anything reads them; other SLUICE_* keys reach the stages (e.g.
-#      SLUICE_TRIGGER_LAUNCH_BATCH_MS); BENCH_KEEP=1 keeps the work folder (the
+#      SLUICE_TRIGGER_LAUNCH_BATCH_MS); SLUICE_DEVBROKER_BROKERS=1 runs the devbroker
+#      with one broker instead of three (the ratio to the pass-through depends on it:
+#      docs/benchmarks.md, third pass); BENCH_KEEP=1 keeps the work folder (the
 #      stages' logs, paced-RATE.tsv).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
