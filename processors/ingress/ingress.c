@@ -619,10 +619,11 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         ing->stage.topics = ing->topics;
         ing->stage.batch_size = (size_t)sl_conf_get_int(conf, "ingress.batch.size");
         ing->stage.batch_ms = (int)sl_conf_get_int(conf, "ingress.batch.ms");
-        /* Two batches: what ingress needs between fetches (bench/ingress: batches of
-         * 20,000 with two in the queue kept peak RSS under 128 MiB where four did not,
-         * for no less throughput than 10,000 with four; docs/benchmarks.md). */
-        ing->stage.queued_records = 2 * (long)ing->stage.batch_size;
+        /* Four batches: what ingress needs between fetches (bench/ingress: no throughput
+         * lost against 1,000,000, and half the memory of 100,000; batches of 20,000
+         * with two in the queue were no faster within the runs' spread and held
+         * 111-134 MiB against 85-104: docs/benchmarks.md, fourth pass). */
+        ing->stage.queued_records = 4 * (long)ing->stage.batch_size;
         ing->stage.opaque = ing;
         ing->stage.process = ingress_process;
         ing->stage.tick = ingress_tick;

@@ -110,8 +110,9 @@ const sl__conf_def_t sl__conf_table[] = {
         INT("runtime.malloc.arenas", "2", 0, 64,
             "Most malloc arenas a stage's threads share (glibc M_ARENA_MAX, set before "
             "any thread starts); 0: glibc's default, eight per core.  Each arena keeps "
-            "what its threads freed: bench/ingress, peak RSS 113-125 MiB with 2 against "
-            "130-139 MiB with glibc's default, at the same throughput."),
+            "what its threads freed: bench/ingress with ingress.batch.size 20000, peak RSS "
+            "113-125 MiB with 2 against 130-139 MiB with glibc's default, at the same "
+            "throughput."),
         INT("runtime.retry.backoff.ms", "100", 1, 3600000,
             "Wait before the first retry of a batch whose stage failed with a retriable "
             "error (a transient Postgres failure, a timeout); doubled per retry, with "
@@ -420,9 +421,9 @@ const sl__conf_def_t sl__conf_table[] = {
 
         STRV("ingress.group.id", "sluice-ingress", validate_nonempty,
              "Consumer group of sluice-ingress."),
-        INT("ingress.batch.size", "20000", 1, 1000000,
+        INT("ingress.batch.size", "10000", 1, 1000000,
             "Most records sluice-ingress processes in one batch (its consumer's fetch "
-            "queue holds two batches unless kafka.queued.min.messages is set)."),
+            "queue holds four batches unless kafka.queued.min.messages is set)."),
         INT("ingress.batch.ms", "100", 1, 60000,
             "Longest sluice-ingress waits to fill a batch, in milliseconds."),
         BOOL("ingress.overlap", "true",

@@ -86,7 +86,7 @@ static void defaults_come_from_the_table(void **state)
         assert_string_equal(sl_conf_get(conf, "migrations.dir"),
                             SL_SOURCE_DIR "/migrations");
         assert_string_equal(sl_conf_get(conf, "ingress.group.id"), "sluice-ingress");
-        assert_int_equal(sl_conf_get_int(conf, "ingress.batch.size"), 20000);
+        assert_int_equal(sl_conf_get_int(conf, "ingress.batch.size"), 10000);
         assert_int_equal(sl_conf_get_int(conf, "ingress.batch.ms"), 100);
         assert_int_equal(sl_conf_get_int(conf, "ingress.pg.connections"), 2);
         assert_int_equal(sl_conf_get_int(conf, "events.partitions.days.back"), 7);
