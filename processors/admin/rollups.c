@@ -15,8 +15,10 @@
 #include "admin_int.h"
 #include "history/rollup.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "pg/pg.h"
 #include "sluice/err.h"
+#include "util/clock.h"
 
 /* Rollup k's rows are finished up to its watermark or its earliest bucket still
  * pending, whichever is earlier (rollup.c). */
@@ -32,6 +34,9 @@ struct sl_adm_rollups_s {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         bool stop, started;
+        /* as history maintenance's (maintenance.c), kind="rollup_events", ... */
+        sl_metric_t *m_last_ok[SL_ROLLUP__CNT], *m_last_dur[SL_ROLLUP__CNT],
+            *m_last_result[SL_ROLLUP__CNT];
 };
 
 static void *rollup_main(void *opaque)
@@ -52,9 +57,11 @@ static void *rollup_main(void *opaque)
                 }
                 for (int k = 0; pg && k < SL_ROLLUP__CNT; k++) {
                         sl_rollup_result_t res;
+                        int64_t t0 = sl_mono_ms();
                         if (sl_rollup_advance(pg, (sl_rollup_kind_t)k, ru->lag_ms,
                                               ru->settle_ms, ru->minute_days, &res,
                                               errstr, sizeof(errstr)) != SL_OK) {
+                                sl_metrics_set(ru->m_last_result[k], 0);
                                 if (!warned)
                                         sl_log_warn("%s rollup: %s",
                                                     sl_rollup_kind_str(k), errstr);
@@ -62,6 +69,13 @@ static void *rollup_main(void *opaque)
                                 break;
                         }
                         warned = false;
+                        if (!res.busy) {
+                                sl_metrics_set(ru->m_last_ok[k],
+                                               (double)sl_wall_ms() / 1000.0);
+                                sl_metrics_set(ru->m_last_dur[k],
+                                               (double)(sl_mono_ms() - t0) / 1000.0);
+                                sl_metrics_set(ru->m_last_result[k], 1);
+                        }
                         if (!res.busy && res.buckets)
                                 sl_log_debug("%s rollup: %lld minute buckets up to %s",
                                              sl_rollup_kind_str(k),
@@ -102,6 +116,21 @@ sl_adm_rollups_t *sl__adm_rollups_start(const sl_conf_t *conf, char *errstr,
         ru->lag_ms = sl_conf_get_int(conf, "rollup.lag.ms");
         ru->settle_ms = sl_conf_get_int(conf, "rollup.settle.ms");
         ru->minute_days = (int)sl_conf_get_int(conf, "retention.rollups.minute.days");
+        for (int k = 0; k < SL_ROLLUP__CNT; k++) {
+                char l[64];
+                snprintf(l, sizeof(l), "kind=\"rollup_%s\"", sl_rollup_kind_str(k));
+                ru->m_last_ok[k] = sl_metrics_gauge(
+                    "sluice_history_last_success_timestamp_seconds", l,
+                    "When the newest successful maintenance run of a kind finished "
+                    "(0: never).");
+                ru->m_last_dur[k] = sl_metrics_gauge(
+                    "sluice_history_last_run_duration_seconds", l,
+                    "How long the newest maintenance run of a kind took.");
+                ru->m_last_result[k] = sl_metrics_gauge(
+                    "sluice_history_last_run_ok", l,
+                    "1 when the newest maintenance run of a kind succeeded, 0 when not.");
+                sl_metrics_set(ru->m_last_result[k], 1);
+        }
         pthread_mutex_init(&ru->mu, NULL);
         pthread_cond_init(&ru->cv, NULL);
         if (ru->interval_ms > 0) {

@@ -162,6 +162,17 @@ runs=$(psql_val "select string_agg(name || '=' || runs, ' ' order by name) from 
 same "event_rollups advanced by sluice-admin" "$(ref_events)" "$(got_events)"
 same "delivery_rollups advanced by sluice-admin" "$(ref_deliveries)" "$(got_deliveries)"
 log "ok: sluice-admin advanced both rollups ($runs runs); they equal the reference"
+# Its runs are in the history maintenance metrics, as kind rollup_events and
+# rollup_deliveries (the SluiceHistoryMaintenance* alerts cover them).
+curl -s "$ADMIN_URL/metrics" >"$T/metrics.txt"
+now_s=$(date +%s)
+for k in rollup_events rollup_deliveries; do
+        awk -v k="kind=\"$k\"" -v now="$now_s" '
+                index($0, "sluice_history_last_success_timestamp_seconds{") == 1 && index($0, k) { ts = $2 }
+                index($0, "sluice_history_last_run_ok{") == 1 && index($0, k) { ok = $2 }
+                END { exit !(ts > now - 60 && ts <= now + 1 && ok == 1) }' "$T/metrics.txt" ||
+                fail "no recent successful $k run in /metrics: $(grep "$k" "$T/metrics.txt")"
+done
 fresh 30 # the open interval: answered from the raw rows (the watermark is 4 s behind)
 # Once the watermark passes them, their minute waits in rollup_pending (it has not
 # ended rollup.settle.ms ago) instead of being recomputed at every advance.
