@@ -383,6 +383,22 @@ int sl__adm_health(sl_adm_req_t *req)
                         }
                         worst = l > worst ? l : worst;
                 }
+                /* The rollups, when sluice-admin advances them: the newest advance
+                 * that did its work (any instance), against the same threshold. */
+                for (int k = 0;
+                     k < 2 && stale && sl_conf_get_int(conf, "rollup.interval.ms"); k++) {
+                        const char *rk = k ? "deliveries" : "events";
+                        json_t *age = json_object_get(
+                            json_object_get(json_object_get(storage, "rollups"), rk),
+                            "last_ok_age_s");
+                        snprintf(name, sizeof(name), "rollup:%s", rk);
+                        v = json_is_integer(age) ? json_integer_value(age) * 1000 : -1;
+                        snprintf(msg, sizeof(msg), "newest %s rollup advance %lld s ago",
+                                 rk, (long long)(v / 1000));
+                        l = add_check(checks, flipped, name, v >= stale ? DEGRADED : OK,
+                                      v, stale, msg);
+                        worst = l > worst ? l : worst;
+                }
                 if (bl && sl__adm_maint_after_days(adm->maint) > 0) {
                         v = json_integer_value(
                             json_object_get(storage, "archive_backlog"));

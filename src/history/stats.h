@@ -12,7 +12,11 @@
  *    "partitions": N, "oldest_partition_age_s": N|null, "archive_backlog": N,
  *    "archive_bytes": N, "archive_files": N,
  *    "runs": {"archive"|"retention": {"last_ok_at_s": N|null, "last_ok_age_s":
- *             N|null, "last_ok": bool|null, "last_duration_s": N|null}}}
+ *             N|null, "last_ok": bool|null, "last_duration_s": N|null}},
+ *    "rollups": {"events"|"deliveries": {"last_ok_at_s": N, "last_ok_age_s": N,
+ *                "pending": N}}}
+ * (a rollup's last_ok is its watermark row's updated_at: the newest advance that did
+ * its work, by any sluice-admin or sluicectl).
  */
 #ifndef SL_HISTORY_STATS_H
 #define SL_HISTORY_STATS_H
@@ -56,7 +60,12 @@
         "  'runs', (SELECT json_object_agg(kind, json_build_object("                     \
         "     'last_ok_at_s', last_ok_at, "                                              \
         "     'last_ok_age_s', extract(epoch FROM now())::bigint - last_ok_at, "         \
-        "     'last_ok', last_ok, 'last_duration_s', last_s)) FROM runs))::text"
+        "     'last_ok', last_ok, 'last_duration_s', last_s)) FROM runs), "              \
+        "  'rollups', (SELECT json_object_agg(w.name, json_build_object("                \
+        "     'last_ok_at_s', extract(epoch FROM w.updated_at)::bigint, "                \
+        "     'last_ok_age_s', extract(epoch FROM now() - w.updated_at)::bigint, "       \
+        "     'pending', (SELECT count(*) FROM rollup_pending p WHERE p.name = w.name))) " \
+        "     FROM rollup_watermarks w))::text"
 // clang-format on
 
 #endif

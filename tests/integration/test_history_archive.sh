@@ -146,9 +146,9 @@ done
 assert_eq "archive backlog gauge" "sluice_history_archive_backlog_partitions 0" \
         "$(grep '^sluice_history_archive_backlog_partitions' "$T/metrics.txt")"
 curl -sf -H "Authorization: Bearer $ADMIN_READ" "$ADMIN_URL/admin/event-health" >"$T/health.json"
-assert_eq "health checks of history" "archive_backlog:ok maintenance:archive:ok maintenance:retention:ok" \
+assert_eq "health checks of history" "archive_backlog:ok maintenance:archive:ok maintenance:retention:ok rollup:deliveries:ok rollup:events:ok" \
         "$("$PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["checks"]
-print(" ".join(sorted(x["name"] + ":" + x["status"] for x in c if x["name"].startswith(("maint", "archive")))))' "$T/health.json")"
+print(" ".join(sorted(x["name"] + ":" + x["status"] for x in c if x["name"].startswith(("maint", "archive", "rollup")))))' "$T/health.json")"
 assert_eq "health storage: archive files in force" \
         "$(psql_val "select count(*) from archives where state in ('verified', 'dropped', 'restored')")" \
         "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["storage"]["archive_files"])' "$T/health.json")"
