@@ -24,6 +24,16 @@ bench_broker_args() {
         esac
 }
 
+# What the broker is, for the benchmark's first lines: the devbroker's broker count
+# changes the figures (docs/benchmarks.md, bench/trigger's third pass).
+bench_broker_desc() {
+        if [ "$BENCH_BROKER" = kafka ]; then
+                echo "kafka (Apache Kafka, one KRaft node)"
+        else
+                echo "devbroker (${SLUICE_DEVBROKER_BROKERS:-3} brokers)"
+        fi
+}
+
 bench_start_broker() {
         local work=$1 parts=$2
         export SLUICE_TOPIC_PARTITIONS=$parts

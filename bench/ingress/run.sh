@@ -48,6 +48,6 @@ export SLUICE_PG_PORT=$port
 BENCH_PG_PID=$(head -1 "$work/pg/data/postmaster.pid")
 BENCH_BROKER_PID=${_bench_broker_pid:-$(cat "$work/kafka/kafka.pid" 2>/dev/null || echo 0)}
 export BENCH_PG_PID BENCH_BROKER_PID
-echo "broker: $BENCH_BROKER" >&2
+echo "broker: $(bench_broker_desc)" >&2
 "$build/sluicectl" -X log.level=warn migrate >/dev/null
 "$build/bench/bench-ingress" "${eos[@]}" "${xs[@]}" "$n" "$sources" "$build/sluice-ingress" 2> >(grep -v '"level":"info"' >&2)

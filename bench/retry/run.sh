@@ -32,7 +32,7 @@ trap cleanup EXIT
 SLUICE_PG_DIR=$work/pg SLUICE_PG_PORT=$port "$root/scripts/pg.sh" start >/dev/null
 bench_start_broker "$work" "${SLUICE_TOPIC_PARTITIONS:-6}"
 export SLUICE_PG_PORT=$port
-echo "broker: $BENCH_BROKER" >&2
+echo "broker: $(bench_broker_desc)" >&2
 "$build/sluicectl" migrate >/dev/null
 # shellcheck disable=SC2086 # extra -X flags for experiments: BENCH_RETRY_ARGS
 "$build/sluice-retry" -X http.port=0 -X log.level=warn ${BENCH_RETRY_ARGS:-} \

@@ -42,7 +42,7 @@ trap cleanup EXIT
 SLUICE_PG_DIR=$work/pg SLUICE_PG_PORT=$port "$root/scripts/pg.sh" start >/dev/null
 bench_start_broker "$work" "$parts"
 export SLUICE_PG_PORT=$port
-echo "broker: $BENCH_BROKER" >&2
+echo "broker: $(bench_broker_desc)" >&2
 "$build/sluicectl" -X log.level=warn migrate >/dev/null
 broker_pid=${_bench_broker_pid:-$(cat "$work/kafka/kafka.pid" 2>/dev/null || true)}
 BENCH_WORK=$work BENCH_PG_DATA=$work/pg/data BENCH_BROKER_PID=$broker_pid \
