@@ -30,7 +30,7 @@ bench_broker_desc() {
         if [ "$BENCH_BROKER" = kafka ]; then
                 echo "kafka (Apache Kafka, one KRaft node)"
         else
-                echo "devbroker (${SLUICE_DEVBROKER_BROKERS:-3} brokers)"
+                echo "devbroker (devbroker.brokers ${SLUICE_DEVBROKER_BROKERS:-3})"
         fi
 }
 
