@@ -107,6 +107,7 @@ static const kind_sql_t kinds[SL_ROLLUP__CNT] = {
             "AND r.bucket < (SELECT max(hb) FROM h) + interval '1 hour' "
             "AND date_trunc('hour', r.bucket) IN (SELECT hb FROM h) "
             "GROUP BY 2, 3, 4",
+            NULL, /* deliveries are not archived */
         },
 };
 
