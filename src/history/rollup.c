@@ -219,7 +219,7 @@ static int recompute(PGconn *pg, const kind_sql_t *ks, const char *buckets,
                                "WHERE b >= date_trunc('hour', now() - $2::int * "
                                "interval '1 day')",
                                2, p_kept, &kept, errstr, errstr_size)))
-                        return err;
+                        goto done;
                 p[0] = PQgetvalue(kept, 0, 0);
                 if (strcmp(p[0], "{}") == 0)
                         goto done;
