@@ -194,6 +194,14 @@ static void rebalance_and_injected_errors_lose_nothing(void **state)
         sh->wait_commit = true;
         conf_set(fx, "runtime.retry.backoff.ms", "20");
         conf_set(fx, "runtime.retry.max.ms", "10000");
+        /* One produce request in flight per connection.  The mock checks the sequence
+         * numbers of transactional producers only: when an idempotent producer's request
+         * fails and a later one for the same partition, already sent, succeeds,
+         * librdkafka acks the failed one's records implicitly ("implicitly acked by
+         * subsequent batch success"), which is right on Kafka (it would have refused the
+         * later request as out of order) and loses them on the mock: about one run in
+         * twenty lost an output here.  See docs/architecture.md. */
+        conf_set(fx, "kafka.max.in.flight.requests.per.connection", "1");
         produce_input(fx, in, out);
         /* The broker fails the next produce requests (retriable: the idempotent producer
          * sends them again, no duplicate) and the first offset commits (not fatal: a
@@ -289,6 +297,7 @@ static void rebalance_and_injected_errors_lose_nothing(void **state)
                               "rebalance\n",
                               twice);
         assert_int_equal(committed, RECORDS);
+        conf_set(fx, "kafka.max.in.flight.requests.per.connection", "5");
         pthread_mutex_destroy(&sh->lock);
         free(outs);
         free(sh);
