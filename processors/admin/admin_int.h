@@ -52,6 +52,11 @@ sl__adm_maint_t *sl__adm_maint_new(const sl_conf_t *conf, char *errstr,
 void sl__adm_maint_destroy(sl__adm_maint_t *mt); /* stops and joins; NULL-safe */
 /* archive.after.days when archiving is on, else 0 (the stats' parameter). */
 int sl__adm_maint_after_days(const sl__adm_maint_t *mt);
+/* The sluice_history_last_* gauges (success timestamp, duration, ok) of
+ * kind="<kind>": maintenance.c's run kinds and rollups.c's rollups report through the
+ * same three metrics, so one place names them and says what they mean. */
+void sl__adm_last_run_gauges(const char *kind, sl_metric_t **ok, sl_metric_t **dur,
+                             sl_metric_t **result);
 
 typedef struct sl_adm_rollups_s sl_adm_rollups_t; /* rollups.c */
 typedef struct sl_adm_replays_s sl_adm_replays_t; /* replays.c */

@@ -41,6 +41,22 @@ typedef struct sl__adm_maint_s {
 static const char *const tables[4] = {"workflow_events", "dead_letters",
                                       "trigger_deliveries", "archives"};
 
+void sl__adm_last_run_gauges(const char *kind, sl_metric_t **ok, sl_metric_t **dur,
+                             sl_metric_t **result)
+{
+        char l[128];
+
+        snprintf(l, sizeof(l), "kind=\"%s\"", kind);
+        *ok = sl_metrics_gauge("sluice_history_last_success_timestamp_seconds", l,
+                               "When the newest successful maintenance run of a kind "
+                               "finished (0: never).");
+        *dur = sl_metrics_gauge("sluice_history_last_run_duration_seconds", l,
+                                "How long the newest maintenance run of a kind took.");
+        *result = sl_metrics_gauge(
+            "sluice_history_last_run_ok", l,
+            "1 when the newest maintenance run of a kind succeeded, 0 when not.");
+}
+
 static void register_metrics(maint_t *mt)
 {
         char l[128];
@@ -63,19 +79,9 @@ static void register_metrics(maint_t *mt)
             "Daily partitions past archive.after.days still in the live table.");
         mt->m_archive_bytes = sl_metrics_gauge("sluice_history_archive_bytes", NULL,
                                                "Bytes of the archive files in force.");
-        for (int k = 0; k < 2; k++) {
-                snprintf(l, sizeof(l), "kind=\"%s\"", kinds[k]);
-                mt->m_last_ok[k] = sl_metrics_gauge(
-                    "sluice_history_last_success_timestamp_seconds", l,
-                    "When the newest successful maintenance run of a kind finished "
-                    "(0: never).");
-                mt->m_last_dur[k] = sl_metrics_gauge(
-                    "sluice_history_last_run_duration_seconds", l,
-                    "How long the newest maintenance run of a kind took.");
-                mt->m_last_result[k] = sl_metrics_gauge(
-                    "sluice_history_last_run_ok", l,
-                    "1 when the newest maintenance run of a kind succeeded, 0 when not.");
-        }
+        for (int k = 0; k < 2; k++)
+                sl__adm_last_run_gauges(kinds[k], &mt->m_last_ok[k], &mt->m_last_dur[k],
+                                        &mt->m_last_result[k]);
         mt->m_runs[0] = sl_metrics_counter("sluice_history_runs_total", "result=\"ok\"",
                                            "Maintenance runs this process started.");
         mt->m_runs[1] =

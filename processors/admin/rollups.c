@@ -117,18 +117,10 @@ sl_adm_rollups_t *sl__adm_rollups_start(const sl_conf_t *conf, char *errstr,
         ru->settle_ms = sl_conf_get_int(conf, "rollup.settle.ms");
         ru->minute_days = (int)sl_conf_get_int(conf, "retention.rollups.minute.days");
         for (int k = 0; k < SL_ROLLUP__CNT; k++) {
-                char l[64];
-                snprintf(l, sizeof(l), "kind=\"rollup_%s\"", sl_rollup_kind_str(k));
-                ru->m_last_ok[k] = sl_metrics_gauge(
-                    "sluice_history_last_success_timestamp_seconds", l,
-                    "When the newest successful maintenance run of a kind finished "
-                    "(0: never).");
-                ru->m_last_dur[k] = sl_metrics_gauge(
-                    "sluice_history_last_run_duration_seconds", l,
-                    "How long the newest maintenance run of a kind took.");
-                ru->m_last_result[k] = sl_metrics_gauge(
-                    "sluice_history_last_run_ok", l,
-                    "1 when the newest maintenance run of a kind succeeded, 0 when not.");
+                char kind[64];
+                snprintf(kind, sizeof(kind), "rollup_%s", sl_rollup_kind_str(k));
+                sl__adm_last_run_gauges(kind, &ru->m_last_ok[k], &ru->m_last_dur[k],
+                                        &ru->m_last_result[k]);
                 sl_metrics_set(ru->m_last_result[k], 1);
         }
         pthread_mutex_init(&ru->mu, NULL);

@@ -1,59 +1,25 @@
 /*
- * History maintenance (maintain.h): the run (lock, list, decide, act, record) and the
- * restore.  Decisions are policy.c's, bytes archive.c's.
+ * History maintenance (maintain.h): the run (lock, list, decide, act, record) and its
+ * retention phases.  The archive phase is maintain_archive.c's (maintain_int.h), the
+ * restore restore.c's.  Decisions are policy.c's, bytes archive.c's.
  */
-#include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-#include "history/archive.h"
 #include "history/maintain.h"
+#include "history/maintain_int.h"
 #include "history/pgexec.h"
 #include "log/log.h"
-#include "util/clock.h"
 
-#define TBL "workflow_events"
-
-/* The daily partitions of workflow_events with their bounds and their archive in
- * force (the DEFAULT partition has no bounds and is never touched). */
-#define PARTS_SQL                                                                        \
-        "SELECT c.relname, (extract(epoch FROM b[1]::timestamptz) * 1000)::bigint, "     \
-        "(extract(epoch FROM b[2]::timestamptz) * 1000)::bigint, a.id, a.state, "        \
-        "(extract(epoch FROM a.restored_at) * 1000)::bigint, a.path, a.rows, a.bytes, "  \
-        "a.raw_bytes, a.sha256 "                                                         \
-        "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "                      \
-        "CROSS JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), "           \
-        "'FROM \\(''([^'']+)''\\) TO \\(''([^'']+)''\\)') b "                            \
-        "LEFT JOIN archives a ON a.tbl = $1 AND a.range_lo = b[1]::timestamptz "         \
-        "AND a.state NOT IN ('failed', 'expired') "                                      \
-        "WHERE i.inhparent = $1::regclass AND b IS NOT NULL ORDER BY 2"
-
-/* Archives whose partition is gone. */
-#define GONE_SQL                                                                         \
-        "SELECT partition, (extract(epoch FROM range_lo) * 1000)::bigint, "              \
-        "(extract(epoch FROM range_hi) * 1000)::bigint, id, state, NULL, path, rows, "   \
-        "bytes, raw_bytes, sha256, keep_types::text "                                    \
-        "FROM archives WHERE tbl = $1 AND state = 'dropped' ORDER BY range_lo"
-
-typedef struct run_s {
-        PGconn *pg;
-        const sl_history_opts_t *o;
-        bool dry;
-        sl_history_report_fn report;
-        void *opaque;
-        json_t *details; /* {"actions": [...], "errors": [...]} */
-        int failed;
-} run_t;
-
-static void say(run_t *r, const char *action, const char *what, int64_t lo_ms,
-                long long rows, const char *why)
+void sl__hist_say(run_t *r, const char *action, const char *what, int64_t lo_ms,
+                  long long rows, const char *why)
 {
         char line[1024], range[32] = "-";
 
@@ -74,9 +40,7 @@ static void say(run_t *r, const char *action, const char *what, int64_t lo_ms,
                                                 "rows", (json_int_t)rows, "why", why));
 }
 
-static void failure(run_t *r, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void failure(run_t *r, const char *what, const char *fmt, ...)
+void sl__hist_failure(run_t *r, const char *what, const char *fmt, ...)
 {
         char msg[1024];
         va_list ap;
@@ -86,21 +50,15 @@ static void failure(run_t *r, const char *what, const char *fmt, ...)
         va_end(ap);
         r->failed++;
         sl_log_error("history maintenance: %s: %s", what, msg);
-        say(r, "error", what, 0, 0, msg);
+        sl__hist_say(r, "error", what, 0, 0, msg);
         if (r->details)
                 json_array_append_new(
                     json_object_get(r->details, "errors"),
                     json_pack("{s:s, s:s}", "what", what, "error", msg));
 }
 
-/* Run sql; PGRES_COMMAND_OK or TUPLES_OK result, or NULL with errstr set. */
-static void rollback(PGconn *pg)
-{
-        PQclear(PQexec(pg, "ROLLBACK"));
-}
-
 /* "SELECT ... FROM ONLY <part> ..." with the partition quoted. */
-static char *with_ident(PGconn *pg, const char *fmt, const char *name)
+char *sl__hist_with_ident(PGconn *pg, const char *fmt, const char *name)
 {
         char *ident = PQescapeIdentifier(pg, name, strlen(name)), *sql = NULL;
 
@@ -110,9 +68,9 @@ static char *with_ident(PGconn *pg, const char *fmt, const char *name)
         return sql;
 }
 
-static long long count_rows(PGconn *pg, const char *part, char *errstr, size_t sz)
+long long sl__hist_count_rows(PGconn *pg, const char *part, char *errstr, size_t sz)
 {
-        char *sql = with_ident(pg, "SELECT count(*) FROM ONLY %s", part);
+        char *sql = sl__hist_with_ident(pg, "SELECT count(*) FROM ONLY %s", part);
         PGresult *res = sql ? sl__hist_q(pg, sql, 0, NULL, errstr, sz) : NULL;
         long long n = res ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
 
@@ -123,15 +81,15 @@ static long long count_rows(PGconn *pg, const char *part, char *errstr, size_t s
 
 /* Which keep types the partition holds (present[]) and their names as a text[]
  * literal (for archives.keep_types). */
-static int keep_present(run_t *r, const char *part, sl_history_item_t *it, char *arr,
-                        size_t arrsize, char *errstr, size_t sz)
+int sl__hist_keep_present(run_t *r, const char *part, sl_history_item_t *it, char *arr,
+                          size_t arrsize, char *errstr, size_t sz)
 {
         const sl_history_policy_t *pol = &r->o->pol;
         size_t off = 0;
 
         off += (size_t)snprintf(arr, arrsize, "{");
         for (size_t i = 0; i < pol->nkeep; i++) {
-                char *sql = with_ident(
+                char *sql = sl__hist_with_ident(
                     r->pg, "SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE type = $1)", part);
                 const char *params[1] = {pol->keep[i].type};
                 PGresult *res =
@@ -158,319 +116,6 @@ static int keep_present(run_t *r, const char *part, sl_history_item_t *it, char 
         return 0;
 }
 
-/* The archive row's manifest. */
-static void manifest_of(PGresult *res, int row, int col0, sl_history_manifest_t *m)
-{
-        /* col0: rows, bytes, raw_bytes, sha256 */
-        m->rows = strtoll(PQgetvalue(res, row, col0), NULL, 10);
-        m->bytes = strtoll(PQgetvalue(res, row, col0 + 1), NULL, 10);
-        m->raw_bytes = strtoll(PQgetvalue(res, row, col0 + 2), NULL, 10);
-        snprintf(m->sha256, sizeof(m->sha256), "%s", PQgetvalue(res, row, col0 + 3));
-}
-
-static void remove_files(const char *path)
-{
-        char mpath[4200];
-
-        if (!path || !*path)
-                return;
-        unlink(path);
-        sl_history_manifest_path(path, mpath, sizeof(mpath));
-        unlink(mpath);
-}
-
-static void set_failed(run_t *r, const char *id, const char *why)
-{
-        char err[512];
-        const char *params[2] = {id, why};
-
-        if (!sl__hist_ok(
-                r->pg, "UPDATE archives SET state = 'failed', detail = $2 WHERE id = $1",
-                2, params, err, sizeof(err)))
-                sl_log_error("history maintenance: archive %s: marking it failed: %s", id,
-                             err);
-}
-
-/* Drop the partition whose archive id (verified) holds rows rows: under a lock that
- * stops writes to it, its rows are counted again first; a different count (an event
- * written late into an archived day) fails the archive, to be written again. */
-static int drop_archived(run_t *r, const char *part, int64_t lo, const char *id,
-                         long long rows)
-{
-        char err[512],
-            *lock = with_ident(r->pg, "LOCK TABLE ONLY %s IN SHARE MODE", part),
-            *drop = with_ident(r->pg, "DROP TABLE %s", part);
-        const char *params[1] = {id};
-        long long now_rows;
-        int rc = -1;
-
-        if (!lock || !drop) {
-                failure(r, part, "out of memory");
-                goto out;
-        }
-        if (!sl__hist_ok(r->pg, "BEGIN", 0, NULL, err, sizeof(err)) ||
-            !sl__hist_ok(r->pg, "SET LOCAL lock_timeout = '10s'", 0, NULL, err,
-                         sizeof(err)) ||
-            !sl__hist_ok(r->pg, lock, 0, NULL, err, sizeof(err))) {
-                rollback(r->pg);
-                failure(r, part, "locking it: %s", err);
-                goto out;
-        }
-        now_rows = count_rows(r->pg, part, err, sizeof(err));
-        if (now_rows != rows) {
-                char why[256];
-                rollback(r->pg);
-                if (now_rows < 0) {
-                        failure(r, part, "counting its rows: %s", err);
-                        goto out;
-                }
-                snprintf(why, sizeof(why),
-                         "the partition holds %lld rows, the archive %lld: written to "
-                         "after archiving; archived again next run",
-                         now_rows, rows);
-                set_failed(r, id, why);
-                failure(r, part, "%s", why);
-                goto out;
-        }
-        if (!sl__hist_ok(r->pg, drop, 0, NULL, err, sizeof(err)) ||
-            !sl__hist_ok(
-                r->pg,
-                "UPDATE archives SET state = 'dropped', dropped_at = now() WHERE id = $1",
-                1, params, err, sizeof(err)) ||
-            !sl__hist_ok(r->pg, "COMMIT", 0, NULL, err, sizeof(err))) {
-                rollback(r->pg);
-                failure(r, part, "dropping it: %s", err);
-                goto out;
-        }
-        say(r, "drop", part, lo, rows, "archive verified, rows counted under lock");
-        rc = 0;
-out:
-        free(lock);
-        free(drop);
-        return rc;
-}
-
-/* Write, record and verify the archive of part; then drop it. */
-static void archive_one(run_t *r, const char *part, sl_history_item_t *it,
-                        const char *old_id, const char *old_path)
-{
-        char err[1024], path[1400], keep[4096], lo_s[24], hi_s[24], id[24];
-        char rows_s[24], bytes_s[24], raw_s[24];
-        sl_history_manifest_t m = {0};
-        int64_t t0 = sl_mono_ms();
-
-        if (keep_present(r, part, it, keep, sizeof(keep), err, sizeof(err)) != 0) {
-                failure(r, part, "looking for kept types: %s", err);
-                return;
-        }
-        if (r->dry) {
-                long long n = count_rows(r->pg, part, err, sizeof(err));
-                say(r, "archive", part, it->lo_ms, n, "past archive.after.days");
-                return;
-        }
-        if (old_id) { /* an archive left in 'writing' by a run that died */
-                set_failed(r, old_id, "interrupted: the run writing it stopped");
-                remove_files(old_path);
-        }
-        snprintf(m.tbl, sizeof(m.tbl), TBL);
-        snprintf(m.partition, sizeof(m.partition), "%s", part);
-        m.lo_ms = it->lo_ms;
-        m.hi_ms = it->hi_ms;
-        snprintf(path, sizeof(path), "%s/%s/%s.%" PRId64 ".copy.zst", r->o->dir, TBL,
-                 part, sl_wall_ms());
-        {
-                char sub[1100];
-                snprintf(sub, sizeof(sub), "%s/%s", r->o->dir, TBL);
-                if (mkdir(sub, 0750) != 0 && errno != EEXIST) {
-                        failure(r, part, "mkdir %s: %s", sub, strerror(errno));
-                        return;
-                }
-        }
-        snprintf(lo_s, sizeof(lo_s), "%" PRId64, it->lo_ms);
-        snprintf(hi_s, sizeof(hi_s), "%" PRId64, it->hi_ms);
-        {
-                const char *params[6] = {TBL, part, lo_s, hi_s, path, keep};
-                PGresult *res = sl__hist_q(
-                    r->pg,
-                    "INSERT INTO archives (tbl, partition, range_lo, range_hi, "
-                    "path, keep_types) VALUES ($1, $2, "
-                    "to_timestamp($3::bigint / 1000.0), "
-                    "to_timestamp($4::bigint / 1000.0), $5, $6::text[]) "
-                    "RETURNING id",
-                    6, params, err, sizeof(err));
-                if (!res) {
-                        failure(r, part, "recording its archive: %s", err);
-                        return;
-                }
-                snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
-                PQclear(res);
-        }
-        if (sl_history_archive_write(r->pg, &m, path, r->o->level, err, sizeof(err)) !=
-            0) {
-                set_failed(r, id, err);
-                failure(r, part, "writing its archive: %s", err);
-                return;
-        }
-        snprintf(rows_s, sizeof(rows_s), "%" PRId64, m.rows);
-        snprintf(bytes_s, sizeof(bytes_s), "%" PRId64, m.bytes);
-        snprintf(raw_s, sizeof(raw_s), "%" PRId64, m.raw_bytes);
-        {
-                const char *params[5] = {id, rows_s, bytes_s, raw_s, m.sha256};
-                if (!sl__hist_ok(
-                        r->pg,
-                        "UPDATE archives SET rows = $2, bytes = $3, raw_bytes = $4, "
-                        "sha256 = $5 WHERE id = $1",
-                        5, params, err, sizeof(err))) {
-                        failure(r, part, "recording its manifest: %s", err);
-                        return;
-                }
-        }
-        if (sl_history_archive_verify(path, &m, err, sizeof(err)) != 0) {
-                set_failed(r, id, err);
-                failure(r, part, "verifying its archive: %s", err);
-                return;
-        }
-        {
-                const char *params[1] = {id};
-                if (!sl__hist_ok(
-                        r->pg,
-                        "UPDATE archives SET state = 'verified', verified_at = now() "
-                        "WHERE id = $1",
-                        1, params, err, sizeof(err))) {
-                        failure(r, part, "recording its verification: %s", err);
-                        return;
-                }
-        }
-        {
-                char why[160];
-                snprintf(why, sizeof(why),
-                         "%" PRId64
-                         " bytes, sha256 %.12s..., written and verified in %" PRId64
-                         " ms",
-                         m.bytes, m.sha256, sl_mono_ms() - t0);
-                say(r, "archive", part, it->lo_ms, (long long)m.rows, why);
-        }
-        drop_archived(r, part, it->lo_ms, id, (long long)m.rows);
-}
-
-static void archive_phase(run_t *r, int64_t now_ms)
-{
-        char err[512];
-        const char *params[1] = {TBL};
-        PGresult *res = sl__hist_q(r->pg, PARTS_SQL, 1, params, err, sizeof(err)), *gone;
-
-        if (!res) {
-                failure(r, TBL, "listing partitions: %s", err);
-                return;
-        }
-        for (int i = 0; i < PQntuples(res); i++) {
-                const char *part = PQgetvalue(res, i, 0), *why;
-                const char *id = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
-                sl_history_item_t it = {0};
-                sl_history_action_t act;
-
-                it.lo_ms = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-                it.hi_ms = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-                it.live = true;
-                it.state =
-                    id ? sl_history_astate_parse(PQgetvalue(res, i, 4)) : SL_HIST_A_NONE;
-                it.restored_ms = strtoll(PQgetvalue(res, i, 5), NULL, 10);
-                act = sl_history_decide(&r->o->pol, &it, now_ms, &why);
-                switch (act) {
-                case SL_HIST_ARCHIVE:
-                        archive_one(
-                            r, part, &it, it.state == SL_HIST_A_WRITING ? id : NULL,
-                            it.state == SL_HIST_A_WRITING ? PQgetvalue(res, i, 6) : NULL);
-                        break;
-                case SL_HIST_DROP_ARCHIVED: {
-                        sl_history_manifest_t m = {0};
-                        long long rows = strtoll(PQgetvalue(res, i, 7), NULL, 10);
-                        manifest_of(res, i, 7, &m);
-                        if (r->dry) {
-                                say(r, "drop", part, it.lo_ms, rows, why);
-                                break;
-                        }
-                        /* restored: the file is re-read before the rows go again */
-                        if (it.state == SL_HIST_A_RESTORED &&
-                            sl_history_archive_verify(PQgetvalue(res, i, 6), &m, err,
-                                                      sizeof(err)) != 0) {
-                                failure(r, part, "re-verifying its archive: %s", err);
-                                break;
-                        }
-                        drop_archived(r, part, it.lo_ms, id, rows);
-                        break;
-                }
-                case SL_HIST_HOLD: {
-                        /* An empty partition made again (sluice_ensure_event_partitions
-                         * with a longer days.back) holds nothing to lose: it goes. */
-                        long long n = count_rows(r->pg, part, err, sizeof(err));
-                        char *drop =
-                            n == 0 ? with_ident(r->pg, "DROP TABLE %s", part) : NULL;
-                        if (n != 0) {
-                                failure(r, part, "%s", why);
-                        } else if (r->dry) {
-                                say(r, "drop", part, it.lo_ms, 0,
-                                    "empty, made again after its archive was dropped");
-                        } else if (!drop ||
-                                   !sl__hist_ok(r->pg, drop, 0, NULL, err, sizeof(err))) {
-                                failure(r, part, "dropping it: %s",
-                                        drop ? err : "out of memory");
-                        } else {
-                                say(r, "drop", part, it.lo_ms, 0,
-                                    "empty, made again after its archive was dropped");
-                        }
-                        free(drop);
-                        break;
-                }
-                default:
-                        break;
-                }
-        }
-        PQclear(res);
-
-        gone = sl__hist_q(r->pg, GONE_SQL, 1, params, err, sizeof(err));
-        if (!gone) {
-                failure(r, TBL, "listing archives: %s", err);
-                return;
-        }
-        for (int i = 0; i < PQntuples(gone); i++) {
-                const char *part = PQgetvalue(gone, i, 0), *why,
-                           *kt = PQgetvalue(gone, i, 11);
-                sl_history_item_t it = {0};
-
-                it.lo_ms = strtoll(PQgetvalue(gone, i, 1), NULL, 10);
-                it.hi_ms = strtoll(PQgetvalue(gone, i, 2), NULL, 10);
-                it.state = SL_HIST_A_DROPPED;
-                /* keep_types: the kept types the day held when it was archived */
-                for (size_t k = 0; k < r->o->pol.nkeep; k++) {
-                        const char *t = r->o->pol.keep[k].type, *at = strstr(kt, t);
-                        size_t tl = strlen(t);
-                        it.present[k] =
-                            at && (at[-1] == '{' || at[-1] == ',' || at[-1] == '"') &&
-                            (at[tl] == '}' || at[tl] == ',' || at[tl] == '"');
-                }
-                if (sl_history_decide(&r->o->pol, &it, now_ms, &why) != SL_HIST_EXPIRE)
-                        continue;
-                if (!r->dry) {
-                        const char *p2[1] = {PQgetvalue(gone, i, 3)};
-                        remove_files(PQgetvalue(gone, i, 6));
-                        if (!sl__hist_ok(
-                                r->pg,
-                                "UPDATE archives SET state = 'expired', expired_at = "
-                                "now() "
-                                "WHERE id = $1",
-                                1, p2, err, sizeof(err))) {
-                                failure(r, part, "expiring its archive: %s", err);
-                                continue;
-                        }
-                }
-                say(r, "expire", part, it.lo_ms,
-                    strtoll(PQgetvalue(gone, i, 7), NULL, 10), why);
-        }
-        PQclear(gone);
-}
-
-/* Archiving off: drop whole partitions past retention. */
 static void drop_phase(run_t *r, int64_t now_ms)
 {
         char err[512], keep[4096];
@@ -478,7 +123,7 @@ static void drop_phase(run_t *r, int64_t now_ms)
         PGresult *res = sl__hist_q(r->pg, PARTS_SQL, 1, params, err, sizeof(err));
 
         if (!res) {
-                failure(r, TBL, "listing partitions: %s", err);
+                sl__hist_failure(r, TBL, "listing partitions: %s", err);
                 return;
         }
         for (int i = 0; i < PQntuples(res); i++) {
@@ -493,29 +138,30 @@ static void drop_phase(run_t *r, int64_t now_ms)
                 /* Only a day past the default can be kept longer by a type. */
                 if (it.hi_ms <=
                         now_ms - (int64_t)r->o->pol.events_days * SL_HISTORY_DAY_MS &&
-                    keep_present(r, part, &it, keep, sizeof(keep), err, sizeof(err)) !=
-                        0) {
-                        failure(r, part, "looking for kept types: %s", err);
+                    sl__hist_keep_present(r, part, &it, keep, sizeof(keep), err,
+                                          sizeof(err)) != 0) {
+                        sl__hist_failure(r, part, "looking for kept types: %s", err);
                         continue;
                 }
                 if (sl_history_decide(&r->o->pol, &it, now_ms, &why) != SL_HIST_DROP) {
                         if (sl_history_keep_days(&r->o->pol, &it) > r->o->pol.events_days)
-                                say(r, "keep", part, it.lo_ms, -1, why);
+                                sl__hist_say(r, "keep", part, it.lo_ms, -1, why);
                         continue;
                 }
-                rows = count_rows(r->pg, part, err, sizeof(err));
+                rows = sl__hist_count_rows(r->pg, part, err, sizeof(err));
                 if (r->dry) {
-                        say(r, "drop", part, it.lo_ms, rows, why);
+                        sl__hist_say(r, "drop", part, it.lo_ms, rows, why);
                         continue;
                 }
-                drop = with_ident(r->pg, "DROP TABLE %s", part);
+                drop = sl__hist_with_ident(r->pg, "DROP TABLE %s", part);
                 if (!drop ||
                     !sl__hist_ok(r->pg, "SET lock_timeout = '10s'", 0, NULL, err,
                                  sizeof(err)) ||
                     !sl__hist_ok(r->pg, drop, 0, NULL, err, sizeof(err))) {
-                        failure(r, part, "dropping it: %s", drop ? err : "out of memory");
+                        sl__hist_failure(r, part, "dropping it: %s",
+                                         drop ? err : "out of memory");
                 } else {
-                        say(r, "drop", part, it.lo_ms, rows, why);
+                        sl__hist_say(r, "drop", part, it.lo_ms, rows, why);
                 }
                 sl__hist_ok(r->pg, "RESET lock_timeout", 0, NULL, err, sizeof(err));
                 free(drop);
@@ -539,7 +185,7 @@ static void delete_phase(run_t *r, const char *table, const char *rows,
         if (r->dry) {
                 res = sl__hist_q(r->pg, count_sql, 1, params, err, sizeof(err));
                 if (!res) {
-                        failure(r, table, "counting: %s", err);
+                        sl__hist_failure(r, table, "counting: %s", err);
                         return;
                 }
                 total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -549,7 +195,7 @@ static void delete_phase(run_t *r, const char *table, const char *rows,
                         long long n;
                         res = sl__hist_q(r->pg, delete_sql, 2, params, err, sizeof(err));
                         if (!res) {
-                                failure(r, table, "deleting: %s", err);
+                                sl__hist_failure(r, table, "deleting: %s", err);
                                 return;
                         }
                         n = strtoll(PQcmdTuples(res), NULL, 10);
@@ -563,7 +209,7 @@ static void delete_phase(run_t *r, const char *table, const char *rows,
                 char why[96];
                 snprintf(why, sizeof(why), "%s%solder than %d days", rows,
                          *rows ? " " : "", days);
-                say(r, "delete", table, 0, total, why);
+                sl__hist_say(r, "delete", table, 0, total, why);
         }
 }
 
@@ -624,7 +270,7 @@ static bool run_start(run_t *r, const char *kind, char *id, size_t idsize)
             "INSERT INTO maintenance_runs (kind, runner) VALUES ($1, $2) RETURNING id", 2,
             params, err, sizeof(err));
         if (!res) {
-                failure(r, kind, "recording the run: %s", err);
+                sl__hist_failure(r, kind, "recording the run: %s", err);
                 return false;
         }
         snprintf(id, idsize, "%s", PQgetvalue(res, 0, 0));
@@ -691,7 +337,7 @@ int sl_history_maintain(PGconn *pg, const sl_history_opts_t *o, bool dry_run,
                 details_reset(&r);
                 before = r.failed;
                 if (run_start(&r, "archive", id, sizeof(id))) {
-                        archive_phase(&r, now_ms);
+                        sl__hist_archive_phase(&r, now_ms);
                         run_finish(&r, id, before);
                 }
         }

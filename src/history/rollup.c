@@ -188,6 +188,22 @@ static int run(PGconn *pg, const char *sql, int n, const char *const *params,
         return SL_OK;
 }
 
+/* Narrow *buckets (a text array) to those sql ($1 the buckets, $2 arg unless NULL)
+ * returns as its one text array value.  *res holds that value for as long as *buckets
+ * points into it: the caller PQclear()s it, on failure too (it stays NULL then). */
+static int filter_buckets(PGconn *pg, const char *sql, const char *arg,
+                          const char **buckets, PGresult **res, char *errstr,
+                          size_t errstr_size)
+{
+        const char *params[2] = {*buckets, arg};
+        int err = run(pg, sql, arg ? 2 : 1, params, res, errstr, errstr_size);
+
+        if (err)
+                return err;
+        *buckets = PQgetvalue(*res, 0, 0);
+        return SL_OK;
+}
+
 /* Recompute the minute buckets in the text array buckets and their hours, but none
  * of an hour whose minute rows retention may have deleted (maintain.c deletes a
  * minute row with its whole hour, by the same expression): its hour row would be
@@ -197,31 +213,28 @@ static int recompute(PGconn *pg, const kind_sql_t *ks, const char *buckets,
                      size_t errstr_size)
 {
         char days[16];
-        const char *p_kept[2] = {buckets, days};
         const char *p[1] = {buckets};
         PGresult *live = NULL, *kept = NULL, *res = NULL;
         int err = SL_OK;
 
         if (strcmp(buckets, "{}") == 0)
                 return SL_OK;
+        /* Each filter's result stays until done: p[0] points into the last one. */
         if (ks->live) {
-                if ((err = run(pg, ks->live, 1, p, &live, errstr, errstr_size)))
-                        return err;
-                p[0] = p_kept[0] = PQgetvalue(live, 0, 0);
-                if (strcmp(p[0], "{}") == 0)
+                err =
+                    filter_buckets(pg, ks->live, NULL, &p[0], &live, errstr, errstr_size);
+                if (err || strcmp(p[0], "{}") == 0)
                         goto done;
         }
         if (minute_days > 0) {
                 snprintf(days, sizeof(days), "%d", minute_days);
-                if ((err = run(pg,
-                               "SELECT coalesce(array_agg(b), '{}')::text "
-                               "FROM unnest($1::timestamptz[]) b "
-                               "WHERE b >= date_trunc('hour', now() - $2::int * "
-                               "interval '1 day')",
-                               2, p_kept, &kept, errstr, errstr_size)))
-                        goto done;
-                p[0] = PQgetvalue(kept, 0, 0);
-                if (strcmp(p[0], "{}") == 0)
+                err = filter_buckets(pg,
+                                     "SELECT coalesce(array_agg(b), '{}')::text "
+                                     "FROM unnest($1::timestamptz[]) b "
+                                     "WHERE b >= date_trunc('hour', now() - $2::int * "
+                                     "interval '1 day')",
+                                     days, &p[0], &kept, errstr, errstr_size);
+                if (err || strcmp(p[0], "{}") == 0)
                         goto done;
         }
         if ((err = run(pg, ks->minute_del, 1, p, NULL, errstr, errstr_size)) ||
