@@ -820,7 +820,7 @@ int main(int argc, char **argv)
         printf("  %-44s %9.1f %9s %7s  <= 128    %s\n", "peak RSS (MiB)", rss_mib, "", "",
                rss_mib <= 128 ? "met" : "MISS");
         printf("  %-44s %9.0f %9.0f %6.2fx  ~1x (no throughput lost)\n",
-               "fetch queue of 4 batches / the old 1 GiB one", ingress, ro.rate,
+               "fetch queue 100000 / the old 1 GiB one", ingress, ro.rate,
                ingress / ro.rate);
         printf("  %-44s %9.0f %9.0f %6.2fx  ~1x (costs nothing on 2 cores)\n",
                "overlap on (mean of 2) / off", ingress, rn.rate, ingress / rn.rate);

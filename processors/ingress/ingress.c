@@ -619,11 +619,14 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         ing->stage.topics = ing->topics;
         ing->stage.batch_size = (size_t)sl_conf_get_int(conf, "ingress.batch.size");
         ing->stage.batch_ms = (int)sl_conf_get_int(conf, "ingress.batch.ms");
-        /* Four batches: what ingress needs between fetches (bench/ingress: no throughput
-         * lost against 1,000,000, and half the memory of 100,000; batches of 20,000
-         * with two in the queue were no faster within the runs' spread and held
-         * 111-134 MiB against 85-104: docs/benchmarks.md, fourth pass). */
+        /* More than a second of ingress's rate: librdkafka 2.0.2 stops fetching a
+         * partition while the queue is full and looks again only when its broker
+         * thread wakes, up to a second later.  Four batches (40,000) ran dry 3-4 times
+         * in a 5 s run, idle ~25% of it; 100,000 never did, at 72,000-82,000 events/s
+         * against 58,000 and within 128 MiB (docs/benchmarks.md, fifth pass). */
         ing->stage.queued_records = 4 * (long)ing->stage.batch_size;
+        if (ing->stage.queued_records < SL_INGRESS_QUEUE_RECORDS)
+                ing->stage.queued_records = SL_INGRESS_QUEUE_RECORDS;
         ing->stage.opaque = ing;
         ing->stage.process = ingress_process;
         ing->stage.tick = ingress_tick;

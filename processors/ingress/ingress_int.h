@@ -30,6 +30,8 @@
 #include "pg/types_registry.h"
 
 #define SL_INGRESS_MAX_TIERS 16
+/* The fetch queue's least records (queued.min.messages), see ingress.c. */
+#define SL_INGRESS_QUEUE_RECORDS 100000L
 
 typedef enum {
         SLOT_REJECTED,  /* invalid: dead letter */
