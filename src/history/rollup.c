@@ -188,6 +188,19 @@ static int run(PGconn *pg, const char *sql, int n, const char *const *params,
         return SL_OK;
 }
 
+/* *text (freed first) becomes a copy of *res's first value; *res is cleared. */
+static int take_text(PGresult **res, char **text, char *errstr, size_t errstr_size)
+{
+        free(*text);
+        *text = strdup(PQgetvalue(*res, 0, 0));
+        PQclear(*res);
+        *res = NULL;
+        if (*text)
+                return SL_OK;
+        snprintf(errstr, errstr_size, "out of memory");
+        return SL_ERR_NOMEM;
+}
+
 /* Narrow *buckets (a text array) to those sql ($1 the buckets, $2 arg unless NULL)
  * returns as its one text array value.  *res holds that value for as long as *buckets
  * points into it: the caller PQclear()s it, on failure too (it stays NULL then). */
@@ -307,16 +320,12 @@ int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int64_t se
                 snprintf(out->upto, sizeof(out->upto), "%s", p_t[1]);
                 if ((err = run(pg, ks->touched, 2, p_t, &tr, errstr, errstr_size)))
                         goto fail;
-                buckets = strdup(PQgetvalue(tr, 0, 0));
-                PQclear(tr);
+                err = take_text(&tr, &buckets, errstr, errstr_size);
         }
         PQclear(res);
         res = NULL;
-        if (!buckets) {
-                snprintf(errstr, errstr_size, "out of memory");
-                err = SL_ERR_NOMEM;
+        if (err)
                 goto fail;
-        }
         /* The changed buckets wait in rollup_pending until they have settled: a
          * minute still being written is recomputed once, not at every advance. */
         {
@@ -335,15 +344,8 @@ int sl_rollup_advance(PGconn *pg, sl_rollup_kind_t k, int64_t lag_ms, int64_t se
                                "SELECT coalesce(array_agg(bucket), '{}')::text FROM d",
                                3, p_ripe, &res, errstr, errstr_size)))
                         goto fail;
-                free(buckets);
-                buckets = strdup(PQgetvalue(res, 0, 0));
-                PQclear(res);
-                res = NULL;
-                if (!buckets) {
-                        snprintf(errstr, errstr_size, "out of memory");
-                        err = SL_ERR_NOMEM;
+                if ((err = take_text(&res, &buckets, errstr, errstr_size)))
                         goto fail;
-                }
         }
         if ((err = recompute(pg, ks, buckets, minute_days, out, errstr, errstr_size)))
                 goto fail;
