@@ -622,8 +622,9 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         /* More than a second of ingress's rate: librdkafka 2.0.2 stops fetching a
          * partition while the queue is full and looks again only when its broker
          * thread wakes, up to a second later.  Four batches (40,000) ran dry 3-4 times
-         * in a 5 s run, idle ~25% of it; 100,000 never did, at 72,000-82,000 events/s
-         * against 58,000 and within 128 MiB (docs/benchmarks.md, fifth pass). */
+         * in a 5 s run, idle ~25% of it; 100,000 never did: 72,000-82,000 events/s
+         * against 58,000, peak RSS 115-135 MiB against 83-91 (docs/benchmarks.md,
+         * fifth pass). */
         ing->stage.queued_records = 4 * (long)ing->stage.batch_size;
         if (ing->stage.queued_records < SL_INGRESS_QUEUE_RECORDS)
                 ing->stage.queued_records = SL_INGRESS_QUEUE_RECORDS;
