@@ -211,11 +211,11 @@ static rd_kafka_t *consumer_new(const sl_conf_t *conf, const char *group_id,
         /* Offsets are committed by the caller after its effects are durable.  The
          * fetch queue is librdkafka's own default (64 MiB, 100,000 messages) unless the
          * stage sizes it (sl_kafka_consumer_new_sized; ingress: 100,000 records or four
-         * batches, and small fetches): sized for the 1.8M msg/s a bare consumer reaches (1 GiB, 1,000,000)
-         * it held ~70 MiB more for no more throughput, and 16 MiB cost 40% of it
-         * (librdkafka 2.0.2 backs a partition off ~1 s whenever the queue is full).
-         * bench/ingress prints them side by side (docs/benchmarks.md).  kafka.* overrides
-         * them. */
+         * batches, and small fetches): sized for the 1.8M msg/s a bare consumer reaches
+         * (1 GiB, 1,000,000) it held ~70 MiB more for no more throughput, and 16 MiB cost
+         * 40% of it (librdkafka 2.0.2 backs a partition off ~1 s whenever the queue is
+         * full). bench/ingress prints them side by side (docs/benchmarks.md).  kafka.*
+         * overrides them. */
         char min_msgs[32] = "100000";
         const char *part_bytes = "4194304", *fetch_bytes = "52428800";
         if (queued_min > 0) {
