@@ -37,6 +37,9 @@ int main(int argc, char **argv)
         static const sl_stage_def_t def = {
             .name = "ingress",
             .http_port = "9101",
+            /* Each arena keeps what its threads freed: bench/ingress, peak RSS 113-125
+             * MiB with 2 against 130-139 MiB with glibc's eight per core. */
+            .malloc_arenas = "2",
             .usage = usage,
             .create = create,
             .stage = stage,

@@ -107,12 +107,13 @@ const sl__conf_def_t sl__conf_table[] = {
             "How often a stage hands the heap memory it freed back to the system "
             "(malloc_trim), in milliseconds; 0: never.  Without it, a stage's RSS grows "
             "to the most its batches and fetch queue ever held, and stays there."),
-        INT("runtime.malloc.arenas", "2", 0, 64,
+        INT("runtime.malloc.arenas", "0", 0, 64,
             "Most malloc arenas a stage's threads share (glibc M_ARENA_MAX, set before "
-            "any thread starts); 0: glibc's default, eight per core.  Each arena keeps "
-            "what its threads freed: bench/ingress with ingress.batch.size 20000, peak RSS "
-            "113-125 MiB with 2 against 130-139 MiB with glibc's default, at the same "
-            "throughput."),
+            "any thread starts); 0: glibc's default, eight per core.  sluice-ingress "
+            "defaults to 2: each arena keeps what its threads freed (bench/ingress, "
+            "peak RSS 113-125 MiB with 2 against 130-139 MiB).  The other stages keep "
+            "glibc's: with 2, sluice-trigger-match's threads waited on each other "
+            "(bench/trigger, 47,596-70,398 matched events/s against 68,799-91,954)."),
         INT("runtime.retry.backoff.ms", "100", 1, 3600000,
             "Wait before the first retry of a batch whose stage failed with a retriable "
             "error (a transient Postgres failure, a timeout); doubled per retry, with "

@@ -17,6 +17,8 @@ int sl_stage_main(const sl_stage_def_t *def, int argc, char **argv)
 
         sl_log_init(def->name, "info");
         sl_conf_set_default(conf, "http.port", def->http_port);
+        if (def->malloc_arenas)
+                sl_conf_set_default(conf, "runtime.malloc.arenas", def->malloc_arenas);
         rc = sl_conf_from_args(conf, argc, argv, &argi, def->usage, errstr,
                                sizeof(errstr));
         if (rc == 1) {

@@ -15,7 +15,9 @@
 typedef struct sl_stage_def_s {
         const char *name;      /* log component, and the executable is sluice-<name> */
         const char *http_port; /* default http.port */
-        const char *usage;     /* --help text */
+        /* default runtime.malloc.arenas; NULL: the table's (0: glibc's own) */
+        const char *malloc_arenas;
+        const char *usage; /* --help text */
         /* Build the stage object from the loaded conf (borrowed for its lifetime);
          * NULL with errstr set. */
         void *(*create)(const sl_conf_t *conf, char *errstr, size_t errstr_size);
