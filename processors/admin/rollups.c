@@ -20,11 +20,9 @@
 #include "sluice/err.h"
 #include "util/clock.h"
 
-/* Rollup k's rows are finished up to its watermark or its earliest bucket still
- * pending, whichever is earlier (rollup.c). */
+/* Up to where rollup $1's rows are finished (rollup.h). */
 static const char watermark_sql[] = "SELECT " SL_ADM_TS(
-    "least(upto, coalesce((SELECT min(p.bucket) FROM rollup_pending p "
-    "WHERE p.name = $1), upto))") " FROM rollup_watermarks WHERE name = $1";
+    SL_ROLLUP_DONE_SQL("$1")) " FROM rollup_watermarks WHERE name = $1";
 
 struct sl_adm_rollups_s {
         const sl_conf_t *conf;

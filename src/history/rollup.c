@@ -113,8 +113,7 @@ static const kind_sql_t kinds[SL_ROLLUP__CNT] = {
 
 // clang-format off
 const char sl_rollup_events_sql[] =
-    "WITH wm AS (SELECT date_trunc($1, least(upto, coalesce((SELECT min(p.bucket) "
-    "            FROM rollup_pending p WHERE p.name = 'events'), upto))) AS done "
+    "WITH wm AS (SELECT date_trunc($1, " SL_ROLLUP_DONE_SQL("'events'") ") AS done "
     "            FROM rollup_watermarks WHERE name = 'events'), "
     "q AS ("
     " SELECT r.bucket, r.type, r.source, r.status, r.events, r.first_at, r.last_at, "
@@ -138,8 +137,7 @@ const char sl_rollup_events_sql[] =
     "ORDER BY q.bucket, type, source, status LIMIT $7";
 
 const char sl_rollup_deliveries_sql[] =
-    "WITH wm AS (SELECT date_trunc($1, least(upto, coalesce((SELECT min(p.bucket) "
-    "            FROM rollup_pending p WHERE p.name = 'deliveries'), upto))) AS done "
+    "WITH wm AS (SELECT date_trunc($1, " SL_ROLLUP_DONE_SQL("'deliveries'") ") AS done "
     "            FROM rollup_watermarks WHERE name = 'deliveries'), "
     "q AS ("
     " SELECT r.bucket, r.trigger_id, r.outcome, r.deliveries, r.first_at, r.last_at, "

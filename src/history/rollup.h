@@ -79,4 +79,11 @@ int sl_rollup_range(PGconn *pg, sl_rollup_kind_t k, const char *from, const char
 extern const char sl_rollup_events_sql[];
 extern const char sl_rollup_deliveries_sql[];
 
+/* Up to where rollup name's rows are finished, as an SQL expression over a
+ * rollup_watermarks row: its watermark (upto), or its earliest bucket still pending
+ * in rollup_pending, whichever is earlier.  name: an SQL expression ('events', $1). */
+#define SL_ROLLUP_DONE_SQL(name)                                                         \
+        "least(upto, coalesce((SELECT min(p.bucket) FROM rollup_pending p "              \
+        "WHERE p.name = " name "), upto))"
+
 #endif
