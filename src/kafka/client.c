@@ -211,10 +211,11 @@ static rd_kafka_t *consumer_new(const sl_conf_t *conf, const char *group_id,
         /* Offsets are committed by the caller after its effects are durable.  The
          * fetch queue is librdkafka's own default (64 MiB, 100,000 messages) unless the
          * stage sizes it (sl_kafka_consumer_new_sized; ingress: 100,000 records or four
-         * batches, and small fetches): sized for the 1.8M msg/s a bare consumer reaches
-         * (1 GiB, 1,000,000) it held ~70 MiB more for no more throughput, and 16 MiB cost
-         * 40% of it (librdkafka 2.0.2 backs a partition off ~1 s whenever the queue is
-         * full). bench/ingress prints them side by side (docs/benchmarks.md).  kafka.*
+         * batches, and small fetches).  Sized for the 1.8M msg/s a bare consumer
+         * reaches (1 GiB, 1,000,000), ingress held ~80 MiB more than with 100,000 for
+         * 0.75-1.13x the throughput; below a second of its rate it ran dry (librdkafka
+         * 2.0.2 looks at a full queue again only when its broker thread wakes, up to
+         * ~1 s later): docs/benchmarks.md, bench/ingress, fifth pass.  kafka.*
          * overrides them. */
         char min_msgs[32] = "100000";
         const char *part_bytes = "4194304", *fetch_bytes = "52428800";
