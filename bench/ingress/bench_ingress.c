@@ -686,15 +686,43 @@ int main(int argc, char **argv)
         printf("  preload (SDK encode + produce): %.0f events/s\n",
                (double)n / (now_s() - tp));
         fflush(stdout);
+#define PER_ROW(c, rows)                                                                 \
+        (c).pg * 1e6 / (double)(rows), (c).stage * 1e6 / (double)(rows),                 \
+            (c).broker * 1e6 / (double)(rows)
+        /* BENCH_INGRESS_ONLY=N: N runs of sluice-ingress at its defaults and nothing
+         * else, for trying a setting (-X) in a minute instead of five. */
+        if (getenv("BENCH_INGRESS_ONLY")) {
+                static const char *const plain[] = {"admission.enabled=false", NULL};
+                static const char *const limited[] = {
+                    "admission.enabled=true", "admission.default.limit=1000000",
+                    "admission.default.window.ms=1000", NULL};
+                int runs = atoi(getenv("BENCH_INGRESS_ONLY"));
+                double sum = 0;
+                /* The runs without admission, then one with limits (a second would
+                 * restore the first's changelog: see below). */
+                for (int k = 0; k <= runs; k++) {
+                        run_t r = run_ingress(conf, bin, xargs, nx,
+                                              k < runs ? plain : limited, n, 100);
+                        printf("  sluice-ingress%s: %6.0f events/s  CPU/row: Postgres "
+                               "%5.1f, self %5.1f, broker %5.1f; peak RSS %.1f MiB (first "
+                               "quarter %.1f, last %.1f)\n",
+                               k < runs ? "" : ", limits on", r.rate, PER_ROW(r.cpu, n),
+                               r.rss_kib / 1024.0, r.rss_q1_kib / 1024.0,
+                               r.rss_q4_kib / 1024.0);
+                        if (k < runs)
+                                sum += r.rate;
+                        else if (runs > 0)
+                                printf("  limits on / off: %.2fx\n", r.rate * runs / sum);
+                        fflush(stdout);
+                }
+                return 0;
+        }
         double consume = raw_consume(conf, n);
         printf("  baseline raw consume:           %.0f events/s\n", consume);
         printf("  CPU per row (us): Postgres = all its processes; 'self' = the pipeline "
                "or stage;\n  broker = %s\n",
                bench_cpus.broker_pid ? "its process" : "not measured (BENCH_BROKER_PID)");
         fflush(stdout);
-#define PER_ROW(c, rows)                                                                 \
-        (c).pg * 1e6 / (double)(rows), (c).stage * 1e6 / (double)(rows),                 \
-            (c).broker * 1e6 / (double)(rows)
         double copy1 = raw_copy(conf, evs, n, 1, &cpu);
         printf(
             "  baseline raw COPY, idle machine, 1 connection:  %6.0f rows/s   CPU/row: "
@@ -820,7 +848,7 @@ int main(int argc, char **argv)
         printf("  %-44s %9.1f %9s %7s  <= 128    %s\n", "peak RSS (MiB)", rss_mib, "", "",
                rss_mib <= 128 ? "met" : "MISS");
         printf("  %-44s %9.0f %9.0f %6.2fx  ~1x (no throughput lost)\n",
-               "fetch queue 100000 / the old 1 GiB one", ingress, ro.rate,
+               "default fetch queue / the old 1 GiB one", ingress, ro.rate,
                ingress / ro.rate);
         printf("  %-44s %9.0f %9.0f %6.2fx  ~1x (costs nothing on 2 cores)\n",
                "overlap on (mean of 2) / off", ingress, rn.rate, ingress / rn.rate);

@@ -10,6 +10,8 @@
 # usage: bench/ingress/run.sh [--broker devbroker|kafka] [--exactly-once] [-X key=value]...
 #                             [N_EVENTS [SOURCES]]
 #        (defaults 300000, 10000)
+# BENCH_INGRESS_ONLY=N: only N runs of sluice-ingress at its defaults (for trying -X
+# settings); BENCH_INGRESS_BIN: what to run as sluice-ingress (a profiler's wrapper).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${SLUICE_BUILD_DIR:-$root/build}
@@ -50,4 +52,4 @@ BENCH_BROKER_PID=${_bench_broker_pid:-$(cat "$work/kafka/kafka.pid" 2>/dev/null 
 export BENCH_PG_PID BENCH_BROKER_PID
 echo "broker: $(bench_broker_desc)" >&2
 "$build/sluicectl" -X log.level=warn migrate >/dev/null
-"$build/bench/bench-ingress" "${eos[@]}" "${xs[@]}" "$n" "$sources" "$build/sluice-ingress" 2> >(grep -v '"level":"info"' >&2)
+"$build/bench/bench-ingress" "${eos[@]}" "${xs[@]}" "$n" "$sources" "${BENCH_INGRESS_BIN:-$build/sluice-ingress}" 2> >(grep -v '"level":"info"' >&2)

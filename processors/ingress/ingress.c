@@ -51,8 +51,10 @@ static bool slots_reserve(slot_t **slots, size_t *cap, size_t cnt)
         slot_t *s = realloc(*slots, cnt * sizeof(*s));
         if (!s)
                 return false;
-        for (size_t i = *cap; i < cnt; i++)
+        for (size_t i = *cap; i < cnt; i++) {
                 sl_envelope_init(&s[i].env);
+                s[i].rej_msg = NULL;
+        }
         *slots = s;
         *cap = cnt;
         return true;
@@ -61,14 +63,14 @@ static bool slots_reserve(slot_t **slots, size_t *cap, size_t cnt)
 static void log_rejection(const rd_kafka_message_t *m, const slot_t *s)
 {
         sl_log_ctx_t ctx = {0};
-        if (sl__ingress_decoded(&s->rej)) {
+        if (sl__ingress_decoded(s->rej)) {
                 ctx.event_id = s->env.id;
                 ctx.source = s->env.source;
                 ctx.correlation_id = s->env.correlation_id;
         }
         sl_log(SL_LOG_WARN, &ctx, "rejected %s [%d] @%lld: %s: %s",
                rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
-               sl_reject_code_str(s->rej.code), s->rej.msg);
+               sl_reject_code_str(s->rej), sl__ingress_rej_msg(s));
 }
 
 static bool last_offsets_reserve(sl_ingress_t *ing, int32_t part)
@@ -84,6 +86,13 @@ static bool last_offsets_reserve(sl_ingress_t *ing, int32_t part)
         ing->last_offsets = lo;
         ing->last_cap = cap;
         return true;
+}
+
+void sl__ingress_reject(slot_t *s, const sl_reject_t *rej)
+{
+        s->rej = rej->code;
+        free(s->rej_msg);
+        s->rej_msg = rej->msg[0] ? strdup(rej->msg) : NULL;
 }
 
 void sl__ingress_admit(sl_ingress_t *ing, slot_t *s, int64_t now)
@@ -118,7 +127,7 @@ static void count_dead_letter(sl_ingress_t *ing, const rd_kafka_message_t *m,
         const char *source = s->env.source;
         size_t len;
 
-        if (!ing->admit || ing->in_partitions <= 0 || !sl__ingress_decoded(&s->rej) ||
+        if (!ing->admit || ing->in_partitions <= 0 || !sl__ingress_decoded(s->rej) ||
             !source || !*source || sl__ingress_attempt_of(m) != 0)
                 return;
         len = strlen(source);
@@ -133,12 +142,16 @@ static void count_dead_letter(sl_ingress_t *ing, const rd_kafka_message_t *m,
 static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
                      const sl_types_t *types)
 {
-        s->rej.code = SL_REJECT_NONE;
-        s->rej.msg[0] = '\0';
+        sl_reject_t rej = {.code = SL_REJECT_NONE};
+
+        free(s->rej_msg);
+        s->rej_msg = NULL;
+        s->rej = SL_REJECT_NONE;
         if (sl_envelope_decode(ing->codec, m->payload, m->payload ? m->len : 0, &s->env,
-                               &s->rej) == SL_OK)
-                sl_envelope_validate(&s->env, &ing->vopts, types, &s->rej);
-        if (s->rej.code != SL_REJECT_NONE) {
+                               &rej) == SL_OK)
+                sl_envelope_validate(&s->env, &ing->vopts, types, &rej);
+        if (rej.code != SL_REJECT_NONE) {
+                sl__ingress_reject(s, &rej);
                 s->kind = SLOT_REJECTED;
                 log_rejection(m, s);
                 return;
@@ -224,7 +237,7 @@ static int complete_batch(sl_ingress_t *ing, sl_runtime_t *rt,
                 case SLOT_REJECTED:
                 case SLOT_EXHAUSTED:
                         err = sl__ingress_produce_dead_letter(ing, rt, m, s);
-                        sl_metrics_add(ing->m_rejected[s->rej.code], 1);
+                        sl_metrics_add(ing->m_rejected[s->rej], 1);
                         break;
                 case SLOT_STALE:
                         stale++;
@@ -619,12 +632,13 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
         ing->stage.topics = ing->topics;
         ing->stage.batch_size = (size_t)sl_conf_get_int(conf, "ingress.batch.size");
         ing->stage.batch_ms = (int)sl_conf_get_int(conf, "ingress.batch.ms");
-        /* More than a second of ingress's rate: librdkafka 2.0.2 stops fetching a
-         * partition while the queue is full and looks again only when its broker
-         * thread wakes, up to a second later.  Four batches (40,000) ran dry 3-4 times
-         * in a 5 s run, idle ~25% of it; 100,000 never did: 72,000-82,000 events/s
-         * against 58,000, peak RSS 115-135 MiB against 83-91 (docs/benchmarks.md,
-         * fifth pass). */
+        /* About a second of ingress's rate on a 2-core machine: librdkafka 2.0.2 stops
+         * fetching a partition while the queue is full and looks again only when its
+         * broker thread wakes, up to a second later.  Four batches (40,000) ran dry
+         * 3-4 times in a 5 s run, idle ~25% of it; 100,000 did not, but held peak RSS
+         * at 116-135 MiB; 70,000 with 64 KiB partition fetches ran as fast at 96-118
+         * (docs/benchmarks.md, sixth pass).  A faster machine wants a second of its
+         * own rate: kafka.queued.min.messages. */
         ing->stage.queued_records = 4 * (long)ing->stage.batch_size;
         if (ing->stage.queued_records < SL_INGRESS_QUEUE_RECORDS)
                 ing->stage.queued_records = SL_INGRESS_QUEUE_RECORDS;
@@ -656,10 +670,14 @@ void sl_ingress_destroy(sl_ingress_t *ing)
 {
         if (!ing)
                 return;
-        for (size_t i = 0; i < ing->slot_cap; i++)
+        for (size_t i = 0; i < ing->slot_cap; i++) {
                 sl_envelope_clear(&ing->slots[i].env);
-        for (size_t i = 0; i < ing->next_cap; i++)
+                free(ing->slots[i].rej_msg);
+        }
+        for (size_t i = 0; i < ing->next_cap; i++) {
                 sl_envelope_clear(&ing->next_slots[i].env);
+                free(ing->next_slots[i].rej_msg);
+        }
         free(ing->slots);
         free(ing->next_slots);
         free(ing->verify_ids);

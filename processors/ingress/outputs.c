@@ -26,14 +26,14 @@ int sl__ingress_produce_dead_letter(sl_ingress_t *ing, sl_runtime_t *rt,
                                     const rd_kafka_message_t *m, const slot_t *s)
 {
         rd_kafka_headers_t *hdrs = copy_headers(m);
-        const char *reason = sl_reject_code_str(s->rej.code);
+        const char *reason = sl_reject_code_str(s->rej);
         const char *topic = rd_kafka_topic_name(m->rkt);
         char num[32];
 
         if (!hdrs)
                 hdrs = rd_kafka_headers_new(5);
         rd_kafka_header_add(hdrs, "sluice.reason", -1, reason, -1);
-        rd_kafka_header_add(hdrs, "sluice.reason.message", -1, s->rej.msg, -1);
+        rd_kafka_header_add(hdrs, "sluice.reason.message", -1, sl__ingress_rej_msg(s), -1);
         rd_kafka_header_add(hdrs, "sluice.source.topic", -1, topic, -1);
         snprintf(num, sizeof(num), "%d", (int)m->partition);
         rd_kafka_header_add(hdrs, "sluice.source.partition", -1, num, -1);

@@ -176,12 +176,14 @@ int sl__ingress_apply_retried(sl_ingress_t *ing, char *errstr, size_t errstr_siz
 /* The event leaves as a dead letter: held back on too many attempts. */
 static void exhaust(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s)
 {
+        sl_reject_t rej = {.code = SL_REJECT_RETRIES_EXHAUSTED};
+
         s->kind = SLOT_EXHAUSTED;
-        s->rej.code = SL_REJECT_RETRIES_EXHAUSTED;
-        snprintf(s->rej.msg, sizeof(s->rej.msg),
+        snprintf(rej.msg, sizeof(rej.msg),
                  "held back on %d attempts (retry.max.attempts %d), last: %s",
                  (int)s->ad.attempt + 1, ing->max_attempts,
                  sl_admit_reason_str(s->ad.reason));
+        sl__ingress_reject(s, &rej);
         sl__ingress_write_dead_letter_row(ing, m, s);
 }
 

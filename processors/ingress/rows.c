@@ -139,10 +139,10 @@ void sl__ingress_write_retry_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
         sl_copy_row_end(cp);
 }
 
-bool sl__ingress_decoded(const sl_reject_t *rej)
+bool sl__ingress_decoded(sl_reject_code_t rej)
 {
-        return rej->code != SL_REJECT_FRAMING && rej->code != SL_REJECT_UNKNOWN_SCHEMA &&
-               rej->code != SL_REJECT_DECODE;
+        return rej != SL_REJECT_FRAMING && rej != SL_REJECT_UNKNOWN_SCHEMA &&
+               rej != SL_REJECT_DECODE;
 }
 
 void sl__ingress_write_dead_letter_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
@@ -150,9 +150,10 @@ void sl__ingress_write_dead_letter_row(sl_ingress_t *ing, const rd_kafka_message
 {
         sl_copy_pipe_t *cp = ing->dead;
         const char *topic = rd_kafka_topic_name(m->rkt);
-        const char *reason = sl_reject_code_str(s->rej.code);
+        const char *reason = sl_reject_code_str(s->rej);
+        const char *msg = sl__ingress_rej_msg(s);
         rd_kafka_headers_t *hdrs = NULL;
-        bool have_env = sl__ingress_decoded(&s->rej);
+        bool have_env = sl__ingress_decoded(s->rej);
 
         sl_copy_row_begin(cp, 11);
         sl_copy_field(cp, topic, strlen(topic));
@@ -164,7 +165,7 @@ void sl__ingress_write_dead_letter_row(sl_ingress_t *ing, const rd_kafka_message
                 sl_copy_field_null(cp);
         sl_copy_field(cp, m->payload ? m->payload : "", m->payload ? m->len : 0);
         sl_copy_field(cp, reason, strlen(reason));
-        field_clean_text(cp, s->rej.msg, strlen(s->rej.msg));
+        field_clean_text(cp, msg, strlen(msg));
         if (have_env) {
                 field_clean_text(cp, s->env.id, strlen(s->env.id));
                 if (s->env.type)

@@ -424,7 +424,7 @@ const sl__conf_def_t sl__conf_table[] = {
              "Consumer group of sluice-ingress."),
         INT("ingress.batch.size", "10000", 1, 1000000,
             "Most records sluice-ingress processes in one batch (its consumer's fetch "
-            "queue holds four batches or 100000 records, whichever is more, unless "
+            "queue holds four batches or 70000 records, whichever is more, unless "
             "kafka.queued.min.messages is set)."),
         INT("ingress.batch.ms", "100", 1, 60000,
             "Longest sluice-ingress waits to fill a batch, in milliseconds."),

@@ -210,23 +210,26 @@ static rd_kafka_t *consumer_new(const sl_conf_t *conf, const char *group_id,
 {
         /* Offsets are committed by the caller after its effects are durable.  The
          * fetch queue is librdkafka's own default (64 MiB, 100,000 messages) unless the
-         * stage sizes it (sl_kafka_consumer_new_sized; ingress: 100,000 records or four
+         * stage sizes it (sl_kafka_consumer_new_sized; ingress: 70,000 records or four
          * batches, and small fetches).  Sized for the 1.8M msg/s a bare consumer
          * reaches (1 GiB, 1,000,000), ingress held ~80 MiB more than with 100,000 for
          * 0.75-1.13x the throughput; below a second of its rate it ran dry (librdkafka
          * 2.0.2 looks at a full queue again only when its broker thread wakes, up to
-         * ~1 s later): docs/benchmarks.md, bench/ingress, fifth pass.  kafka.*
-         * overrides them. */
+         * ~1 s later): docs/benchmarks.md, bench/ingress, fifth and sixth passes.
+         * kafka.* overrides them. */
         char min_msgs[32] = "100000";
         const char *part_bytes = "4194304", *fetch_bytes = "52428800";
         if (queued_min > 0) {
                 /* A fetch response stays in memory until its last record is consumed:
                  * with 4 MiB partition fetches over 32 partitions, ingress held 420-440
                  * MiB on Apache Kafka whatever the queue; with 256 KiB / 8 MiB, 84-92
-                 * MiB at the same rate (bench/ingress --broker kafka 1000000). */
+                 * MiB at the same rate (bench/ingress --broker kafka 1000000).  And
+                 * the queue overshoots queued.min.messages by what the fetches in
+                 * flight bring, one per broker: 64 KiB / 2 MiB keep that step small
+                 * (bench/ingress, sixth pass). */
                 snprintf(min_msgs, sizeof(min_msgs), "%ld", queued_min);
-                part_bytes = "262144";
-                fetch_bytes = "8388608";
+                part_bytes = "65536";
+                fetch_bytes = "2097152";
         }
         /* clang-format off */
         const char *const defaults[] = {
