@@ -101,6 +101,11 @@ expected_reasons=$(cut -f2 "$T/bad.tsv" | sort | uniq -c | awk '{print $2 "=" $1
 actual_reasons=$(psql_val "select string_agg(reason || '=' || n, ' ' order by reason)
                            from (select reason, count(*) n from dead_letters group by reason) r")
 assert_eq "dead letters by reason" "$expected_reasons" "$actual_reasons"
+# ...and says why in words: every bad id's row names it
+n_bad_id=$(psql_val "select count(*) from dead_letters where reason = 'bad_id'")
+[ "$n_bad_id" -gt 0 ] || fail "no bad_id dead letters to check the message of"
+assert_eq "bad_id dead letters whose message says 'not a UUID'" "$n_bad_id" \
+        "$(psql_val "select count(*) from dead_letters where reason = 'bad_id' and message like '%not a UUID%'")"
 
 # --- the output topics -----------------------------------------------------------------
 "$SLUICECTL" tail sluice.events.accepted --from-beginning --max $N_VALID --timeout-ms 15000 \
@@ -121,6 +126,7 @@ assert_eq "sluice.events.accepted" "distinct=$N_VALID missing=0 unexpected=0" "$
         >"$T/dlq.jsonl" 2>"$T/tail-dlq.log" || fail "tail dlq: $(tail -n 3 "$T/tail-dlq.log")"
 assert_eq "records on sluice.events.dlq" "$N_BAD" "$(grep -c . "$T/dlq.jsonl")"
 grep -q 'sluice.reason' "$T/dlq.jsonl" || fail "DLQ records carry no sluice.reason header: $(head -c 400 "$T/dlq.jsonl")"
+assert_eq "DLQ records whose sluice.reason.message says 'not a UUID'" "$n_bad_id" "$(grep -c 'not a UUID' "$T/dlq.jsonl")"
 
 # --- a payload schema changed while ingress runs -------------------------------------
 # v2 of order.created requires "customer".  An order without it must be rejected

@@ -68,6 +68,7 @@ assert_eq "one row per event" "35/35" "$(psql_val "select count(*) || '/' || cou
 assert_eq "thr retries completed" 15 "$(psql_val "select count(*) from event_ingress_retries where source = 'thr' and state = 'completed'")"
 assert_eq "pau retries completed" 5 "$(psql_val "select count(*) from event_ingress_retries where source = 'pau' and state = 'completed'")"
 assert_eq "exh dead letters" 2 "$(psql_val "select count(*) from dead_letters where reason = 'retries_exhausted'")"
+assert_eq "exh dead letters saying why" 2 "$(psql_val "select count(*) from dead_letters where reason = 'retries_exhausted' and message like 'held back on _ attempts (retry.max.attempts _), last: %'")"
 assert_eq "nothing left waiting" 0 "$(psql_val "select count(*) from event_ingress_retries where state in ('scheduled', 'rescheduled', 'due')")"
 stop_pid "$RETRY_PID" || fail "sluice-retry did not stop cleanly"
 log "PASS"
