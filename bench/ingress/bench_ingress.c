@@ -703,12 +703,13 @@ int main(int argc, char **argv)
                 for (int k = 0; k <= runs; k++) {
                         run_t r = run_ingress(conf, bin, xargs, nx,
                                               k < runs ? plain : limited, n, 100);
-                        printf("  sluice-ingress%s: %6.0f events/s  CPU/row: Postgres "
-                               "%5.1f, self %5.1f, broker %5.1f; peak RSS %.1f MiB (first "
-                               "quarter %.1f, last %.1f)\n",
-                               k < runs ? "" : ", limits on", r.rate, PER_ROW(r.cpu, n),
-                               r.rss_kib / 1024.0, r.rss_q1_kib / 1024.0,
-                               r.rss_q4_kib / 1024.0);
+                        printf(
+                            "  sluice-ingress%s: %6.0f events/s  CPU/row: Postgres "
+                            "%5.1f, self %5.1f, broker %5.1f; peak RSS %.1f MiB (first "
+                            "quarter %.1f, last %.1f)\n",
+                            k < runs ? "" : ", limits on", r.rate, PER_ROW(r.cpu, n),
+                            r.rss_kib / 1024.0, r.rss_q1_kib / 1024.0,
+                            r.rss_q4_kib / 1024.0);
                         if (k < runs)
                                 sum += r.rate;
                         else if (runs > 0)

@@ -33,7 +33,8 @@ int sl__ingress_produce_dead_letter(sl_ingress_t *ing, sl_runtime_t *rt,
         if (!hdrs)
                 hdrs = rd_kafka_headers_new(5);
         rd_kafka_header_add(hdrs, "sluice.reason", -1, reason, -1);
-        rd_kafka_header_add(hdrs, "sluice.reason.message", -1, sl__ingress_rej_msg(s), -1);
+        rd_kafka_header_add(hdrs, "sluice.reason.message", -1, sl__ingress_rej_msg(s),
+                            -1);
         rd_kafka_header_add(hdrs, "sluice.source.topic", -1, topic, -1);
         snprintf(num, sizeof(num), "%d", (int)m->partition);
         rd_kafka_header_add(hdrs, "sluice.source.partition", -1, num, -1);

@@ -66,7 +66,8 @@ int sl__envelope_arena_reset(sl_envelope_t *env, size_t n)
                 /* First sized to fit (in 64-byte steps), then doubled: ingress keeps an
                  * arena per record of two batches, so a fixed 512 bytes held ~5 MiB
                  * more than the ~200 a typical event needs. */
-                size_t sz = env->arena_size_ ? env->arena_size_ * 2 : (n + 63) & ~(size_t)63;
+                size_t sz =
+                    env->arena_size_ ? env->arena_size_ * 2 : (n + 63) & ~(size_t)63;
                 while (sz < n)
                         sz *= 2;
                 char *a = malloc(sz);
