@@ -24,6 +24,8 @@
  * changelog.  With --exactly-once, both ingress runs are made again with
  * exactly_once=true, then once more in the default mode, and the exactly_once figures
  * are printed against the mean of the default runs around them.
+ * With BENCH_INGRESS_ONLY=N in the environment, only N plain ingress runs and one
+ * with limits are made after the preload (quick_runs), for trying settings.
  * bench/ingress/run.sh starts the broker and a private Postgres and runs this; it is
  * not a test (no timing is asserted).
  */
@@ -634,6 +636,42 @@ static double run_simple(const sl_conf_t *conf, size_t n, int nconn, int batch,
         return rate;
 }
 
+/* Ingress without admission, and with per-source limits for every source, high enough
+ * that every event is admitted (so the runs write the same rows). */
+static const char *const no_limits[] = {"admission.enabled=false", NULL};
+static const char *const limits[] = {"admission.enabled=true",
+                                     "admission.default.limit=1000000",
+                                     "admission.default.window.ms=1000", NULL};
+
+#define PER_ROW(c, rows)                                                                 \
+        (c).pg * 1e6 / (double)(rows), (c).stage * 1e6 / (double)(rows),                 \
+            (c).broker * 1e6 / (double)(rows)
+
+/* runs plain ingress runs, then one with limits (a second would restore the first's
+ * changelog: see main), each printed with its CPU a row and RSS. */
+static int quick_runs(const sl_conf_t *conf, const char *bin, char **xargs, int nx,
+                      size_t n, int runs)
+{
+        double sum = 0;
+
+        for (int k = 0; k <= runs; k++) {
+                run_t r = run_ingress(conf, bin, xargs, nx, k < runs ? no_limits : limits,
+                                      n, 100);
+                printf(
+                    "  sluice-ingress%s: %6.0f events/s  CPU/row: Postgres %5.1f, self "
+                    "%5.1f, broker %5.1f; peak RSS %.1f MiB (first quarter %.1f, last "
+                    "%.1f)\n",
+                    k < runs ? "" : ", limits on", r.rate, PER_ROW(r.cpu, n),
+                    r.rss_kib / 1024.0, r.rss_q1_kib / 1024.0, r.rss_q4_kib / 1024.0);
+                if (k < runs)
+                        sum += r.rate;
+                else if (runs > 0)
+                        printf("  limits on / off: %.2fx\n", r.rate * runs / sum);
+                fflush(stdout);
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         char errstr[512];
@@ -686,38 +724,12 @@ int main(int argc, char **argv)
         printf("  preload (SDK encode + produce): %.0f events/s\n",
                (double)n / (now_s() - tp));
         fflush(stdout);
-#define PER_ROW(c, rows)                                                                 \
-        (c).pg * 1e6 / (double)(rows), (c).stage * 1e6 / (double)(rows),                 \
-            (c).broker * 1e6 / (double)(rows)
-        /* BENCH_INGRESS_ONLY=N: N runs of sluice-ingress at its defaults and nothing
-         * else, for trying a setting (-X) in a minute instead of five. */
-        if (getenv("BENCH_INGRESS_ONLY")) {
-                static const char *const plain[] = {"admission.enabled=false", NULL};
-                static const char *const limited[] = {
-                    "admission.enabled=true", "admission.default.limit=1000000",
-                    "admission.default.window.ms=1000", NULL};
-                int runs = atoi(getenv("BENCH_INGRESS_ONLY"));
-                double sum = 0;
-                /* The runs without admission, then one with limits (a second would
-                 * restore the first's changelog: see below). */
-                for (int k = 0; k <= runs; k++) {
-                        run_t r = run_ingress(conf, bin, xargs, nx,
-                                              k < runs ? plain : limited, n, 100);
-                        printf(
-                            "  sluice-ingress%s: %6.0f events/s  CPU/row: Postgres "
-                            "%5.1f, self %5.1f, broker %5.1f; peak RSS %.1f MiB (first "
-                            "quarter %.1f, last %.1f)\n",
-                            k < runs ? "" : ", limits on", r.rate, PER_ROW(r.cpu, n),
-                            r.rss_kib / 1024.0, r.rss_q1_kib / 1024.0,
-                            r.rss_q4_kib / 1024.0);
-                        if (k < runs)
-                                sum += r.rate;
-                        else if (runs > 0)
-                                printf("  limits on / off: %.2fx\n", r.rate * runs / sum);
-                        fflush(stdout);
-                }
-                return 0;
-        }
+        /* BENCH_INGRESS_ONLY=N: N runs of sluice-ingress at its defaults and one with
+         * limits, nothing else, for trying a setting (-X) in a minute instead of
+         * five. */
+        if (getenv("BENCH_INGRESS_ONLY"))
+                return quick_runs(conf, bin, xargs, nx, n,
+                                  atoi(getenv("BENCH_INGRESS_ONLY")));
         double consume = raw_consume(conf, n);
         printf("  baseline raw consume:           %.0f events/s\n", consume);
         printf("  CPU per row (us): Postgres = all its processes; 'self' = the pipeline "
@@ -743,10 +755,6 @@ int main(int argc, char **argv)
          * else runs.  The limits run is made once: a second one would restore the
          * first one's admission changelog and, reading events.in again under a new
          * group, look every record up in Postgres as a replay (a slower path). */
-        static const char *const no_limits[] = {"admission.enabled=false", NULL};
-        static const char *const limits[] = {"admission.enabled=true",
-                                             "admission.default.limit=1000000",
-                                             "admission.default.window.ms=1000", NULL};
         static const char *const old_queue[] = {
             "admission.enabled=false", "kafka.queued.min.messages=1000000",
             "kafka.queued.max.messages.kbytes=1048576", NULL};
