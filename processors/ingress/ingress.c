@@ -142,8 +142,10 @@ static void count_dead_letter(sl_ingress_t *ing, const rd_kafka_message_t *m,
 static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
                      const sl_types_t *types)
 {
-        sl_reject_t rej = {.code = SL_REJECT_NONE};
+        sl_reject_t rej; /* its 256-byte message is written only on a rejection */
 
+        rej.code = SL_REJECT_NONE;
+        rej.msg[0] = '\0';
         free(s->rej_msg);
         s->rej_msg = NULL;
         s->rej = SL_REJECT_NONE;
