@@ -1,7 +1,7 @@
 /*
  * The ingress stage (see ingress.h): the stage callbacks, their wiring, and the batch
  * they run.  Per batch:
- *   1. decode + validate every record into its slot (no allocation once warm); an
+ *   1. decode + validate every record into its slot (slots.c); an
  *      event on a partition that does not own its source is re-routed to the owner;
  *      the owner decides admission (admit.h) and encodes the event's row, with its
  *      decision, into a COPY pipe while the pipe's writers stream to Postgres (rows.c);
@@ -31,7 +31,6 @@
 #include "pg/pg.h"
 #include "sluice/err.h"
 #include "util/clock.h"
-#include "util/utf8.h"
 
 #define SL_INGRESS_MAINT_MS (3600 * 1000)
 
@@ -43,35 +42,6 @@ static const char retries_columns[] =
 static const char dead_letters_columns[] =
     "(topic, kafka_partition, kafka_offset, kafka_key, raw, reason, message, "
     "event_id, event_type, source, headers)";
-
-static bool slots_reserve(slot_t **slots, size_t *cap, size_t cnt)
-{
-        if (cnt <= *cap)
-                return true;
-        slot_t *s = realloc(*slots, cnt * sizeof(*s));
-        if (!s)
-                return false;
-        for (size_t i = *cap; i < cnt; i++) {
-                sl_envelope_init(&s[i].env);
-                s[i].rej_msg = NULL;
-        }
-        *slots = s;
-        *cap = cnt;
-        return true;
-}
-
-static void log_rejection(const rd_kafka_message_t *m, const slot_t *s)
-{
-        sl_log_ctx_t ctx = {0};
-        if (sl__ingress_decoded(s->rej)) {
-                ctx.event_id = s->env.id;
-                ctx.source = s->env.source;
-                ctx.correlation_id = s->env.correlation_id;
-        }
-        sl_log(SL_LOG_WARN, &ctx, "rejected %s [%d] @%lld: %s: %s",
-               rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
-               sl_reject_code_str(s->rej), sl__ingress_rej_msg(s));
-}
 
 static bool last_offsets_reserve(sl_ingress_t *ing, int32_t part)
 {
@@ -86,94 +56,6 @@ static bool last_offsets_reserve(sl_ingress_t *ing, int32_t part)
         ing->last_offsets = lo;
         ing->last_cap = cap;
         return true;
-}
-
-void sl__ingress_reject(slot_t *s, const sl_reject_t *rej)
-{
-        s->rej = rej->code;
-        free(s->rej_msg);
-        s->rej_msg = rej->msg[0] ? strdup(rej->msg) : NULL;
-}
-
-void sl__ingress_admit(sl_ingress_t *ing, slot_t *s, int64_t now)
-{
-        if (ing->admit) {
-                sl_admit_one(ing->admit, &s->ad);
-        } else {
-                s->ad.decision = SL_DECISION_ACCEPTED;
-                s->ad.reason = SL_ADMIT_OK;
-                s->ad.decided_at = now;
-        }
-}
-
-/* Decide and encode one valid event that its partition owns. */
-static void admit_and_write(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
-                            int64_t now)
-{
-        sl__ingress_admit(ing, s, now);
-        sl__ingress_write_event_row(ing, m, &s->env, &s->ad);
-        if (s->ad.decision != SL_DECISION_ACCEPTED)
-                sl__ingress_write_retry_row(ing, m, &s->env, &s->ad);
-}
-
-/* A rejected record counts for the source breaker of its source (admit.h) when it is a
- * first delivery whose envelope was read far enough to name the source (valid UTF-8,
- * not empty) and this partition owns that source.  A record without a readable source,
- * or on another partition, counts for no source: the owner partition's state is the
- * only one that may change. */
-static void count_dead_letter(sl_ingress_t *ing, const rd_kafka_message_t *m,
-                              const slot_t *s)
-{
-        const char *source = s->env.source;
-        size_t len;
-
-        if (!ing->admit || ing->in_partitions <= 0 || !sl__ingress_decoded(s->rej) ||
-            !source || !*source || sl__ingress_attempt_of(m) != 0)
-                return;
-        len = strlen(source);
-        if (sl_utf8_check(source, len) >= 0 ||
-            sl_kafka_partition_for(source, len, ing->in_partitions) != m->partition)
-                return;
-        sl_admit_dead_letter(ing->admit, m->partition, m->offset, source, s->env.id,
-                             s->env.correlation_id);
-}
-
-/* Decode, validate and classify record i (no row written yet). */
-static void classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
-                     const sl_types_t *types)
-{
-        sl_reject_t rej; /* its 256-byte message is written only on a rejection */
-
-        rej.code = SL_REJECT_NONE;
-        rej.msg[0] = '\0';
-        free(s->rej_msg);
-        s->rej_msg = NULL;
-        s->rej = SL_REJECT_NONE;
-        if (sl_envelope_decode(ing->codec, m->payload, m->payload ? m->len : 0, &s->env,
-                               &rej) == SL_OK)
-                sl_envelope_validate(&s->env, &ing->vopts, types, &rej);
-        if (rej.code != SL_REJECT_NONE) {
-                sl__ingress_reject(s, &rej);
-                s->kind = SLOT_REJECTED;
-                log_rejection(m, s);
-                return;
-        }
-        if (ing->admit && ing->in_partitions > 0) {
-                int32_t owner = sl_kafka_partition_for(
-                    s->env.source, strlen(s->env.source), ing->in_partitions);
-                if (owner != m->partition) {
-                        s->kind = SLOT_REROUTED;
-                        s->owner = owner;
-                        return;
-                }
-        }
-        s->kind = SLOT_DECIDED;
-        s->ad.partition = m->partition;
-        s->ad.offset = m->offset;
-        s->ad.event_id = s->env.id;
-        s->ad.source = s->env.source;
-        s->ad.correlation_id = s->env.correlation_id;
-        s->ad.attempt = sl__ingress_attempt_of(m);
 }
 
 /* Steps 2 and 3 of a batch whose rows went into the pipes (ended there): wait for the
@@ -337,14 +219,14 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
         char errstr[512];
         int err;
 
-        if (!slots_reserve(&ing->next_slots, &ing->next_cap, cnt))
+        if (!sl__ingress_slots_reserve(&ing->next_slots, &ing->next_cap, cnt))
                 return SL_ERR_NOMEM;
         ing->vopts.now_ms = now;
 
         /* 1. decode and validate every record into the spare slots, while the COPYs of
          * the batch before end (overlap) */
         for (size_t i = 0; i < cnt; i++)
-                classify(ing, msgs[i], &ing->next_slots[i], types);
+                sl__ingress_classify(ing, msgs[i], &ing->next_slots[i], types);
         if ((err = complete_inflight(ing, rt)) != SL_OK)
                 return err;
         slot_t *sw = ing->slots;
@@ -373,11 +255,11 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                 if (s->kind == SLOT_REJECTED) {
                         sl__ingress_write_dead_letter_row(ing, m, s);
                         if (!two_pass)
-                                count_dead_letter(ing, m, s);
+                                sl__ingress_count_dead_letter(ing, m, s);
                 } else if (s->kind == SLOT_DECIDED && s->ad.attempt > 0)
                         deferred++;
                 else if (s->kind == SLOT_DECIDED && !two_pass) {
-                        admit_and_write(ing, m, s, now);
+                        sl__ingress_admit_and_write(ing, m, s, now);
                         s->decided = true;
                 }
         }
@@ -415,13 +297,13 @@ static int ingress_process(void *opaque, sl_runtime_t *rt, rd_kafka_message_t **
                 for (size_t i = 0; i < cnt; i++) {
                         slot_t *s = &ing->slots[i];
                         if (s->kind == SLOT_REJECTED && two_pass)
-                                count_dead_letter(ing, msgs[i], s);
+                                sl__ingress_count_dead_letter(ing, msgs[i], s);
                         if (s->kind != SLOT_DECIDED || s->decided)
                                 continue;
                         if (s->ad.attempt > 0)
                                 sl__ingress_decide_retried(ing, msgs[i], s, now);
                         else
-                                admit_and_write(ing, msgs[i], s, now);
+                                sl__ingress_admit_and_write(ing, msgs[i], s, now);
                         s->decided = true;
                 }
         }
@@ -656,8 +538,10 @@ sl_ingress_t *sl_ingress_new(const sl_conf_t *conf, char *errstr, size_t errstr_
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
-        if (!slots_reserve(&ing->slots, &ing->slot_cap, ing->stage.batch_size) ||
-            !slots_reserve(&ing->next_slots, &ing->next_cap, ing->stage.batch_size)) {
+        if (!sl__ingress_slots_reserve(&ing->slots, &ing->slot_cap,
+                                       ing->stage.batch_size) ||
+            !sl__ingress_slots_reserve(&ing->next_slots, &ing->next_cap,
+                                       ing->stage.batch_size)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }

@@ -1,6 +1,8 @@
 /*
  * sluice-ingress's private state, shared by the files of the stage:
  *   ingress.c     the stage callbacks and wiring, and the batch they run;
+ *   slots.c       what becomes of one record: decoded, validated, rejected,
+ *                 re-routed or decided (its slot);
  *   rows.c        the COPY rows (workflow_events, dead_letters, event_ingress_retries);
  *   outputs.c     what a batch produces: events.accepted, events.dlq, retry tiers,
  *                 re-routed records;
@@ -115,9 +117,23 @@ struct sl_ingress_s {
             *m_held, *m_rejected[SL_REJECT__CNT], *m_retried[4];
 };
 
-/* ingress.c: decide a valid, owned event now (admission, or accepted at now when
- * admission is off). */
+/* slots.c: what becomes of one record.  Grow a slot array to cnt slots (new ones
+ * empty). */
+bool sl__ingress_slots_reserve(slot_t **slots, size_t *cap, size_t cnt);
+/* Decode, validate and classify record m into s (no row written yet). */
+void sl__ingress_classify(sl_ingress_t *ing, const rd_kafka_message_t *m, slot_t *s,
+                          const sl_types_t *types);
+/* Mark the slot rejected with rej's code and words. */
+void sl__ingress_reject(slot_t *s, const sl_reject_t *rej);
+/* Decide a valid, owned event now (admission, or accepted at now when admission is
+ * off). */
 void sl__ingress_admit(sl_ingress_t *ing, slot_t *s, int64_t now);
+/* Decide and encode one valid event that its partition owns. */
+void sl__ingress_admit_and_write(sl_ingress_t *ing, const rd_kafka_message_t *m,
+                                 slot_t *s, int64_t now);
+/* Count a rejected record for its source's breaker, where it may (slots.c says when). */
+void sl__ingress_count_dead_letter(sl_ingress_t *ing, const rd_kafka_message_t *m,
+                                   const slot_t *s);
 
 /* rows.c: encode one row into its COPY pipe (the pipe's writers stream it). */
 void sl__ingress_write_event_row(sl_ingress_t *ing, const rd_kafka_message_t *m,
@@ -129,8 +145,6 @@ void sl__ingress_write_dead_letter_row(sl_ingress_t *ing, const rd_kafka_message
                                        const slot_t *s);
 /* Whether the record was decoded (its envelope fields can be read) before rejected. */
 bool sl__ingress_decoded(sl_reject_code_t rej);
-/* Mark the slot rejected with rej's code and words. */
-void sl__ingress_reject(slot_t *s, const sl_reject_t *rej);
 /* The slot's rejection words ("" when none). */
 static inline const char *sl__ingress_rej_msg(const slot_t *s)
 {
